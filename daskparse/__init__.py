@@ -1,0 +1,40 @@
+"""daskparse: photos of event flyers in, a clean table of shows out, on Dask.
+
+    >>> import daskparse
+    >>> result = daskparse.parse_images(["https://example.org/flyer.jpg", "flyers/"])
+    >>> result.shows      # one row per show
+    >>> result.errors     # one row per source that failed, with a stable ``kind``
+    >>> result.stats      # totalImages, cacheHits, averageTimePerImage, ...
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from daskparse.result import ParseResult
+from daskparse.settings import Settings, SettingsError, load_settings
+from daskparse.shows import SHOW_COLUMNS, ShowFields
+
+__all__ = ["parse_images", "ParseResult", "Settings", "SettingsError", "ShowFields", "SHOW_COLUMNS", "load_settings"]
+__version__ = "0.1.0"
+
+
+def parse_images(
+    sources: Sequence[str] | str,
+    extractor: str = "auto",
+    client: Any = None,
+    log: Callable[[str, str], None] | None = None,
+    **options: Any,
+) -> ParseResult:
+    """Parse flyer images into shows.
+
+    ``sources``: URLs, paths, globs, directories, fsspec URLs or ``.txt`` lists of them.
+    ``extractor``: "auto" (Gemini when GEMINI_API_KEY is set, else local OCR), "gemini" or "local".
+    ``client``: an existing ``distributed.Client``; by default a 20-thread LocalCluster is started and closed.
+    ``log(message, level)``: optional callback for progress and problems.
+    ``options``: any :class:`Settings` field (``threads=4``, ``max_width=1024``, ...).
+    """
+    from daskparse import pipeline  # imports dask; keep `import daskparse` light
+
+    settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
+    return pipeline.run(sources, settings, client=client, log=log)

@@ -1,0 +1,3 @@
+from daskparse.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""``python -m daskparse``: flags → Settings → pipeline; exit codes.
+
+Exit codes:
+  0  the run completed: every source ended as shows, an image with no shows, or a recorded error
+  2  usage error (bad flag or value): a message, no traceback
+  3  the run itself could not complete (cluster unreachable, extractor cannot load, output not writable)
+  130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from daskparse.settings import SettingsError, load_settings
+
+EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "flyers"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 already; keep its message, drop nothing
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m daskparse", description="Turn photos of event flyers into a table of shows.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="parse images into shows")
+    run.add_argument("sources", nargs="*", metavar="SOURCE",
+                     help="image URL, path, glob, directory, fsspec URL or .txt list (default: the bundled samples)")
+    run.add_argument("--output", help="output directory or fsspec URL (default: out)")
+    run.add_argument("--extractor", choices=["auto", "gemini", "local"],
+                     help="auto: Gemini when GEMINI_API_KEY is set, else local OCR")
+    run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
+    run.add_argument("--threads", type=int, help="threads per worker (default: 20 threads in total)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing cluster; start nothing")
+    run.add_argument("--cache", metavar="URL", help="cache location (fsspec URL)")
+    run.add_argument("--reference-date", metavar="YYYY-MM-DD",
+                     help="dates without a year resolve to their next occurrence on or after this day (default: today)")
+    run.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = {key: value for key, value in vars(args).items() if key not in ("command", "sources")}
+    try:
+        settings = load_settings(**options)
+    except SettingsError as error:
+        print(f"python -m daskparse: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("daskparse").setLevel(settings.log_level)
+
+    sources = args.sources
+    if not sources:
+        if not SAMPLE_DATA.is_dir():
+            print(f"python -m daskparse: error: no SOURCE given and no sample data at {SAMPLE_DATA}", file=sys.stderr)
+            return EXIT_USAGE
+        sources = [str(SAMPLE_DATA)]
+
+    from daskparse import pipeline  # imports dask and distributed: only once the flags are good
+
+    try:
+        result = pipeline.run(sources, settings)
+        written = result.save(settings.output)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SettingsError as error:
+        print(f"python -m daskparse: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:  # the run as a whole failed: one clear line, the details in the log
+        logging.getLogger("daskparse").debug("run failed", exc_info=True)
+        print(f"python -m daskparse: the run could not complete: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+
+    print(result.table())
+    if not result.errors.empty:
+        print(f"\nErrors ({len(result.errors)}):")
+        print(result.errors[["source", "kind", "message"]].to_string(index=False, max_colwidth=60))
+    if result.stats.get("dashboard"):
+        print(f"\nDashboard (while the run lasted): {result.stats['dashboard']}")
+    print(f"Output: {', '.join(written.values())}")
+    print(result.summary())
+    return EXIT_OK

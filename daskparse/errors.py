@@ -1,0 +1,41 @@
+"""Per-source failures as values.
+
+A stage raises :class:`SourceError` for a problem with one source (a 404, a file that is not an
+image, an extractor that found garbage). The pipeline turns it into one row of ``errors`` and goes
+on with the next source. Anything else that escapes a stage is a bug or a fault of the run itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SourceError(Exception):
+    """One source failed at one stage. ``kind`` is stable (``stage.reason``) so users can group by it."""
+
+    def __init__(self, kind: str, message: str, *, transient: bool = False):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        # Transient errors (timeouts, 5xx) are worth retrying later and are never cached.
+        self.transient = transient
+
+    @property
+    def stage(self) -> str:
+        return self.kind.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    source: str
+    cleaned_url: str
+    stage: str
+    kind: str
+    message: str
+
+    @classmethod
+    def from_error(cls, source: str, cleaned_url: str, error: SourceError) -> "ErrorRecord":
+        return cls(source, cleaned_url, error.stage, error.kind, error.message)
+
+
+ERROR_COLUMNS = ["source", "cleaned_url", "stage", "kind", "message"]

@@ -1,0 +1,187 @@
+"""The Dask wiring: sources → bag → per-partition stages → ParseResult. The only module that knows Dask.
+
+Each partition runs its sources one after another through fetch → optimize → extract; a cluster's
+threads run partitions side by side. Partitions are small (about ``partitions_per_thread`` per thread)
+so that one slow image does not leave the other threads idle at the end of a run.
+A per-source failure is a value (an error outcome); only faults of the run itself raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from typing import Callable, Iterator, Sequence
+
+import dask.bag as db
+import pandas as pd
+from distributed import Client, LocalCluster, as_completed
+
+from daskparse.errors import ERROR_COLUMNS, ErrorRecord, SourceError
+from daskparse.extract import Extractor, local_extractor
+from daskparse.fetch import FetchLimits, fetch_bytes
+from daskparse.optimize import optimize_image
+from daskparse.result import OUTCOME_COLUMNS, ParseResult
+from daskparse.settings import Settings, SettingsError
+from daskparse.shows import shows_frame
+from daskparse.sources import Source, expand_sources
+
+logger = logging.getLogger("daskparse")
+LogCallback = Callable[[str, str], None]
+STAGES = ("fetch", "optimize", "extract")
+
+# One extractor per worker process, shared by its threads (loading OCR models takes about a second).
+_extractors: dict[tuple, Extractor] = {}
+_extractors_lock = threading.Lock()
+
+
+def extractor_for(settings: Settings, reference_date: dt.date) -> Extractor:
+    key = (settings.extractor_name, reference_date)
+    with _extractors_lock:
+        if key not in _extractors:
+            if settings.extractor_name != "local":
+                raise SettingsError(f"the {settings.extractor_name} extractor is not available yet")
+            _extractors[key] = local_extractor(reference_date=reference_date)
+        return _extractors[key]
+
+
+def process_source(source: Source, settings: Settings, extractor: Extractor) -> dict:
+    """One source through every stage; always returns an outcome dict, never raises for the source's sake."""
+    outcome = {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "error": None, "seconds": {}}
+    stage = "fetch"
+    try:
+        started = time.perf_counter()
+        data = fetch_bytes(source, _limits(settings))
+        outcome["image_sha256"] = hashlib.sha256(data).hexdigest()
+        stage, mark = "optimize", time.perf_counter()
+        outcome["seconds"]["fetch"] = mark - started
+        image = optimize_image(data, max_size=(settings.max_width, settings.max_height), quality=settings.jpeg_quality)
+        del data
+        stage, started = "extract", time.perf_counter()
+        outcome["seconds"]["optimize"] = started - mark
+        shows = extractor.extract(image.jpeg)
+        outcome["seconds"]["extract"] = time.perf_counter() - started
+        outcome["shows"] = [
+            {**show.model_dump(), "source": source.source, "cleaned_url": source.cleaned_url,
+             "image_sha256": outcome["image_sha256"], "extractor": extractor.name}
+            for show in shows
+        ]
+    except SourceError as error:
+        outcome["error"] = ErrorRecord.from_error(source.source, source.cleaned_url, error).__dict__
+    except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
+        logger.exception("unexpected failure in %s for %s", stage, source.source)
+        outcome["error"] = ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
+                                       f"{type(error).__name__}: {error}"[:500]).__dict__
+    return outcome
+
+
+def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date) -> list[dict]:
+    extractor = extractor_for(settings, reference_date)
+    return [process_source(source, settings, extractor) for source in sources]
+
+
+def _limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes, settings.max_redirects)
+
+
+@contextlib.contextmanager
+def cluster_client(settings: Settings, client: Client | None = None) -> Iterator[Client]:
+    """The given client, a client of ``settings.scheduler``, or a new LocalCluster closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    if settings.scheduler:
+        with Client(settings.scheduler, timeout="10s") as own:
+            yield own
+        return
+    with LocalCluster(
+        n_workers=settings.workers,
+        threads_per_worker=settings.threads_per_worker,
+        processes=True,
+        dashboard_address=":8787",
+        silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as own:
+        yield own
+
+
+def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:
+    """Items per partition: enough partitions to keep every thread busy to the end of the run."""
+    return max(1, math.ceil(count / (threads * partitions_per_thread)))
+
+
+def run(sources: Sequence[str] | str, settings: Settings, client: Client | None = None,
+        log: LogCallback | None = None) -> ParseResult:
+    report = _reporter(log)
+    started = time.perf_counter()
+    if isinstance(sources, str):
+        sources = [sources]
+    items, input_errors = expand_sources(sources)
+    for error in input_errors:
+        report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
+    reference_date = settings.run_reference_date()
+    outcomes: list[dict] = []
+    dashboard = None
+    if items:
+        with cluster_client(settings, client) as active:
+            dashboard = active.dashboard_link
+            threads = sum(active.nthreads().values()) or settings.threads_per_worker * settings.workers
+            size = partition_size(len(items), threads, settings.partitions_per_thread)
+            bag = db.from_sequence(items, partition_size=size).map_partitions(process_partition, settings, reference_date)
+            report(f"{len(items)} images in {bag.npartitions} partitions on {threads} threads; dashboard {dashboard}", "INFO")
+            futures = active.compute(bag.to_delayed())
+            for done, (future, partition) in enumerate(as_completed(futures, with_results=True), 1):
+                outcomes.extend(partition)
+                for outcome in partition:
+                    if outcome["error"]:
+                        e = outcome["error"]
+                        report(f"{e['source']}: {e['kind']}: {e['message']}", "WARNING")
+                report(f"partition {done}/{len(futures)} done ({len(outcomes)}/{len(items)} images)", "DEBUG")
+    result = _result(outcomes, input_errors, settings, time.perf_counter() - started, dashboard)
+    report(result.summary(), "INFO")
+    return result
+
+
+def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Settings, wall: float,
+            dashboard: str | None) -> ParseResult:
+    show_records = [show for outcome in outcomes for show in outcome["shows"]]
+    error_records = [error.__dict__ for error in input_errors] + [o["error"] for o in outcomes if o["error"]]
+    rows = [(e.source, e.cleaned_url, "error", 0) for e in input_errors] + [
+        (o["source"], o["cleaned_url"], "error" if o["error"] else "shows" if o["shows"] else "no_shows", len(o["shows"]))
+        for o in outcomes
+    ]
+    processed = [o for o in outcomes if o["seconds"]]
+    stage_seconds = {stage: round(sum(o["seconds"].get(stage, 0.0) for o in outcomes), 3) for stage in STAGES}
+    status = Counter(row[2] for row in rows)
+    stats = {
+        "totalImages": len(rows),
+        "imagesWithShows": status["shows"],
+        "imagesWithoutShows": status["no_shows"],
+        "errors": status["error"],
+        "shows": len(show_records),
+        "cacheHits": 0,
+        "averageTimePerImage": round(1000 * sum(stage_seconds.values()) / len(processed), 1) if processed else 0.0,
+        "wallSeconds": round(wall, 3),
+        "stageSeconds": stage_seconds,
+        "errorKinds": dict(Counter(e["kind"] for e in error_records)),
+        "extractor": settings.extractor_name,
+        "dashboard": dashboard,
+    }
+    outcomes_frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
+        {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(), "shows": "int64"}
+    )
+    errors_frame = pd.DataFrame.from_records(error_records, columns=ERROR_COLUMNS).astype(pd.StringDtype())
+    return ParseResult(shows_frame(show_records), errors_frame, outcomes_frame, stats)
+
+
+def _reporter(log: LogCallback | None) -> LogCallback:
+    def report(message: str, level: str) -> None:
+        logger.log(logging.getLevelName(level), message)
+        if log is not None:
+            log(message, level)
+
+    return report

@@ -1,0 +1,76 @@
+"""ParseResult: what a run returns (shows, errors, per-source outcomes, stats) and how it is saved."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import uuid
+from dataclasses import dataclass, field
+
+import fsspec
+import pandas as pd
+
+from daskparse.errors import ERROR_COLUMNS
+from daskparse.shows import SHOW_COLUMNS
+
+OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows"]
+# Columns worth reading in a terminal; the DataFrame has them all.
+TABLE_COLUMNS = ["weekday", "date", "start_time", "kind", "title", "performer", "venue", "city", "state"]
+
+
+@dataclass
+class ParseResult:
+    shows: pd.DataFrame
+    errors: pd.DataFrame
+    outcomes: pd.DataFrame  # one row per distinct source: status is "shows", "no_shows" or "error"
+    stats: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        s = self.stats
+        return (
+            f"{s.get('totalImages', 0)} images: {s.get('imagesWithShows', 0)} with shows, "
+            f"{s.get('imagesWithoutShows', 0)} without, {s.get('errors', 0)} errors; "
+            f"{s.get('shows', 0)} shows in {s.get('wallSeconds', 0):.1f} s "
+            f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor)"
+        )
+
+    def table(self, max_rows: int = 60) -> str:
+        if self.shows.empty:
+            return "(no shows)"
+        view = self.shows[TABLE_COLUMNS].fillna("")
+        return view.to_string(index=False, max_rows=max_rows, max_colwidth=28)
+
+    def save(self, output: str) -> dict[str, str]:
+        """Write shows.parquet, errors.parquet, outcomes.parquet and stats.json under ``output`` (any fsspec URL).
+
+        Each file is written under a temporary name and moved into place, so a reader never sees half a file.
+        """
+        fs, root = fsspec.core.url_to_fs(output)
+        fs.makedirs(root, exist_ok=True)
+        written = {}
+        for name, frame in (("shows", self.shows), ("errors", self.errors), ("outcomes", self.outcomes)):
+            written[name] = _atomic_write(fs, root, f"{name}.parquet", lambda f, frame=frame: frame.to_parquet(f, index=False))
+        written["stats"] = _atomic_write(
+            fs, root, "stats.json", lambda f: f.write(json.dumps(self.stats, indent=2, default=str).encode())
+        )
+        return written
+
+
+def _atomic_write(fs, root: str, name: str, write) -> str:
+    final = posixpath.join(root, name)
+    temporary = posixpath.join(root, f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with fs.open(temporary, "wb") as file:
+            write(file)
+        fs.mv(temporary, final)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+    return fs.unstrip_protocol(final)
+
+
+def empty_errors() -> pd.DataFrame:
+    return pd.DataFrame(columns=ERROR_COLUMNS).astype(pd.StringDtype())
+
+
+__all__ = ["ParseResult", "SHOW_COLUMNS", "OUTCOME_COLUMNS"]

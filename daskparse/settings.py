@@ -1,0 +1,111 @@
+"""Settings: one typed object for a run, built once at the edge (CLI or ``parse_images``).
+
+Precedence, lowest first: the defaults below, ``dask.config`` under ``daskparse.*`` (so a YAML file in
+``~/.config/dask/`` or ``DASK_DASKPARSE__THREADS=8`` works), ``DASKPARSE_<FIELD>`` environment variables,
+then explicit arguments (CLI flags or keyword options). ``GEMINI_API_KEY`` is read here too, into a
+``SecretStr`` so it never shows up in a repr or a log line.
+
+    >>> settings = load_settings(threads=4, extractor="local")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from typing import Any, Literal, Optional
+
+import dask.config
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+DEFAULT_TOTAL_THREADS = 20
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work together; reported to the user without a traceback."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+    # What to run
+    extractor: Literal["auto", "gemini", "local"] = "auto"
+    output: str = "out"
+    cache: Optional[str] = None
+    reference_date: Optional[dt.date] = Field(
+        None, description="Dates without a year resolve to their next occurrence on or after this day (default: today)"
+    )
+
+    # Where to run: a LocalCluster of `workers` processes x `threads` threads, or an existing scheduler
+    scheduler: Optional[str] = None
+    workers: int = Field(2, ge=1, le=64)
+    threads: Optional[int] = Field(None, ge=1, le=256, description="threads per worker (default: 20 in total)")
+    partitions_per_thread: int = Field(4, ge=1, le=64)
+
+    # fetch
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0, description="whole-download deadline, seconds")
+    max_download_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(5, ge=0, le=30)
+
+    # optimize
+    max_width: int = Field(1200, ge=64)
+    max_height: int = Field(800, ge=64)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+    # extract
+    gemini_api_key: Optional[SecretStr] = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.extractor == "gemini" and self.gemini_api_key is None:
+            raise ValueError("--extractor gemini needs GEMINI_API_KEY in the environment")
+        return self
+
+    @property
+    def threads_per_worker(self) -> int:
+        return self.threads or max(1, math.ceil(DEFAULT_TOTAL_THREADS / self.workers))
+
+    @property
+    def extractor_name(self) -> str:
+        """The extractor actually used: ``auto`` resolves to gemini when a key is set."""
+        if self.extractor == "auto":
+            return "gemini" if self.gemini_api_key is not None else "local"
+        return self.extractor
+
+    def run_reference_date(self) -> dt.date:
+        return self.reference_date or dt.date.today()
+
+
+def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = f"DASKPARSE_{name.upper()}"
+        if environ.get(key):
+            values[name] = environ[key]
+    # The google-genai client reads the same variables; GOOGLE_API_KEY is its other spelling.
+    key = environ.get("GEMINI_API_KEY") or environ.get("GOOGLE_API_KEY")
+    if key:
+        values["gemini_api_key"] = key
+    return values
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Merge defaults, ``dask.config['daskparse']``, the environment and ``overrides`` into Settings.
+
+    Raises SettingsError with a readable message for an unknown option or a bad value.
+    """
+    values: dict[str, Any] = dict(dask.config.get("daskparse", default={}) or {})
+    values = {key.replace("-", "_"): value for key, value in values.items()}
+    values.update(_from_environment(dict(os.environ) if environ is None else environ))
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'settings'}: {problem['msg']}"
+            for problem in error.errors(include_url=False, include_input=False)
+        )
+        raise SettingsError(problems) from None

@@ -1,0 +1,80 @@
+import fsspec
+import pytest
+
+from conftest import jpeg_bytes
+from daskparse.errors import SourceError
+from daskparse.fetch import FetchLimits, fetch_bytes
+from daskparse.sources import expand_sources
+
+LIMITS = FetchLimits(connect_timeout=2, read_timeout=2, max_bytes=200_000, max_redirects=5)
+
+
+def fetch(url, limits=LIMITS):
+    (source,), _ = expand_sources([url])
+    return fetch_bytes(source, limits)
+
+
+def kind_of(url, limits=LIMITS):
+    with pytest.raises(SourceError) as caught:
+        fetch(url, limits)
+    return caught.value.kind
+
+
+def test_fetches_an_image_over_http_and_follows_a_few_redirects(image_server):
+    image = jpeg_bytes()
+    assert fetch(image_server.add("/a.jpg", image, content_type="image/jpeg")) == image
+    image_server.add("/redirect/0", image)
+    assert fetch(image_server.url("/redirect/5")) == image
+
+
+def test_http_failures_have_stable_kinds(image_server):
+    image = jpeg_bytes()
+    assert kind_of(image_server.url("/missing.jpg")) == "fetch.not_found"
+    assert kind_of(image_server.add("/gone.jpg", status=410)) == "fetch.not_found"
+    assert kind_of(image_server.add("/boom.jpg", status=500)) == "fetch.server_error"
+    assert kind_of(image_server.add("/denied.jpg", status=403)) == "fetch.http_error"
+    assert kind_of(image_server.url("/loop")) == "fetch.too_many_redirects"
+    image_server.add("/redirect/0", image)
+    assert kind_of(image_server.url("/redirect/6")) == "fetch.too_many_redirects"
+    assert kind_of(image_server.add("/page.jpg", b"<!doctype html><html>login</html>", content_type="image/jpeg")) \
+        == "decode.not_an_image"
+    assert kind_of(image_server.add("/empty.jpg", b"")) == "decode.not_an_image"
+    assert kind_of("http://127.0.0.1:9/closed.jpg") == "fetch.connection_failed"
+
+
+def test_transient_failures_are_marked_transient(image_server):
+    with pytest.raises(SourceError) as caught:
+        fetch(image_server.add("/boom.jpg", status=503))
+    assert caught.value.transient
+    with pytest.raises(SourceError) as caught:
+        fetch(image_server.url("/missing.jpg"))
+    assert not caught.value.transient
+
+
+def test_size_limit_stops_the_download_while_streaming(image_server):
+    # declared too large: refused before reading
+    assert kind_of(image_server.add("/big.jpg", jpeg_bytes(), declared_length=10**9)) == "fetch.too_large"
+    # no honest length, an endless body: cut off at the limit, not buffered whole
+    endless = image_server.add("/endless.jpg", b"\xff\xd8\xff" + b"\0" * 65533, endless=True)
+    assert kind_of(endless) == "fetch.too_large"
+
+
+def test_a_trickling_server_hits_the_whole_download_deadline(image_server):
+    slow = image_server.add("/slow.jpg", jpeg_bytes(400, 300) * 4, trickle_seconds=0.3)
+    limits = FetchLimits(connect_timeout=2, read_timeout=1.0, max_bytes=10**7)
+    with pytest.raises(SourceError) as caught:
+        fetch(slow, limits)
+    assert caught.value.kind == "fetch.timeout" and caught.value.transient
+
+
+def test_local_and_fsspec_sources(tmp_path):
+    image = jpeg_bytes()
+    (tmp_path / "a.jpg").write_bytes(image)
+    assert fetch(str(tmp_path / "a.jpg")) == image
+    (tmp_path / "page.jpg").write_text("<html>nope</html>")
+    assert kind_of(str(tmp_path / "page.jpg")) == "decode.not_an_image"
+    fsspec.filesystem("memory").pipe("/fetch/a.jpg", image)
+    assert fetch("memory://fetch/a.jpg") == image
+    assert kind_of("memory://fetch/none.jpg") == "fetch.not_found"
+    (tmp_path / "huge.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 300_000)
+    assert kind_of(str(tmp_path / "huge.jpg")) == "fetch.too_large"
