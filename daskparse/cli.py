@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from daskparse.errors import RunError
 from daskparse.settings import SettingsError, load_settings
 
 EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", metavar="URL", help="cache location (fsspec URL)")
     run.add_argument("--reference-date", metavar="YYYY-MM-DD",
                      help="dates without a year resolve to their next occurrence on or after this day (default: today)")
+    run.add_argument("--model", help="Gemini model (default gemini-2.5-flash)")
+    run.add_argument("--fallback", choices=["local", "none"],
+                     help="once Gemini's daily quota is spent: local OCR for the rest, or an error per image")
+    run.add_argument("--max-retries", type=int, help="retries per image for Gemini 5xx, timeouts, dropped connections")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="Gemini request timeout (at least 10)")
     run.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -53,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"python -m daskparse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("daskparse").setLevel(settings.log_level)
+    _configure_logging(settings.log_level)
 
     sources = args.sources
     if not sources:
@@ -65,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from daskparse import pipeline  # imports dask and distributed: only once the flags are good
 
+    _quiet_distributed(settings.log_level)
+
     try:
         result = pipeline.run(sources, settings)
         written = result.save(settings.output)
@@ -74,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"python -m daskparse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RunError as error:
+        print(f"python -m daskparse: the run could not complete: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     except Exception as error:  # the run as a whole failed: one clear line, the details in the log
         logging.getLogger("daskparse").debug("run failed", exc_info=True)
         print(f"python -m daskparse: the run could not complete: {type(error).__name__}: {error}", file=sys.stderr)
@@ -88,3 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Output: {', '.join(written.values())}")
     print(result.summary())
     return EXIT_OK
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("daskparse").setLevel(level)
+
+
+def _quiet_distributed(level: str) -> None:
+    """distributed logs every start and stop at INFO; a user sees them only when asking for DEBUG."""
+    logging.getLogger("distributed").setLevel(logging.INFO if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level)))

@@ -25,6 +25,10 @@ class SourceError(Exception):
         return self.kind.split(".", 1)[0]
 
 
+class RunError(RuntimeError):
+    """The run as a whole cannot complete (bad key, unknown model, cluster gone): one message, exit code 3."""
+
+
 @dataclass(frozen=True)
 class ErrorRecord:
     source: str

@@ -22,8 +22,9 @@ import dask.bag as db
 import pandas as pd
 from distributed import Client, LocalCluster, as_completed
 
-from daskparse.errors import ERROR_COLUMNS, ErrorRecord, SourceError
-from daskparse.extract import Extractor, local_extractor
+from daskparse.errors import ERROR_COLUMNS, ErrorRecord, RunError, SourceError
+from daskparse.extract import Extraction, Extractor, build_extractor
+from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import FetchLimits, fetch_bytes
 from daskparse.optimize import optimize_image
 from daskparse.result import OUTCOME_COLUMNS, ParseResult
@@ -34,6 +35,7 @@ from daskparse.sources import Source, expand_sources
 logger = logging.getLogger("daskparse")
 LogCallback = Callable[[str, str], None]
 STAGES = ("fetch", "optimize", "extract")
+USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens")
 
 # One extractor per worker process, shared by its threads (loading OCR models takes about a second).
 _extractors: dict[tuple, Extractor] = {}
@@ -41,12 +43,10 @@ _extractors_lock = threading.Lock()
 
 
 def extractor_for(settings: Settings, reference_date: dt.date) -> Extractor:
-    key = (settings.extractor_name, reference_date)
+    key = (settings.model_dump_json(), reference_date)
     with _extractors_lock:
         if key not in _extractors:
-            if settings.extractor_name != "local":
-                raise SettingsError(f"the {settings.extractor_name} extractor is not available yet")
-            _extractors[key] = local_extractor(reference_date=reference_date)
+            _extractors[key] = build_extractor(settings, reference_date)
         return _extractors[key]
 
 
@@ -64,15 +64,19 @@ def process_source(source: Source, settings: Settings, extractor: Extractor) -> 
         del data
         stage, started = "extract", time.perf_counter()
         outcome["seconds"]["optimize"] = started - mark
-        shows = extractor.extract(image.jpeg)
+        extraction: Extraction = extractor.extract(image.jpeg)  # GeminiConfigError passes: it ends the run
         outcome["seconds"]["extract"] = time.perf_counter() - started
+        outcome["usage"], outcome["extractor"] = extraction.usage, extraction.extractor
         outcome["shows"] = [
             {**show.model_dump(), "source": source.source, "cleaned_url": source.cleaned_url,
-             "image_sha256": outcome["image_sha256"], "extractor": extractor.name}
-            for show in shows
+             "image_sha256": outcome["image_sha256"], "extractor": extraction.extractor}
+            for show in extraction.shows
         ]
     except SourceError as error:
         outcome["error"] = ErrorRecord.from_error(source.source, source.cleaned_url, error).__dict__
+        outcome["usage"] = getattr(error, "usage", None) or outcome.get("usage", {})
+    except GeminiConfigError:
+        raise
     except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
         logger.exception("unexpected failure in %s for %s", stage, source.source)
         outcome["error"] = ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
@@ -81,8 +85,18 @@ def process_source(source: Source, settings: Settings, extractor: Extractor) -> 
 
 
 def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date) -> list[dict]:
-    extractor = extractor_for(settings, reference_date)
-    return [process_source(source, settings, extractor) for source in sources]
+    """Outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and a ``fatal`` marker.
+
+    The marker (rather than an exception) stops the run without a traceback in every worker's log.
+    """
+    outcomes = []
+    try:
+        extractor = extractor_for(settings, reference_date)
+        for source in sources:
+            outcomes.append(process_source(source, settings, extractor))
+    except GeminiConfigError as error:  # every image would fail the same way
+        outcomes.append({"fatal": str(error)})
+    return outcomes
 
 
 def _limits(settings: Settings) -> FetchLimits:
@@ -134,16 +148,37 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             bag = db.from_sequence(items, partition_size=size).map_partitions(process_partition, settings, reference_date)
             report(f"{len(items)} images in {bag.npartitions} partitions on {threads} threads; dashboard {dashboard}", "INFO")
             futures = active.compute(bag.to_delayed())
-            for done, (future, partition) in enumerate(as_completed(futures, with_results=True), 1):
-                outcomes.extend(partition)
-                for outcome in partition:
-                    if outcome["error"]:
-                        e = outcome["error"]
-                        report(f"{e['source']}: {e['kind']}: {e['message']}", "WARNING")
-                report(f"partition {done}/{len(futures)} done ({len(outcomes)}/{len(items)} images)", "DEBUG")
+            noted: set[str] = set()
+            try:
+                completed = as_completed(futures, with_results=True)
+                for done, (future, partition) in enumerate(completed, 1):
+                    fatal = [o["fatal"] for o in partition if "fatal" in o]
+                    if fatal:
+                        raise RunError(fatal[0])
+                    outcomes.extend(partition)
+                    _report_partition(partition, settings, report, noted)
+                    report(f"partition {done}/{len(futures)} done ({len(outcomes)}/{len(items)} images)", "DEBUG")
+            except BaseException:
+                active.cancel(futures)  # a fault of the run itself: stop the other partitions too
+                raise
     result = _result(outcomes, input_errors, settings, time.perf_counter() - started, dashboard)
     report(result.summary(), "INFO")
     return result
+
+
+def _report_partition(partition: list[dict], settings: Settings, report: LogCallback, noted: set[str]) -> None:
+    """Each failed image as a warning; the end of Gemini's daily quota once per run."""
+    for outcome in partition:
+        error = outcome["error"]
+        if error:
+            report(f"{error['source']}: {error['kind']}: {error['message']}", "WARNING")
+        quota_spent = (error and error["kind"] == "gemini.quota_exhausted") or (
+            settings.extractor_name == "gemini" and outcome.get("extractor") == "local")
+        if quota_spent and "quota" not in noted:
+            noted.add("quota")
+            rest = ("go to the local extractor" if settings.fallback == "local"
+                    else "are not sent (use --fallback local to read them with the local extractor)")
+            report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
 
 
 def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Settings, wall: float,
@@ -171,6 +206,13 @@ def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Set
         "extractor": settings.extractor_name,
         "dashboard": dashboard,
     }
+    usage = Counter()
+    for outcome in outcomes:
+        usage.update(outcome.get("usage") or {})
+    if settings.extractor_name == "gemini":
+        stats.update({key: usage[key] for key in USAGE_KEYS})
+        stats["estimatedCostUSD"] = settings.estimated_cost(usage["inputTokens"], usage["outputTokens"])
+        stats["fellBackToLocal"] = sum(1 for o in outcomes if o.get("extractor") == "local")
     outcomes_frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
         {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(), "shows": "int64"}
     )

@@ -53,8 +53,21 @@ class Settings(BaseModel):
     max_height: int = Field(800, ge=64)
     jpeg_quality: int = Field(95, ge=1, le=100)
 
-    # extract
+    # extract: Gemini (the client itself reads GOOGLE_GEMINI_BASE_URL / GOOGLE_GENAI_API_VERSION when these are unset)
     gemini_api_key: Optional[SecretStr] = None
+    model: str = "gemini-2.5-flash"
+    gemini_base_url: Optional[str] = None
+    gemini_api_version: Optional[str] = None
+    timeout: float = Field(60.0, ge=10, description="Gemini request timeout, seconds (the API refuses < 10)")
+    max_retries: int = Field(3, ge=0, le=20)
+    max_output_tokens: int = Field(4096, ge=256, le=65536)
+    fallback: Literal["local", "none"] = "none"
+    # USD per million tokens (input, output); thinking tokens count as output.
+    gemini_prices: dict[str, tuple[float, float]] = {
+        "gemini-2.5-flash": (0.30, 2.50),
+        "gemini-2.5-flash-lite": (0.10, 0.40),
+        "gemini-2.5-pro": (1.25, 10.00),
+    }
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
@@ -74,6 +87,12 @@ class Settings(BaseModel):
         if self.extractor == "auto":
             return "gemini" if self.gemini_api_key is not None else "local"
         return self.extractor
+
+    def estimated_cost(self, input_tokens: int, output_tokens: int) -> Optional[float]:
+        prices = self.gemini_prices.get(self.model.removeprefix("models/"))
+        if prices is None:
+            return None
+        return round((input_tokens * prices[0] + output_tokens * prices[1]) / 1e6, 6)
 
     def run_reference_date(self) -> dt.date:
         return self.reference_date or dt.date.today()

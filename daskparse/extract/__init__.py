@@ -1,26 +1,52 @@
-"""Extractors: optimized JPEG bytes in, a list of :class:`~daskparse.shows.ShowFields` out.
+"""Extractors: optimized JPEG bytes in, an :class:`Extraction` (shows + usage) out.
 
-An extractor is built once per worker process (see ``extractor_for``) because building one can be
+An extractor is built once per worker process (``build_extractor``) because building one can be
 expensive (the OCR models load in about a second). ``extract`` raises
-:class:`~daskparse.errors.SourceError` (kind ``extract.*``) for a per-image failure.
+:class:`~daskparse.errors.SourceError` (kind ``extract.*`` / ``gemini.*``) for a per-image failure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from daskparse.shows import ShowFields
+
+if TYPE_CHECKING:
+    from daskparse.settings import Settings
+
+
+@dataclass
+class Extraction:
+    shows: list[ShowFields]
+    extractor: str  # who produced the shows: "gemini", or "local" (also after a Gemini fallback)
+    usage: dict = field(default_factory=dict)  # Gemini: requests, retries, rateLimited, tokens
 
 
 @runtime_checkable
 class Extractor(Protocol):
     name: str
 
-    def extract(self, jpeg: bytes) -> list[ShowFields]: ...
+    def extract(self, jpeg: bytes) -> Extraction: ...
 
 
-def local_extractor(reference_date: dt.date | None = None) -> Extractor:
+def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) -> Extractor:
+    """The extractor the settings ask for (``auto`` resolved), with its fallback."""
     from daskparse.extract.local import LocalExtractor
 
-    return LocalExtractor(reference_date=reference_date)
+    if settings.extractor_name == "local":
+        return LocalExtractor(reference_date=reference_date)
+    from daskparse.extract.gemini import GeminiExtractor, GeminiOptions, ProcessGate
+
+    options = GeminiOptions(
+        api_key=settings.gemini_api_key.get_secret_value(),
+        model=settings.model,
+        base_url=settings.gemini_base_url,
+        api_version=settings.gemini_api_version,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        max_output_tokens=settings.max_output_tokens,
+    )
+    fallback = LocalExtractor(reference_date=reference_date) if settings.fallback == "local" else None
+    return GeminiExtractor(options, reference_date=reference_date, gate=gate or ProcessGate(), fallback=fallback)

@@ -1,0 +1,196 @@
+"""The Gemini extractor with the real google-genai client against the loopback Gemini server."""
+
+import datetime as dt
+
+import pytest
+
+from conftest import jpeg_bytes
+from daskparse.errors import SourceError
+from daskparse.extract.gemini import (
+    GeminiConfigError, GeminiExtractor, GeminiOptions, ProcessGate, QuotaExhausted, is_daily_quota, retry_delay,
+)
+from daskparse.testing.gemini_server import GeminiServer
+
+KEY = "test-key-not-secret-0123456789"
+REFERENCE = dt.date(2026, 11, 1)
+
+
+class Sleeps(list):
+    """Records the waits asked for, and really waits (scaled down) so windows can pass."""
+
+    def __call__(self, seconds):
+        self.append(seconds)
+        import time
+
+        time.sleep(min(seconds, 0.05))
+
+
+@pytest.fixture
+def server():
+    with GeminiServer(api_key=KEY, min_deadline_seconds=None) as server:
+        yield server
+
+
+def extractor(server, sleeps=None, fallback=None, **options):
+    sleeps = sleeps if sleeps is not None else Sleeps()
+    return GeminiExtractor(
+        GeminiOptions(api_key=options.pop("api_key", KEY), base_url=server.base_url, api_version="v1beta",
+                      timeout=options.pop("timeout", 10), **options),
+        reference_date=REFERENCE, gate=ProcessGate(sleep=sleeps), fallback=fallback, sleep=sleeps,
+    )
+
+
+ANSWER = {"shows": [
+    {"title": "Karaoke Night", "kind": "Karaoke", "performer": "hosted by DJ Sparkle", "venue": "The Rusty Anchor",
+     "address": "1234 Main St, Austin, Texas 78701", "street": None, "city": None, "state": None, "zip": None,
+     "date": "12-04", "weekday": None, "recurrence": None, "start_time": "9 PM", "end_time": None},
+    {"title": "Trivia", "kind": "quiz", "performer": None, "venue": "The Rusty Anchor",
+     "address": "1234 Main St, Austin, TX 78701", "street": "1234 Main St", "city": "Austin", "state": "TX",
+     "zip": "78701", "date": None, "weekday": "Tue", "recurrence": "weekly", "start_time": "19:00",
+     "end_time": "21:00"},
+]}
+
+
+def test_extracts_and_normalises_shows_through_the_real_client(server):
+    image = jpeg_bytes(1200, 800)
+    server.set_answer(image, ANSWER)
+    result = extractor(server).extract(image)
+    first, second = result.shows
+    assert (first.kind, first.performer, first.date, first.weekday, first.start_time) == \
+        ("karaoke", "DJ Sparkle", "2026-12-04", "Friday", "21:00")
+    assert (first.state, first.zip, first.city) == ("TX", "78701", "Austin")
+    assert (second.kind, second.weekday, second.recurrence, second.end_time) == ("trivia", "Tuesday", "weekly", "21:00")
+    assert result.extractor == "gemini"
+    assert result.usage["requests"] == 1 and result.usage["retries"] == 0
+    assert result.usage["imageTokens"] == 1032  # 1200x800: four 768x768 tiles of 258
+    assert result.usage["inputTokens"] > 1032 and result.usage["outputTokens"] > 0
+    request = server.requests[-1]
+    config = request.body["generationConfig"]
+    assert config["temperature"] == 0 and config["responseMimeType"] == "application/json"
+    assert "shows" in str(config.get("responseSchema"))
+    assert KEY not in str(request.headers) and request.headers.get("x-goog-api-key") == "***"
+
+
+def test_default_answers_belong_to_their_image(server):
+    one, two = jpeg_bytes(color=(10, 20, 30)), jpeg_bytes(color=(200, 100, 0))
+    ex = extractor(server)
+    venues = {ex.extract(one).shows[0].venue, ex.extract(two).shows[0].venue}
+    assert len(venues) == 2
+
+
+@pytest.mark.parametrize("fault", ["internal", "unavailable", "deadline", "drop", "reset"])
+def test_transient_faults_are_retried_with_backoff(server, fault):
+    server.add_fault(fault, times=2)
+    sleeps = Sleeps()
+    result = extractor(server, sleeps).extract(jpeg_bytes())
+    assert result.shows and result.usage["retries"] == 2 and result.usage["requests"] == 3
+    assert len(sleeps) == 2 and 1 <= sleeps[0] <= 2 and 2 <= sleeps[1] <= 4  # exponential with jitter
+
+
+def test_a_slow_answer_times_out_and_is_retried(server):
+    server.add_fault("slow", seconds=3)
+    result = extractor(server, timeout=1).extract(jpeg_bytes())
+    assert result.shows and result.usage["retries"] == 1
+
+
+def test_persistent_5xx_ends_as_a_transient_error_after_max_retries(server):
+    server.add_fault("unavailable", times=10)
+    with pytest.raises(SourceError) as caught:
+        extractor(server, max_retries=3).extract(jpeg_bytes())
+    assert caught.value.kind == "gemini.unavailable" and caught.value.transient
+    assert server.count(":generateContent") == 4
+
+
+def test_per_minute_429_waits_what_retryinfo_says(server):
+    server.add_fault("rate_limit", seconds=2.5)
+    sleeps = Sleeps()
+    result = extractor(server, sleeps).extract(jpeg_bytes())
+    assert result.shows and result.usage["rateLimited"] == 1
+    assert sleeps and max(sleeps) == pytest.approx(2.5, abs=0.01)
+
+
+def test_429_without_details_waits_one_second(server):
+    server.add_fault("exhausted")
+    sleeps = Sleeps()
+    assert extractor(server, sleeps).extract(jpeg_bytes()).shows
+    assert max(sleeps) == pytest.approx(1.0, abs=0.01)
+
+
+def test_real_rpm_quota_is_waited_out():
+    with GeminiServer(api_key=KEY, min_deadline_seconds=None, rpm=2, minute_seconds=1.0) as server:
+        ex = extractor(server)
+        results = [ex.extract(jpeg_bytes(color=(i, i, i))) for i in range(4)]
+        assert all(r.shows for r in results)
+        assert sum(r.usage["rateLimited"] for r in results) == server.rate_limited["rpm"] >= 1
+
+
+def test_daily_quota_closes_the_gate_and_falls_back_or_errors(server):
+    class Local:
+        name = "local"
+
+        def extract(self, jpeg):
+            return []
+
+    server.add_fault("daily_quota")
+    ex = extractor(server, fallback=Local())
+    result = ex.extract(jpeg_bytes())
+    assert result.extractor == "local" and result.usage["rateLimited"] == 1
+    assert ex.gate.closed and "daily" in ex.gate.closed
+    calls = server.count(":generateContent")
+    assert ex.extract(jpeg_bytes()).extractor == "local"
+    assert server.count(":generateContent") == calls  # no more calls once closed
+    server.add_fault("daily_quota")
+    with pytest.raises(QuotaExhausted) as caught:
+        extractor(server).extract(jpeg_bytes())
+    assert caught.value.kind == "gemini.quota_exhausted"
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "max_tokens"])
+def test_bad_output_is_retried_once_with_a_larger_budget(server, fault):
+    server.add_fault(fault)
+    result = extractor(server, max_output_tokens=1000).extract(jpeg_bytes())
+    assert result.shows and result.usage["retries"] == 1
+    budgets = [r.body["generationConfig"]["maxOutputTokens"] for r in server.requests]
+    assert budgets == [1000, 2000]
+    server.add_fault(fault, times=2)
+    with pytest.raises(SourceError) as caught:
+        extractor(server).extract(jpeg_bytes())
+    assert caught.value.kind == "gemini.bad_output"
+
+
+@pytest.mark.parametrize("fault", ["safety", "blocked"])
+def test_blocked_answers_are_not_retried(server, fault):
+    server.add_fault(fault)
+    with pytest.raises(SourceError) as caught:
+        extractor(server).extract(jpeg_bytes())
+    assert caught.value.kind == "gemini.blocked" and server.count(":generateContent") == 1
+
+
+def test_bad_key_and_unknown_model_stop_the_run_without_leaking_the_key(server):
+    with pytest.raises(GeminiConfigError) as caught:
+        extractor(server, api_key="wrong-key-abcdef").extract(jpeg_bytes())
+    assert "API key" in str(caught.value) and "wrong-key-abcdef" not in str(caught.value)
+    with pytest.raises(GeminiConfigError, match="model"):
+        extractor(server, model="gemini-0-nonexistent").extract(jpeg_bytes())
+    server.add_fault("permission")
+    with pytest.raises(GeminiConfigError):
+        extractor(server).extract(jpeg_bytes())
+    assert KEY not in repr(extractor(server))
+
+
+def test_other_4xx_is_a_per_image_error_without_retry(server):
+    server.add_fault("invalid")
+    with pytest.raises(SourceError) as caught:
+        extractor(server).extract(jpeg_bytes())
+    assert caught.value.kind == "gemini.invalid_request" and server.count(":generateContent") == 1
+
+
+def test_retry_delay_prefers_the_larger_of_retryinfo_and_message():
+    details = {"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}}
+    assert retry_delay(details, "Please retry in 7.421562s.") == pytest.approx(7.421562)
+    assert retry_delay(details, None) == 7.0
+    assert retry_delay({}, "Resource has been exhausted (e.g. check quota).") == 1.0
+    assert retry_delay(None, "Please retry in 500ms") == 0.5
+    daily = {"error": {"details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+        {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}
+    assert is_daily_quota(daily) and not is_daily_quota(details)

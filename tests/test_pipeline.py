@@ -1,0 +1,130 @@
+"""End to end through a real LocalCluster (worker processes), images served by a real HTTP server on 127.0.0.1."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+import daskparse
+from conftest import noise_jpeg
+from daskparse.pipeline import partition_size
+from daskparse.shows import SHOW_COLUMNS
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+TRUTH = json.loads((DATA / "truth.json").read_text())
+REFERENCE_DATE = TRUTH["reference_date"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _clean_flyers(count):
+    names = [name for name, flyer in sorted(TRUTH["flyers"].items()) if not flyer["photo"]]
+    return names[:count]
+
+
+@pytest.fixture(scope="module")
+def mixed_run(client):
+    """Sample flyers over http, plus every kind of bad input, in one run."""
+    from daskparse.testing.image_server import ImageServer
+
+    with ImageServer() as server:
+        names = _clean_flyers(6)
+        good = [server.add(f"/flyers/{name}", (DATA / "flyers" / name).read_bytes()) for name in names]
+        jpeg = (DATA / "flyers" / names[0]).read_bytes()
+        bad = {
+            server.url("/missing.jpg"): "fetch.not_found",
+            server.add("/page.jpg", b"<html><body>Log in to see this photo</body></html>"): "decode.not_an_image",
+            server.add("/truncated.jpg", jpeg[: len(jpeg) // 3]): "decode.corrupt",
+            server.url("/loop"): "fetch.too_many_redirects",
+            "ftp://example.invalid/flyer.jpg": "inputs.unsupported_scheme",
+            "/no/such/dir/flyer.jpg": "inputs.not_found",
+        }
+        blank = server.add("/noise.jpg", noise_jpeg(600, 400))
+        # a re-signed duplicate of the first flyer: a distinct source, processed on its own
+        resigned = good[0] + "?oh=abc&oe=123"
+        sources = good + list(bad) + [blank, resigned, good[1]]  # good[1] twice: an exact duplicate
+        messages = []
+        result = daskparse.parse_images(
+            sources, extractor="local", client=client, log=lambda m, level: messages.append((level, m)),
+            reference_date=REFERENCE_DATE,
+        )
+        yield dict(result=result, good=good, names=names, bad=bad, blank=blank, resigned=resigned,
+                   messages=messages, hits=dict(server.hits))
+
+
+def test_every_distinct_source_ends_exactly_once(mixed_run):
+    result, good, bad = mixed_run["result"], mixed_run["good"], mixed_run["bad"]
+    distinct = set(good) | set(bad) | {mixed_run["blank"], mixed_run["resigned"]}
+    assert sorted(result.outcomes["source"]) == sorted(distinct)
+    had_shows = set(result.shows["source"])
+    errored = set(result.errors["source"])
+    no_shows = set(result.outcomes.loc[result.outcomes["status"] == "no_shows", "source"])
+    assert had_shows | errored | no_shows == distinct
+    assert not (had_shows & errored) and not (had_shows & no_shows) and not (errored & no_shows)
+    assert result.stats["totalImages"] == len(distinct)
+    assert result.stats["imagesWithShows"] + result.stats["imagesWithoutShows"] + result.stats["errors"] == len(distinct)
+
+
+def test_bad_inputs_become_error_rows_with_stable_kinds(mixed_run):
+    errors = mixed_run["result"].errors.set_index("source")
+    assert errors["kind"].to_dict() == mixed_run["bad"]
+    assert list(mixed_run["result"].errors.columns) == ["source", "cleaned_url", "stage", "kind", "message"]
+    assert all(errors["message"].str.len() > 0)
+    assert mixed_run["result"].stats["errorKinds"]["fetch.not_found"] == 1
+    warnings = [m for level, m in mixed_run["messages"] if level == "WARNING"]
+    assert any("fetch.not_found" in m for m in warnings)
+
+
+def test_shows_come_from_the_flyers_with_provenance(mixed_run):
+    result = mixed_run["result"]
+    shows = result.shows
+    assert list(shows.columns) == SHOW_COLUMNS
+    assert all(str(dtype) == "string" for dtype in shows.dtypes)
+    assert set(mixed_run["good"]) <= set(shows["source"])  # every clean sample flyer gave shows
+    assert mixed_run["blank"] not in set(shows["source"])
+    assert (shows["extractor"] == "local").all()
+    assert shows["image_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
+    resigned = shows[shows["source"] == mixed_run["resigned"]]
+    assert (resigned["cleaned_url"] == mixed_run["good"][0]).all()
+    # each image was downloaded once per distinct source: the exact duplicate was dropped
+    assert mixed_run["hits"][f"/flyers/{mixed_run['names'][1]}"] == 1
+
+
+def test_stats_and_log(mixed_run):
+    stats = mixed_run["result"].stats
+    assert stats["shows"] == len(mixed_run["result"].shows) > 0
+    assert stats["averageTimePerImage"] > 0 and stats["wallSeconds"] > 0
+    assert set(stats["stageSeconds"]) == {"fetch", "optimize", "extract"}
+    assert any(level == "INFO" and "images" in m for level, m in mixed_run["messages"])
+
+
+def test_results_save_to_local_folder_and_fsspec_url(mixed_run, tmp_path):
+    result = mixed_run["result"]
+    result.save(str(tmp_path / "out"))
+    shows = pd.read_parquet(tmp_path / "out" / "shows.parquet")
+    assert len(shows) == len(result.shows) and list(shows.columns) == SHOW_COLUMNS
+    assert len(pd.read_parquet(tmp_path / "out" / "errors.parquet")) == len(result.errors)
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["shows"] == len(result.shows)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary files left
+    written = result.save("memory://daskparse-test/out")
+    assert pd.read_parquet(written["shows"]).shape == result.shows.shape
+
+
+def test_a_run_with_only_bad_sources_starts_no_cluster_and_returns_empty_tables():
+    result = daskparse.parse_images(["/no/such/file.jpg"], extractor="local")
+    assert result.shows.empty and list(result.shows.columns) == SHOW_COLUMNS
+    assert result.errors["kind"].tolist() == ["inputs.not_found"]
+    assert result.stats["dashboard"] is None
+
+
+def test_partition_size_keeps_every_thread_busy():
+    assert partition_size(36, 20, 4) == 1
+    assert partition_size(1000, 20, 4) == 13
+    assert partition_size(1, 20, 4) == 1
