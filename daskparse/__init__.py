@@ -32,7 +32,7 @@ def parse_images(
     ``extractor``: "auto" (Gemini when GEMINI_API_KEY is set, else local OCR), "gemini" or "local".
     ``client``: an existing ``distributed.Client``; by default a 20-thread LocalCluster is started and closed.
     ``log(message, level)``: optional callback for progress and problems.
-    ``options``: any :class:`Settings` field (``threads=4``, ``max_width=1024``, ...).
+    ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
 

@@ -26,6 +26,7 @@ from daskparse.errors import ERROR_COLUMNS, ErrorRecord, RunError, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor
 from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import FetchLimits, fetch_bytes
+from daskparse.gate import RateGate
 from daskparse.optimize import optimize_image
 from daskparse.result import OUTCOME_COLUMNS, ParseResult
 from daskparse.settings import Settings, SettingsError
@@ -46,8 +47,18 @@ def extractor_for(settings: Settings, reference_date: dt.date) -> Extractor:
     key = (settings.model_dump_json(), reference_date)
     with _extractors_lock:
         if key not in _extractors:
-            _extractors[key] = build_extractor(settings, reference_date)
+            _extractors[key] = build_extractor(settings, reference_date, gate=_worker_gate(settings))
         return _extractors[key]
+
+
+def _worker_gate(settings: Settings) -> RateGate | None:
+    """The cluster's rate gate when running in a worker; None elsewhere (the extractor then paces its process)."""
+    if settings.extractor_name != "gemini":
+        return None
+    try:
+        return RateGate.on_worker()
+    except ValueError:  # not inside a worker
+        return None
 
 
 def process_source(source: Source, settings: Settings, extractor: Extractor) -> dict:
@@ -60,7 +71,7 @@ def process_source(source: Source, settings: Settings, extractor: Extractor) -> 
         outcome["image_sha256"] = hashlib.sha256(data).hexdigest()
         stage, mark = "optimize", time.perf_counter()
         outcome["seconds"]["fetch"] = mark - started
-        image = optimize_image(data, max_size=(settings.max_width, settings.max_height), quality=settings.jpeg_quality)
+        image = optimize_image(data, max_size=(settings.max_long_side, settings.max_short_side), quality=settings.jpeg_quality)
         del data
         stage, started = "extract", time.perf_counter()
         outcome["seconds"]["optimize"] = started - mark
@@ -139,7 +150,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
     reference_date = settings.run_reference_date()
     outcomes: list[dict] = []
-    dashboard = None
+    dashboard = gate_metrics = None
     if items:
         with cluster_client(settings, client) as active:
             dashboard = active.dashboard_link
@@ -147,6 +158,10 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             size = partition_size(len(items), threads, settings.partitions_per_thread)
             bag = db.from_sequence(items, partition_size=size).map_partitions(process_partition, settings, reference_date)
             report(f"{len(items)} images in {bag.npartitions} partitions on {threads} threads; dashboard {dashboard}", "INFO")
+            gate = None
+            if settings.extractor_name == "gemini":  # a new run reopens a gate a spent daily quota closed
+                gate = RateGate.install(active, **settings.gate_limits())
+                gate.configure(reopen=True)
             futures = active.compute(bag.to_delayed())
             noted: set[str] = set()
             try:
@@ -161,7 +176,10 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             except BaseException:
                 active.cancel(futures)  # a fault of the run itself: stop the other partitions too
                 raise
+            gate_metrics = gate.metrics() if gate is not None else None
     result = _result(outcomes, input_errors, settings, time.perf_counter() - started, dashboard)
+    if gate_metrics is not None:
+        result.stats["gate"] = gate_metrics
     report(result.summary(), "INFO")
     return result
 

@@ -49,8 +49,9 @@ class Settings(BaseModel):
     max_redirects: int = Field(5, ge=0, le=30)
 
     # optimize
-    max_width: int = Field(1200, ge=64)
-    max_height: int = Field(800, ge=64)
+    # fit inside 1200x800 turned to the image: a portrait flyer fits 800x1200, not 533x800 (OCR needs the pixels)
+    max_long_side: int = Field(1200, ge=64)
+    max_short_side: int = Field(800, ge=64)
     jpeg_quality: int = Field(95, ge=1, le=100)
 
     # extract: Gemini (the client itself reads GOOGLE_GEMINI_BASE_URL / GOOGLE_GENAI_API_VERSION when these are unset)
@@ -68,6 +69,16 @@ class Settings(BaseModel):
         "gemini-2.5-flash-lite": (0.10, 0.40),
         "gemini-2.5-pro": (1.25, 10.00),
     }
+
+    # the cluster-wide rate gate (daskparse.gate): Gemini calls across every worker of the cluster
+    rpm: float = Field(1800, gt=0, description="requests per minute")
+    tpm: Optional[int] = Field(None, gt=0, description="input tokens per minute")
+    rpd: Optional[int] = Field(None, gt=0, description="requests per day")
+    concurrency: int = Field(20, ge=1, le=1000, description="requests in flight")
+    burst: int = Field(20, ge=0, description="requests that may go early, ahead of the even spacing")
+    gate_window: float = Field(60.0, gt=0, description="the quota window, seconds (tests shrink it)")
+    gate_day: float = Field(86400.0, gt=0)
+    gate_recovery: float = Field(10.0, gt=0, description="seconds per +10%% of rate after a 429 halved it")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
@@ -87,6 +98,10 @@ class Settings(BaseModel):
         if self.extractor == "auto":
             return "gemini" if self.gemini_api_key is not None else "local"
         return self.extractor
+
+    def gate_limits(self) -> dict:
+        return {"rpm": self.rpm, "tpm": self.tpm, "rpd": self.rpd, "concurrency": self.concurrency,
+                "burst": self.burst, "window": self.gate_window, "day": self.gate_day, "recovery": self.gate_recovery}
 
     def estimated_cost(self, input_tokens: int, output_tokens: int) -> Optional[float]:
         prices = self.gemini_prices.get(self.model.removeprefix("models/"))

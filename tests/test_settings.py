@@ -10,13 +10,13 @@ def test_defaults_give_a_20_thread_cluster_and_the_local_extractor_without_a_key
     settings = load_settings(environ={})
     assert settings.workers * settings.threads_per_worker == 20
     assert settings.extractor_name == "local"
-    assert (settings.max_width, settings.max_height, settings.jpeg_quality) == (1200, 800, 95)
+    assert (settings.max_long_side, settings.max_short_side, settings.jpeg_quality) == (1200, 800, 95)
 
 
 def test_precedence_dask_config_then_environment_then_arguments():
-    with dask.config.set({"daskparse.threads": 3, "daskparse.max-width": 1000, "daskparse.workers": 4}):
+    with dask.config.set({"daskparse.threads": 3, "daskparse.max-long-side": 1000, "daskparse.workers": 4}):
         settings = load_settings(environ={"DASKPARSE_THREADS": "5"}, workers=1)
-    assert (settings.max_width, settings.threads, settings.workers) == (1000, 5, 1)
+    assert (settings.max_long_side, settings.threads, settings.workers) == (1000, 5, 1)
 
 
 def test_auto_extractor_uses_gemini_when_a_key_is_set_and_the_key_never_shows():
