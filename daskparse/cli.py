@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="once Gemini's daily quota is spent: local OCR for the rest, or an error per image")
     run.add_argument("--max-retries", type=int, help="retries per image for Gemini 5xx, timeouts, dropped connections")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="Gemini request timeout (at least 10)")
+    run.add_argument("--rpm", type=float, help="Gemini requests per minute, for the whole cluster (default 1800)")
+    run.add_argument("--tpm", type=int, help="Gemini input tokens per minute (default: no limit)")
+    run.add_argument("--rpd", type=int, help="Gemini requests per day (default: no limit)")
+    run.add_argument("--concurrency", type=int, help="Gemini requests in flight across the cluster (default 20)")
     run.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 

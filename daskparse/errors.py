@@ -25,6 +25,13 @@ class SourceError(Exception):
         return self.kind.split(".", 1)[0]
 
 
+class QuotaExhausted(SourceError):
+    """The model's daily quota is spent: no more calls this run (the rate gate is closed)."""
+
+    def __init__(self, message: str):
+        super().__init__("gemini.quota_exhausted", message)
+
+
 class RunError(RuntimeError):
     """The run as a whole cannot complete (bad key, unknown model, cluster gone): one message, exit code 3."""
 

@@ -79,6 +79,7 @@ class Settings(BaseModel):
     gate_window: float = Field(60.0, gt=0, description="the quota window, seconds (tests shrink it)")
     gate_day: float = Field(86400.0, gt=0)
     gate_recovery: float = Field(10.0, gt=0, description="seconds per +10%% of rate after a 429 halved it")
+    gate_guard: float = Field(0.25, ge=0, description="seconds a grant counts beyond the window (transit jitter)")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
@@ -101,7 +102,8 @@ class Settings(BaseModel):
 
     def gate_limits(self) -> dict:
         return {"rpm": self.rpm, "tpm": self.tpm, "rpd": self.rpd, "concurrency": self.concurrency,
-                "burst": self.burst, "window": self.gate_window, "day": self.gate_day, "recovery": self.gate_recovery}
+                "burst": self.burst, "window": self.gate_window, "day": self.gate_day, "recovery": self.gate_recovery,
+                "guard": self.gate_guard}
 
     def estimated_cost(self, input_tokens: int, output_tokens: int) -> Optional[float]:
         prices = self.gemini_prices.get(self.model.removeprefix("models/"))

@@ -23,18 +23,21 @@ other 4xx                                 ``gemini.invalid_request``, no retry
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import math
 import random
 import re
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Optional, Protocol
 
 from pydantic import BaseModel, Field
 
-from daskparse.errors import SourceError
+from daskparse.errors import QuotaExhausted, SourceError
 from daskparse.extract import Extraction
 from daskparse.normalise import normalise_show
 from daskparse.shows import ShowFields
@@ -84,15 +87,11 @@ class GeminiConfigError(RuntimeError):
     """The key or model is wrong: every call would fail the same way, so the run stops."""
 
 
-class QuotaExhausted(SourceError):
-    def __init__(self, message: str):
-        super().__init__("gemini.quota_exhausted", message)
-
-
 class Gate(Protocol):
-    """The seam to the rate gate: one slot per call, a shared pause, a shared stop."""
+    """The seam to the rate gate (``daskparse.gate.RateGate`` on a cluster): one slot per call, a shared
+    pause, a shared stop. ``slot`` raises QuotaExhausted once the gate is closed."""
 
-    def slot(self) -> Any: ...  # a context manager held for one request
+    def slot(self, tokens: int = 0) -> Any: ...  # a context manager held for one request, yields a Grant
     def pause(self, seconds: float) -> None: ...  # a per-minute 429: every caller waits
     def close(self, reason: str) -> None: ...  # a per-day 429: no more calls this run
     @property
@@ -110,11 +109,13 @@ class ProcessGate:
         self._sleep = sleep
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self, tokens: int = 0) -> Iterator[Any]:
         with self._slots:
             while (wait := self._paused_until - time.monotonic()) > 0:
                 self._sleep(wait)
-            yield
+            if self._closed:
+                raise QuotaExhausted(self._closed)
+            yield SimpleNamespace(tokens_used=None)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -161,6 +162,19 @@ class GeminiOptions:
     max_rate_limit_waits: int = 20  # per image: a storm of 429s ends as an error, never a hang
     backoff_base: float = 1.0
     backoff_max: float = 30.0
+
+
+def estimate_input_tokens(jpeg: bytes) -> int:
+    """Input tokens of one request before it is sent (for the tokens-per-minute limit): image tiles + prompt."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(jpeg)) as image:
+            width, height = image.size
+    except Exception:
+        width = height = 768
+    tiles = 1 if max(width, height) <= 384 else math.ceil(width / 768) * math.ceil(height / 768)
+    return 258 * tiles + (len(SYSTEM_INSTRUCTION) + len(USER_PROMPT)) // 4
 
 
 def retry_delay(details: Any, message: Optional[str], default: float = 1.0) -> float:
@@ -259,6 +273,7 @@ class GeminiExtractor:
 
         contents = [self._types.Part.from_bytes(data=jpeg, mime_type="image/jpeg"), USER_PROMPT]
         budget = self.options.max_output_tokens
+        estimated_tokens = estimate_input_tokens(jpeg)
         failures = waits = 0
         bad_output_retried = False
         while True:
@@ -268,9 +283,11 @@ class GeminiExtractor:
                 usage.retries += 1
             usage.requests += 1
             try:
-                with self.gate.slot():
+                with self.gate.slot(tokens=estimated_tokens) as grant:
                     response = self._client.models.generate_content(
                         model=self.options.model, contents=contents, config=self._config(budget))
+                    usage_metadata = getattr(response, "usage_metadata", None)
+                    grant.tokens_used = getattr(usage_metadata, "prompt_token_count", None)
             except errors.APIError as error:
                 if error.code == 429:
                     usage.rateLimited += 1

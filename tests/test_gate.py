@@ -1,0 +1,232 @@
+"""The cluster-wide rate gate: the limiter on its own, then across worker processes, then against the server."""
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+from distributed import Client, LocalCluster
+
+from daskparse.errors import QuotaExhausted
+from daskparse.gate import RateGate, RateGateExtension
+
+
+class _Scheduler:
+    handlers: dict = {}
+
+
+def _extension(**limits):
+    extension = RateGateExtension()
+    asyncio.run(extension.start(_Scheduler()))
+    extension.configure(**limits)
+    return extension
+
+
+def _max_in_window(times, window):
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t < start + window) for i, start in enumerate(times))
+
+
+def test_no_sliding_window_ever_holds_more_than_the_limit_and_grants_are_spread():
+    extension = _extension(rpm=20, window=1.0, burst=3, concurrency=100, guard=0.0)
+
+    async def main():
+        times = []
+        for _ in range(50):
+            reply = await extension.acquire(worker="w")
+            times.append(time.monotonic())
+            extension.release(slot=reply["slot"])
+        return times
+
+    times = asyncio.run(main())
+    assert _max_in_window(times, 1.0) <= 20
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    assert gaps[len(gaps) // 2] >= 0.04  # spaced ~1/20 s apart after the burst, not a minute's worth at once
+    assert extension.metrics()["granted"] == 50
+
+
+def test_concurrency_cap_and_release():
+    extension = _extension(rpm=10_000, concurrency=2, burst=100)
+
+    async def main():
+        first = await extension.acquire(worker="w")
+        await extension.acquire(worker="w")
+        third = asyncio.ensure_future(extension.acquire(worker="w"))
+        await asyncio.sleep(0.2)
+        assert not third.done() and extension.metrics()["waiting"] == 1
+        extension.release(slot=first["slot"])
+        return await asyncio.wait_for(third, 2)
+
+    assert asyncio.run(main())["slot"]
+    assert extension.metrics()["in_flight"] == 2
+
+
+def test_a_429_pauses_every_grant_and_halves_the_rate_which_recovers():
+    extension = _extension(rpm=600, window=1.0, burst=0, concurrency=100, recovery=0.2)
+
+    async def main():
+        await extension.acquire(worker="w")
+        extension.pause(seconds=0.5)
+        extension.pause(seconds=0.5)  # the same storm: counted, but the rate is cut once
+        paused_at = time.monotonic()
+        assert extension.metrics()["current_rpm"] == 300 and extension.metrics()["rate_limited"] == 2
+        await extension.acquire(worker="w")
+        waited = time.monotonic() - paused_at
+        await asyncio.sleep(0.45)
+        return waited, extension.metrics()["current_rpm"]
+
+    waited, rpm_after = asyncio.run(main())
+    assert waited >= 0.49
+    assert rpm_after > 300  # climbing back after `recovery` seconds without a 429
+
+
+def test_a_closed_gate_answers_at_once():
+    extension = _extension()
+    extension.close_gate(reason="daily quota used up")
+    assert asyncio.run(extension.acquire(worker="w")) == {"slot": None, "closed": "daily quota used up"}
+    extension.configure(reopen=True)
+    assert asyncio.run(extension.acquire(worker="w"))["slot"]
+
+
+def test_tokens_per_minute_and_requests_per_day():
+    extension = _extension(rpm=10_000, burst=100, tpm=1000, rpd=3, window=0.5, day=1.0, guard=0.0)
+
+    async def main():
+        start = time.monotonic()
+        one = await extension.acquire(worker="w", tokens=600)
+        extension.release(slot=one["slot"], tokens_used=700)  # the real count replaces the estimate
+        await extension.acquire(worker="w", tokens=400)  # 700 + 400 > 1000: waits out the window
+        after_tpm = time.monotonic() - start
+        await extension.acquire(worker="w", tokens=1)
+        await extension.acquire(worker="w", tokens=1)  # the fourth of the day waits for the day window
+        return after_tpm, time.monotonic() - start
+
+    after_tpm, after_day = asyncio.run(main())
+    assert after_tpm >= 0.49 and after_day >= 0.99
+
+
+def test_a_dead_workers_slots_come_back():
+    extension = _extension(concurrency=1, rpm=10_000, burst=100)
+
+    async def main():
+        await extension.acquire(worker="tcp://dead:1")
+        waiting = asyncio.ensure_future(extension.acquire(worker="tcp://alive:2"))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        extension.remove_worker(None, "tcp://dead:1")
+        return await asyncio.wait_for(waiting, 1)
+
+    assert asyncio.run(main())["slot"]
+    assert extension.metrics()["reclaimed"] == 1
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _grab(count):
+    gate = RateGate.on_worker()
+    times = []
+    for _ in range(count):
+        with gate.slot():
+            times.append(time.time())
+    return os.getpid(), times
+
+
+def test_two_worker_processes_share_one_limit(cluster_client):
+    gate = RateGate.install(cluster_client, name="shared", rpm=30, window=1.0, burst=2, concurrency=8, guard=0.25)
+    futures = [cluster_client.submit(_grab_named, 10, "shared", pure=False) for _ in range(8)]
+    results = cluster_client.gather(futures)
+    assert len({pid for pid, _ in results}) == 2  # both processes took part
+    times = [t for _, ts in results for t in ts]
+    assert len(times) == 80 and _max_in_window(times, 1.0) <= 30
+    assert gate.metrics()["granted"] == 80 and gate.metrics()["in_flight"] == 0
+
+
+def _grab_named(count, name):
+    gate = RateGate.on_worker(name)
+    times = []
+    for _ in range(count):
+        with gate.slot():
+            times.append(time.time())
+    return os.getpid(), times
+
+
+def _die_holding_a_slot(name):
+    gate = RateGate.on_worker(name)
+    with gate.slot():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _one_slot(name):
+    with RateGate.on_worker(name).slot():
+        return time.time()
+
+
+def test_a_killed_worker_gives_its_capacity_back_within_5_seconds(cluster_client):
+    gate = RateGate.install(cluster_client, name="deaths", rpm=10_000, burst=100, concurrency=1)
+    cluster_client.submit(_die_holding_a_slot, "deaths", pure=False)
+    deadline = time.time() + 10
+    while gate.metrics()["in_flight"] == 0 and time.time() < deadline:  # wait for it to take the slot
+        time.sleep(0.01)
+    killed_by = time.time()
+    while gate.metrics()["reclaimed"] == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert gate.metrics()["reclaimed"] == 1 and time.time() - killed_by < 5
+    granted_at = cluster_client.submit(_one_slot, "deaths", pure=False).result(timeout=30)
+    assert granted_at - killed_by < 5 + 10  # a fresh slot was granted (allowing for the nanny's restart)
+
+
+def _closed_gate(name):
+    try:
+        with RateGate.on_worker(name).slot():
+            return "granted"
+    except QuotaExhausted as error:
+        return error.kind
+
+
+def test_closing_the_gate_reaches_every_worker(cluster_client):
+    gate = RateGate.install(cluster_client, name="closing")
+    gate.close("daily quota")
+    results = cluster_client.gather([cluster_client.submit(_closed_gate, "closing", pure=False) for _ in range(4)])
+    assert results == ["gemini.quota_exhausted"] * 4
+
+
+def test_operator_changes_limits_of_a_running_gate(cluster_client):
+    gate = RateGate.install(cluster_client, name="operator", rpm=100)
+    assert gate.metrics()["rpm"] == 100
+    assert gate.configure(rpm=250, concurrency=5)["rpm"] == 250
+    with pytest.raises(Exception, match="unknown gate limit"):
+        gate.configure(nonsense=1)
+
+
+def test_against_a_sliding_window_quota_the_gate_causes_no_429_and_a_scripted_429_pauses_everyone(cluster_client,
+                                                                                                  tmp_path):
+    """Two worker processes, the real client, a server enforcing 20 requests per 2 s window."""
+    import daskparse
+    from conftest import jpeg_bytes
+    from daskparse.testing.gemini_server import GeminiServer, Latency
+
+    for i in range(60):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i, 2 * i, 3 * i)))
+    key = "gate-test-key"
+    with GeminiServer(api_key=key, rpm=20, minute_seconds=2.0, latency=Latency.fixed(0.05)) as server:
+        server.add_fault("rate_limit", seconds=1.0)  # the first call is told to back off for 1 s
+        result = daskparse.parse_images(
+            [str(tmp_path / "*.jpg")], extractor="gemini", client=cluster_client, gemini_api_key=key,
+            gemini_base_url=server.base_url, timeout=10, rpm=20, gate_window=2.0, burst=1, concurrency=20)
+        assert result.errors.empty and len(set(result.shows["source"])) == 60
+        # the one 429 is the scripted one: the gate's own pacing never overshot the window
+        assert server.count(":generateContent", status=429) == 1 == server.rate_limited["rpm"]
+        arrivals = sorted(r.time for r in server.requests if r.path.endswith(":generateContent"))
+        first = arrivals[0]
+        # once the first call's 429 reached the gate (~0.06 s: 0.05 s latency), no process sent anything
+        # until the 1 s pause was over; only calls granted before it (the burst) were already on their way
+        assert not [t for t in arrivals if 0.15 < t - first < 0.95]
+        assert len([t for t in arrivals if t - first <= 0.15]) <= 3
+        assert result.stats["rateLimited"] == 1 and result.stats["gate"]["rate_limited"] == 1
+        assert result.stats["gate"]["in_flight"] == 0
