@@ -57,7 +57,9 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from daskparse.testing.image_server import LoopbackHTTPServer
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -488,7 +490,7 @@ class GeminiServer:
         self._connections: set[socket.socket] = set()
         self._started = False
 
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = LoopbackHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = False  # server_close() joins every handler thread
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="gemini-server", daemon=True)

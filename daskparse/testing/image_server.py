@@ -31,6 +31,17 @@ class Route:
     endless: bool = False  # stream chunks of `body` forever (for size limits)
 
 
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server whose listen backlog takes a burst of 20+ clients connecting at once.
+
+    The standard library's backlog of 5 overflows when 20 worker threads connect together, and the
+    clients then see connections reset: a fault of the test server, not of the code under test.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class ImageServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
@@ -50,8 +61,7 @@ class ImageServer:
                     server.hits[path] += 1
                 server._answer(self, path)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
