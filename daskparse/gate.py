@@ -20,8 +20,10 @@ dict naming every remote route, plain state on the scheduler, a thin client obje
 The limiter: a sliding log per axis (requests per ``window``, input tokens per ``window``, requests per
 ``day``) never lets any window hold more than its limit, the strictest reading of a quota; grants are spaced
 ``window / rpm`` apart (GCRA) with at most ``burst`` early, so a minute's quota is spread, not spent at once.
-A per-minute 429 pauses every grant for its RetryInfo delay and halves the rate (at most once per pause);
-the rate then climbs back by a tenth every ``recovery`` seconds without a 429. A per-day 429 closes the gate.
+A per-minute 429 pauses every grant for its RetryInfo delay; a 429 again after the pause halves the rate,
+which then climbs back by a tenth every ``recovery`` seconds without a 429. Grants are spaced
+(window + guard) / rpm apart, so even spacing alone leaves rpm x guard / window requests of headroom per
+window for requests that reach the API later than granted. A per-day 429 closes the gate.
 State lives on the scheduler only and is lost if it restarts: ``install`` registers it on every run.
 """
 
@@ -53,7 +55,7 @@ class GateState:
     tpm: Optional[int] = None
     rpd: Optional[int] = None
     concurrency: int = 20
-    burst: int = 20
+    burst: int = 0  # a burst expires from the window all at once, and transit jitter then overshoots
     window: float = 60.0
     day: float = 86400.0
     recovery: float = 10.0
@@ -143,14 +145,18 @@ class RateGateExtension(SchedulerPlugin):
         self._notify(name)
 
     def pause(self, name: str = GATE_NAME, seconds: float = 1.0) -> dict:
-        """A per-minute 429 somewhere in the cluster: pause every grant, and slow down (once per pause)."""
+        """A per-minute 429 somewhere in the cluster: pause every grant; if 429s repeat, slow down.
+
+        A 429 that comes after an earlier pause is over, within one window of the last 429, halves the rate;
+        429s that arrive during a pause belong to the same storm and only count.
+        """
         state = self.gates.setdefault(name, GateState())
         now = time.monotonic()
         state.rate_limited += 1
-        state.last_429 = now
-        if now >= state.paused_until:  # the first 429 of a burst of them cuts the rate; the rest only count
+        if now >= state.paused_until and now - state.last_429 <= state.window:
             state.rate_factor = max(0.05, self._factor(state, now) * 0.5)
             state.last_cut = now
+        state.last_429 = now
         state.paused_until = max(state.paused_until, now + seconds)
         self._notify(name)
         return self.metrics(name)

@@ -75,7 +75,7 @@ class Settings(BaseModel):
     tpm: Optional[int] = Field(None, gt=0, description="input tokens per minute")
     rpd: Optional[int] = Field(None, gt=0, description="requests per day")
     concurrency: int = Field(20, ge=1, le=1000, description="requests in flight")
-    burst: int = Field(20, ge=0, description="requests that may go early, ahead of the even spacing")
+    burst: int = Field(0, ge=0, description="requests that may go early, ahead of the even spacing")
     gate_window: float = Field(60.0, gt=0, description="the quota window, seconds (tests shrink it)")
     gate_day: float = Field(86400.0, gt=0)
     gate_recovery: float = Field(10.0, gt=0, description="seconds per +10%% of rate after a 429 halved it")

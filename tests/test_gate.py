@@ -62,17 +62,19 @@ def test_concurrency_cap_and_release():
     assert extension.metrics()["in_flight"] == 2
 
 
-def test_a_429_pauses_every_grant_and_halves_the_rate_which_recovers():
+def test_a_429_pauses_every_grant_and_repeated_429s_halve_the_rate_which_recovers():
     extension = _extension(rpm=600, window=1.0, burst=0, concurrency=100, recovery=0.2)
 
     async def main():
         await extension.acquire(worker="w")
         extension.pause(seconds=0.5)
-        extension.pause(seconds=0.5)  # the same storm: counted, but the rate is cut once
+        extension.pause(seconds=0.5)  # the same storm: counted, no slower
         paused_at = time.monotonic()
-        assert extension.metrics()["current_rpm"] == 300 and extension.metrics()["rate_limited"] == 2
+        assert extension.metrics()["current_rpm"] == 600 and extension.metrics()["rate_limited"] == 2
         await extension.acquire(worker="w")
         waited = time.monotonic() - paused_at
+        extension.pause(seconds=0.1)  # again, after the pause was over: the rate is halved
+        assert extension.metrics()["current_rpm"] == 300
         await asyncio.sleep(0.45)
         return waited, extension.metrics()["current_rpm"]
 
