@@ -130,15 +130,6 @@ def cluster_client():
         yield client
 
 
-def _grab(count):
-    gate = RateGate.on_worker()
-    times = []
-    for _ in range(count):
-        with gate.slot():
-            times.append(time.time())
-    return os.getpid(), times
-
-
 def test_two_worker_processes_share_one_limit(cluster_client):
     gate = RateGate.install(cluster_client, name="shared", rpm=30, window=1.0, burst=2, concurrency=8, guard=0.25)
     futures = [cluster_client.submit(_grab_named, 10, "shared", pure=False) for _ in range(8)]
