@@ -446,7 +446,7 @@ def max_in_window(times: list[float], window: float) -> int:
     return best
 
 
-def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: float = 0.25, burst: int = 20,
+def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: float = 0.25, burst: int = 0,
                 keep_log: bool = False, setup: Callable[[Any], Any] | None = None) -> dict:
     """One limit-bound run: the cluster gate (``guard`` 0.25 s is the settings' default), or the naive limiter.
 
@@ -664,7 +664,7 @@ def bench_limit_bound(folder: Path, quick: bool) -> tuple[list[dict], list[str],
     notes = [
         f"1. limit-bound: loopback server ({rpm} requests per {window:g} s sliding window, 50 ms answers) in its own "
         f"process; {gate['images']} tiny JPEGs through parse_images(extractor='gemini') on 2 workers x 10 threads; "
-        f"gate rpm={rpm}, window={window:g} s, guard 0.25 s, burst 20, concurrency 20. Steady share = how full the "
+        f"gate rpm={rpm}, window={window:g} s, guard 0.25 s, burst 0, concurrency 20. Steady share = how full the "
         f"server's quota window was on average over {STEADY_WINDOWS} windows from one window after the first arrival "
         f"(mean of accepted-in-the-last-window / limit) = {gate['share_of_limit']}; the gate's ceiling "
         f"window/(window+guard) = {gate['ceiling']}, so {gate['share_of_ceiling']} of what it can reach. A plain count "

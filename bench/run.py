@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "optimizer": "bench.optimizer",
     "sample_run": "bench.sample_run",
     "gemini_throughput": "bench.gemini_throughput",
+    "cache": "bench.cache",
     "rate_gate": "bench.rate_gate",
 }
 
