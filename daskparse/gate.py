@@ -107,6 +107,9 @@ class RateGateExtension(SchedulerPlugin):
             setattr(state, key, value)
         if reopen:
             state.closed = None
+        if limits:  # a new limit applies from the next grant, not after the old spacing has run out
+            now = time.monotonic()
+            state.tat = min(state.tat, now + self._interval(state, now))
         self._notify(name)
         return self.metrics(name)
 
