@@ -242,7 +242,8 @@ class CpuMeter:
         total = self.workers + self.main + self.server_cpu
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         return {
-            "cpu_ms_per_request": {"workers": _ms(self.workers, requests), "scheduler_and_client": _ms(self.main, requests),
+            "cpu_ms_per_request": {"workers": _ms(self.workers, requests),
+                                   "scheduler_and_client": _ms(self.main, requests),
                                    "server": _ms(self.server_cpu, requests)},
             "cpu_share_of_machine": round(total / (self.wall * cores), 3),
         }
@@ -374,7 +375,7 @@ def _time_grants() -> int:
 
     worker_gate, extractor_for = pipeline._worker_gate, pipeline.extractor_for
     pipeline._worker_gate = lambda settings: TimedGate(worker_gate(settings))
-    pipeline.extractor_for = lambda settings, reference_date: ImageNotingExtractor(extractor_for(settings, reference_date))
+    pipeline.extractor_for = lambda settings, date: ImageNotingExtractor(extractor_for(settings, date))
     pipeline._extractors.clear()
     return os.getpid()
 
@@ -421,7 +422,8 @@ def steady_share(accepted: list[float], start: float, window: float, rpm: float,
     begin, end = start + window, start + window * (1 + windows)
     count = sum(1 for t in accepted if begin <= t < end)
     return {"fixed_span_requests": count, "fixed_span_limit": int(rpm * windows),
-            "fixed_span_share": round(count / (rpm * windows), 4), "fixed_span_covered": bool(accepted) and accepted[-1] >= end}
+            "fixed_span_share": round(count / (rpm * windows), 4),
+            "fixed_span_covered": bool(accepted) and accepted[-1] >= end}
 
 
 def mean_occupancy(accepted: list[float], start: float, window: float, rpm: float, windows: int) -> float:
@@ -446,9 +448,10 @@ def max_in_window(times: list[float], window: float) -> int:
     return best
 
 
-def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: float = 0.25, burst: int = 0,
-                keep_log: bool = False, setup: Callable[[Any], Any] | None = None) -> dict:
-    """One limit-bound run: the cluster gate (``guard`` 0.25 s is the settings' default), or the naive limiter.
+def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: float | None = None,
+                burst: int | None = None, keep_log: bool = False, setup: Callable[[Any], Any] | None = None) -> dict:
+    """One limit-bound run: the cluster gate (``guard`` and ``burst``: the settings' defaults unless given), or
+    the naive limiter.
 
     ``setup(client)`` runs once the cluster is up, before the run: a way to try a variant of the gate.
     """
@@ -468,7 +471,7 @@ def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: f
             result = daskparse.parse_images(
                 paths, extractor="gemini", client=client, gemini_api_key=API_KEY, gemini_base_url=server.base_url,
                 gemini_api_version="v1beta", timeout=30, reference_date=REFERENCE_DATE,
-                rpm=rpm, gate_window=window, gate_guard=guard, concurrency=IN_FLIGHT, burst=burst)
+                rpm=rpm, gate_window=window, concurrency=IN_FLIGHT, gate_guard=guard, burst=burst)
             wall = time.perf_counter() - started
         grants = [] if naive else [g for times in client.run(_collect_grant_times).values() for g in times]
         log = server.finish()
@@ -476,6 +479,7 @@ def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: f
     first = min(t for t, *_ in log.arrivals)
     share = {"share_of_limit": round(mean_occupancy(accepted, first, window, rpm, STEADY_WINDOWS), 5),
              **steady_share(accepted, first, window, rpm, STEADY_WINDOWS)}
+    guard, burst = result.stats["gate"]["guard"], result.stats["gate"]["burst"]  # what the gate ran with
     ceiling = window / (window + guard)
     out = {
         **share,
@@ -486,6 +490,7 @@ def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: f
         "rate_limited_429": log.count(429),
         "first_429_after_s": next((round(t - first, 2) for t, st, *_ in sorted(log.arrivals) if st == 429), None),
         "guard": guard,
+        "burst": burst,
         "rate_limited_429_steady": sum(1 for t, s, *_ in log.arrivals if s == 429 and first + window <= t),
         "max_accepted_in_any_window": max_in_window(accepted, window),
         "images": len(paths),
@@ -503,6 +508,22 @@ def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: f
     return out
 
 
+def pipeline_capacity(paths: list[str]) -> dict:
+    """The same pipeline and answers with nothing binding (no quota, gate rpm 1e6): what the CPU allows."""
+    import daskparse
+
+    with loopback_server((FAST_LATENCY_S, 0.0)) as server, local_cluster(WORKERS, THREADS_PER_WORKER) as client:
+        with CpuMeter(client, server) as cpu:
+            daskparse.parse_images(
+                paths, extractor="gemini", client=client, gemini_api_key=API_KEY, gemini_base_url=server.base_url,
+                gemini_api_version="v1beta", timeout=30, reference_date=REFERENCE_DATE,
+                rpm=1_000_000, concurrency=IN_FLIGHT)
+        log = server.finish()
+    accepted = log.accepted()
+    return {"images": len(paths), "req_per_s": round(len(accepted) / (accepted[-1] - accepted[0]), 1),
+            **cpu.summary(len(accepted))}
+
+
 # ------------------------------------------------------------------ 2. latency-bound
 
 def latency_bound(paths: list[str]) -> dict:
@@ -514,7 +535,7 @@ def latency_bound(paths: list[str]) -> dict:
         result = daskparse.parse_images(
             paths, extractor="gemini", client=client, gemini_api_key=API_KEY, gemini_base_url=server.base_url,
             gemini_api_version="v1beta", timeout=30, reference_date=REFERENCE_DATE,
-            rpm=1_000_000, concurrency=IN_FLIGHT, burst=IN_FLIGHT)
+            rpm=1_000_000, concurrency=IN_FLIGHT)
         wall = time.perf_counter() - started
         log = server.finish()
     spans = log.spans()
@@ -628,7 +649,8 @@ def bench_limit_bound(folder: Path, quick: bool) -> tuple[list[dict], list[str],
     rpm = int(RATE_PER_S * window)
     # (1 + STEADY_WINDOWS) windows' worth, then a few seconds more so the quota still binds at the span's end
     tiny = tiny_jpegs(rpm * (1 + STEADY_WINDOWS) + 6 * RATE_PER_S, folder / "tiny")
-    runs = {"gate": limit_bound(tiny, window, rpm, naive=False)}
+    runs = {"capacity": pipeline_capacity(tiny[: 600 if quick else 1200]),
+            "gate": limit_bound(tiny, window, rpm, naive=False)}
     if not quick:  # diagnostic: a guard longer than the grant-to-arrival delays measured in the default run
         runs["gate_guard_1.5"] = limit_bound(tiny, window, rpm, naive=False, guard=1.5)
     runs["naive"] = limit_bound(tiny, window, rpm, naive=True)
@@ -637,7 +659,8 @@ def bench_limit_bound(folder: Path, quick: bool) -> tuple[list[dict], list[str],
     # --quick's short window puts the ceiling under the bar: read the bar against the ceiling there
     bar_on_ceiling = quick
     rows = []
-    for key, label in (("gate", f"cluster gate, {limit}"), ("gate_guard_1.5", f"cluster gate, guard 1.5 s (diagnostic)")):
+    labels = (("gate", f"cluster gate, {limit}"), ("gate_guard_1.5", "cluster gate, guard 1.5 s (diagnostic)"))
+    for key, label in labels:
         if key not in runs:
             continue
         r = runs[key]
@@ -654,6 +677,9 @@ def bench_limit_bound(folder: Path, quick: bool) -> tuple[list[dict], list[str],
                  f"{r['grant_to_arrival'].get('p50_ms')} / {r['grant_to_arrival'].get('p99_ms')} / "
                  f"{r['grant_to_arrival'].get('max_ms')}", f"guard {1000 * r['guard']:.0f} ms"),
         ]
+    capacity = runs["capacity"]
+    rows.append(_row("1 limit-bound", "same pipeline, nothing binding", "req/s the CPU allows", capacity["req_per_s"],
+                     f"> {RATE_PER_S}", _verdict(capacity["req_per_s"] > RATE_PER_S)))
     label = f"aiolimiter per process, {limit}"
     rows += [
         _row("1 limit-bound", label, "steady share of limit", naive["share_of_limit"]),
@@ -664,32 +690,40 @@ def bench_limit_bound(folder: Path, quick: bool) -> tuple[list[dict], list[str],
     notes = [
         f"1. limit-bound: loopback server ({rpm} requests per {window:g} s sliding window, 50 ms answers) in its own "
         f"process; {gate['images']} tiny JPEGs through parse_images(extractor='gemini') on 2 workers x 10 threads; "
-        f"gate rpm={rpm}, window={window:g} s, guard 0.25 s, burst 0, concurrency 20. Steady share = how full the "
+        f"gate rpm={rpm}, window={window:g} s, guard {gate['guard']:g} s, burst {gate['burst']} (the settings' "
+        f"defaults), concurrency 20. Steady share = how full the "
         f"server's quota window was on average over {STEADY_WINDOWS} windows from one window after the first arrival "
         f"(mean of accepted-in-the-last-window / limit) = {gate['share_of_limit']}; the gate's ceiling "
         f"window/(window+guard) = {gate['ceiling']}, so {gate['share_of_ceiling']} of what it can reach. A plain count "
-        f"over the same span gives {gate['fixed_span_share']} (phase-dependent: it holds one burst of 21 more or less).",
+        f"over the same span gives {gate['fixed_span_share']} (a plain count depends on where the span falls in "
+        "the gate's cycle when its log binds).",
         f"   429s: {gate['rate_limited_429']} (at {gate.get('first_429_after_s')} s after the first arrival); max "
         f"accepted in any {window:g} s window {gate['max_accepted_in_any_window']}; gate rate_limited "
         f"{g.get('rate_limited')}. Grant (reaching its task thread) to arrival at the server: p50 "
         f"{delays.get('p50_ms')} ms, p99 {delays.get('p99_ms')} ms, max {delays.get('max_ms')} ms; "
-        f"{delays.get('over_guard')} of {delays.get('matched')} over the 0.25 s guard.",
-        f"   the gate, not the CPU, bound the run: grants waiting in {g.get('share_of_samples_with_waiters')} of "
-        f"{g.get('samples')} samples (mean {g.get('waiting_mean')} waiting, {g.get('in_flight_mean')} in flight); "
-        f"CPU per request {gate['cpu_ms_per_request']} ms, {gate['cpu_share_of_machine']} of the 2 cores.",
+        f"{delays.get('over_guard')} of {delays.get('matched')} over the {gate['guard']:g} s guard.",
+        f"   CPU: with nothing binding the same pipeline and answers ran at {capacity['req_per_s']} req/s "
+        f"({capacity['images']} images; CPU per request {capacity['cpu_ms_per_request']} ms, "
+        f"{capacity['cpu_share_of_machine']} of the 2 cores). In the limit-bound run grants were waiting on the gate "
+        f"in {g.get('share_of_samples_with_waiters')} of {g.get('samples')} samples (mean {g.get('waiting_mean')} "
+        f"waiting, {g.get('in_flight_mean')} in flight); CPU per request {gate['cpu_ms_per_request']} ms, "
+        f"{gate['cpu_share_of_machine']} of the 2 cores.",
     ]
     if "gate_guard_1.5" in runs:
         d = runs["gate_guard_1.5"]
-        notes.append(f"   diagnostic, guard 1.5 s: {d['rate_limited_429']} 429s, share {d['share_of_limit']} of the limit "
+        notes.append(f"   diagnostic, guard 1.5 s: {d['rate_limited_429']} 429s, share {d['share_of_limit']} of the "
+                     "limit "
                      f"(ceiling {d['ceiling']}), grant->arrival max {d['grant_to_arrival'].get('max_ms')} ms.")
     notes.append(
         f"   naive: aiolimiter AsyncLimiter({rpm}, {window:g}) per worker process (each allows the full rate; a 429 "
         f"pauses its own process for RetryInfo's delay): {naive['rate_limited_429']} 429s for {naive['accepted']} "
-        f"accepted ({naive['rate_limited_429_steady']} after the first window), steady share {naive['share_of_limit']}, "
+        f"accepted ({naive['rate_limited_429_steady']} after the first window), steady share "
+        f"{naive['share_of_limit']}, "
         f"{naive['image_errors']} images failed {naive['error_kinds'] or ''}; wall "
         f"{naive['wall_s']} s vs the gate's {gate['wall_s']} s.")
     if quick:
-        notes.append(f"   --quick uses a {window:g} s window (ceiling {gate['ceiling']}): the 99.5% bar is read against "
+        notes.append(f"   --quick uses a {window:g} s window (ceiling {gate['ceiling']}): the 99.5% bar is read "
+                     "against "
                      "the ceiling; the full run's 60 s window reads it against the limit itself.")
     return rows, notes, runs
 
@@ -702,7 +736,8 @@ def bench_latency_bound(folder: Path, quick: bool) -> tuple[list[dict], list[str
         f"2. latency-bound: {latency['images']} tiny JPEGs through parse_images, server latency lognormal(median "
         f"1.5 s, sigma 0.3), no quota, gate rpm 1e6: mean latency {latency['mean_latency_s']} s, ideal 20/mean = "
         f"{latency['ideal_req_per_s']} req/s; steady (3 s after the first call to 3 s before the last) "
-        f"{latency['steady_req_per_s']} req/s = {latency['share']} (mean in flight {latency['steady_mean_in_flight']}); "
+        f"{latency['steady_req_per_s']} req/s = {latency['share']} (mean in flight "
+        f"{latency['steady_mean_in_flight']}); "
         f"whole run incl. ramp and tail {latency['whole_run_share']}."]
     return rows, notes, latency
 
@@ -731,7 +766,8 @@ def bench_overhead(quick: bool) -> tuple[list[dict], list[str], list[dict]]:
     overhead = [gate_overhead(1, 1, seconds), gate_overhead(1, 20, seconds), gate_overhead(2, 10, seconds)]
     rows = []
     for o in overhead:
-        label = f"{o['processes']} process{'es' if o['processes'] > 1 else ''} x {o['threads'] // o['processes']} threads"
+        plural = "es" if o["processes"] > 1 else ""
+        label = f"{o['processes']} process{plural} x {o['threads'] // o['processes']} threads"
         rows.append(_row("4 gate overhead", label, "acquire+release p50 / p99 ms", f"{o['p50_ms']} / {o['p99_ms']}",
                          "", f"{o['grants_per_s']} grants/s"))
     notes = [f"4. gate overhead: tasks calling RateGate.on_worker().slot() in a loop for {seconds:g} s, limits never "

@@ -44,6 +44,7 @@ from daskparse.errors import QuotaExhausted
 
 GATE_NAME = "daskparse"
 PLUGIN_NAME = "daskparse-rate-gate"
+CATCH_UP_INTERVALS = 3
 LIMIT_FIELDS = ("rpm", "tpm", "rpd", "concurrency", "burst", "window", "day", "recovery", "guard")
 
 
@@ -244,7 +245,9 @@ class RateGateExtension(SchedulerPlugin):
     def _grant(self, state: GateState, now: float, worker: str, tokens: int) -> str:
         slot = uuid.uuid4().hex
         interval = self._interval(state, now)
-        state.tat = max(state.tat, now) + interval
+        # Up to three intervals of lateness (a timer or the event loop waking late) is made up by the next
+        # grants instead of lost for good; burst 0 alone reached 0.68-0.89 of the rate in a simulation.
+        state.tat = max(state.tat, now - CATCH_UP_INTERVALS * interval) + interval
         state.requests.append(now)
         state.day_requests.append(now)
         state.tokens.append([now, tokens, slot])
