@@ -262,6 +262,28 @@ class ResultCache:
         key = url_key(cleaned_url).encode()
         return self._first_live(self._index.url_sorted, self._index.url_rows, key, "url", None)
 
+    def lookup_urls(self, cleaned_urls: list[str]) -> list[CacheHit | None]:
+        """Level 1 for many URLs at once (the client does this before any work is sent out): the files
+        holding candidates are read concurrently, a bounded number at a time, instead of one after another."""
+        index = self._index
+        keys = [url_key(url).encode() for url in cleaned_urls]
+        starts = np.searchsorted(index.url_sorted, keys, side="left") if keys else []
+        stops = np.searchsorted(index.url_sorted, keys, side="right") if keys else []
+        hits: list[CacheHit | None] = [None] * len(keys)
+        wanted = [i for i, (a, b) in enumerate(zip(starts, stops)) if b > a]
+        for begin in range(0, len(wanted), _PART_CACHE_SIZE // 2):
+            chunk = wanted[begin: begin + _PART_CACHE_SIZE // 2]
+            names = {index.parts[index.part[row]] for i in chunk for row in index.url_rows[starts[i]:stops[i]]}
+            with self._parts_lock:
+                missing = [name for name in names if name not in self._part_rows]
+            if missing:
+                with ThreadPoolExecutor(min(_READ_THREADS, len(missing))) as pool:
+                    for name in missing:
+                        pool.submit(self._part, name)
+            for i in chunk:
+                hits[i] = self.lookup_url(cleaned_urls[i])
+        return hits
+
     def lookup_sha256(self, sha256: str) -> CacheHit | None:
         """Level 2: the newest live entry for these exact bytes, whatever URL they came from."""
         if not sha256:

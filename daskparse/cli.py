@@ -10,6 +10,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -39,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
     run.add_argument("--threads", type=int, help="threads per worker (default: 20 threads in total)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing cluster; start nothing")
-    run.add_argument("--cache", metavar="URL", help="cache location (fsspec URL)")
+    run.add_argument("--cache", metavar="URL", help="result cache location, any fsspec URL (default .cache/daskparse)")
+    run.add_argument("--no-cache", dest="use_cache", action="store_const", const=False,
+                     help="neither read nor write the result cache")
+    run.add_argument("--cache-ttl", metavar="DURATION", help="how long a result stays valid (default 7d; 12h, 30m, ...)")
+    run.add_argument("--cache-error-ttl", metavar="DURATION",
+                     help="how long a permanent per-image error (not found, not an image) is cached (default 1d)")
+    run.add_argument("--cache-phash-distance", metavar="BITS|off",
+                     help="look-alike level: how many of 64 pHash bits a repost may differ by (default 16; off)")
     run.add_argument("--reference-date", metavar="YYYY-MM-DD",
                      help="dates without a year resolve to their next occurrence on or after this day (default: today)")
     run.add_argument("--model", help="Gemini model (default gemini-2.5-flash)")
@@ -52,18 +60,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rpd", type=int, help="Gemini requests per day (default: no limit)")
     run.add_argument("--concurrency", type=int, help="Gemini requests in flight across the cluster (default 20)")
     run.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    cache = commands.add_parser("cache", help="look after the result cache: stats, prune, clear")
+    cache.add_argument("action", choices=["stats", "prune", "clear"],
+                       help="stats: entries and size; prune: drop expired entries; clear: remove every entry")
+    cache.add_argument("--cache", metavar="URL", help="cache location, any fsspec URL (default .cache/daskparse)")
     return parser
+
+
+def cache_command(action: str, url: str) -> int:
+    """``python -m daskparse cache stats|prune|clear``: prints the outcome as JSON (for people and scripts)."""
+    from daskparse import cache
+
+    try:
+        result = {"stats": cache.cache_stats, "prune": cache.prune, "clear": cache.clear}[action](url)
+    except cache.CacheError as error:
+        print(f"python -m daskparse: error: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    options = {key: value for key, value in vars(args).items() if key not in ("command", "sources")}
+    options = {key: value for key, value in vars(args).items() if key not in ("command", "sources", "action")}
     try:
         settings = load_settings(**options)
     except SettingsError as error:
         print(f"python -m daskparse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(settings.log_level)
+    if args.command == "cache":
+        return cache_command(args.action, settings.cache)
 
     sources = args.sources
     if not sources:

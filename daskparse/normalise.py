@@ -27,6 +27,9 @@ import usaddress
 
 from daskparse.shows import KINDS, WEEKDAYS, ShowFields
 
+# Bump when a change here alters the values of a show: cached results (of either extractor) are recomputed.
+NORMALISER_VERSION = "1"
+
 # --------------------------------------------------------------------------------------------
 # Text clean-up
 

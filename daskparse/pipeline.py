@@ -23,8 +23,9 @@ import dask.bag as db
 import pandas as pd
 from distributed import Client, LocalCluster, as_completed
 
+from daskparse.cache import ResultCache, cache_variant, hit_stats
 from daskparse.errors import ERROR_COLUMNS, ErrorRecord, RunError, SourceError
-from daskparse.extract import Extraction, Extractor, build_extractor
+from daskparse.extract import Extraction, Extractor, build_extractor, result_key
 from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import FetchLimits, fetch_bytes
 from daskparse.gate import RateGate
@@ -36,7 +37,7 @@ from daskparse.sources import Source, expand_sources
 
 logger = logging.getLogger("daskparse")
 LogCallback = Callable[[str, str], None]
-STAGES = ("fetch", "optimize", "extract")
+STAGES = ("cache", "fetch", "optimize", "extract")
 USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens")
 
 # One extractor per worker process, shared by its threads (loading OCR models takes about a second).
@@ -62,20 +63,37 @@ def _worker_gate(settings: Settings) -> RateGate | None:
         return None
 
 
-def process_source(source: Source, settings: Settings, extractor: Extractor) -> dict:
-    """One source through every stage; always returns an outcome dict, never raises for the source's sake."""
+def process_source(source: Source, settings: Settings, extractor: Extractor, cache: ResultCache | None = None) -> dict:
+    """One source through every stage; always returns an outcome dict, never raises for the source's sake.
+
+    With a cache, the bytes' SHA-256 (after fetch) and the look-alike check (after optimize) may answer
+    before the extractor is called; the URL level was asked on the client already (``run``).
+    """
     outcome = {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "error": None, "seconds": {}}
     stage = "fetch"
     try:
         started = time.perf_counter()
         data = fetch_bytes(source, _limits(settings))
-        outcome["image_sha256"] = hashlib.sha256(data).hexdigest()
+        sha256 = hashlib.sha256(data).hexdigest()
         stage, mark = "optimize", time.perf_counter()
         outcome["seconds"]["fetch"] = mark - started
+        hit = cache.lookup_sha256(sha256) if cache is not None else None
+        if hit is not None:
+            return _served(hit, source, sha256, time.perf_counter() - mark, outcome["seconds"])
+        outcome["image_sha256"] = sha256
+        mark = time.perf_counter()
         image = optimize_image(data, max_size=(settings.max_long_side, settings.max_short_side), quality=settings.jpeg_quality)
         del data
         stage, started = "extract", time.perf_counter()
         outcome["seconds"]["optimize"] = started - mark
+        if cache is not None:
+            hit = cache.lookup_phash(image.phash, image.jpeg)
+            if hit is not None:
+                served = _served(hit, source, sha256, time.perf_counter() - started, outcome["seconds"])
+                served["phash"] = image.phash  # stored as an alias: its URL and bytes are a direct hit next time
+                return served
+            outcome["phash"], outcome["thumbnail"] = image.phash, image.thumbnail
+            started = time.perf_counter()
         extraction: Extraction = extractor.extract(image.jpeg)  # GeminiConfigError passes: it ends the run
         outcome["seconds"]["extract"] = time.perf_counter() - started
         outcome["usage"], outcome["extractor"] = extraction.usage, extraction.extractor
@@ -85,30 +103,53 @@ def process_source(source: Source, settings: Settings, extractor: Extractor) -> 
             for show in extraction.shows
         ]
     except SourceError as error:
-        outcome["error"] = ErrorRecord.from_error(source.source, source.cleaned_url, error).__dict__
+        outcome["error"] = {**ErrorRecord.from_error(source.source, source.cleaned_url, error).__dict__,
+                            "transient": error.transient}
         outcome["usage"] = getattr(error, "usage", None) or outcome.get("usage", {})
     except GeminiConfigError:
         raise
     except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
         logger.exception("unexpected failure in %s for %s", stage, source.source)
-        outcome["error"] = ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
-                                       f"{type(error).__name__}: {error}"[:500]).__dict__
+        outcome["error"] = {**ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
+                                          f"{type(error).__name__}: {error}"[:500]).__dict__, "transient": True}
     return outcome
 
 
-def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date) -> list[dict]:
+def _served(hit, source: Source, sha256: str, seconds: float, timings: dict) -> dict:
+    """A cache hit dressed as this source's outcome, keeping the time spent getting there."""
+    served = hit.outcome(source.source, source.cleaned_url, sha256)
+    served["seconds"] = {**timings, "cache": seconds}
+    return served
+
+
+def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date,
+                      cache: ResultCache | None = None) -> list[dict]:
     """Outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and a ``fatal`` marker.
 
-    The marker (rather than an exception) stops the run without a traceback in every worker's log.
+    With a cache, the partition's outcomes are written to it as one file before they are returned, so a
+    run killed later loses none of them. The marker (rather than an exception) stops the run without a
+    traceback in every worker's log.
     """
     outcomes = []
     try:
         extractor = extractor_for(settings, reference_date)
         for source in sources:
-            outcomes.append(process_source(source, settings, extractor))
+            outcomes.append(process_source(source, settings, extractor, cache))
     except GeminiConfigError as error:  # every image would fail the same way
         outcomes.append({"fatal": str(error)})
+    if cache is not None:
+        cache.store_partition(outcomes)  # takes the thumbnails out: they are for the cache only
     return outcomes
+
+
+def open_cache(settings: Settings) -> ResultCache | None:
+    """This run's view of the result cache (None when turned off); raises CacheError if it cannot be used."""
+    if not settings.use_cache:
+        return None
+    variant = cache_variant(**result_key(settings), max_size=(settings.max_long_side, settings.max_short_side),
+                            quality=settings.jpeg_quality)
+    return ResultCache(settings.cache, variant=variant, ttl=settings.cache_ttl, error_ttl=settings.cache_error_ttl,
+                       phash_distance=settings.cache_phash_distance, extractor=settings.extractor_name).load_index()
 
 
 def _limits(settings: Settings) -> FetchLimits:
@@ -154,6 +195,13 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     reference_date = settings.run_reference_date()
     outcomes: list[dict] = []
     dashboard = gate_metrics = None
+    cache = open_cache(settings) if items else None
+    if cache is not None:  # level 1 before anything is sent out: a run of known URLs needs no cluster at all
+        hits = cache.lookup_urls([item.cleaned_url for item in items])
+        outcomes = [hit.outcome(item.source, item.cleaned_url) for item, hit in zip(items, hits) if hit is not None]
+        items = [item for item, hit in zip(items, hits) if hit is None]
+        if outcomes:
+            report(f"{len(outcomes)} images answered from the cache at {settings.cache}", "INFO")
     if items:
         with cluster_client(settings, client) as active:
             dashboard = active.dashboard_link
@@ -162,7 +210,9 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             # end of the run (3 per partition cost 13% of makespan); OCR is CPU-bound, so fewer, larger tasks.
             size = 1 if settings.extractor_name == "gemini" else partition_size(
                 len(items), threads, settings.partitions_per_thread)
-            bag = db.from_sequence(items, partition_size=size).map_partitions(process_partition, settings, reference_date)
+            shared_cache = dask.delayed(cache, pure=True) if cache is not None else None  # once in the graph
+            bag = db.from_sequence(items, partition_size=size).map_partitions(
+                process_partition, settings, reference_date, shared_cache)
             report(f"{len(items)} images in {bag.npartitions} partitions on {threads} threads; dashboard {dashboard}", "INFO")
             gate = None
             if settings.extractor_name == "gemini":  # a new run reopens a gate a spent daily quota closed
@@ -178,7 +228,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
                         raise RunError(fatal[0])
                     outcomes.extend(partition)
                     _report_partition(partition, settings, report, noted)
-                    report(f"partition {done}/{len(futures)} done ({len(outcomes)}/{len(items)} images)", "DEBUG")
+                    report(f"partition {done}/{len(futures)} done", "DEBUG")
             except BaseException:
                 active.cancel(futures)  # a fault of the run itself: stop the other partitions too
                 raise
@@ -209,8 +259,9 @@ def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Set
             dashboard: str | None) -> ParseResult:
     show_records = [show for outcome in outcomes for show in outcome["shows"]]
     error_records = [error.__dict__ for error in input_errors] + [o["error"] for o in outcomes if o["error"]]
-    rows = [(e.source, e.cleaned_url, "error", 0) for e in input_errors] + [
-        (o["source"], o["cleaned_url"], "error" if o["error"] else "shows" if o["shows"] else "no_shows", len(o["shows"]))
+    rows = [(e.source, e.cleaned_url, "error", 0, None) for e in input_errors] + [
+        (o["source"], o["cleaned_url"], "error" if o["error"] else "shows" if o["shows"] else "no_shows", len(o["shows"]),
+         (o.get("cache") or {}).get("level"))
         for o in outcomes
     ]
     processed = [o for o in outcomes if o["seconds"]]
@@ -222,7 +273,7 @@ def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Set
         "imagesWithoutShows": status["no_shows"],
         "errors": status["error"],
         "shows": len(show_records),
-        "cacheHits": 0,
+        **hit_stats(outcomes),
         "averageTimePerImage": round(1000 * sum(stage_seconds.values()) / len(processed), 1) if processed else 0.0,
         "wallSeconds": round(wall, 3),
         "stageSeconds": stage_seconds,
@@ -238,7 +289,8 @@ def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Set
         stats["estimatedCostUSD"] = settings.estimated_cost(usage["inputTokens"], usage["outputTokens"])
         stats["fellBackToLocal"] = sum(1 for o in outcomes if o.get("extractor") == "local")
     outcomes_frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
-        {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(), "shows": "int64"}
+        {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(), "shows": "int64",
+         "cached": pd.StringDtype()}
     )
     errors_frame = pd.DataFrame.from_records(error_records, columns=ERROR_COLUMNS).astype(pd.StringDtype())
     return ParseResult(shows_frame(show_records), errors_frame, outcomes_frame, stats)

@@ -13,7 +13,7 @@ import pandas as pd
 from daskparse.errors import ERROR_COLUMNS
 from daskparse.shows import SHOW_COLUMNS
 
-OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows"]
+OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached"]  # cached: the cache level that answered
 # Columns worth reading in a terminal; the DataFrame has them all.
 TABLE_COLUMNS = ["weekday", "date", "start_time", "kind", "title", "performer", "venue", "city", "state"]
 
@@ -31,7 +31,8 @@ class ParseResult:
             f"{s.get('totalImages', 0)} images: {s.get('imagesWithShows', 0)} with shows, "
             f"{s.get('imagesWithoutShows', 0)} without, {s.get('errors', 0)} errors; "
             f"{s.get('shows', 0)} shows in {s.get('wallSeconds', 0):.1f} s "
-            f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor)"
+            f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor"
+            + (f"; {s['cacheHits']} from the cache" if s.get("cacheHits") else "") + ")"
         )
 
     def table(self, max_rows: int = 60) -> str:

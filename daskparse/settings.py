@@ -16,7 +16,7 @@ import os
 from typing import Any, Literal, Optional
 
 import dask.config
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 DEFAULT_TOTAL_THREADS = 20
 
@@ -31,7 +31,13 @@ class Settings(BaseModel):
     # What to run
     extractor: Literal["auto", "gemini", "local"] = "auto"
     output: str = "out"
-    cache: Optional[str] = None
+    # the result cache (daskparse.cache): any fsspec URL; results depend on extractor, model and optimizer
+    cache: str = Field(".cache/daskparse", min_length=1, description="cache location (fsspec URL)")
+    use_cache: bool = True
+    cache_ttl: float = Field(7 * 86400.0, gt=0, description="seconds a result stays valid (7d, 12h, ... accepted)")
+    cache_error_ttl: float = Field(86400.0, gt=0, description="seconds a permanent per-image error stays cached")
+    cache_phash_distance: Optional[int] = Field(
+        16, ge=0, le=64, description="look-alike level: pHash bits apart to consider a repost (off: None)")
     reference_date: Optional[dt.date] = Field(
         None, description="Dates without a year resolve to their next occurrence on or after this day (default: today)"
     )
@@ -54,7 +60,7 @@ class Settings(BaseModel):
     max_short_side: int = Field(800, ge=64)
     jpeg_quality: int = Field(95, ge=1, le=100)
 
-    # extract: Gemini (the client itself reads GOOGLE_GEMINI_BASE_URL / GOOGLE_GENAI_API_VERSION when these are unset)
+    # extract: Gemini (GOOGLE_GEMINI_BASE_URL / GOOGLE_GENAI_API_VERSION fill the base URL and version when unset)
     gemini_api_key: Optional[SecretStr] = None
     model: str = "gemini-2.5-flash"
     gemini_base_url: Optional[str] = None
@@ -82,6 +88,20 @@ class Settings(BaseModel):
     gate_guard: float = Field(0.25, ge=0, description="seconds a grant counts beyond the window (transit jitter)")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("cache_ttl", "cache_error_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from daskparse.cache import parse_duration
+
+            return parse_duration(value)
+        return value
+
+    @field_validator("cache_phash_distance", mode="before")
+    @classmethod
+    def _phash_off(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -121,10 +141,14 @@ def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
         key = f"DASKPARSE_{name.upper()}"
         if environ.get(key):
             values[name] = environ[key]
-    # The google-genai client reads the same variables; GOOGLE_API_KEY is its other spelling.
+    # The google-genai client's own variables, read here so they travel with the settings: workers of a
+    # cluster started elsewhere do not share this process's environment. GOOGLE_API_KEY is the key's other name.
     key = environ.get("GEMINI_API_KEY") or environ.get("GOOGLE_API_KEY")
     if key:
         values["gemini_api_key"] = key
+    for variable, name in (("GOOGLE_GEMINI_BASE_URL", "gemini_base_url"), ("GOOGLE_GENAI_API_VERSION", "gemini_api_version")):
+        if environ.get(variable) and name not in values:
+            values[name] = environ[variable]
     return values
 
 

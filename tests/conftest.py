@@ -24,3 +24,64 @@ def noise_jpeg(width=320, height=240, seed=0) -> bytes:
 def image_server():
     with ImageServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True, scope="module")
+def module_cache(tmp_path_factory):
+    """An empty result cache per test module, for its module-scoped fixtures (they run before `own_cache`),
+    so no test ever writes to the default .cache/daskparse of the directory pytest runs in."""
+    with pytest.MonkeyPatch.context() as patch:
+        location = tmp_path_factory.mktemp("module-cache")
+        patch.setenv("DASKPARSE_CACHE", str(location))
+        yield location
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory, monkeypatch):
+    """Every test starts with an empty result cache of its own; subprocesses inherit it."""
+    location = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("DASKPARSE_CACHE", str(location))
+    return location
+
+
+@pytest.fixture(scope="module")
+def dask_processes(tmp_path_factory):
+    """A cluster started the way operators start one: `dask scheduler` and two `dask worker` processes, on 127.0.0.1.
+
+    Yields the scheduler's address. Each worker has a nanny (the default), so a killed worker comes back.
+    """
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask-processes")
+    scheduler_file = folder / "scheduler.json"
+    dask = str(Path(sys.executable).with_name("dask"))
+    log = open(folder / "cluster.log", "wb")
+    common = ["--no-dashboard"]
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
+                                   str(scheduler_file), *common], stdout=log, stderr=log, cwd=folder)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--nthreads", "2",
+                 "--memory-limit", "4GiB", *common], stdout=log, stderr=log, cwd=folder))
+        with Client(scheduler_file=str(scheduler_file), timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            address = client.scheduler.address
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()

@@ -234,3 +234,48 @@ def test_against_a_sliding_window_quota_the_gate_causes_no_429_and_a_scripted_42
         assert longest >= 2.5 and before + 1 <= 6
         assert result.stats["rateLimited"] == 1 and result.stats["gate"]["rate_limited"] == 1
         assert result.stats["gate"]["in_flight"] == 0
+
+
+def test_separately_started_scheduler_and_workers_share_one_gate(dask_processes, tmp_path):
+    """`python -m daskparse run --scheduler ADDRESS` on `dask scheduler` + two `dask worker` processes."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import jpeg_bytes
+    from daskparse.testing.gemini_server import GeminiServer, Latency
+
+    for i in range(40):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg_bytes(color=(5 * i, 2 * i, 3 * i)))
+    key = "gate-test-key"
+    with GeminiServer(api_key=key, rpm=20, minute_seconds=2.0, latency=Latency.fixed(0.05)) as server:
+        env = {**os.environ, "GEMINI_API_KEY": key, "GOOGLE_GEMINI_BASE_URL": server.base_url,
+               "DASKPARSE_GATE_WINDOW": "2"}
+        done = subprocess.run([sys.executable, "-m", "daskparse", "run", str(tmp_path / "*.jpg"), "--scheduler",
+                               dask_processes, "--rpm", "20", "--output", str(tmp_path / "out"), "--timeout", "10"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+        stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+        assert stats["totalImages"] == 40 and stats["errors"] == 0
+        assert server.count(":generateContent", status=429) == 0 == stats["rateLimited"]
+        arrivals = [r.time for r in server.requests if r.path.endswith(":generateContent")]
+        assert len(arrivals) == 40 and _max_in_window(arrivals, 2.0) <= 20
+        assert stats["gate"]["granted"] == 40 and stats["gate"]["in_flight"] == 0
+
+    def die_holding_a_slot(name):  # local, so it travels by value: workers started elsewhere cannot import tests
+        from daskparse.gate import RateGate
+
+        with RateGate.on_worker(name).slot():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    with Client(dask_processes, timeout="10s") as client:  # a worker killed holding a slot gives it back
+        assert len(client.nthreads()) == 2
+        gate = RateGate.install(client, name="deaths-separate", rpm=10_000, burst=100, concurrency=1)
+        client.submit(die_holding_a_slot, "deaths-separate", pure=False)
+        deadline = time.time() + 20
+        while gate.metrics()["in_flight"] == 0 and time.time() < deadline:
+            time.sleep(0.01)
+        killed_by = time.time()
+        while gate.metrics()["reclaimed"] == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        assert gate.metrics()["reclaimed"] == 1 and time.time() - killed_by < 5

@@ -101,7 +101,8 @@ def test_stats_and_log(mixed_run):
     stats = mixed_run["result"].stats
     assert stats["shows"] == len(mixed_run["result"].shows) > 0
     assert stats["averageTimePerImage"] > 0 and stats["wallSeconds"] > 0
-    assert set(stats["stageSeconds"]) == {"fetch", "optimize", "extract"}
+    assert set(stats["stageSeconds"]) == {"cache", "fetch", "optimize", "extract"}
+    assert stats["cacheHits"] == 0 and stats["cacheHitsByLevel"] == {"url": 0, "sha256": 0, "phash": 0}
     assert any(level == "INFO" and "images" in m for level, m in mixed_run["messages"])
 
 

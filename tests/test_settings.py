@@ -38,3 +38,23 @@ def test_bad_values_are_one_readable_error():
 def test_reference_date_parses_and_defaults_to_today():
     assert load_settings(environ={}, reference_date="2026-11-01").run_reference_date() == dt.date(2026, 11, 1)
     assert Settings().run_reference_date() == dt.date.today()
+
+
+def test_the_clients_own_variables_travel_with_the_settings():
+    """Workers of a cluster started elsewhere do not see this process's environment: the settings carry it."""
+    settings = load_settings(environ={"GEMINI_API_KEY": "k", "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9",
+                                      "GOOGLE_GENAI_API_VERSION": "v1beta"})
+    assert (settings.gemini_base_url, settings.gemini_api_version) == ("http://127.0.0.1:9", "v1beta")
+    mine = load_settings(environ={"GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9",
+                                  "DASKPARSE_GEMINI_BASE_URL": "http://127.0.0.1:8"})
+    assert mine.gemini_base_url == "http://127.0.0.1:8"
+
+
+def test_cache_settings_take_durations_and_off():
+    settings = load_settings(environ={"DASKPARSE_CACHE_TTL": "12h"}, cache_error_ttl="30m",
+                             cache_phash_distance="off")
+    assert (settings.cache_ttl, settings.cache_error_ttl, settings.cache_phash_distance) == (43200, 1800, None)
+    assert load_settings(environ={}).cache == ".cache/daskparse" and load_settings(environ={}).use_cache
+    assert not load_settings(environ={"DASKPARSE_USE_CACHE": "0"}).use_cache
+    with pytest.raises(SettingsError, match="cache_ttl"):
+        load_settings(environ={}, cache_ttl="soon")

@@ -31,6 +31,20 @@ class Extractor(Protocol):
     def extract(self, jpeg: bytes) -> Extraction: ...
 
 
+def result_key(settings: "Settings") -> dict:
+    """What this extractor's results depend on (the cache keeps results apart by it): change any, recompute."""
+    from daskparse.normalise import NORMALISER_VERSION
+
+    if settings.extractor_name == "local":
+        from daskparse.extract.local import PARSER_VERSION
+
+        return {"extractor": "local", "parser": PARSER_VERSION, "normaliser": NORMALISER_VERSION}
+    from daskparse.extract.gemini import PROMPT_VERSION
+
+    return {"extractor": "gemini", "model": settings.model.removeprefix("models/"), "prompt": PROMPT_VERSION,
+            "normaliser": NORMALISER_VERSION}
+
+
 def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) -> Extractor:
     """The extractor the settings ask for (``auto`` resolved), with its fallback."""
     from daskparse.extract.local import LocalExtractor

@@ -30,6 +30,10 @@ from daskparse.extract import Extraction
 from daskparse.extract.flyer_text import TextLine, parse_flyer
 from daskparse.shows import ShowFields
 
+# Bump when the OCR settings, flyer grammar or normaliser change what a flyer reads as: cached results of
+# the old version are then recomputed (daskparse.cache keys results by it).
+PARSER_VERSION = "1"
+
 
 def _cores() -> int:
     try:
