@@ -22,6 +22,8 @@ from daskparse.errors import SourceError
 from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, sniff
 
 Contrast = Literal["stretch", "clahe", "none"]
+# Bump when a change here alters the JPEG the extractors see: cached results are then recomputed.
+OPTIMIZER_VERSION = "1"
 
 _WHITE = (255, 255, 255, 255)
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}

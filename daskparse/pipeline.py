@@ -29,7 +29,7 @@ from daskparse.extract import Extraction, Extractor, build_extractor, result_key
 from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import FetchLimits, fetch_bytes
 from daskparse.gate import RateGate
-from daskparse.optimize import optimize_image
+from daskparse.optimize import OPTIMIZER_VERSION, optimize_image
 from daskparse.result import OUTCOME_COLUMNS, ParseResult
 from daskparse.settings import Settings, SettingsError
 from daskparse.shows import shows_frame
@@ -146,8 +146,8 @@ def open_cache(settings: Settings) -> ResultCache | None:
     """This run's view of the result cache (None when turned off); raises CacheError if it cannot be used."""
     if not settings.use_cache:
         return None
-    variant = cache_variant(**result_key(settings), max_size=(settings.max_long_side, settings.max_short_side),
-                            quality=settings.jpeg_quality)
+    variant = cache_variant(**result_key(settings), optimizer=OPTIMIZER_VERSION, quality=settings.jpeg_quality,
+                            max_size=(settings.max_long_side, settings.max_short_side))
     return ResultCache(settings.cache, variant=variant, ttl=settings.cache_ttl, error_ttl=settings.cache_error_ttl,
                        phash_distance=settings.cache_phash_distance, extractor=settings.extractor_name).load_index()
 
