@@ -7,10 +7,12 @@
   and matched to its own original; wrongly merged = found and matched to another flyer. All distinct
   pairs are also compared directly (hash distance, then the thumbnail check within the radius), so the
   radius and similarity threshold are read off distributions, not one run.
-- Size: bytes on disk for 1,000 stored outcomes (partitions of 13, as a 20-thread run of 1,000 images
-  writes them), the time to load the index and to look up each level.
-- ``repeat_run``: 1,000 images cold vs cached through the pipeline against the loopback image server;
-  called separately once the pipeline uses the cache (see its docstring).
+- Size: bytes on disk for 1,000 stored outcomes (partitions of 13, as a 20-thread local-OCR run of 1,000
+  images writes them), the time to load the index and to look up each level.
+- Repeat run (``repeat_run``): 1,000 distinct images (--quick: 100) through ``parse_images(extractor="gemini")``
+  cold against the loopback Gemini server with realistic latency, then re-signed and all cached: wall
+  times, speed-up, calls counted on the server, hits by level. Also the cache that Gemini run leaves (one
+  file per image), its index load time, and both again after ``ResultCache.compact()``.
 """
 
 from __future__ import annotations
@@ -205,43 +207,93 @@ def size_benchmark(sets: list[dict], images: int = 1000, partition: int = 13) ->
             "write_s": round(write, 2), "index_load_s": round(load, 3), "lookup_ms": timings}
 
 
-def repeat_run(quick: bool = False, images: int = 1000) -> dict:
-    """A run of ``images`` URLs on the loopback image server cold, then again with the cache warm.
+def _distinct_images(count: int) -> list[bytes]:
+    """``count`` distinct JPEGs: 40 generated flyers (900x1200), each copy with its own few pixels changed."""
+    from daskparse.testing.flyers import make_flyer
 
-    Needs the pipeline to use ``Settings.cache`` (the lead's integration); until then the second run
-    reports 0 cache hits and no speed-up. Each URL serves distinct bytes (40 base flyers, each image
-    with its own few pixels changed), with a signature query parameter that changes between the runs,
-    so the warm run's hits are level-1 (cleaned URL) hits.
+    bases = [np.asarray(make_flyer(seed, reference_date=REFERENCE, size=(900, 1200)).image) for seed in range(40)]
+    images = []
+    for i in range(count):
+        pixels = bases[i % len(bases)].copy()
+        pixels[:2, :8] = np.frombuffer(i.to_bytes(48, "big"), np.uint8).reshape(2, 8, 3)
+        images.append(_encode(Image.fromarray(pixels), "JPEG", quality=90))
+    return images
+
+
+def _index_load_s(folder: str, variant: str, rounds: int = 3) -> float:
+    """Median seconds for a run's ``load_index`` (no writability probe, no daily prune: the index read alone)."""
+    seconds = []
+    for _ in range(rounds):
+        cache = ResultCache(folder, variant=variant)
+        started = time.perf_counter()
+        cache.load_index(check_writable=False, auto_prune=False)
+        seconds.append(time.perf_counter() - started)
+    return round(statistics.median(seconds), 3)
+
+
+def repeat_run(quick: bool = False, images: int = 1000) -> dict:
+    """``images`` distinct URLs on the loopback image server through ``parse_images(extractor="gemini")``:
+    cold against the loopback Gemini server (lognormal latency, median 1.5 s, sigma 0.3; in its own
+    process), then again with every URL re-signed (``?oh=a`` -> ``?oh=b``, dropped by URL cleaning), so
+    the warm run's hits are level-1 hits and it needs no cluster. Every run is ``parse_images`` without a
+    client, as a user calls it (the cold run starts and closes a 2x10 LocalCluster, counted in its wall).
+    The warm run is measured on the cache as the cold run left it (one file per image unless the pipeline
+    compacts at the end of a run), then again after ``ResultCache.compact()``. Gemini calls are counted
+    on the server, a fresh one per run.
     """
     import daskparse
-    from daskparse.testing.flyers import make_flyer
+    from bench.rate_gate import API_KEY, LATENCY_MEDIAN_S, LATENCY_SIGMA, _environ_kept, loopback_server
     from daskparse.testing.image_server import ImageServer
 
     images = 100 if quick else images
-    bases = [np.asarray(make_flyer(seed, reference_date=REFERENCE, size=(900, 1200)).image) for seed in range(40)]
-    timings = {}
-    with tempfile.TemporaryDirectory() as folder, ImageServer() as server:
-        for i in range(images):
-            pixels = bases[i % len(bases)].copy()
-            pixels[:2, :8] = np.frombuffer(i.to_bytes(48, "big"), np.uint8).reshape(2, 8, 3)
-            server.add(f"/f/{i}.jpg", _encode(Image.fromarray(pixels), "JPEG", quality=90))
-        for label, signature in (("cold", "a"), ("cached", "b")):
-            sources = [server.url(f"/f/{i}.jpg") + f"?oh={signature}" for i in range(images)]
-            started = time.perf_counter()
-            result = daskparse.parse_images(sources, extractor="local", cache=os.path.join(folder, "cache"),
-                                            reference_date=REFERENCE)
-            timings[label] = (time.perf_counter() - started, result.stats)
-    cold_seconds = timings["cold"][0]
-    cached_stats = {k: timings["cached"][1].get(k)
-                    for k in ("cacheHits", "cacheHitsByLevel", "cacheHitRate", "callsSaved")}
-    return {"rows": [{"run": label, "images": images, "wall_s": round(t, 1), "cacheHits": s.get("cacheHits"),
-                      "speedup": round(cold_seconds / t, 1)} for label, (t, s) in timings.items()],
-            "notes": [f"cached run stats: {cached_stats}"]}
+    runs: dict[str, dict] = {}
+    size: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="cache-bench-") as tmp, ImageServer() as images_server:
+        cache_url = os.path.join(tmp, "cache")
+        for i, data in enumerate(_distinct_images(images)):
+            images_server.add(f"/f/{i}.jpg", data)
+
+        def parse(label: str, signature: str) -> None:
+            sources = [images_server.url(f"/f/{i}.jpg") + f"?oh={signature}" for i in range(images)]
+            with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, _environ_kept():
+                started = time.perf_counter()
+                result = daskparse.parse_images(sources, extractor="gemini", gemini_api_key=API_KEY,
+                                                gemini_base_url=server.base_url, gemini_api_version="v1beta",
+                                                cache=cache_url, reference_date=REFERENCE)
+                wall = time.perf_counter() - started
+                log = server.finish()
+            stats = result.stats
+            runs[label] = {"wall_s": round(wall, 3), "parse_wall_s": stats["wallSeconds"],
+                           "gemini_calls": len(log.arrivals), "gemini_200": log.count(200),
+                           "cacheHits": stats["cacheHits"], "cacheHitsByLevel": stats["cacheHitsByLevel"],
+                           "errors": int(stats["errors"]), "shows": int(stats["shows"])}
+
+        def measure(label: str) -> str:
+            stats = cache_stats(cache_url)
+            (variant, _), = stats["variants"].items()
+            size[label] = {"files": stats["files"], "entries": stats["entries"], "bytes": stats["bytes"],
+                           "index_load_s": _index_load_s(cache_url, variant)}
+            return variant
+
+        parse("cold", "a")
+        variant = measure("after the cold run")
+        parse("warm", "b")
+        started = time.perf_counter()
+        compaction = ResultCache(cache_url, variant=variant).compact()
+        compaction["wall_s"] = round(time.perf_counter() - started, 3)
+        measure("after compaction")
+        parse("warm, compacted", "c")
+    cold = runs["cold"]["wall_s"]
+    for label, figures in runs.items():
+        figures["speedup"] = round(cold / figures["wall_s"], 1)
+    return {"images": images, "latency": (LATENCY_MEDIAN_S, LATENCY_SIGMA), "runs": runs, "size": size,
+            "compaction": compaction}
 
 
 def run(quick: bool) -> dict:
     result = reposts_benchmark(30 if quick else 100)
     size = size_benchmark(result.pop("sets"))
+    repeat = repeat_run(quick)
     rows = [{"case": "reposts served by the look-alike level", "value": f"{100 * result['served_share']:.1f}%",
              "target": ">= 95%", "detail": f"{result['reposts']} reposts of {result['flyers']} flyers"},
             {"case": "distinct flyers wrongly merged", "value": result["wrongly_merged"], "target": "0",
@@ -250,13 +302,32 @@ def run(quick: bool) -> dict:
              "target": "", "detail": f"{size['files']} files, {size['bytes_per_image']} B/image"},
             {"case": "index load (1,000 entries)", "value": f"{size['index_load_s']:.3f} s", "target": "",
              "detail": f"look-up ms (url, sha256, phash): {size['lookup_ms']}"}]
+    n = repeat["images"]
+    for label, figures in repeat["runs"].items():
+        hits = figures["cacheHitsByLevel"]
+        rows.append({"case": f"repeat run of {n:,} images: {label}", "value": f"{figures['wall_s']:.2f} s",
+                     "target": ">= 50x" if label != "cold" else "",
+                     "detail": (f"speed-up {figures['speedup']}x; " if label != "cold" else "")
+                     + f"{figures['gemini_calls']} Gemini calls; hits url/sha256/phash "
+                       f"{hits['url']}/{hits['sha256']}/{hits['phash']}; {figures['errors']} errors"})
+    for label, figures in repeat["size"].items():
+        rows.append({"case": f"Gemini run's cache, {label}", "value": f"{figures['bytes'] / 1e6:.2f} MB",
+                     "target": "", "detail": f"{figures['files']} files, {figures['entries']} entries; "
+                                             f"index load {figures['index_load_s']:.3f} s"})
+    compaction = repeat["compaction"]
     notes = [f"radius {DEFAULT_PHASH_DISTANCE} bits, similarity >= {DEFAULT_MIN_SIMILARITY} (the defaults)",
              f"served by kind: {result['served_by_kind']}",
              f"repost pHash distance: {result['repost_distance']}",
              f"repost similarity: {result['repost_similarity']}",
              f"distinct pairs pHash distance: {result['distinct_distance']}",
+             f"repeat run: parse_images(extractor='gemini') with no client (the cold run starts a 2x10 LocalCluster, "
+             f"counted); loopback Gemini lognormal(median {repeat['latency'][0]} s, sigma {repeat['latency'][1]}) in "
+             f"its own process; warm runs re-sign every URL (?oh=a -> b, c); parse_images' own wallSeconds: "
+             + ", ".join(f"{label} {figures['parse_wall_s']} s" for label, figures in repeat["runs"].items()),
+             f"compaction of the Gemini run's cache: {compaction['filesMerged']} files merged into "
+             f"{compaction['filesWritten']} in {compaction['wall_s']} s ({compaction})",
              "sweep (pHash radius alone vs with the thumbnail check):"]
     from bench.run import format_table
 
     notes += format_table(result["sweep"]).splitlines()
-    return {"rows": rows, "notes": notes, "reposts": result, "size": size}
+    return {"rows": rows, "notes": notes, "reposts": result, "size": size, "repeat_run": repeat}

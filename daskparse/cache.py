@@ -14,13 +14,21 @@ A source's outcome is looked up, in order, by
 Layout under the cache URL (``.cache/daskparse`` by default, ``memory://`` in tests; no local disk assumed)::
 
     v1/<variant>/<md5 of the partition's cleaned URLs>.parquet   one file per partition, moved into place
+    v1/<variant>/m-<md5 of the merged files' names>.parquet      small files merged by ``compact``
     v1/<variant>/.<name>.<epoch ms>.<random>.tmp                 being written; never read
     v1/.last-prune                                               when the automatic prune last ran
 
 ``variant`` is a short hash of everything a result depends on (extractor, model, prompt version,
 optimizer settings): a run only sees its own variant, so changing any of them recomputes without a flush.
 The index is the key columns of the variant's files (read with column projection, once per run);
-an entry is read from its one file when it is looked up.
+an entry is read from its one file when it is looked up (matched by URL key and time stored).
+
+Compaction: a Gemini run writes one file per image, and every file is a round trip for the next run's
+index and hits. ``compact`` (at the end of a run, and from ``prune``) merges a variant's small files once
+there are ``COMPACT_MIN_FILES`` of them: it reads them whole, drops expired rows, moves the merged file
+into place, and only then deletes the sources it read, each only if unchanged since it was listed. A
+source that vanished while being read (another compaction took it) aborts that merge, so two at once
+never lose an entry (at worst both keep a copy). A reader whose index lists a merged-away file gets a miss.
 
 Time: a result lives ``ttl`` (7 days), a permanent per-image error ``error_ttl`` (1 day); transient errors,
 a spent quota and unexpected failures are never stored. Each row keeps when it expires as written, so a
@@ -49,6 +57,7 @@ from typing import Callable, Iterable
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from daskparse.errors import RunError
@@ -70,6 +79,13 @@ TEMP_MAX_AGE = 3600.0  # a temp file older than this was left by a writer that d
 AUTO_PRUNE_EVERY = DAY
 _READ_THREADS = 8  # index files are read concurrently: on an object store each is a round trip
 _PART_CACHE_SIZE = 128  # part files kept per process for look-ups
+_PART_CACHE_ROWS = 16_384  # and at most this many rows (~80 MB of thumbnails): merged files hold hundreds each
+# Compaction (see the module docstring). Below this many small files, merging costs more round trips
+# (read each, write one, delete each) than it saves a run's index load.
+COMPACT_MIN_FILES = 16
+COMPACT_SMALL_BYTES = 1 << 20  # a file under this (~200 entries) is small: merged again with newer ones
+COMPACT_TARGET_BYTES = 4 << 20  # inputs per merged file (~800 entries): a hit reads its whole file, keep it one GET
+_MERGED_PREFIX = "m-"
 
 SCHEMA = pa.schema([
     ("url_md5", pa.string()),
@@ -212,7 +228,9 @@ class ResultCache:
 
     def _local_state(self) -> None:
         self._parts_lock = threading.Lock()
-        self._part_rows: OrderedDict[str, list[dict] | None] = OrderedDict()
+        # file name -> its rows by URL key (None: gone or unreadable), least recently used first
+        self._part_rows: OrderedDict[str, dict[str, list[dict]] | None] = OrderedDict()
+        self._part_rows_count = 0
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -252,6 +270,7 @@ class ResultCache:
         self._index = _build_index(names, tables, now)
         with self._parts_lock:
             self._part_rows.clear()
+            self._part_rows_count = 0
         logger.info("cache %s variant %s: %d entries in %d files", self.url, self.variant, len(self._index), len(names))
         return self
 
@@ -338,26 +357,36 @@ class ResultCache:
         return row["expires_at"] > now_ms and now_ms - row["stored_at"] < _ms(ttl)
 
     def _read_row(self, row: int, column: str | None, value) -> dict | None:
-        """Index row ``row`` read from its file: the entry for the same URL, still holding ``column == value``
-        (the file may have been rewritten or removed since the index was read)."""
-        rows = self._part(self._index.parts[self._index.part[row]])
-        url_md5 = self._index.url[row].decode()
-        for found in rows or ():
-            if found["url_md5"] == url_md5 and (column is None or found[column] == value):
+        """Index row ``row`` read from its file: the entry for the same URL stored at the same time, still
+        holding ``column == value``; None when the file was rewritten, merged away or removed since the index
+        was read. (A merged file may hold several entries of one URL: the time tells them apart.)"""
+        by_url = self._part(self._index.parts[self._index.part[row]])
+        stored = int(self._index.stored[row])
+        for found in (by_url or {}).get(self._index.url[row].decode(), ()):
+            if found["stored_at"] == stored and (column is None or found[column] == value):
                 return found
         return None
 
-    def _part(self, name: str) -> list[dict] | None:
+    def _part(self, name: str) -> dict[str, list[dict]] | None:
         with self._parts_lock:
             if name in self._part_rows:
                 self._part_rows.move_to_end(name)
                 return self._part_rows[name]
         rows = _read_part_rows(self.fs, posixpath.join(self.folder, name))
+        by_url: dict[str, list[dict]] | None = None
+        if rows is not None:
+            by_url = {}
+            for found in rows:
+                by_url.setdefault(found["url_md5"], []).append(found)
         with self._parts_lock:
-            self._part_rows[name] = rows
-            while len(self._part_rows) > _PART_CACHE_SIZE:
-                self._part_rows.popitem(last=False)
-        return rows
+            if name not in self._part_rows:
+                self._part_rows[name] = by_url
+                self._part_rows_count += len(rows or ())
+            while len(self._part_rows) > 1 and (len(self._part_rows) > _PART_CACHE_SIZE
+                                                or self._part_rows_count > _PART_CACHE_ROWS):
+                _, evicted = self._part_rows.popitem(last=False)
+                self._part_rows_count -= sum(map(len, (evicted or {}).values()))
+        return by_url
 
     def _hit(self, row: dict, level: str, **match) -> CacheHit:
         error = None
@@ -413,7 +442,9 @@ class ResultCache:
             stored_ms = now_ms
             expires_ms = now_ms + _ms(self.error_ttl if error else self.ttl)
         shows = [{k: v for k, v in show.items() if k not in PROVENANCE} for show in outcome.get("shows") or []]
-        phash = outcome.get("phash")
+        # A hash without its thumbnail can never match, yet would take one of the MAX_CANDIDATES places
+        # (a look-alike hit is stored with its hash but without a thumbnail): index neither.
+        phash = outcome.get("phash") if thumbnail is not None else None
         return {
             "url_md5": url_key(outcome["cleaned_url"]),
             "sha256": outcome.get("image_sha256"),
@@ -431,6 +462,32 @@ class ResultCache:
             "cleaned_url": outcome["cleaned_url"],
             "thumbnail": thumbnail if error is None and phash is not None else None,
         }
+
+    # --- compaction ------------------------------------------------------------------------------------
+
+    def compact(self, *, min_files: int = COMPACT_MIN_FILES) -> dict:
+        """Merge this variant's small files (under ``COMPACT_SMALL_BYTES``) when there are ``min_files`` or more.
+
+        Safe beside readers, writers and other compactions (see the module docstring). Expired rows are
+        dropped; the others keep their times. This object's index is not reloaded: ``load_index()`` sees
+        the merged files. Returns counts: files before and after, files merged and written, entries kept
+        and dropped, merges aborted (a source vanished), sources kept (changed since listed), seconds.
+        """
+        started = time.perf_counter()
+        result = _compact_folder(self.fs, self.folder, _ms(self.clock()), min_files)
+        result["seconds"] = round(time.perf_counter() - started, 3)
+        if result["filesMerged"]:
+            logger.info("cache %s variant %s compacted: %s", self.url, self.variant, result)
+        return {"url": self.url, "variant": self.variant, **result}
+
+    def compact_if_needed(self) -> dict:
+        """``compact()`` at the default threshold, for the end of a run: one listing when there is nothing to
+        merge; never raises (a failed compaction costs only round trips next run), ``{"error": ...}`` instead."""
+        try:
+            return self.compact()
+        except Exception as error:  # noqa: BLE001 - the run's results are done; the cache stays valid as it is
+            logger.warning("could not compact the cache at %s: %s: %s", self.url, type(error).__name__, error)
+            return {"url": self.url, "variant": self.variant, "error": f"{type(error).__name__}: {error}"}
 
 
 # --- run statistics ----------------------------------------------------------------------------------
@@ -511,7 +568,10 @@ def clear(url: str = DEFAULT_URL) -> dict:
 
 
 def _auto_prune(url: str, now: float) -> None:
-    """At most once a day per cache: delete whole expired files and stale temp files (no rewrites)."""
+    """At most once a day per cache: delete whole expired files and stale temp files (no rewrites).
+
+    No compaction here: it reads whole files, too slow for the start of a run; a run compacts what it
+    wrote at its end (``ResultCache.compact_if_needed``), and ``prune`` compacts every variant."""
     fs, root = _filesystem(url)
     marker = posixpath.join(root, LAYOUT, ".last-prune")
     try:
@@ -564,7 +624,88 @@ def _prune(url: str, now: float, *, rewrite: bool) -> dict:
                     removed = int(expired.sum())
             result["entriesRemoved"] += removed
             result["entriesKept"] += len(expired) - removed
+        if rewrite:  # after the pass above, so its counts stay about expiry; merging drops nothing more
+            merged = _compact_folder(fs, folder, now_ms, COMPACT_MIN_FILES)
+            result.update(filesMerged=merged["filesMerged"], mergedFilesWritten=merged["filesWritten"])
     return {"url": url, **result}
+
+
+def _compact_folder(fs, folder: str, now_ms: int, min_files: int) -> Counter:
+    """Merge the small part files of one variant folder in batches of up to ``COMPACT_TARGET_BYTES``."""
+    listed = {posixpath.basename(f["name"]): f for f in _list(fs, folder, detail=True)
+              if f.get("type") == "file" and _is_part(posixpath.basename(f["name"]))}
+    result = Counter(filesBefore=len(listed), filesAfter=len(listed), filesMerged=0, filesWritten=0,
+                     entriesKept=0, entriesDropped=0, mergesAborted=0, sourcesKept=0)
+    small = sorted(name for name, f in listed.items() if int(f.get("size") or 0) < COMPACT_SMALL_BYTES)
+    if len(small) < max(2, min_files):
+        return result
+    batches, batch, batch_bytes = [], [], 0
+    for name in small:  # by name: two compactions of one listing make the same batches, hence the same names
+        size = int(listed[name].get("size") or 0)
+        if batch and batch_bytes + size > COMPACT_TARGET_BYTES:
+            batches.append(batch)
+            batch, batch_bytes = [], 0
+        batch.append(name)
+        batch_bytes += size
+    batches.append(batch)
+    for batch in batches:
+        if len(batch) > 1:
+            _merge(fs, folder, batch, listed, now_ms, result)
+    return result
+
+
+def _merge(fs, folder: str, names: list[str], listed: dict[str, dict], now_ms: int, result: Counter) -> None:
+    """Write the live rows of ``names`` as one file, then delete those of them unchanged since ``listed``."""
+    paths = [posixpath.join(folder, name) for name in names]
+    with ThreadPoolExecutor(min(_READ_THREADS, len(paths))) as pool:
+        tables = list(pool.map(lambda p: _read_table(fs, p, quiet=True), paths))
+    sources, read = [], []
+    for name, path, table in zip(names, paths, tables):
+        if table is None:
+            if not fs.exists(path):  # vanished: another compaction or a prune has it; deleting ours could lose it
+                result["mergesAborted"] += 1
+                return
+            continue  # there but unreadable: left for ``prune``
+        sources.append(name)
+        read.append(table)
+    if len(sources) < 2:
+        return
+    table = pa.concat_tables(read)
+    table = table.filter(pc.greater(table["expires_at"].cast(pa.int64()), pa.scalar(now_ms, pa.int64())))
+    # The same entry twice (two compactions that overlapped both kept a copy) is kept once.
+    seen, first = set(), []
+    for i, key in enumerate(zip(table["url_md5"].to_pylist(), table["stored_at"].cast(pa.int64()).to_pylist(),
+                                table["sha256"].to_pylist())):
+        if key not in seen:
+            seen.add(key)
+            first.append(i)
+    table = table.take(pa.array(first, pa.int64())).sort_by([("url_md5", "ascending"), ("stored_at", "ascending")])
+    dropped = sum(len(t) for t in read) - len(table)
+    if len(table):
+        name = _MERGED_PREFIX + hashlib.md5("\n".join(sources).encode()).hexdigest() + ".parquet"
+        _atomic_write(fs, folder, name, table, now_ms)  # raises before any source is touched
+        result["filesWritten"] += 1
+        result["filesAfter"] += 0 if name in listed else 1
+    # Only files still as listed: one rewritten since (a re-run partition, a prune) holds rows not merged here.
+    # (A rewrite between this listing and the delete is not seen: fsspec has no conditional delete.)
+    now_listed = {posixpath.basename(f["name"]): f for f in _list(fs, folder, detail=True)}
+    for name in sources:
+        if name not in now_listed:  # another compaction merged it too
+            result["filesAfter"] -= 1
+        elif _signature(now_listed[name]) == _signature(listed[name]):
+            _remove(fs, posixpath.join(folder, name))
+            result["filesMerged"] += 1
+            result["filesAfter"] -= 1
+        else:
+            result["sourcesKept"] += 1
+    result["entriesKept"] += len(table)
+    result["entriesDropped"] += dropped
+
+
+def _signature(entry: dict) -> tuple:
+    """What a listing says about one file's version: size and whatever times, inode or ETag the backend gives."""
+    return tuple(str(entry.get(key)) for key in ("size", "mtime", "created", "ino", "ETag", "etag", "LastModified",
+                                                  "generation", "md5Hash"))
 
 
 # --- files -----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import io
 import logging
 import os
 import pickle
+import posixpath
 import threading
 import uuid
 
@@ -11,8 +12,9 @@ import fsspec
 import pytest
 from PIL import Image
 
-from daskparse.cache import (DAY, DEFAULT_PHASH_DISTANCE, CacheError, ResultCache, cache_stats, cache_variant,
-                             clear, hit_stats, parse_duration, prune, url_key)
+import daskparse.cache as cache_module
+from daskparse.cache import (COMPACT_MIN_FILES, DAY, DEFAULT_PHASH_DISTANCE, CacheError, ResultCache, cache_stats,
+                             cache_variant, clear, hit_stats, parse_duration, prune, url_key)
 from daskparse.optimize import optimize_image
 from daskparse.testing.flyers import make_flyer
 
@@ -405,3 +407,213 @@ def test_keys_and_durations():
     assert parse_duration("7d") == 7 * DAY and parse_duration("12h") == 43200 and parse_duration("90") == 90
     with pytest.raises(ValueError):
         parse_duration("a week")
+
+
+# --- compaction -------------------------------------------------------------------------------------------
+
+
+def _url(n: int) -> str:
+    return f"https://cdn.example.org/flyers/{n}.jpg"
+
+
+def _one_file_each(cache: ResultCache, flyers, numbers) -> list[str]:
+    """One partition file per image, as a Gemini run writes them; flyer images for the first FLYERS numbers."""
+    paths = []
+    for n in numbers:
+        flyer, image = flyers[n] if n < FLYERS else (None, None)
+        paths.append(cache.store_partition([_outcome(n, image, flyer.shows if flyer else [])]))
+    return paths
+
+
+def test_compaction_merges_small_files_once_there_are_enough(location, flyers):
+    cache = _cache(location)
+    _one_file_each(cache, flyers, range(COMPACT_MIN_FILES - 1))
+    idle = cache.compact_if_needed()
+    assert idle["filesMerged"] == 0 and idle["filesWritten"] == 0
+    assert cache_stats(location, now=T0)["files"] == COMPACT_MIN_FILES - 1
+
+    _one_file_each(cache, flyers, [COMPACT_MIN_FILES - 1])
+    done = cache.compact_if_needed()
+    assert (done["filesBefore"], done["filesMerged"], done["filesWritten"], done["filesAfter"]) == (
+        COMPACT_MIN_FILES, COMPACT_MIN_FILES, 1, 1)
+    assert done["entriesKept"] == COMPACT_MIN_FILES and done["mergesAborted"] == 0
+    stats = cache_stats(location, now=T0)
+    assert (stats["files"], stats["entries"], stats["tempFiles"]) == (1, COMPACT_MIN_FILES, 0)
+
+    cache.load_index()
+    assert len(cache) == COMPACT_MIN_FILES
+    for n in range(COMPACT_MIN_FILES):
+        hit = cache.lookup_url(_url(n))
+        assert hit is not None and hit.image_sha256 == f"{n:064x}", n
+        assert cache.lookup_sha256(f"{n:064x}").matched_source == _url(n) + "?oh=signed"
+    for n in (0, 4, 7):
+        repost = optimize_image(_repost(flyers[n][0], "cropped 3%"))
+        hit = cache.lookup_phash(repost.phash, repost.jpeg)
+        assert hit is not None and hit.matched_source == _url(n) + "?oh=signed" and hit.shows == flyers[n][0].shows
+    assert cache.compact_if_needed()["filesMerged"] == 0  # one file left: nothing to do
+
+
+def test_compaction_drops_expired_rows_and_keeps_the_times_of_live_ones(location, flyers):
+    clock = Clock()
+    cache = _cache(location, clock, ttl=7 * DAY, error_ttl=1 * DAY)
+    for n in range(COMPACT_MIN_FILES // 2):  # half results, half permanent errors (gone after a day)
+        cache.store_partition([_outcome(n, None, flyers[0][0].shows)])
+        cache.store_partition([_outcome(100 + n, error=_error("fetch.not_found", transient=False))])
+    clock.now = T0 + 2 * DAY
+    result = cache.compact()
+    assert result["entriesKept"] == COMPACT_MIN_FILES // 2 and result["entriesDropped"] == COMPACT_MIN_FILES // 2
+    stats = cache_stats(location, now=clock.now)
+    assert (stats["files"], stats["entries"], stats["expired"]) == (1, COMPACT_MIN_FILES // 2, 0)
+    cache.load_index()
+    hit = cache.lookup_url(_url(3))
+    assert (hit.stored_at, hit.expires_at) == (T0, T0 + 7 * DAY)
+    assert cache.lookup_url(_url(103)) is None
+
+
+def test_a_reader_whose_index_predates_a_compaction_gets_misses_not_errors(location, flyers):
+    _one_file_each(_cache(location), flyers, range(COMPACT_MIN_FILES))
+    reader = _cache(location).load_index()
+    before = reader.lookup_url(_url(0))  # its file is now held in the reader's memory
+    assert _cache(location).compact()["filesMerged"] == COMPACT_MIN_FILES
+
+    assert reader.lookup_url(_url(0)) == before  # read before: still the right result
+    assert reader.lookup_url(_url(1)) is None
+    assert reader.lookup_urls([_url(n) for n in range(2, 6)]) == [None] * 4
+    assert reader.lookup_sha256(f"{6:064x}") is None
+    assert reader.lookup_phash(flyers[7][1].phash, flyers[7][1].jpeg) is None
+    reader.load_index()
+    assert all(reader.lookup_url(_url(n)) for n in range(COMPACT_MIN_FILES))
+
+
+def test_compactions_and_writers_at_once_lose_no_entry(location, flyers):
+    _one_file_each(_cache(location), flyers, range(3 * COMPACT_MIN_FILES))
+    compactors = [_cache(location) for _ in range(4)]
+    writer = _cache(location)
+    barrier = threading.Barrier(len(compactors) + 1)
+    results, failures = [], []
+
+    def compact(cache: ResultCache) -> None:
+        barrier.wait()
+        try:
+            results.append(cache.compact())
+        except Exception as error:  # noqa: BLE001 - reported by the assert below
+            failures.append(error)
+
+    def write() -> None:
+        barrier.wait()
+        _one_file_each(writer, flyers, range(1000, 1000 + COMPACT_MIN_FILES))
+
+    threads = [threading.Thread(target=compact, args=(c,)) for c in compactors] + [threading.Thread(target=write)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and sum(r["filesMerged"] for r in results) > 0
+    reader = _cache(location).load_index()
+    wanted = [*range(3 * COMPACT_MIN_FILES), *range(1000, 1000 + COMPACT_MIN_FILES)]
+    assert [n for n, hit in zip(wanted, reader.lookup_urls([_url(n) for n in wanted])) if hit is None] == []
+    assert cache_stats(location, now=T0)["tempFiles"] == 0
+    _cache(location).compact(min_files=2)  # whatever the race left is merged again, duplicates once
+    stats = cache_stats(location, now=T0)
+    assert stats["files"] == 1 and stats["entries"] == len(wanted)
+
+
+def test_a_merge_stops_when_a_source_vanishes_while_it_reads(location, flyers, monkeypatch):
+    """Another compaction takes the files while this one reads them: this one writes and deletes nothing."""
+    _one_file_each(_cache(location), flyers, range(COMPACT_MIN_FILES))
+    read = cache_module._read_table
+    other = []
+
+    def read_while_another_compacts(fs, path, columns=None, quiet=False):
+        if columns is None and not other:
+            other.append(None)
+            other[0] = _cache(location).compact()
+        return read(fs, path, columns, quiet)
+
+    monkeypatch.setattr(cache_module, "_read_table", read_while_another_compacts)
+    result = _cache(location).compact()
+    assert other[0]["filesMerged"] == COMPACT_MIN_FILES
+    assert result["mergesAborted"] == 1 and result["filesWritten"] == 0 and result["filesMerged"] == 0
+    stats = cache_stats(location, now=T0)
+    assert (stats["files"], stats["entries"]) == (1, COMPACT_MIN_FILES)
+    reader = _cache(location).load_index()
+    assert all(reader.lookup_url(_url(n)) for n in range(COMPACT_MIN_FILES))
+
+
+def test_a_source_rewritten_during_a_merge_is_kept(location, flyers, monkeypatch):
+    """A partition stored again (same URLs, so the same name) after the merge read it: the new file stays."""
+    paths = _one_file_each(_cache(location), flyers, range(COMPACT_MIN_FILES))
+    rewritten = posixpath.basename(paths[0])
+    read = cache_module._read_table
+
+    def read_then_rewrite(fs, path, columns=None, quiet=False):
+        table = read(fs, path, columns, quiet)
+        if columns is None and posixpath.basename(path) == rewritten:
+            _cache(location, Clock(T0 + 60)).store_partition([_outcome(0, sha="bb" * 32)])
+        return table
+
+    monkeypatch.setattr(cache_module, "_read_table", read_then_rewrite)
+    result = _cache(location).compact()
+    assert result["sourcesKept"] == 1 and result["filesMerged"] == COMPACT_MIN_FILES - 1
+    reader = _cache(location, Clock(T0 + 120)).load_index()
+    assert reader.lookup_url(_url(0)).image_sha256 == "bb" * 32  # the newer entry wins
+    assert reader.lookup_sha256("bb" * 32) is not None and reader.lookup_sha256(f"{0:064x}") is not None
+
+
+def test_entries_of_one_url_stored_twice_are_told_apart_in_a_merged_file(location, flyers):
+    clock = Clock()
+    cache = _cache(location, clock)
+    cache.store_partition([_outcome(1, sha="aa" * 32)])
+    clock.now = T0 + DAY  # the URL now serves other bytes; stored again, in a partition with another image
+    cache.store_partition([_outcome(1, sha="bb" * 32), _outcome(2)])
+    assert cache.compact(min_files=2)["filesMerged"] == 2
+    cache.load_index()
+    assert cache.lookup_url(_url(1)).image_sha256 == "bb" * 32
+    older = cache.lookup_sha256("aa" * 32)
+    assert older.image_sha256 == "aa" * 32 and older.stored_at == T0
+    assert cache.lookup_sha256("bb" * 32).stored_at == T0 + DAY
+
+
+def test_a_failed_merge_write_deletes_nothing(location, flyers, monkeypatch):
+    _one_file_each(_cache(location), flyers, range(COMPACT_MIN_FILES))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "_atomic_write", full_disk)
+    result = _cache(location).compact_if_needed()
+    assert "No space left" in result["error"]
+    assert cache_stats(location, now=T0)["files"] == COMPACT_MIN_FILES
+    reader = _cache(location).load_index()
+    assert all(reader.lookup_url(_url(n)) for n in range(COMPACT_MIN_FILES))
+
+
+def test_prune_also_compacts(location, flyers):
+    cache = _cache(location)
+    _one_file_each(cache, flyers, range(COMPACT_MIN_FILES))
+    cache.store_partition([_outcome(500, error=_error("fetch.not_found", transient=False))])
+    result = prune(location, now=T0 + 2 * DAY)
+    assert result["filesDeleted"] == 1 and result["filesMerged"] == COMPACT_MIN_FILES
+    assert result["mergedFilesWritten"] == 1
+    stats = cache_stats(location, now=T0 + 2 * DAY)
+    assert (stats["files"], stats["entries"], stats["expired"]) == (1, COMPACT_MIN_FILES, 0)
+
+
+def test_look_alike_hits_stored_without_a_thumbnail_do_not_crowd_out_the_original(location, flyers):
+    """Reposts served by the look-alike level are stored as aliases (hash, no thumbnail): the next repost,
+    nearer to them than to the original, must still be checked against the original's thumbnail."""
+    flyer, image = flyers[2]
+    cache = _cache(location)
+    cache.store_partition([_outcome(2, image, flyer.shows)])
+    cache.load_index()
+    repost = optimize_image(_repost(flyer, "cropped 3%"))
+    hit = cache.lookup_phash(repost.phash, repost.jpeg)
+    assert hit is not None
+    for n in range(200, 200 + 4):  # more aliases than look-up candidates, each at distance 0 from the repost
+        served = hit.outcome(_url(n), _url(n), f"{n:064x}")
+        served["phash"] = repost.phash
+        cache.store_partition([served])
+    cache.load_index()
+    again = cache.lookup_phash(repost.phash, repost.jpeg)
+    assert again is not None and again.matched_source == _url(2) + "?oh=signed"
+    assert cache.lookup_url(_url(201)).level == "url"
