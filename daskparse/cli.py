@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser("cache", help="look after the result cache: stats, prune, clear")
     cache.add_argument("action", choices=["stats", "prune", "clear"],
-                       help="stats: entries and size; prune: drop expired entries; clear: remove every entry")
+                       help="stats: entries and size; prune: drop expired entries and merge small files; "
+                            "clear: remove every entry")
     cache.add_argument("--cache", metavar="URL", help="cache location, any fsspec URL (default .cache/daskparse)")
     return parser
 

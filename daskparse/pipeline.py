@@ -90,7 +90,8 @@ def process_source(source: Source, settings: Settings, extractor: Extractor, cac
             hit = cache.lookup_phash(image.phash, image.jpeg)
             if hit is not None:
                 served = _served(hit, source, sha256, time.perf_counter() - started, outcome["seconds"])
-                served["phash"] = image.phash  # stored as an alias: its URL and bytes are a direct hit next time
+                # stored as an alias: its URL and bytes are direct hits next time, its look a candidate
+                served["phash"], served["thumbnail"] = image.phash, image.thumbnail
                 return served
             outcome["phash"], outcome["thumbnail"] = image.phash, image.thumbnail
             started = time.perf_counter()
@@ -202,6 +203,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         items = [item for item, hit in zip(items, hits) if hit is None]
         if outcomes:
             report(f"{len(outcomes)} images answered from the cache at {settings.cache}", "INFO")
+            _report_partition(outcomes, settings, report, set())  # a cached error is still worth a warning
     if items:
         with cluster_client(settings, client) as active:
             dashboard = active.dashboard_link
@@ -233,6 +235,10 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
                 active.cancel(futures)  # a fault of the run itself: stop the other partitions too
                 raise
             gate_metrics = gate.metrics() if gate is not None else None
+        if cache is not None:  # a Gemini run writes a file per image: merge them before they slow the next run
+            compaction = cache.compact_if_needed()
+            if compaction.get("filesMerged") or compaction.get("error"):
+                report(f"cache compacted: {compaction}", "INFO")
     result = _result(outcomes, input_errors, settings, time.perf_counter() - started, dashboard)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics

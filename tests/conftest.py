@@ -1,10 +1,14 @@
+import contextlib
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from daskparse.testing.gemini_server import GeminiServer
 from daskparse.testing.image_server import ImageServer
+
+GEMINI_KEY = "AIzaSy-test-key-0123456789-abcdefghijk"  # shaped like a real key, so leak checks mean something
 
 
 def jpeg_bytes(width=64, height=48, color=(200, 30, 30)) -> bytes:
@@ -18,6 +22,23 @@ def noise_jpeg(width=320, height=240, seed=0) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def cluster_client(workers: int = 2, threads: int = 2):
+    """A client of a fresh LocalCluster of worker processes (as users get), closed afterwards."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture
+def gemini_server():
+    """The loopback Gemini server, accepting GEMINI_KEY."""
+    with GeminiServer(api_key=GEMINI_KEY) as server:
+        yield server
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 
 import daskparse
-from conftest import noise_jpeg
+from conftest import cluster_client, noise_jpeg
 from daskparse.pipeline import partition_size
 from daskparse.shows import SHOW_COLUMNS
 
@@ -19,8 +18,7 @@ REFERENCE_DATE = TRUTH["reference_date"]
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with cluster_client() as client:
         yield client
 
 

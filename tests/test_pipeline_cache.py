@@ -18,12 +18,13 @@ from PIL import Image
 
 import daskparse
 from daskparse.cache import cache_stats
+from conftest import GEMINI_KEY, cluster_client
 from daskparse.testing.gemini_server import GeminiServer
 from daskparse.testing.image_server import ImageServer
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
-KEY = "AIzaSy-test-key-0123456789-abcdefghijk"
+KEY = GEMINI_KEY
 NAMES = sorted(TRUTH["flyers"])[:6]
 PATHS = [str(DATA / "flyers" / name) for name in NAMES]
 CALLS = ":generateContent"
@@ -31,15 +32,8 @@ CALLS = ":generateContent"
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with cluster_client() as client:
         yield client
-
-
-@pytest.fixture
-def server():
-    with GeminiServer(api_key=KEY) as server:
-        yield server
 
 
 @pytest.fixture
@@ -51,9 +45,9 @@ def images():
         yield images
 
 
-def parse(server, client, sources=PATHS, **options):
+def parse(gemini_server, client, sources=PATHS, **options):
     return daskparse.parse_images(sources, extractor="gemini", client=client, gemini_api_key=KEY,
-                                  gemini_base_url=server.base_url, gemini_api_version="v1beta", timeout=10,
+                                  gemini_base_url=gemini_server.base_url, gemini_api_version="v1beta", timeout=10,
                                   reference_date=TRUTH["reference_date"], **options)
 
 
@@ -62,11 +56,11 @@ def _rows(result):
     return sorted(json.dumps(r, sort_keys=True, default=str) for r in result.shows.to_dict("records"))
 
 
-def test_a_second_run_makes_no_call_and_returns_the_same_shows(server, client):
-    first = parse(server, client)
-    assert server.count(CALLS) == len(PATHS) and first.stats["cacheHits"] == 0
-    second = parse(server, client)
-    assert server.count(CALLS) == len(PATHS)  # not one more
+def test_a_second_run_makes_no_call_and_returns_the_same_shows(gemini_server, client):
+    first = parse(gemini_server, client)
+    assert gemini_server.count(CALLS) == len(PATHS) and first.stats["cacheHits"] == 0
+    second = parse(gemini_server, client)
+    assert gemini_server.count(CALLS) == len(PATHS)  # not one more
     assert _rows(second) == _rows(first)
     assert second.stats["cacheHits"] == len(PATHS) and second.stats["cacheHitsByLevel"]["url"] == len(PATHS)
     assert second.stats["callsSaved"] == len(PATHS) and second.stats["cacheHitRate"] == 1.0
@@ -74,19 +68,19 @@ def test_a_second_run_makes_no_call_and_returns_the_same_shows(server, client):
     assert set(second.outcomes["cached"]) == {"url"}
 
 
-def test_re_signed_urls_make_no_call_and_no_download(server, client, images):
+def test_re_signed_urls_make_no_call_and_no_download(gemini_server, client, images):
     signed = [images.url(f"/flyers/{n}") + "?oh=00abc&oe=6789ABCD&_nc_ohc=x1" for n in NAMES]
     resigned = [images.url(f"/flyers/{n}") + "?_nc_ohc=y2&oe=7000FFFF&oh=99def" for n in NAMES]
-    first = parse(server, client, signed)
+    first = parse(gemini_server, client, signed)
     downloads = sum(images.hits.values())
-    second = parse(server, client, resigned)
-    assert server.count(CALLS) == len(NAMES) and sum(images.hits.values()) == downloads
+    second = parse(gemini_server, client, resigned)
+    assert gemini_server.count(CALLS) == len(NAMES) and sum(images.hits.values()) == downloads
     assert set(second.shows["source"]) == set(resigned)  # the rows name the links this run was given
     assert len(second.shows) == len(first.shows)
 
 
-def test_the_same_bytes_elsewhere_and_a_resized_repost_make_no_call(server, client, images):
-    first = parse(server, client, PATHS[:2])
+def test_the_same_bytes_elsewhere_and_a_resized_repost_make_no_call(gemini_server, client, images):
+    first = parse(gemini_server, client, PATHS[:2])
     venue = dict(zip(first.shows["source"], first.shows["venue"]))
     copy = images.add("/copy-of-first.jpg", Path(PATHS[0]).read_bytes(), content_type="image/jpeg")
     picture = Image.open(PATHS[1]).convert("RGB")
@@ -94,51 +88,53 @@ def test_the_same_bytes_elsewhere_and_a_resized_repost_make_no_call(server, clie
     buffer = io.BytesIO()
     smaller.save(buffer, "JPEG", quality=70)
     repost = images.add("/repost.jpg", buffer.getvalue(), content_type="image/jpeg")
-    second = parse(server, client, [copy, repost])
-    assert server.count(CALLS) == 2
+    second = parse(gemini_server, client, [copy, repost])
+    assert gemini_server.count(CALLS) == 2
     assert dict(zip(second.outcomes["source"], second.outcomes["cached"])) == {copy: "sha256", repost: "phash"}
     assert set(second.shows.loc[second.shows["source"] == repost, "venue"]) == {venue[PATHS[1]]}
-    third = parse(server, client, [copy, repost])  # the aliases were stored: now both are URL hits
-    assert server.count(CALLS) == 2 and set(third.outcomes["cached"]) == {"url"}
+    third = parse(gemini_server, client, [copy, repost])  # the aliases were stored: now both are URL hits
+    assert gemini_server.count(CALLS) == 2 and set(third.outcomes["cached"]) == {"url"}
 
 
-def test_a_changed_model_calls_again_and_the_old_results_stay(server, client):
-    parse(server, client, PATHS[:3])
-    parse(server, client, PATHS[:3], model="gemini-2.5-flash-lite")
-    assert server.count(CALLS) == 6
-    parse(server, client, PATHS[:3])
-    parse(server, client, PATHS[:3], model="gemini-2.5-flash-lite")
-    assert server.count(CALLS) == 6
+def test_a_changed_model_calls_again_and_the_old_results_stay(gemini_server, client):
+    parse(gemini_server, client, PATHS[:3])
+    parse(gemini_server, client, PATHS[:3], model="gemini-2.5-flash-lite")
+    assert gemini_server.count(CALLS) == 6
+    parse(gemini_server, client, PATHS[:3])
+    parse(gemini_server, client, PATHS[:3], model="gemini-2.5-flash-lite")
+    assert gemini_server.count(CALLS) == 6
 
 
-def test_a_shorter_ttl_recomputes_older_results_and_no_cache_ignores_it(server, client):
-    parse(server, client, PATHS[:2])
+def test_a_shorter_ttl_recomputes_older_results_and_no_cache_ignores_it(gemini_server, client):
+    parse(gemini_server, client, PATHS[:2])
     time.sleep(1.2)
-    again = parse(server, client, PATHS[:2], cache_ttl="1s")
-    assert server.count(CALLS) == 4 and again.stats["cacheHits"] == 0
-    parse(server, client, PATHS[:2], use_cache=False)
-    assert server.count(CALLS) == 6
+    again = parse(gemini_server, client, PATHS[:2], cache_ttl="1s")
+    assert gemini_server.count(CALLS) == 4 and again.stats["cacheHits"] == 0
+    parse(gemini_server, client, PATHS[:2], use_cache=False)
+    assert gemini_server.count(CALLS) == 6
 
 
-def test_permanent_errors_are_cached_and_transient_ones_are_retried(server, client, images):
+def test_permanent_errors_are_cached_and_transient_ones_are_retried(gemini_server, client, images):
     gone = images.add("/gone.jpg", status=404)
     broken = images.add("/broken.jpg", status=503)
-    first = parse(server, client, [gone, broken, PATHS[0]])
+    first = parse(gemini_server, client, [gone, broken, PATHS[0]])
     assert dict(zip(first.errors["source"], first.errors["kind"])) == {gone: "fetch.not_found",
                                                                        broken: "fetch.server_error"}
-    second = parse(server, client, [gone, broken, PATHS[0]])
+    messages = []
+    second = parse(gemini_server, client, [gone, broken, PATHS[0]], log=lambda m, level: messages.append((level, m)))
+    assert [m for level, m in messages if level == "WARNING" and gone in m]  # a cached error still warns
     assert images.hits["/gone.jpg"] == 1 and images.hits["/broken.jpg"] == 2
     assert dict(zip(second.errors["source"], second.errors["kind"])) == dict(zip(first.errors["source"],
                                                                                  first.errors["kind"]))
     assert second.stats["cacheHits"] == 2 and second.stats["callsSaved"] == 1  # the 404 never cost a call
-    assert server.count(CALLS) == 1
+    assert gemini_server.count(CALLS) == 1
 
 
-def test_two_runs_at_once_on_one_cache(server, client):
+def test_two_runs_at_once_on_one_cache(gemini_server, client):
     results = {}
 
     def run(name, paths):
-        results[name] = parse(server, client, paths)
+        results[name] = parse(gemini_server, client, paths)
 
     threads = [threading.Thread(target=run, args=(n, p)) for n, p in (("a", PATHS), ("b", PATHS[::-1]))]
     for thread in threads:
@@ -146,22 +142,22 @@ def test_two_runs_at_once_on_one_cache(server, client):
     for thread in threads:
         thread.join(120)
     assert {n: len(r.outcomes) for n, r in results.items()} == {"a": len(PATHS), "b": len(PATHS)}
-    calls = server.count(CALLS)
+    calls = gemini_server.count(CALLS)
     assert len(PATHS) <= calls <= 2 * len(PATHS)
     stats = cache_stats(os.environ["DASKPARSE_CACHE"])
     assert stats["unreadableFiles"] == 0 and stats["tempFiles"] == 0 and stats["live"] >= len(PATHS)
-    third = parse(server, client)
-    assert server.count(CALLS) == calls and third.stats["cacheHits"] == len(PATHS)
+    third = parse(gemini_server, client)
+    assert gemini_server.count(CALLS) == calls and third.stats["cacheHits"] == len(PATHS)
     assert _rows(third) == _rows(results["a"])
 
 
-def test_a_memory_url_works_with_workers_in_this_process(server):
+def test_a_memory_url_works_with_workers_in_this_process(gemini_server):
     location = f"memory://daskparse-{uuid.uuid4().hex}"
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        first = parse(server, client, PATHS[:3], cache=location)
-        second = parse(server, client, PATHS[:3], cache=location)
-    assert server.count(CALLS) == 3 and second.stats["cacheHits"] == 3 and _rows(first) == _rows(second)
+        first = parse(gemini_server, client, PATHS[:3], cache=location)
+        second = parse(gemini_server, client, PATHS[:3], cache=location)
+    assert gemini_server.count(CALLS) == 3 and second.stats["cacheHits"] == 3 and _rows(first) == _rows(second)
     assert fsspec.filesystem("memory").find(location.removeprefix("memory://"))  # it really was stored there
     fsspec.filesystem("memory").rm(location.removeprefix("memory://"), recursive=True)
 
@@ -174,28 +170,28 @@ def _cli(args, cwd, **env_extra):
 
 def test_a_run_killed_with_sigkill_resumes_and_repeats_no_stored_call(tmp_path):
     flyers = sorted((DATA / "flyers").glob("*.jpg"))[:16]
-    with GeminiServer(api_key=KEY, latency=0.4) as server:
+    with GeminiServer(api_key=KEY, latency=0.4) as gemini_server:
         command, env = _cli(["run", *map(str, flyers), "--output", str(tmp_path / "out"), "--workers", "1",
                              "--threads", "4", "--concurrency", "4", "--cache", str(tmp_path / "cache")],
-                            tmp_path, GEMINI_API_KEY=KEY, GOOGLE_GEMINI_BASE_URL=server.base_url)
+                            tmp_path, GEMINI_API_KEY=KEY, GOOGLE_GEMINI_BASE_URL=gemini_server.base_url)
         # its own session: the kill takes the CLI, its scheduler and its worker processes at once, like a crash
         process = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
-        while server.count(CALLS) < 6 and time.monotonic() < deadline and process.poll() is None:
+        while gemini_server.count(CALLS) < 6 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
-        killed_after = server.count(CALLS)
+        killed_after = gemini_server.count(CALLS)
         assert 6 <= killed_after < len(flyers), process.stderr.read().decode()[-2000:]
         stored = cache_stats(str(tmp_path / "cache"))["live"]
         assert 0 < stored <= killed_after
         assert not (tmp_path / "out" / "shows.parquet").exists()
 
-        server.reset()
+        gemini_server.reset()
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stderr
-        assert server.count(CALLS) == len(flyers) - stored  # exactly the images with no stored result
+        assert gemini_server.count(CALLS) == len(flyers) - stored  # exactly the images with no stored result
         stats = json.loads((tmp_path / "out" / "stats.json").read_text())
         assert stats["totalImages"] == len(flyers) and stats["errors"] == 0 and stats["cacheHits"] == stored
 
@@ -220,3 +216,12 @@ def test_cache_commands(tmp_path):
     assert cache("prune")["entriesKept"] == 2
     assert cache("clear")["removedFiles"] >= 1
     assert cache("stats")["entries"] == 0
+
+
+def test_a_run_that_wrote_many_small_files_merges_them(gemini_server, client):
+    flyers = [str(p) for p in sorted((DATA / "flyers").glob("*.jpg"))[:20]]  # a Gemini run writes a file per image
+    parse(gemini_server, client, flyers)
+    stats = cache_stats(os.environ["DASKPARSE_CACHE"])
+    assert stats["live"] == len(flyers) and stats["files"] < 4 and stats["tempFiles"] == 0
+    again = parse(gemini_server, client, flyers)
+    assert gemini_server.count(CALLS) == len(flyers) and again.stats["cacheHits"] == len(flyers)

@@ -8,15 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
 
 import daskparse
 from daskparse.optimize import optimize_image
-from daskparse.testing.gemini_server import GeminiServer
+from conftest import GEMINI_KEY, cluster_client
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
-KEY = "AIzaSy-test-key-0123456789-abcdefghijk"
+KEY = GEMINI_KEY
 NAMES = sorted(TRUTH["flyers"])[:8]
 PATHS = [str(DATA / "flyers" / name) for name in NAMES]
 
@@ -27,26 +26,19 @@ def optimized_sha(path):
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with cluster_client() as client:
         yield client
 
 
-@pytest.fixture
-def server():
-    with GeminiServer(api_key=KEY) as server:
-        yield server
-
-
-def parse(server, client, paths=PATHS, **options):
+def parse(gemini_server, client, paths=PATHS, **options):
     return daskparse.parse_images(paths, extractor="gemini", client=client, gemini_api_key=KEY,
-                                  gemini_base_url=server.base_url, gemini_api_version="v1beta",
+                                  gemini_base_url=gemini_server.base_url, gemini_api_version="v1beta",
                                   timeout=10, reference_date=TRUTH["reference_date"], **options)
 
 
-def test_every_image_goes_through_gemini_once(server, client):
-    result = parse(server, client)
-    assert server.count(":generateContent") == len(PATHS)
+def test_every_image_goes_through_gemini_once(gemini_server, client):
+    result = parse(gemini_server, client)
+    assert gemini_server.count(":generateContent") == len(PATHS)
     assert set(result.shows["source"]) == set(PATHS)
     for path in PATHS:  # the server's answer names the image it received: each row belongs to its image
         venues = set(result.shows.loc[result.shows["source"] == path, "venue"])
@@ -58,32 +50,32 @@ def test_every_image_goes_through_gemini_once(server, client):
     assert stats["estimatedCostUSD"] > 0
 
 
-def test_faults_end_as_their_outcomes_and_the_run_goes_on(server, client):
+def test_faults_end_as_their_outcomes_and_the_run_goes_on(gemini_server, client):
     blocked, bad, down, flaky, limited = PATHS[:5]
-    server.add_fault("safety", image=optimized_sha(blocked))
-    server.add_fault("malformed_json", image=optimized_sha(bad), times=2)
-    server.add_fault("unavailable", image=optimized_sha(down), times=5)
-    server.add_fault("drop", image=optimized_sha(flaky))
-    server.add_fault("rate_limit", image=optimized_sha(limited), seconds=0.5)
-    result = parse(server, client, max_retries=1)
+    gemini_server.add_fault("safety", image=optimized_sha(blocked))
+    gemini_server.add_fault("malformed_json", image=optimized_sha(bad), times=2)
+    gemini_server.add_fault("unavailable", image=optimized_sha(down), times=5)
+    gemini_server.add_fault("drop", image=optimized_sha(flaky))
+    gemini_server.add_fault("rate_limit", image=optimized_sha(limited), seconds=0.5)
+    result = parse(gemini_server, client, max_retries=1)
     kinds = dict(zip(result.errors["source"], result.errors["kind"]))
     assert kinds == {blocked: "gemini.blocked", bad: "gemini.bad_output", down: "gemini.unavailable"}
     assert {flaky, limited} | set(PATHS[5:]) == set(result.shows["source"])
     stats = result.stats
     assert stats["rateLimited"] == 1
     # bad: 2 calls; down: 2 (1 retry); flaky: 2; limited: 2; blocked: 1; the rest 1 each
-    assert stats["requests"] == server.count(":generateContent") == 9 + len(PATHS) - 5
+    assert stats["requests"] == gemini_server.count(":generateContent") == 9 + len(PATHS) - 5
 
 
-def test_daily_quota_falls_back_to_local_or_becomes_errors(server, client):
-    server.add_fault("daily_quota", times=100)
-    result = parse(server, client, paths=PATHS[:3], fallback="local")
+def test_daily_quota_falls_back_to_local_or_becomes_errors(gemini_server, client):
+    gemini_server.add_fault("daily_quota", times=100)
+    result = parse(gemini_server, client, paths=PATHS[:3], fallback="local")
     assert result.errors.empty
     assert set(result.shows["extractor"]) == {"local"} and set(result.shows["source"]) == set(PATHS[:3])
     assert result.stats["fellBackToLocal"] == 3
     messages = []
     result = daskparse.parse_images(PATHS[:3], extractor="gemini", client=client, gemini_api_key=KEY,
-                                    gemini_base_url=server.base_url, timeout=10, fallback="none",
+                                    gemini_base_url=gemini_server.base_url, timeout=10, fallback="none",
                                     log=lambda m, level: messages.append((level, m)))
     assert set(result.errors["kind"]) == {"gemini.quota_exhausted"} and len(result.errors) == 3
     assert sum("daily quota" in m for level, m in messages if level == "ERROR") == 1
@@ -96,23 +88,23 @@ def _cli(args, env_extra, cwd):
                           capture_output=True, text=True, timeout=240)
 
 
-def test_a_bad_key_stops_the_run_with_one_message(server, tmp_path):
+def test_a_bad_key_stops_the_run_with_one_message(gemini_server, tmp_path):
     done = _cli([*PATHS[:4], "--output", str(tmp_path / "out"), "--workers", "1", "--threads", "2"],
-                {"GEMINI_API_KEY": "wrong-key-123456", "GOOGLE_GEMINI_BASE_URL": server.base_url}, tmp_path)
+                {"GEMINI_API_KEY": "wrong-key-123456", "GOOGLE_GEMINI_BASE_URL": gemini_server.base_url}, tmp_path)
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("API key") == 1 and "wrong-key-123456" not in done.stderr
-    assert server.count(":generateContent") <= 2  # the run stopped instead of failing every image
+    assert gemini_server.count(":generateContent") <= 2  # the run stopped instead of failing every image
 
 
-def test_the_key_never_appears_in_any_artefact_even_at_debug(server, tmp_path):
+def test_the_key_never_appears_in_any_artefact_even_at_debug(gemini_server, tmp_path):
     """Environment-only configuration (GEMINI_API_KEY, GOOGLE_GEMINI_BASE_URL), DEBUG logs, every output file."""
-    server.add_fault("unavailable")
-    server.add_fault("invalid")
+    gemini_server.add_fault("unavailable")
+    gemini_server.add_fault("invalid")
     done = _cli([*PATHS[:4], "/no/such/flyer.jpg", "--output", str(tmp_path / "out"), "--workers", "1",
                  "--threads", "2", "--log-level", "DEBUG", "--timeout", "10"],
-                {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": server.base_url}, tmp_path)
+                {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": gemini_server.base_url}, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert server.count(":generateContent") >= 4  # the key was really used
+    assert gemini_server.count(":generateContent") >= 4  # the key was really used
     assert "DEBUG" in done.stderr  # debug logging was really on
     artefacts = {"stdout": done.stdout, "stderr": done.stderr}
     for path in (tmp_path / "out").rglob("*"):
