@@ -108,7 +108,8 @@ KEY_COLUMNS = ["url_md5", "sha256", "phash", "stored_at", "expires_at", "status"
 PROVENANCE = ("source", "cleaned_url", "image_sha256", "extractor")
 LEVELS = ("url", "sha256", "phash")
 # Errors that say nothing lasting about the image: retried next run whatever their ``transient`` flag.
-_NEVER_STORED_KINDS = {"gemini.quota_exhausted"}
+# A refused private address says what this run allowed, not what the image is.
+_NEVER_STORED_KINDS = {"gemini.quota_exhausted", "fetch.private_address"}
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<ms>\d+)\.[0-9a-f]+\.tmp$")
 
 

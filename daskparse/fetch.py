@@ -4,17 +4,30 @@ http(s) goes through a pooled ``requests`` session (one per worker process, see 
 anything else through fsspec. The body is streamed and cut off at ``max_bytes``: an oversized download is
 never buffered whole. The first bytes are checked for an image signature, so an HTML error page served
 with status 200 is refused before the rest of it is read.
+
+Sources are URLs scraped from public groups, so by default a download may only reach public addresses:
+every connection (the first and each redirect's) resolves its host itself, refuses loopback, link-local
+(cloud metadata at 169.254.169.254), private and reserved addresses before a packet is sent, and then
+connects to the address it checked, so a name that resolves differently a moment later (DNS rebinding)
+changes nothing. ``allow_private_hosts`` turns this off. Behind an HTTP proxy the proxy connects for us:
+then only the URL's own host is checked, before the request.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import fsspec
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from daskparse.errors import SourceError
 from daskparse.imagetypes import sniff
@@ -30,22 +43,92 @@ class FetchLimits:
     read_timeout: float = 30.0  # the whole download, not one socket read: a trickling server is cut off
     max_bytes: int = 25 * 1024 * 1024
     max_redirects: int = 5
+    allow_private_hosts: bool = False  # loopback, link-local and private addresses too (see the module docstring)
+
+
+class PrivateAddressError(Exception):
+    """A host resolved to an address downloads may not reach. Not an OSError: urllib3 must not retry or wrap it."""
+
+
+def refused_address(address: str) -> str | None:
+    """Why downloads may not reach this IP address ("loopback", "link-local", "private", ...), or None."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") is not part of it
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    for name in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+        if getattr(ip, f"is_{name}"):
+            return name.replace("_", "-")
+    return None if ip.is_global else "not globally routable"
+
+
+def public_addresses(host: str, port: int) -> list[tuple]:
+    """``getaddrinfo`` for ``host``, refused whole if any address is not public (a name with one private
+    address among public ones is as dangerous as one with only private addresses)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        reason = refused_address(sockaddr[0])
+        if reason:
+            raise PrivateAddressError(f"{host} resolves to {sockaddr[0]} ({reason}); "
+                                      "use --allow-private-hosts to fetch from such addresses")
+    return infos
+
+
+class _PublicOnlyConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        """Connect to an address ``public_addresses`` checked, not to whatever the name resolves to next."""
+        name = self._dns_host
+        try:
+            infos = public_addresses(name, self.port)
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        try:
+            for i, address in enumerate(addresses):
+                self._dns_host = address  # urllib3 connects to _dns_host; TLS still checks self.host
+                try:
+                    return super()._new_conn()
+                except NewConnectionError:
+                    if i == len(addresses) - 1:
+                        raise
+        finally:
+            self._dns_host = name
+        raise NewConnectionError(self, f"no address for {name}")
+
+
+class _PublicOnlyHTTPSConnection(HTTPSConnection):
+    _new_conn = _PublicOnlyConnection._new_conn  # TLS still verifies the certificate against the host name
+
+
+class _PublicOnlyPool(HTTPConnectionPool):
+    ConnectionCls = _PublicOnlyConnection
+
+
+class _PublicOnlyHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPSConnection
+
+
+class _PublicOnlyAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicOnlyPool, "https": _PublicOnlyHTTPSPool}
 
 
 _sessions = threading.local()
 
 
-def http_session(pool_size: int = 32) -> requests.Session:
+def http_session(pool_size: int = 32, *, allow_private_hosts: bool = False) -> requests.Session:
     """A per-thread session (requests.Session is not documented as thread-safe) with a connection pool."""
-    session = getattr(_sessions, "session", None)
+    name = "any_host" if allow_private_hosts else "public_only"
+    session = getattr(_sessions, name, None)
     if session is None:
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter_class = HTTPAdapter if allow_private_hosts else _PublicOnlyAdapter
+        adapter = adapter_class(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = USER_AGENT
         session.headers["Accept"] = "image/*,*/*;q=0.5"
-        _sessions.session = session
+        setattr(_sessions, name, session)
     return session
 
 
@@ -57,16 +140,23 @@ def fetch_bytes(source: Source, limits: FetchLimits = FetchLimits()) -> bytes:
 
 
 def _fetch_http(url: str, limits: FetchLimits) -> bytes:
-    session = http_session()
+    session = http_session(allow_private_hosts=limits.allow_private_hosts)
     session.max_redirects = limits.max_redirects
     deadline = time.monotonic() + limits.read_timeout
     try:
+        if not limits.allow_private_hosts and session.trust_env and requests.utils.get_environ_proxies(url):
+            parts = urlsplit(url)  # the proxy makes the connection: check the URL's own host now
+            public_addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         with session.get(url, stream=True, timeout=(limits.connect_timeout, limits.read_timeout)) as response:
             _check_status(response)
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limits.max_bytes:
                 raise SourceError("fetch.too_large", f"{int(declared):,} bytes declared; the limit is {limits.max_bytes:,}")
             return _read_bounded(response.iter_content(CHUNK_BYTES), limits.max_bytes, deadline)
+    except PrivateAddressError as error:
+        raise SourceError("fetch.private_address", str(error)) from None
+    except socket.gaierror:
+        raise SourceError("fetch.connection_failed", f"cannot resolve {urlsplit(url).hostname}", transient=True) from None
     except requests.TooManyRedirects:
         raise SourceError("fetch.too_many_redirects", f"more than {limits.max_redirects} redirects") from None
     except requests.Timeout:

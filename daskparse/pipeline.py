@@ -154,7 +154,8 @@ def open_cache(settings: Settings) -> ResultCache | None:
 
 
 def _limits(settings: Settings) -> FetchLimits:
-    return FetchLimits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes, settings.max_redirects)
+    return FetchLimits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes, settings.max_redirects,
+                       settings.allow_private_hosts)
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ class Settings(BaseModel):
     read_timeout: float = Field(30.0, gt=0, description="whole-download deadline, seconds")
     max_download_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_redirects: int = Field(5, ge=0, le=30)
+    allow_private_hosts: bool = Field(False, description="let downloads reach loopback, link-local and private addresses")
 
     # optimize
     # fit inside 1200x800 turned to the image: a portrait flyer fits 800x1200, not 533x800 (OCR needs the pixels)

@@ -47,6 +47,15 @@ def image_server():
         yield server
 
 
+@pytest.fixture(autouse=True, scope="session")
+def loopback_sources_allowed():
+    """The test servers listen on 127.0.0.1, which downloads refuse by default (daskparse.fetch): allow it for
+    every run, as a user serving their own images would. Tests of the guard turn it back off explicitly."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DASKPARSE_ALLOW_PRIVATE_HOSTS", "1")
+        yield
+
+
 @pytest.fixture(autouse=True, scope="module")
 def module_cache(tmp_path_factory):
     """An empty result cache per test module, for its module-scoped fixtures (they run before `own_cache`),

@@ -3,10 +3,11 @@ import pytest
 
 from conftest import jpeg_bytes
 from daskparse.errors import SourceError
-from daskparse.fetch import FetchLimits, fetch_bytes
+from daskparse.fetch import FetchLimits, fetch_bytes, refused_address
 from daskparse.sources import expand_sources
 
-LIMITS = FetchLimits(connect_timeout=2, read_timeout=2, max_bytes=200_000, max_redirects=5)
+# the test servers listen on 127.0.0.1: let downloads reach it (the guard itself is tested at the end)
+LIMITS = FetchLimits(connect_timeout=2, read_timeout=2, max_bytes=200_000, max_redirects=5, allow_private_hosts=True)
 
 
 def fetch(url, limits=LIMITS):
@@ -61,7 +62,7 @@ def test_size_limit_stops_the_download_while_streaming(image_server):
 
 def test_a_trickling_server_hits_the_whole_download_deadline(image_server):
     slow = image_server.add("/slow.jpg", jpeg_bytes(400, 300) * 4, trickle_seconds=0.3)
-    limits = FetchLimits(connect_timeout=2, read_timeout=1.0, max_bytes=10**7)
+    limits = FetchLimits(connect_timeout=2, read_timeout=1.0, max_bytes=10**7, allow_private_hosts=True)
     with pytest.raises(SourceError) as caught:
         fetch(slow, limits)
     assert caught.value.kind == "fetch.timeout" and caught.value.transient
@@ -78,3 +79,48 @@ def test_local_and_fsspec_sources(tmp_path):
     assert kind_of("memory://fetch/none.jpg") == "fetch.not_found"
     (tmp_path / "huge.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 300_000)
     assert kind_of(str(tmp_path / "huge.jpg")) == "fetch.too_large"
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+    ("169.254.169.254", "link-local"), ("fe80::1%eth0", "link-local"), ("10.0.0.8", "private"),
+    ("172.16.5.4", "private"), ("192.168.1.1", "private"), ("fd00::1", "private"), ("0.0.0.0", "private"),
+    ("224.0.0.251", "multicast"), ("100.64.0.1", "not globally routable"),
+    ("93.184.216.34", None), ("2606:4700:4700::1111", None),
+])
+def test_which_addresses_downloads_may_reach(address, reason):
+    """The guard as a function: nothing is sent anywhere."""
+    assert refused_address(address) == reason
+
+
+def test_private_hosts_are_refused_before_any_request_and_allowed_on_request(image_server):
+    image = image_server.add("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
+    refuse = FetchLimits(connect_timeout=2, read_timeout=2, max_bytes=200_000)
+    assert kind_of(image, refuse) == "fetch.private_address"
+    assert kind_of(image.replace("127.0.0.1", "localhost"), refuse) == "fetch.private_address"
+    assert image_server.hits["/a.jpg"] == 0  # refused before connecting
+    assert fetch(image) == jpeg_bytes()  # LIMITS allow private hosts
+
+
+def test_a_redirect_is_checked_like_the_first_request(image_server, monkeypatch):
+    """Every connection is checked, a redirect's too. Here the first server's port counts as public, and its
+    redirect to a second loopback server is refused before that server sees a request."""
+    import socket
+
+    import daskparse.fetch as fetch_module
+    from daskparse.testing.image_server import ImageServer
+
+    checked = fetch_module.public_addresses
+
+    def first_server_is_public(host, port):
+        if port == image_server.port:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return checked(host, port)
+
+    monkeypatch.setattr(fetch_module, "public_addresses", first_server_is_public)
+    refuse = FetchLimits(connect_timeout=2, read_timeout=2, max_bytes=200_000)
+    with ImageServer() as target:
+        target.add("/a.jpg", jpeg_bytes())
+        image_server.add("/moved.jpg", status=302, headers=(("Location", target.url("/a.jpg")),))
+        assert kind_of(image_server.url("/moved.jpg"), refuse) == "fetch.private_address"
+        assert image_server.hits["/moved.jpg"] == 1 and target.hits["/a.jpg"] == 0

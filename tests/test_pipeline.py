@@ -127,3 +127,13 @@ def test_partition_size_keeps_every_thread_busy():
     assert partition_size(36, 20, 4) == 1
     assert partition_size(1000, 20, 4) == 13
     assert partition_size(1, 20, 4) == 1
+
+
+def test_downloads_refuse_private_hosts_unless_allowed(client, image_server):
+    url = image_server.add("/flyer.jpg", (DATA / "flyers" / _clean_flyers(1)[0]).read_bytes())
+    refused = daskparse.parse_images([url], extractor="local", client=client, allow_private_hosts=False)
+    assert refused.errors[["source", "kind"]].values.tolist() == [[url, "fetch.private_address"]]
+    assert "--allow-private-hosts" in refused.errors["message"][0] and image_server.hits["/flyer.jpg"] == 0
+    allowed = daskparse.parse_images([url], extractor="local", client=client, allow_private_hosts=True,
+                                     reference_date=REFERENCE_DATE)
+    assert allowed.errors.empty and len(allowed.shows) > 0 and image_server.hits["/flyer.jpg"] == 1
