@@ -216,7 +216,7 @@ class ResultCache:
                  clock: Callable[[], float] = time.time):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", variant):
             raise ValueError(f"variant must be a short file-name-safe token, not {variant!r}")
-        self.url = url
+        self.url = absolute_url(url)  # workers elsewhere must find the same folder, whatever their directory
         self.variant = variant
         self.ttl = float(ttl)
         self.error_ttl = float(error_ttl)
@@ -710,6 +710,14 @@ def _signature(entry: dict) -> tuple:
 
 
 # --- files -----------------------------------------------------------------------------------------------
+
+
+def absolute_url(url: str) -> str:
+    """A relative local path made absolute (as the client sees it); any other URL unchanged."""
+    fs, root = _filesystem(url)
+    if "file" not in fs.protocol:
+        return url
+    return fs.unstrip_protocol(root) if url.startswith("file:") else root
 
 
 def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:

@@ -617,3 +617,13 @@ def test_look_alike_hits_stored_without_a_thumbnail_do_not_crowd_out_the_origina
     again = cache.lookup_phash(repost.phash, repost.jpeg)
     assert again is not None and again.matched_source == _url(2) + "?oh=signed"
     assert cache.lookup_url(_url(201)).level == "url"
+
+
+def test_a_relative_location_is_fixed_where_the_client_runs(tmp_path, monkeypatch):
+    """Workers started elsewhere have other working directories: they must write where the client reads."""
+    monkeypatch.chdir(tmp_path)
+    cache = ResultCache(".cache/daskparse", variant="v")
+    assert cache.url == str(tmp_path / ".cache" / "daskparse")
+    monkeypatch.chdir("/")
+    assert pickle.loads(pickle.dumps(cache)).folder.startswith(str(tmp_path))
+    assert ResultCache("memory://somewhere", variant="v").url == "memory://somewhere"
