@@ -86,7 +86,8 @@ class Settings(BaseModel):
     gate_window: float = Field(60.0, gt=0, description="the quota window, seconds (tests shrink it)")
     gate_day: float = Field(86400.0, gt=0)
     gate_recovery: float = Field(10.0, gt=0, description="seconds per +10%% of rate after a 429 halved it")
-    gate_guard: float = Field(0.25, ge=0, description="seconds a grant counts beyond the window (transit jitter)")
+    gate_guard: float = Field(0.1, ge=0, description="seconds a request counts beyond the window, from when it was "
+                              "sent (the spread of send-to-arrival delays)")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 

@@ -194,3 +194,39 @@ def test_retry_delay_prefers_the_larger_of_retryinfo_and_message():
     daily = {"error": {"details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
         {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}
     assert is_daily_quota(daily) and not is_daily_quota(details)
+
+
+class RecordingGate(ProcessGate):
+    """ProcessGate that notes each slot's grant time and the send time the extractor reported for it."""
+
+    def __init__(self):
+        super().__init__()
+        self.slots = []
+
+    def slot(self, tokens=0):
+        from contextlib import contextmanager
+        import time
+
+        @contextmanager
+        def recorded():
+            with super(RecordingGate, self).slot(tokens) as grant:
+                granted = time.monotonic()
+                try:
+                    yield grant
+                finally:
+                    self.slots.append((granted, grant.sent_at, time.monotonic()))
+        return recorded()
+
+
+def test_each_attempt_reports_when_its_request_really_left(server):
+    """The gate counts a request from its send, not its grant: every attempt, in its own slot, says when it left."""
+    server.add_fault("unavailable", times=1)
+    gate = RecordingGate()
+    ex = GeminiExtractor(GeminiOptions(api_key=KEY, base_url=server.base_url, api_version="v1beta", timeout=10),
+                         reference_date=REFERENCE, gate=gate, sleep=Sleeps())
+    assert ex.extract(jpeg_bytes()).shows
+    arrivals = [r.time for r in server.requests if r.path.split("?")[0].endswith(":generateContent")]
+    assert len(gate.slots) == len(arrivals) == 2  # a retry takes a new slot: one send per slot
+    for granted, sent, released in gate.slots:
+        assert sent is not None and granted <= sent <= released
+    assert gate.slots[0][1] < arrivals[1]  # the first attempt's send time, not the retry's

@@ -1,6 +1,7 @@
 """The cluster-wide rate gate: the limiter on its own, then across worker processes, then against the server."""
 
 import asyncio
+import math
 import os
 import signal
 import time
@@ -132,6 +133,37 @@ def test_a_dead_workers_slots_come_back():
 
     assert asyncio.run(main())["slot"]
     assert extension.metrics()["reclaimed"] == 1
+
+
+def test_a_request_counts_from_when_it_was_sent_not_from_its_grant():
+    """A request sent late (its thread ran late) reaches the API late: the next grant waits a window from the send."""
+    extension = _extension(rpm=1, window=0.5, burst=0, concurrency=100, guard=0.0)
+
+    async def main():
+        first = await extension.acquire(worker="w")
+        await asyncio.sleep(0.2)  # the worker thread only now sends the request
+        sent = time.monotonic()
+        extension.release(slot=first["slot"], sent_ago=0.0)
+        await extension.acquire(worker="w")
+        return sent, time.monotonic()
+
+    sent, second = asyncio.run(main())
+    assert second >= sent + 0.5  # counted from its grant it would have left the window 0.2 s before the send did
+
+
+def test_a_send_time_never_moves_a_grant_earlier_and_unreleased_grants_keep_counting():
+    extension = _extension(rpm=2, window=1.0, burst=100, concurrency=100, guard=0.0)
+    state = extension.gates["daskparse"]
+    now = time.monotonic()
+    early = extension._grant(state, now - 0.5, "w", 10)
+    extension._grant(state, now - 0.5, "w", 10)
+    extension.release(slot=early, sent_ago=60.0)  # "sent" before its grant (a clock off): stays at its grant
+    extension.release(slot="unknown", sent_ago=0.0)
+    assert list(state.requests) == [now - 0.5, now - 0.5] and [t for t, _, _ in state.tokens] == [now - 0.5] * 2
+    # 1.5 s later both grants have left the log; the unreleased one may still be sent late, so it holds its place
+    assert extension._wait(state, now + 1.0, 0) <= 0  # one of rpm 2 held: room for one
+    state.in_flight["other"] = ("w", now - 2.0, 0)
+    assert extension._wait(state, now + 1.0, 0) == math.inf  # both places held until a release
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,8 @@ class Gate(Protocol):
     """The seam to the rate gate (``daskparse.gate.RateGate`` on a cluster): one slot per call, a shared
     pause, a shared stop. ``slot`` raises QuotaExhausted once the gate is closed."""
 
-    def slot(self, tokens: int = 0) -> Any: ...  # a context manager held for one request, yields a Grant
+    # a context manager held for one request; yields a Grant (tokens_used, sent_at: set by the caller)
+    def slot(self, tokens: int = 0) -> Any: ...
     def pause(self, seconds: float) -> None: ...  # a per-minute 429: every caller waits
     def close(self, reason: str) -> None: ...  # a per-day 429: no more calls this run
     @property
@@ -115,7 +116,7 @@ class ProcessGate:
                 self._sleep(wait)
             if self._closed:
                 raise QuotaExhausted(self._closed)
-            yield SimpleNamespace(tokens_used=None)
+            yield SimpleNamespace(tokens_used=None, sent_at=None)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -221,9 +222,12 @@ class GeminiExtractor:
         from google.genai import types
 
         self._types = types
+        self._sent = threading.local()  # per calling thread: when its request last left (monotonic)
         http_options = types.HttpOptions(
             timeout=int(options.timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
+            # when each request really leaves: the gate counts it from then, not from its grant (daskparse.gate)
+            client_args={"event_hooks": {"request": [self._note_send]}},
             **({"base_url": options.base_url} if options.base_url else {}),
             **({"api_version": options.api_version} if options.api_version else {}),
         )
@@ -237,6 +241,16 @@ class GeminiExtractor:
 
     def __repr__(self) -> str:  # never the key
         return f"GeminiExtractor(model={self.options.model!r})"
+
+    def _note_send(self, request: Any) -> None:
+        """httpx's request hook, in the calling thread just before the send; httpcore's ``trace`` extension then
+        says when the body was written out (as late as the client can see: a thread can stall in between)."""
+        self._sent.at = time.monotonic()
+        request.extensions.setdefault("trace", self._note_written)
+
+    def _note_written(self, event: str, info: dict) -> None:
+        if event.endswith("send_request_body.complete"):
+            self._sent.at = time.monotonic()
 
     def _config(self, max_output_tokens: int):
         return self._types.GenerateContentConfig(
@@ -284,8 +298,12 @@ class GeminiExtractor:
             usage.requests += 1
             try:
                 with self.gate.slot(tokens=estimated_tokens) as grant:
-                    response = self._client.models.generate_content(
-                        model=self.options.model, contents=contents, config=self._config(budget))
+                    self._sent.at = None
+                    try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
+                        response = self._client.models.generate_content(
+                            model=self.options.model, contents=contents, config=self._config(budget))
+                    finally:
+                        grant.sent_at = self._sent.at  # None if it never left: the grant time stands
                     usage_metadata = getattr(response, "usage_metadata", None)
                     grant.tokens_used = getattr(usage_metadata, "prompt_token_count", None)
             except errors.APIError as error:
