@@ -28,7 +28,7 @@ import usaddress
 from daskparse.shows import KINDS, WEEKDAYS, ShowFields
 
 # Bump when a change here alters the values of a show: cached results (of either extractor) are recomputed.
-NORMALISER_VERSION = "1"
+NORMALISER_VERSION = "2"
 
 # --------------------------------------------------------------------------------------------
 # Text clean-up
@@ -46,6 +46,7 @@ def clean_text(value: Any, max_length: int | None = None) -> Optional[str]:
     return text
 
 
+_ORDINAL = r"(?:st|nd|rd|th)"
 # Letters OCR reads in place of digits inside a number ("1O:3O", "787O1", "l2/05").
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1"})
 # A run of digits and look-alikes holding at least one real digit, not preceded by a letter: "Dec4"
@@ -63,10 +64,18 @@ _NON_LATIN = re.compile(r"[^\u0000-\u024f\u2000-\u206f\u20a0-\u20bf\u2100-\u214f
 
 
 def _fix_number(match: re.Match) -> str:
-    return match.group(0).translate(_DIGIT_LOOKALIKES)
+    text = match.group(0)
+    after = match.string[match.end():]
+    # "680Oak", "709Olde": look-alikes from a capital on, right before lower-case letters, begin the
+    # next word (but "1Oam" is 10am and "1Oth" 10th).
+    if after[:1].islower() and not re.match(r"[ap]\.?m\b|" + _ORDINAL + r"\b", after):
+        word_start = re.search(r"[OI][OIlo]*$", text)
+        word_start = word_start.start() if word_start else len(text)
+        if word_start < len(text) and re.search(r"\d", text[:word_start]):
+            return text[:word_start].translate(_DIGIT_LOOKALIKES) + text[word_start:]
+    return text.translate(_DIGIT_LOOKALIKES)
 
 
-_ORDINAL = r"(?:st|nd|rd|th)"
 # Seams where OCR drops spaces: after a comma, and between a lower-case letter and a capital.
 _GLUED_COMMA = re.compile(r",(?=\S)")
 _GLUED_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -131,6 +140,12 @@ def unglue(text: str) -> str:
     text = re.sub(r"(?<![A-Za-z])([NSEW])(?=\d+" + _ORDINAL + r"\b)", r"\1 ", text)
     # digits then a word ("1234Main"), but not ordinals ("4th"), am/pm ("9PM") or unit letters ("4B")
     text = re.sub(r"(?<=\d)(?=[A-Z][a-z]|[a-z]{2})(?!" + _ORDINAL + r"\b)(?![AaPp]\.?[Mm]\.?\b)", " ", text)
+    # digits then a capitalised route or road ("1130US Highway", "31595SR 20", "254U.S. Highway"),
+    # but not "9PM", "2ND" or a unit letter
+    text = re.sub(r"(?<=\d)(?=[A-Z]{2,}\b|[A-Z]\.[A-Z]\.)(?!(?:AM|PM|ST|ND|RD|TH)\b)", " ", text)
+    # a lettered street glued to its number: "3320M Street" -> "3320 M Street" (but "4B Main St" is a unit)
+    text = re.sub(r"(?<=\d)(?=[A-Z] ([A-Za-z]+)\b)",
+                  lambda m: " " if m.group(1).lower() in _STREET_WORDS else "", text)
     text = re.sub(r"(?<![A-Za-z])([A-Za-z]{2,})(\d+)", _split_letters_digits, text)
     return re.sub(r"\s+", " ", text).strip()
 
@@ -580,9 +595,46 @@ def _fix_state_code(match: re.Match) -> str:
     return fixed if fixed in STATE_ABBREVIATIONS else code
 
 
+# A state code with its ZIP glued on, look-alikes and all ("AL3565O"): repair_ocr_text leaves digits
+# after letters alone, so this pair is split first.
+_STATE_GLUED_ZIP = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})([0-9OlI]{5})(?![0-9A-Za-z])")
+# Where a middle dot between street and city was read as ":", "-" or "." ("Mall Road:Juneau",
+# "Copeland Street-Eufaula", "Highway 278. Addison"); spaced " - " and " . " usaddress already reads.
+_MISREAD_BREAK = re.compile(r"(?<!\d)\s*:\s*|\s*:\s*(?!\d)|\s+[-.]\s+|-(?=[A-Z][a-z])|\.\s*(?=[A-Z][a-z])")
+
+
+def _glued_state_zip(match: re.Match) -> str:
+    code, digits = match.groups()
+    if code not in STATE_ABBREVIATIONS or sum(c.isdigit() for c in digits) < 3:
+        return match.group(0)
+    return f"{code} {digits.translate(_DIGIT_LOOKALIKES)}"
+
+
+def _street_city_break(text: str) -> str:
+    """The first misread middle dot after a street (its last word a street type, direction or number) made
+    a comma; only on a line that lacks the street's comma (fewer than two), so "Winston-Salem", "S. Main"
+    and "St. Louis" in a whole address stay."""
+    if text.count(",") >= 2:
+        return text
+    for match in _MISREAD_BREAK.finditer(text):
+        before = re.search(r"([A-Za-z0-9#]+)\W*$", text[: match.start()])
+        if not before:
+            continue
+        word = before.group(1).lower()
+        # a colon or a spaced dash/dot is never inside a street; a glued "-" or "." may be ("54-70", "S. Main")
+        unambiguous = ":" in match.group(0) or match.group(0)[:1].isspace()
+        period_after_word = match.group(0).startswith(".") and len(word) >= 4
+        if (unambiguous or period_after_word or word in usaddress.STREET_NAMES or word.isdigit()
+                or (len(word) > 2 and word in usaddress.DIRECTIONS)):
+            return text[: match.start()] + ", " + text[match.end():]
+    return text
+
+
 def prepare_address(text: str) -> str:
     """OCR repairs for an address line: look-alike digits, dropped spaces, doubled punctuation."""
+    text = _STATE_GLUED_ZIP.sub(_glued_state_zip, text)
     text = unglue(repair_ocr_text(text))
+    text = _street_city_break(text)
     text = _STATE_BEFORE_ZIP.sub(_fix_state_code, text)
     text = text.replace(" | ", ", ")
     text = re.sub(r"\s*,\s*", ", ", text)

@@ -322,3 +322,68 @@ def test_normalise_show_bounds_lengths_and_empty_input():
 def test_normalise_show_model_style_answers(raw, expected):
     show = normalise_show(raw, reference_date=REF).model_dump()
     assert {k: show[k] for k in expected} == expected
+
+
+# ------------------------------------------------------------ address noise found by bench/accuracy (issue 6)
+
+@pytest.mark.parametrize("text, street", [
+    ("680Oak Avenue, Eaton, CO 80615", "680 Oak Avenue"),  # a capital O starting the street is no zero
+    ("71India Street, Portland, ME 04101", "71 India Street"),
+    ("709Olde Hickory Road, Lancaster, PA 17601", "709 Olde Hickory Road"),
+    ("1130US Highway 52, Aberdeen, OH 45101", "1130 US Highway 52"),  # a capitalised route glued on
+    ("254U.S. Highway No 202, Pluckemin, NJ 07978", "254 U.S. Highway No 202"),
+    ("31595SR 20, Oak Harbor, WA 98277", "31595 SR 20"),
+])
+def test_parse_address_splits_a_house_number_glued_to_the_street(text, street):
+    assert parse_address(text).street == street
+
+
+@pytest.mark.parametrize("text", [
+    "9112 Mendenhall Mall Road. Juneau, AK 99801",
+    "9112 Mendenhall Mall Road . Juneau, AK 99801",
+    "9112 Mendenhall Mall Road - Juneau, AK 99801",
+    "9112 Mendenhall Mall Road:Juneau, AK 99801",
+    "9112 Mendenhall Mall Road : Juneau, AK 99801",
+    "9112 Mendenhall Mall Road-Juneau, AK 99801",
+])
+def test_parse_address_reads_a_misread_middle_dot_as_the_street_city_break(text):
+    parts = parse_address(text)
+    assert (parts.street, parts.city, parts.state, parts.zip) == ("9112 Mendenhall Mall Road", "Juneau", "AK", "99801")
+
+
+@pytest.mark.parametrize("text, street, city", [
+    ("30653 Highway 278-Addison, AL 35540", "30653 Highway 278", "Addison"),
+    ("Mi K Beach Road # 2-Kenai, AK 99611", "Mi K Beach Road # 2", "Kenai"),
+    ("415 E Main St, Winston-Salem, NC 27101", "415 E Main St", "Winston-Salem"),  # a hyphenated city stays
+    ("32-233 M Street, Elmendorf Afb, AK 99506", "32-233 M Street", "Elmendorf Afb"),  # a ranged number stays
+    ("100 Main St. St. Louis, MO 63101", "100 Main St", "St. Louis"),
+])
+def test_parse_address_separator_repair_leaves_real_hyphens_and_periods(text, street, city):
+    parts = parse_address(text)
+    assert (parts.street, parts.city) == (street, city)
+
+
+@pytest.mark.parametrize("text", ["Moulton, AL3565O", "Moulton,AL 3565O", "Moulton, AL35650"])
+def test_parse_address_reads_a_zip_glued_to_its_state(text):
+    parts = parse_address(text)
+    assert (parts.city, parts.state, parts.zip) == ("Moulton", "AL", "35650")
+
+
+def test_repair_keeps_times_and_ordinals_glued_to_numbers():
+    assert unglue(repair_ocr_text("1Oam")) == "10am"
+    assert unglue("9PM") == "9PM" and unglue("2ND Ave") == "2ND Ave"
+    assert parse_time_range("8:30-11PM") == ("20:30", "23:00")
+
+
+@pytest.mark.parametrize("text, street, city", [
+    ("111Iowa Street, Alcester, SD 57001", "111 Iowa Street", "Alcester"),
+    ("725 1Oth Avenue, New York, NY 10019", "725 10th Avenue", "New York"),  # "1Oth" is 10th
+    ("3320M Street Northwest, Washington, DC 20007", "3320 M Street Northwest", "Washington"),
+    ("499 South Capitol Street Southwest - Washington, DC 20003", "499 South Capitol Street Southwest", "Washington"),
+    ("11291 East Viaduct Linda . Scottsdale, AZ 85259", "11291 East Viaduct Linda", "Scottsdale"),
+    ("313-317 Broadway. Madison, IN 47250", "313-317 Broadway", "Madison"),
+    ("1101 U.S. Highway No. 130 North, Burlington, NJ 08016", "1101 U.S. Highway No. 130 North", "Burlington"),
+])
+def test_parse_address_more_ocr_misreads(text, street, city):
+    parts = parse_address(text)
+    assert (parts.street, parts.city) == (street, city)

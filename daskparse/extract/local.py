@@ -32,7 +32,7 @@ from daskparse.shows import ShowFields
 
 # Bump when the OCR settings, flyer grammar or normaliser change what a flyer reads as: cached results of
 # the old version are then recomputed (daskparse.cache keys results by it).
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 
 def _cores() -> int:
