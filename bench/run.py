@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "gemini_throughput": "bench.gemini_throughput",
     "cache": "bench.cache",
     "rate_gate": "bench.rate_gate",
+    "accuracy": "bench.accuracy",
 }
 
 PACKAGES = [

@@ -231,3 +231,34 @@ def test_committed_sample_set_matches_its_truth():
     entries = list(truth["flyers"].values())
     assert 0.3 <= sum(e["photo"] for e in entries) / len(entries) <= 0.5
     assert {"RGBA", "P", "L"} <= {e["mode"] for e in entries}
+
+
+def test_held_out_flyers_use_fonts_and_layouts_the_samples_do_not():
+    from daskparse.testing.flyers import HELD_OUT_LAYOUTS
+
+    tuning = set(FONT_SETS["tuning"]["display"] + FONT_SETS["tuning"]["body"])
+    assert not tuning & set(FONT_SETS["held_out"]["display"] + FONT_SETS["held_out"]["body"])
+    assert not set(HELD_OUT_LAYOUTS) & set(LAYOUTS)
+    layouts = set()
+    for seed in range(700_000, 700_030):
+        flyer = make_flyer(seed, reference_date=REFERENCE, held_out=True, size=SMALL)
+        layouts.add(flyer.layout)
+        for show in flyer.shows:
+            check_show(show, REFERENCE)
+        check_printed(flyer)
+    assert set(HELD_OUT_LAYOUTS) <= layouts and layouts & set(LAYOUTS)
+    # without held_out, a seed draws what it always drew
+    assert make_flyer(5, reference_date=REFERENCE, size=SMALL).layout in LAYOUTS
+
+
+@pytest.mark.parametrize("layout", ["single-right", "lineup-timefirst"])
+def test_held_out_layouts_keep_text_inside_and_apart(layout):
+    flyer = make_flyer(5, reference_date=REFERENCE, layout=layout, size=(1080, 1350), fonts="held_out")
+    assert flyer.layout == layout
+    for upper, lower in zip(flyer.boxes, flyer.boxes[1:]):
+        assert upper[3] <= lower[1]
+    for left, top, right, bottom in flyer.boxes:
+        assert 0 <= left < right <= 1080 and 0 <= top < bottom <= 1350
+    if layout == "lineup-timefirst":
+        rows = [line for line in flyer.lines if any(line.upper().startswith(d[:3].upper()) for d in WEEKDAYS)]
+        assert rows and all(re.match(r"\S+\W+\d", row) for row in rows)  # the time right after the day

@@ -12,7 +12,10 @@ name, recurrence ``"weekly"`` or None, 24 h ``HH:MM`` times, title/performer/ven
 (case included, without a "hosted by"/"with"/"feat." prefix), the address as one line joined with ", ".
 
 Font sets are named so the benchmark can render with fonts the parser was never tuned on:
-``fonts="tuning"`` (DejaVu upright), ``"eval"`` (STIX and slanted DejaVu), ``"all"``.
+``fonts="tuning"`` (DejaVu upright), ``"eval"`` (STIX and slanted DejaVu), ``"held_out"`` (``"eval"`` plus
+Computer Modern and DejaVu Mono Bold Oblique), ``"all"`` (tuning and eval). ``make_flyer(..., held_out=True)``
+draws the accuracy benchmark's flyers: held-out fonts, and half of them in layouts no sample uses
+(HELD_OUT_LAYOUTS); without it a seed renders exactly as it always did.
 
 CLI: ``python -m daskparse.testing.flyers --out data --count 36 --seed 2026 --reference-date 2026-11-01``
 """
@@ -23,9 +26,12 @@ import argparse
 import colorsys
 import datetime as dt
 import functools
+import html
 import io
 import json
 import math
+import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +42,15 @@ from daskparse.shows import WEEKDAYS, ShowFields
 
 __all__ = [
     "FONT_SETS",
+    "HELD_OUT_LAYOUTS",
     "LAYOUTS",
     "VENUES",
     "Flyer",
     "Venue",
     "make_flyer",
+    "ocr_noise",
     "photo_variant",
+    "tagged_addresses",
     "write_sample_set",
 ]
 
@@ -230,6 +239,13 @@ FONT_SETS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 FONT_SETS["all"] = {role: FONT_SETS["tuning"][role] + FONT_SETS["eval"][role] for role in ("display", "body")}
+# For the accuracy benchmark: "eval" plus faces no other set uses (TeX's Computer Modern, the last DejaVu face).
+FONT_SETS["held_out"] = {
+    "display": FONT_SETS["eval"]["display"] + ("cmb10", "DejaVuSansMono-BoldOblique"),
+    "body": FONT_SETS["eval"]["body"] + ("cmr10", "cmss10", "cmtt10"),
+}
+# Computer Modern in matplotlib's wheel has no middle dot and draws "|" as a dash: such flyers print "-".
+_CM_SEPARATORS = str.maketrans({"\u00b7": "-", "|": "-"})
 
 
 @functools.cache
@@ -473,7 +489,8 @@ def _row_day(weekday: str, style: int) -> str:
     return (weekday[:3].upper(), weekday[:3], weekday.upper(), f"{weekday}s", f"{weekday[:3].upper()}.")[style]
 
 
-def _lineup_content(rng: np.random.Generator, reference: dt.date, *, narrow: bool) -> _Content:
+def _lineup_content(rng: np.random.Generator, reference: dt.date, *, narrow: bool,
+                    time_first: bool = False) -> _Content:
     venue = _pick(rng, VENUES)
     count = int(_pick(rng, (2, 3, 3, 4, 4, 5)))
     days = sorted(rng.choice(7, size=count, replace=False).tolist())
@@ -501,7 +518,8 @@ def _lineup_content(rng: np.random.Generator, reference: dt.date, *, narrow: boo
             what += f" {_pick(rng, ('w/', 'with'))} {performer}"
         time = _time_text(rng, when, compact=True)
         label = _row_day(weekday, day_style)
-        items.append(_Item(f"{label}{sep}{what}{sep}{time}", "row", 2, 0.42, cells=(label, what, time)))
+        cells = (label, time, what) if time_first else (label, what, time)
+        items.append(_Item(sep.join(cells), "row", 2, 0.42, cells=cells))
         shows.append(_truth(title=title, kind=kind, performer=performer, **_place_fields(venue, venue_name),
                             date=None, weekday=weekday, recurrence="weekly", start_time=_hhmm(when.start),
                             end_time=_hhmm(when.end)))
@@ -648,6 +666,11 @@ def _paint_background(size: tuple[int, int], style: _Style, rng: np.random.Gener
 SINGLE_LAYOUTS = ("single-centered", "single-left", "single-banner", "single-card")
 LINEUP_LAYOUTS = ("lineup", "lineup-columns")
 LAYOUTS = SINGLE_LAYOUTS + LINEUP_LAYOUTS
+# Only drawn with held_out=True (the accuracy benchmark): right-aligned text with a bar on the right, and
+# line-up rows with the time before the event ("MON · 7PM · Trivia").
+HELD_OUT_SINGLE_LAYOUTS = ("single-right",)
+HELD_OUT_LINEUP_LAYOUTS = ("lineup-timefirst",)
+HELD_OUT_LAYOUTS = HELD_OUT_SINGLE_LAYOUTS + HELD_OUT_LINEUP_LAYOUTS
 
 PORTRAIT_SIZES = ((1080, 1350), (1000, 1400), (1200, 1600), (1275, 1650), (1500, 2000), (1650, 2200), (1800, 2400))
 LANDSCAPE_SIZES = ((1500, 1000), (1600, 1000), (1800, 1200), (2000, 1250), (2400, 1600), (1280, 960), (2048, 1536))
@@ -758,7 +781,7 @@ def _layout(items: list[_Item], style: _Style, box: tuple[float, float, float, f
         else:
             row_font = _item_font(rows[0], style, row_px)
             row_width = max(row_font.getlength(r.text) for r in rows)
-        row_x = (x0 + x1 - row_width) / 2 if align == "center" else x0
+        row_x = (x0 + x1 - row_width) / 2 if align == "center" else x1 - row_width if align == "right" else x0
     placed = []
     for i, (item, px, font, height) in enumerate(zip(items, sizes, fonts_, heights)):
         stroke = _stroke_for(px, style, item)
@@ -771,7 +794,7 @@ def _layout(items: list[_Item], style: _Style, box: tuple[float, float, float, f
                 placed.append(_Placed(item, font, row_x, y, font.getlength(item.text), height, stroke))
         else:
             width = font.getlength(item.text) + 2 * stroke
-            x = (x0 + x1 - width) / 2 if align == "center" else x0
+            x = (x0 + x1 - width) / 2 if align == "center" else x1 - width if align == "right" else x0
             placed.append(_Placed(item, font, x, y, width, height, stroke))
         y += height + (gaps[i] if i < len(gaps) else 0)
     return placed
@@ -851,6 +874,11 @@ def _downscale_factor(size: tuple[int, int]) -> float:
 def _render(rng: np.random.Generator, content: _Content, layout: str, size: tuple[int, int],
             fonts: str) -> tuple[Image.Image, list[_Placed]]:
     style = _style(rng, layout, fonts)
+    if style.body_font.startswith("cm") or style.display_font.startswith("cm"):
+        for item in content.items:
+            item.text = item.text.translate(_CM_SEPARATORS)
+            if item.cells:
+                item.cells = tuple(cell.translate(_CM_SEPARATORS) for cell in item.cells)
     width, height = size
     image = _paint_background(size, style, rng)
     draw = ImageDraw.Draw(image)
@@ -858,10 +886,10 @@ def _render(rng: np.random.Generator, content: _Content, layout: str, size: tupl
     margin_x, margin_y = width * rng.uniform(0.07, 0.1), height * rng.uniform(0.06, 0.09)
     if layout == "single-card":
         margin_x, margin_y = width * 0.13, height * 0.11
-    if layout == "single-left":
+    if layout in ("single-left", "single-right"):
         margin_x = width * 0.12
     box = (margin_x, margin_y, width - margin_x, height - margin_y)
-    align = "left" if layout == "single-left" else "center"
+    align = {"single-left": "left", "single-right": "right"}.get(layout, "center")
     if layout == "single-banner":  # the title sits on its own band: keep the next line clear of it
         content.items[0].group = -1
     if layout == "lineup-columns":  # columns are drawn apart; the line reads as cells two spaces apart
@@ -883,8 +911,8 @@ def _render(rng: np.random.Generator, content: _Content, layout: str, size: tupl
         band = (0, title.y - pad * 1.5, width, title.y + title.height + pad * 1.5)
         _draw_shapes(draw, rng, size, clear + [band], style)
         draw.rectangle(band, fill=style.panel)
-    elif layout == "single-left":
-        bar_x = width * 0.06
+    elif layout in ("single-left", "single-right"):
+        bar_x = width * 0.06 if layout == "single-left" else width * (1 - 0.06 - 0.015)
         bar = (bar_x, placed[0].y, bar_x + width * 0.015, placed[-1].y + placed[-1].height)
         _draw_shapes(draw, rng, size, clear + [(bar[0] - pad, bar[1], bar[2] + pad, bar[3])], style)
         draw.rectangle(bar, fill=style.accents[0])
@@ -985,22 +1013,28 @@ def photo_variant(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def make_flyer(seed: int, *, reference_date: dt.date, family: str | None = None, photo: bool = False,
-               fonts: str = "tuning", size: tuple[int, int] | None = None, layout: str | None = None) -> Flyer:
+               fonts: str | None = None, size: tuple[int, int] | None = None, layout: str | None = None,
+               held_out: bool = False) -> Flyer:
     """Render one flyer; the same arguments always give the same pixels and truth.
 
-    ``family`` is "single" or "lineup" (random when None); ``layout`` picks one of LAYOUTS (and implies the
-    family). The photo variant is the clean flyer of the same seed, photographed.
+    ``family`` is "single" or "lineup" (random when None); ``layout`` picks one of LAYOUTS or
+    HELD_OUT_LAYOUTS (and implies the family). The photo variant is the clean flyer of the same seed,
+    photographed. ``held_out``: fonts default to "held_out" and, unless ``layout`` is given, half the
+    flyers take a HELD_OUT_LAYOUTS layout (for the accuracy benchmark: nothing the parser was tuned on).
     """
+    fonts = fonts or ("held_out" if held_out else "tuning")
     if fonts not in FONT_SETS:
         raise ValueError(f"fonts must be one of {sorted(FONT_SETS)}, not {fonts!r}")
     if layout is not None:
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
-        family = "lineup" if layout in LINEUP_LAYOUTS else "single"
+        if layout not in LAYOUTS + HELD_OUT_LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS + HELD_OUT_LAYOUTS}, not {layout!r}")
+        family = "lineup" if layout in LINEUP_LAYOUTS + HELD_OUT_LINEUP_LAYOUTS else "single"
     if family not in (None, "single", "lineup"):
         raise ValueError(f"family must be 'single' or 'lineup', not {family!r}")
     rng = np.random.default_rng(seed)
     family = family or ("lineup" if rng.random() < 0.3 else "single")
+    if layout is None and held_out and rng.random() < 0.5:
+        layout = _pick(rng, HELD_OUT_LINEUP_LAYOUTS if family == "lineup" else HELD_OUT_SINGLE_LAYOUTS)
     layout = layout or _pick(rng, LINEUP_LAYOUTS if family == "lineup" else SINGLE_LAYOUTS)
     if size is None:
         portrait = rng.random() < (0.4 if family == "lineup" else 0.6)
@@ -1008,7 +1042,7 @@ def make_flyer(seed: int, *, reference_date: dt.date, family: str | None = None,
     size = (int(size[0]), int(size[1]))
     narrow = size[0] / size[1] < 0.9  # portrait: little width per line
     if family == "lineup":
-        content = _lineup_content(rng, reference_date, narrow=narrow)
+        content = _lineup_content(rng, reference_date, narrow=narrow, time_first=layout == "lineup-timefirst")
     else:
         content = _single_content(rng, reference_date, narrow=narrow and rng.random() < 0.5)
     image, placed = _render(rng, content, layout, size, fonts)
@@ -1017,6 +1051,70 @@ def make_flyer(seed: int, *, reference_date: dt.date, family: str | None = None,
     boxes = [(math.floor(p.x), math.floor(p.y), math.ceil(p.x + p.width), math.ceil(p.y + p.height)) for p in placed]
     return Flyer(image=image, shows=content.shows, lines=[p.item.text for p in placed], layout=layout,
                  photo=photo, boxes=boxes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Typed text: a tagged address corpus and OCR-style noise
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaggedAddress:
+    text: str
+    street: str | None
+    city: str | None
+    state: str | None
+    zip: str | None
+
+
+def tagged_addresses(path) -> list[TaggedAddress]:
+    """Addresses of a usaddress-style tagged XML file (tests/data/us50_addresses_tagged.xml) with the
+    components daskparse.normalise.parse_address should return: the street is every token usaddress
+    calls part of a street (house number to unit, as printed), the city the PlaceName tokens."""
+    from daskparse.normalise import _STREET_LABELS
+
+    out = []
+    for element in ET.parse(path).getroot():
+        # the file escapes "&" twice ("&amp;#38;"): undo the second escape
+        tokens = [(child.tag, html.unescape(child.text or "")) for child in element]
+        text = "".join(html.unescape(child.text or "") + (child.tail or "") for child in element)
+        street = " ".join(t.strip(",") for label, t in tokens if label in _STREET_LABELS) or None
+        city = " ".join(t.strip(",") for label, t in tokens if label == "PlaceName") or None
+        state = next((t.strip(",.") for label, t in tokens if label == "StateName"), None)
+        zip_code = next((t[:5] for label, t in tokens if label == "ZipCode"), None)
+        out.append(TaggedAddress(text, street, city, state, zip_code))
+    return out
+
+
+OCR_NOISE_KINDS = ("spaces", "lookalikes", "separator")
+
+
+def ocr_noise(text: str, rng: np.random.Generator, kinds=OCR_NOISE_KINDS) -> str:
+    """``text`` as rapidocr misreads flyer print (each kind applied once, where the text allows):
+
+    - "spaces": the space after commas, between a house number and the street, and before a ZIP dropped
+      ("1234MainSt,Austin,TX78701" in the real misreads), each with probability 1/2 (at least one);
+    - "lookalikes": digits 0 and 1 inside numbers of two or more digits read as O and l, each with
+      probability 1/3 (at least one); a lone "1" read as "l" ("Suite l") is beyond any reader;
+    - "separator": the comma after the street printed as a middle dot, which OCR reads as "-", ":" or ".".
+    """
+    if "separator" in kinds and text.count(", ") >= 2:  # street, city, state: the first comma ends the street
+        text = text.replace(", ", _pick(rng, (" - ", " : ", ". ", " . ", "-", ":")), 1)
+    if "spaces" in kinds:
+        seams = [m.start() for m in re.finditer(r"(?<=,) |(?<=\b[A-Z]{2}) (?=\d{5}\b)", text)]
+        number_seam = re.match(r"\d+( )[A-Za-z]", text)  # "1234 Main" -> "1234Main"
+        if number_seam:
+            seams.append(number_seam.start(1))
+        seams = sorted(set(seams))
+        if seams:
+            drop = {i for i in seams if rng.random() < 0.5} or {_pick(rng, seams)}
+            text = "".join(c for i, c in enumerate(text) if i not in drop)
+    if "lookalikes" in kinds:
+        spots = [m.start() + i for m in re.finditer(r"\d{2,}", text) for i, c in enumerate(m.group()) if c in "01"]
+        if spots:
+            swap = {i for i in spots if rng.random() < 1 / 3} or {_pick(rng, spots)}
+            text = "".join({"0": "O", "1": "l"}[c] if i in swap else c for i, c in enumerate(text))
+    return text
 
 
 def _save(image: Image.Image, path: Path, mode: str) -> None:
