@@ -66,7 +66,7 @@ def _is_glob(text: str) -> bool:
     return any(char in text for char in "*?[")
 
 
-def _expand_local(path_text: str, seen_lists: set[str]) -> Iterable[Source | ErrorRecord]:
+def _expand_local(path_text: str, seen_lists: set[str], allow_file_urls: bool) -> Iterable[Source | ErrorRecord]:
     path = Path(path_text).expanduser()
     if _is_glob(path_text):
         matches = sorted(glob.glob(os.path.expanduser(path_text), recursive=True))
@@ -84,7 +84,7 @@ def _expand_local(path_text: str, seen_lists: set[str]) -> Iterable[Source | Err
             yield _local_source(str(image))
         return
     if path.suffix.lower() in SOURCE_LIST_SUFFIXES and path.is_file():
-        yield from _expand_list(path, seen_lists)
+        yield from _expand_list(path, seen_lists, allow_file_urls)
         return
     if not path.exists():
         yield _error(path_text, "inputs.not_found", "no such file")
@@ -96,7 +96,7 @@ def _local_source(path_text: str) -> Source:
     return Source(path_text, Path(path_text).resolve().as_uri(), "file")
 
 
-def _expand_list(path: Path, seen_lists: set[str]) -> Iterable[Source | ErrorRecord]:
+def _expand_list(path: Path, seen_lists: set[str], allow_file_urls: bool) -> Iterable[Source | ErrorRecord]:
     key = str(path.resolve())
     if key in seen_lists:  # a list that names itself, directly or not
         return
@@ -113,16 +113,20 @@ def _expand_list(path: Path, seen_lists: set[str]) -> Iterable[Source | ErrorRec
         if any(char.isspace() for char in line) or any(ord(char) < 32 for char in line):
             yield _error(line, "inputs.invalid_source", f"{path.name} line {number}: not a URL or path")
             continue
+        if _scheme(line) == "file" and not allow_file_urls:  # a scraped list must not point at this machine's files
+            yield _error(line, "inputs.unsupported_scheme", f"{path.name} line {number}: file: URLs in a source list "
+                         "are refused (give the path itself, or use --allow-private-hosts)")
+            continue
         # Relative paths in a list are relative to the list, as a user reading it would expect.
         if _scheme(line) is None and not os.path.isabs(os.path.expanduser(line)):
             line = str(path.parent / line)
-        yield from _expand_one(line, seen_lists)
+        yield from _expand_one(line, seen_lists, allow_file_urls)
 
 
-def _expand_one(text: str, seen_lists: set[str]) -> Iterable[Source | ErrorRecord]:
+def _expand_one(text: str, seen_lists: set[str], allow_file_urls: bool) -> Iterable[Source | ErrorRecord]:
     scheme = _scheme(text)
     if scheme is None:
-        yield from _expand_local(text, seen_lists)
+        yield from _expand_local(text, seen_lists, allow_file_urls)
     elif scheme in ("http", "https"):
         parts = urlsplit(text)
         if not parts.hostname:
@@ -130,7 +134,7 @@ def _expand_one(text: str, seen_lists: set[str]) -> Iterable[Source | ErrorRecor
         else:
             yield Source(text, clean_url(text), "http")
     elif scheme == "file":
-        yield from _expand_local(urlsplit(text).path, seen_lists)
+        yield from _expand_local(urlsplit(text).path, seen_lists, allow_file_urls)
     elif scheme in _REFUSED_PROTOCOLS or scheme not in fsspec.available_protocols():
         yield _error(text, "inputs.unsupported_scheme", f"{scheme}: URLs are not supported")
     else:
@@ -163,8 +167,12 @@ def _error(source: str, kind: str, message: str) -> ErrorRecord:
     return ErrorRecord.from_error(source, "", SourceError(kind, message))
 
 
-def expand_sources(sources: Iterable[str]) -> tuple[list[Source], list[ErrorRecord]]:
-    """Expand user-given sources into image sources (exact duplicates dropped) and input errors."""
+def expand_sources(sources: Iterable[str], *, allow_file_urls_in_lists: bool = False,
+                   ) -> tuple[list[Source], list[ErrorRecord]]:
+    """Expand user-given sources into image sources (exact duplicates dropped) and input errors.
+
+    Paths given directly, and paths written plainly in a source list, are the user's own; a ``file:`` URL
+    inside a list (lists are often scraped) is refused unless ``allow_file_urls_in_lists``."""
     found: dict[str, Source] = {}
     errors: dict[str, ErrorRecord] = {}
     seen_lists: set[str] = set()
@@ -172,7 +180,7 @@ def expand_sources(sources: Iterable[str]) -> tuple[list[Source], list[ErrorReco
         given = str(given).strip()
         if not given:
             continue
-        for item in _expand_one(given, seen_lists):
+        for item in _expand_one(given, seen_lists, allow_file_urls_in_lists):
             if isinstance(item, Source):
                 found.setdefault(item.source, item)
             else:

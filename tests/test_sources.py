@@ -39,6 +39,7 @@ def test_expand_directory_glob_list_and_duplicates(tmp_path):
         "not a url at all\n"
         "ftp://example.org/y.jpg\n"
         "javascript:alert(1)\n"
+        f"file://{b}\n"
         "sources.txt\n"
     )
     found, errors = expand_sources([str(tmp_path / "imgs"), a, str(tmp_path / "imgs" / "*.jpg"), str(listing),
@@ -54,6 +55,7 @@ def test_expand_directory_glob_list_and_duplicates(tmp_path):
         "not a url at all": "inputs.invalid_source",
         "ftp://example.org/y.jpg": "inputs.unsupported_scheme",
         "javascript:alert(1)": "inputs.unsupported_scheme",
+        f"file://{b}": "inputs.unsupported_scheme",  # a file: URL in a list: refused unless allowed
         str(tmp_path / "missing.jpg"): "inputs.not_found",
     }
     assert all(e.stage == "inputs" for e in errors)
@@ -73,3 +75,11 @@ def test_expand_fsspec_memory_urls():
         ("memory:///flyers/two.jpg", "memory:///flyers/two.jpg", "memory"),
     ]
     assert [(e.source, e.kind) for e in errors] == [("memory://none/*.jpg", "inputs.not_found")]
+
+
+def test_file_urls_in_a_list_when_allowed(tmp_path):
+    image = _touch_jpeg(tmp_path / "a.jpg")
+    listing = tmp_path / "sources.txt"
+    listing.write_text(f"file://{image}\n")
+    found, errors = expand_sources([str(listing)], allow_file_urls_in_lists=True)
+    assert [s.cleaned_url for s in found] == [Path(image).resolve().as_uri()] and not errors
