@@ -398,6 +398,24 @@ class ResultCache:
                         usage=json.loads(row["usage_json"] or "{}"), stored_at=row["stored_at"] / 1000,
                         expires_at=row["expires_at"] / 1000, matched_source=row["source"], **match)
 
+    def lookup_stored(self, cleaned_urls: list[str]) -> list[CacheHit] | None:
+        """The live entries ``store_partition`` wrote for exactly these URLs, read from their one file (its name
+        derives from them), not from the index; None unless every URL has one.
+
+        For a partition run again after its worker died: the index was read before this run stored anything.
+        A single read (a miss is one failed open), so a worker can afford it before each partition.
+        """
+        urls = sorted(set(cleaned_urls))
+        if not urls:
+            return None
+        rows = _read_part_rows(self.fs, posixpath.join(self.folder, f"{_partition_name(urls)}.parquet"), quiet=True)
+        by_url = {row["url_md5"]: row for row in rows or ()}
+        now_ms = _ms(self.clock())
+        found = [by_url.get(url_key(url)) for url in cleaned_urls]
+        if not all(row is not None and self._row_live(row, now_ms) for row in found):
+            return None
+        return [self._hit(row, "url") for row in found]
+
     # --- writing ---------------------------------------------------------------------------------------
 
     def store_partition(self, outcomes: Iterable[dict]) -> str | None:
@@ -418,7 +436,7 @@ class ResultCache:
                 rows.setdefault(row["url_md5"], row)
         if not rows:
             return None
-        name = hashlib.md5("\n".join(sorted(r["cleaned_url"] for r in rows.values())).encode()).hexdigest()
+        name = _partition_name(sorted(r["cleaned_url"] for r in rows.values()))
         table = pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["url_md5"]), schema=SCHEMA)
         try:
             return _atomic_write(self.fs, self.folder, f"{name}.parquet", table, now_ms)
@@ -810,8 +828,13 @@ def _read_key_tables(fs, paths: list[str], quiet: bool = False) -> list[pa.Table
         return list(pool.map(lambda p: _read_table(fs, p, KEY_COLUMNS, quiet), paths))
 
 
-def _read_part_rows(fs, path: str) -> list[dict] | None:
-    table = _read_table(fs, path)
+def _partition_name(sorted_urls: list[str]) -> str:
+    """A partition file's name: the same URLs stored again (a re-run task) replace the same file."""
+    return hashlib.md5("\n".join(sorted_urls).encode()).hexdigest()
+
+
+def _read_part_rows(fs, path: str, quiet: bool = False) -> list[dict] | None:
+    table = _read_table(fs, path, quiet=quiet)
     if table is None:
         return None
     rows = table.to_pylist()

@@ -8,6 +8,7 @@ A per-source failure is a value (an error outcome); only faults of the run itsel
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
@@ -22,6 +23,7 @@ import dask
 import dask.bag as db
 import pandas as pd
 from distributed import Client, LocalCluster, as_completed
+from distributed.scheduler import KilledWorker
 
 from daskparse.cache import ResultCache, cache_variant, hit_stats
 from daskparse.errors import ERROR_COLUMNS, ErrorRecord, RunError, SourceError
@@ -46,10 +48,12 @@ _extractors_lock = threading.Lock()
 
 
 def extractor_for(settings: Settings, reference_date: dt.date) -> Extractor:
-    key = (settings.model_dump_json(), reference_date)
+    gate = _worker_gate(settings)
+    # keyed by worker too: in-process workers (the fallback) come and go in one process, each with its own gate
+    key = (settings.model_dump_json(), reference_date, getattr(gate, "_address", None))
     with _extractors_lock:
         if key not in _extractors:
-            _extractors[key] = build_extractor(settings, reference_date, gate=_worker_gate(settings))
+            _extractors[key] = build_extractor(settings, reference_date, gate=gate)
         return _extractors[key]
 
 
@@ -131,6 +135,10 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     run killed later loses none of them. The marker (rather than an exception) stops the run without a
     traceback in every worker's log.
     """
+    if cache is not None:
+        recovered = _stored_earlier(sources, cache)
+        if recovered is not None:
+            return recovered
     outcomes = []
     try:
         extractor = extractor_for(settings, reference_date)
@@ -140,6 +148,25 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
         outcomes.append({"fatal": str(error)})
     if cache is not None:
         cache.store_partition(outcomes)  # takes the thumbnails out: they are for the cache only
+    return outcomes
+
+
+def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[dict] | None:
+    """This partition's outcomes if a run of it already stored them (the task runs again because its worker
+    died after storing, before its result reached the client): they are not computed, nor paid for, twice.
+
+    Served as computed (no ``cache`` level): this run made those calls, so its usage counts them once.
+    """
+    hits = cache.lookup_stored([source.cleaned_url for source in sources])
+    if hits is None:
+        return None
+    outcomes = []
+    for source, hit in zip(sources, hits):
+        outcome = hit.outcome(source.source, source.cleaned_url)
+        del outcome["cache"]
+        outcome["usage"] = hit.usage
+        outcomes.append(outcome)
+    logger.info("%d images of a partition run again were already stored: not computed again", len(outcomes))
     return outcomes
 
 
@@ -159,11 +186,29 @@ def _limits(settings: Settings) -> FetchLimits:
 
 
 @contextlib.contextmanager
-def cluster_client(settings: Settings, client: Client | None = None) -> Iterator[Client]:
-    """The given client, a client of ``settings.scheduler``, or a new LocalCluster closed afterwards."""
+def cluster_client(settings: Settings, client: Client | None = None,
+                   log: LogCallback | None = None) -> Iterator[Client | None]:
+    """The given client, a client of ``settings.scheduler``, or a new LocalCluster closed afterwards.
+
+    When the scheduler cannot be reached or the LocalCluster cannot start, the run goes on in this process
+    (``fallback_client``) with a WARNING naming the cause: the results are the same, only slower.
+    """
     if client is not None:
         yield client
         return
+    report = log or _reporter(None)
+    with contextlib.ExitStack() as stack:
+        try:
+            own = stack.enter_context(_own_client(settings))
+        except Exception as error:  # noqa: BLE001 - whatever stops the cluster, the images can still be read
+            where = f"the scheduler at {settings.scheduler}" if settings.scheduler else "a LocalCluster"
+            own = stack.enter_context(fallback_client(settings, report, f"could not start or reach {where}: "
+                                                                        f"{type(error).__name__}: {error}"))
+        yield own
+
+
+@contextlib.contextmanager
+def _own_client(settings: Settings) -> Iterator[Client]:
     if settings.scheduler:
         with Client(settings.scheduler, timeout="10s") as own:
             yield own
@@ -177,6 +222,30 @@ def cluster_client(settings: Settings, client: Client | None = None) -> Iterator
         dashboard_address=":8787",
         silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as own:
+        yield own
+
+
+@contextlib.contextmanager
+def fallback_client(settings: Settings, report: LogCallback, reason: str) -> Iterator[Client | None]:
+    """In-process single-worker execution, announced by one WARNING with ``reason``.
+
+    First choice: a LocalCluster of one in-process worker over the in-process transport (no child processes;
+    its dashboard on any free port of 127.0.0.1, so a taken one cannot stop it), so the rate gate still runs
+    on its scheduler. If even that cannot
+    start, None: ``run`` then uses a thread pool, and the Gemini extractor paces this one process itself
+    (``ProcessGate``: concurrency and 429 pauses, no requests-per-minute pacing).
+    """
+    threads = settings.threads_per_worker * settings.workers  # as many calls in flight as the cluster had
+    try:
+        cluster = LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+    except Exception as error:  # noqa: BLE001
+        report(f"{reason}; running in this process with {threads} threads and no cluster "
+               f"(an in-process cluster failed too: {type(error).__name__}: {error})", "WARNING")
+        yield None
+        return
+    report(f"{reason}; running in this process on one worker with {threads} threads", "WARNING")
+    with cluster, Client(cluster) as own:
         yield own
 
 
@@ -206,36 +275,18 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             report(f"{len(outcomes)} images answered from the cache at {settings.cache}", "INFO")
             _report_partition(outcomes, settings, report, set())  # a cached error is still worth a warning
     if items:
-        with cluster_client(settings, client) as active:
-            dashboard = active.dashboard_link
-            threads = sum(active.nthreads().values()) or settings.threads_per_worker * settings.workers
-            # A Gemini call waits ~1.5 s on the network: one image per task keeps 20 calls in flight to the
-            # end of the run (3 per partition cost 13% of makespan); OCR is CPU-bound, so fewer, larger tasks.
-            size = 1 if settings.extractor_name == "gemini" else partition_size(
-                len(items), threads, settings.partitions_per_thread)
-            shared_cache = dask.delayed(cache, pure=True) if cache is not None else None  # once in the graph
-            bag = db.from_sequence(items, partition_size=size).map_partitions(
-                process_partition, settings, reference_date, shared_cache)
-            report(f"{len(items)} images in {bag.npartitions} partitions on {threads} threads; dashboard {dashboard}", "INFO")
-            gate = None
-            if settings.extractor_name == "gemini":  # a new run reopens a gate a spent daily quota closed
-                gate = RateGate.install(active, **settings.gate_limits())
-                gate.configure(reopen=True)
-            futures = active.compute(bag.to_delayed())
-            noted: set[str] = set()
-            try:
-                completed = as_completed(futures, with_results=True)
-                for done, (future, partition) in enumerate(completed, 1):
-                    fatal = [o["fatal"] for o in partition if "fatal" in o]
-                    if fatal:
-                        raise RunError(fatal[0])
-                    outcomes.extend(partition)
-                    _report_partition(partition, settings, report, noted)
-                    report(f"partition {done}/{len(futures)} done", "DEBUG")
-            except BaseException:
-                active.cancel(futures)  # a fault of the run itself: stop the other partitions too
-                raise
-            gate_metrics = gate.metrics() if gate is not None else None
+        noted: set[str] = set()
+        with cluster_client(settings, client, report) as active:
+            dashboard = active.dashboard_link if active is not None else None
+            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, outcomes, report, noted)
+        if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
+            with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
+                                                   f"{len(lost[0])} images not done") as active:
+                lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, outcomes, report,
+                                               noted)
+                gate_metrics = metrics or gate_metrics
+            if lost_again:
+                raise RunError(f"the cluster was lost mid-run and so was the in-process fallback: {lost_again[1]}")
         if cache is not None:  # a Gemini run writes a file per image: merge them before they slow the next run
             compaction = cache.compact_if_needed()
             if compaction.get("filesMerged") or compaction.get("error"):
@@ -245,6 +296,105 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         result.stats["gate"] = gate_metrics
     report(result.summary(), "INFO")
     return result
+
+
+def _compute(active: Client | None, items: Sequence[Source], settings: Settings, reference_date: dt.date,
+             cache: ResultCache | None, outcomes: list[dict], report: LogCallback,
+             noted: set[str]) -> tuple[tuple[list[Source], str] | None, dict | None]:
+    """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``outcomes``.
+
+    Returns the items not done because the cluster was lost (with why; None if it was not) and the gate's
+    metrics. A partition whose workers kept dying (distributed's ``allowed-failures``) ends as error rows.
+    """
+    threads = (sum(active.nthreads().values()) if active is not None else 0) or (
+        settings.threads_per_worker * settings.workers)
+    # A Gemini call waits ~1.5 s on the network: one image per task keeps 20 calls in flight to the
+    # end of the run (3 per partition cost 13% of makespan); OCR is CPU-bound, so fewer, larger tasks.
+    size = 1 if settings.extractor_name == "gemini" else partition_size(
+        len(items), threads, settings.partitions_per_thread)
+    chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
+    dashboard = active.dashboard_link if active is not None else None
+    report(f"{len(items)} images in {len(chunks)} partitions on {threads} threads; dashboard {dashboard}", "INFO")
+    gate = None
+    if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
+        gate = RateGate.install(active, **settings.gate_limits())
+        gate.configure(reopen=True)
+    stream = (_on_cluster(active, chunks, settings, reference_date, cache) if active is not None
+              else _in_threads(chunks, threads, settings, reference_date, cache))
+    lost: list[Source] = []
+    why = None
+    with contextlib.closing(stream):  # closing cancels what is left: a fault of the run stops every partition
+        for done, (chunk, partition, error) in enumerate(stream, 1):
+            if isinstance(error, _ClusterLost):
+                lost.extend(chunk)
+                why = why or str(error)
+                continue
+            if isinstance(error, KilledWorker):  # nothing is lost: each image of it is an error row
+                partition = [_worker_died(source, error) for source in chunk]
+            elif error is not None:
+                raise error
+            fatal = [o["fatal"] for o in partition if "fatal" in o]
+            if fatal:
+                raise RunError(fatal[0])
+            outcomes.extend(partition)
+            _report_partition(partition, settings, report, noted)
+            report(f"partition {done}/{len(chunks)} done", "DEBUG")
+    gate_metrics = gate.metrics() if gate is not None and not lost else None
+    return ((lost, why) if lost else None), gate_metrics
+
+
+class _ClusterLost(Exception):
+    """A partition's future was cancelled by no one in this run: the client lost its scheduler."""
+
+
+def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, reference_date: dt.date,
+                cache: ResultCache | None) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
+    """Each chunk's (chunk, outcomes, None) or (chunk, None, error) as its task ends on the cluster.
+
+    A result is let go of once received: a future still held would have the scheduler run its task again
+    when the worker holding the result dies, sending images that were done (and stored) to Gemini twice.
+    """
+    shared_cache = dask.delayed(cache, pure=True) if cache is not None else None  # once in the graph
+    bag = db.from_sequence([s for chunk in chunks for s in chunk], partition_size=len(chunks[0])).map_partitions(
+        process_partition, settings, reference_date, shared_cache)
+    pending = dict(zip(active.compute(bag.to_delayed()), chunks))  # from_sequence cuts items as ``chunks`` does
+    try:
+        for future, result in as_completed(list(pending), with_results=True, raise_errors=False):
+            chunk = pending.pop(future)
+            status = future.status
+            del future  # the last reference: the scheduler forgets the result
+            if status == "finished":
+                yield chunk, result, None
+            elif status == "cancelled":
+                yield chunk, None, _ClusterLost(f"{type(result).__name__}: {result}".rstrip(": "))
+            else:
+                yield chunk, None, result[1]
+    finally:
+        if pending:
+            active.cancel(list(pending))
+
+
+def _in_threads(chunks: list[list[Source]], threads: int, settings: Settings, reference_date: dt.date,
+                cache: ResultCache | None) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
+    """``_on_cluster`` without Dask: the last fallback, a thread pool in this process."""
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="daskparse") as pool:
+        pending = {pool.submit(process_partition, chunk, settings, reference_date, cache): chunk for chunk in chunks}
+        try:
+            for future in concurrent.futures.as_completed(list(pending)):
+                chunk = pending.pop(future)
+                error = future.exception()
+                yield chunk, None if error else future.result(), error
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _worker_died(source: Source, error: BaseException) -> dict:
+    allowed = dask.config.get("distributed.scheduler.allowed-failures")
+    message = f"the worker running this image died {allowed + 1} times; it was not retried again ({error})"
+    record = ErrorRecord(source.source, source.cleaned_url, "run", "run.worker_died", message[:500])
+    return {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "seconds": {}, "usage": {},
+            "error": {**record.__dict__, "transient": True}}
 
 
 def _report_partition(partition: list[dict], settings: Settings, report: LogCallback, noted: set[str]) -> None:
