@@ -3,7 +3,7 @@
 Exit codes:
   0  the run completed: every source ended as shows, an image with no shows, or a recorded error
   2  usage error (bad flag or value): a message, no traceback
-  3  the run itself could not complete (cluster unreachable, extractor cannot load, output not writable)
+  3  the run itself could not complete (cluster and in-process fallback lost, key refused, output not writable)
   130 interrupted (Ctrl-C)
 """
 

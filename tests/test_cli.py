@@ -45,10 +45,12 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path):
         assert "error" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_run_that_cannot_reach_its_scheduler_exits_3(tmp_path):
+def test_a_run_whose_output_cannot_be_written_exits_3(tmp_path):
+    """An unreachable scheduler is no longer such a case: the run falls back to this process
+    (tests/test_pipeline_resilience.py)."""
     (tmp_path / "a.jpg").write_bytes((DATA / "flyers" / sorted(TRUTH["flyers"])[0]).read_bytes())
-    done = run_cli("run", str(tmp_path / "a.jpg"), "--scheduler", "tcp://127.0.0.1:1", "--output",
-                   str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    done = run_cli("run", str(tmp_path / "a.jpg"), "--workers", "1", "--threads", "1", "--output",
+                   str(tmp_path / "taken" / "out"), cwd=tmp_path, timeout=120)
     assert done.returncode == 3, done.stderr
     assert "could not complete" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "out").exists()
