@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import daskparse
@@ -101,16 +102,17 @@ def test_the_key_never_appears_in_any_artefact_even_at_debug(gemini_server, tmp_
     gemini_server.add_fault("unavailable")
     gemini_server.add_fault("invalid")
     done = _cli([*PATHS[:4], "/no/such/flyer.jpg", "--output", str(tmp_path / "out"), "--workers", "1",
-                 "--threads", "2", "--log-level", "DEBUG", "--timeout", "10"],
+                 "--threads", "2", "--log-level", "DEBUG", "--timeout", "10", "--cache", str(tmp_path / "cache")],
                 {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": gemini_server.base_url}, tmp_path)
     assert done.returncode == 0, done.stderr
     assert gemini_server.count(":generateContent") >= 4  # the key was really used
     assert "DEBUG" in done.stderr  # debug logging was really on
     artefacts = {"stdout": done.stdout, "stderr": done.stderr}
-    for path in (tmp_path / "out").rglob("*"):
-        if path.is_file():
-            artefacts[str(path)] = path.read_bytes().decode("latin-1")
-    assert len(artefacts) >= 6
+    for path in [*(tmp_path / "out").rglob("*"), *(tmp_path / "cache").rglob("*")]:  # outputs and the cache
+        if path.is_file():  # Parquet is compressed: search its values, not its bytes
+            artefacts[str(path)] = (str(pd.read_parquet(path).to_dict("records")) if path.suffix == ".parquet"
+                                    else path.read_bytes().decode("latin-1"))
+    assert len(artefacts) >= 6 and any(name.endswith(".parquet") and "cache" in name for name in artefacts)
     for name, text in artefacts.items():
         assert KEY not in text, name
         assert KEY[:12] not in text, name
