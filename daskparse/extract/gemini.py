@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Optional, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from daskparse.errors import QuotaExhausted, SourceError
 from daskparse.extract import Extraction
@@ -78,9 +78,23 @@ class GeminiShow(BaseModel):
     start_time: Optional[str] = Field(None, max_length=20)
     end_time: Optional[str] = Field(None, max_length=20)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _cut_to_length(cls, value: Any, info: ValidationInfo) -> Any:
+        """A rambling answer is cut to the schema's bound rather than losing the whole flyer (the bound
+        is also in the response schema the model is given); a value of the wrong type still fails."""
+        limit = next((m.max_length for m in cls.model_fields[info.field_name].metadata
+                      if getattr(m, "max_length", None)), None)
+        return value[:limit] if isinstance(value, str) and limit else value
+
 
 class GeminiShows(BaseModel):
     shows: list[GeminiShow] = Field(default_factory=list, max_length=MAX_SHOWS)
+
+    @field_validator("shows", mode="before")
+    @classmethod
+    def _first_shows(cls, value: Any) -> Any:
+        return value[:MAX_SHOWS] if isinstance(value, list) else value  # keep what fits, as with strings
 
 
 class GeminiConfigError(RuntimeError):
