@@ -27,6 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from daskparse.errors import SourceError
@@ -152,11 +153,18 @@ def _fetch_http(url: str, limits: FetchLimits) -> bytes:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limits.max_bytes:
                 raise SourceError("fetch.too_large", f"{int(declared):,} bytes declared; the limit is {limits.max_bytes:,}")
-            return _read_bounded(response.iter_content(CHUNK_BYTES), limits.max_bytes, deadline)
+            # read1: whatever one recv brings (at most a chunk), so the deadline is checked as bytes trickle
+            # in; iter_content would wait for a whole 64 KiB chunk, ~30 s at 1 KiB per 0.5 s
+            chunks = iter(lambda: response.raw.read1(CHUNK_BYTES, decode_content=True), b"")
+            return _read_bounded(chunks, limits.max_bytes, deadline)
     except PrivateAddressError as error:
         raise SourceError("fetch.private_address", str(error)) from None
     except socket.gaierror:
         raise SourceError("fetch.connection_failed", f"cannot resolve {urlsplit(url).hostname}", transient=True) from None
+    except urllib3_exceptions.ReadTimeoutError:  # raised by read1 itself, not wrapped by requests
+        raise SourceError("fetch.timeout", "the server stopped sending", transient=True) from None
+    except (urllib3_exceptions.ProtocolError, urllib3_exceptions.DecodeError) as error:
+        raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
     except requests.TooManyRedirects:
         raise SourceError("fetch.too_many_redirects", f"more than {limits.max_redirects} redirects") from None
     except requests.Timeout:

@@ -61,11 +61,17 @@ def test_size_limit_stops_the_download_while_streaming(image_server):
 
 
 def test_a_trickling_server_hits_the_whole_download_deadline(image_server):
-    slow = image_server.add("/slow.jpg", jpeg_bytes(400, 300) * 4, trickle_seconds=0.3)
+    """1 KiB every 0.3 s never trips a socket timeout; the 1 s deadline must still end it, not the ~20 s a
+    64 KiB chunk would take to fill (the bound below is loose on purpose: it tells one from the other)."""
+    import time
+
+    slow = image_server.add("/slow.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 65536, trickle_seconds=0.3)
     limits = FetchLimits(connect_timeout=2, read_timeout=1.0, max_bytes=10**7, allow_private_hosts=True)
+    started = time.monotonic()
     with pytest.raises(SourceError) as caught:
         fetch(slow, limits)
     assert caught.value.kind == "fetch.timeout" and caught.value.transient
+    assert time.monotonic() - started < 8
 
 
 def test_local_and_fsspec_sources(tmp_path):
