@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "cache": "bench.cache",
     "rate_gate": "bench.rate_gate",
     "accuracy": "bench.accuracy",
+    "stress": "bench.stress",
 }
 
 PACKAGES = [
