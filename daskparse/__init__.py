@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from daskparse.result import ParseResult
 from daskparse.settings import Settings, SettingsError, load_settings
 from daskparse.shows import SHOW_COLUMNS, ShowFields
+
+if TYPE_CHECKING:
+    from daskparse.tally import RunProgress
 
 __all__ = ["parse_images", "ParseResult", "Settings", "SettingsError", "ShowFields", "SHOW_COLUMNS", "load_settings"]
 __version__ = "0.1.0"
@@ -24,6 +27,7 @@ def parse_images(
     extractor: str = "auto",
     client: Any = None,
     log: Callable[[str, str], None] | None = None,
+    progress: Callable[[RunProgress], None] | None = None,
     **options: Any,
 ) -> ParseResult:
     """Parse flyer images into shows.
@@ -32,9 +36,11 @@ def parse_images(
     ``extractor``: "auto" (Gemini when GEMINI_API_KEY is set, else local OCR), "gemini" or "local".
     ``client``: an existing ``distributed.Client``; by default a 20-thread LocalCluster is started and closed.
     ``log(message, level)``: optional callback for progress and problems.
+    ``progress(RunProgress)``: optional callback, once the sources are known and after each partition
+    (``done``, ``total``, ``failed``, ``shows``, ``cache_hits``, ``requests``, tokens, cost, ``rate``, ``eta``).
     ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
 
     settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
-    return pipeline.run(sources, settings, client=client, log=log)
+    return pipeline.run(sources, settings, client=client, log=log, progress=progress)

@@ -509,21 +509,6 @@ class ResultCache:
             return {"url": self.url, "variant": self.variant, "error": f"{type(error).__name__}: {error}"}
 
 
-# --- run statistics ----------------------------------------------------------------------------------
-
-
-def hit_stats(outcomes: list[dict]) -> dict:
-    """``cacheHits``, hits by level, hit rate and extractor calls saved, over a run's outcomes."""
-    levels = Counter(o["cache"]["level"] for o in outcomes if o.get("cache"))
-    hits = sum(levels.values())
-    return {
-        "cacheHits": hits,
-        "cacheHitsByLevel": {level: levels[level] for level in LEVELS},
-        "cacheHitRate": round(hits / len(outcomes), 4) if outcomes else 0.0,
-        "callsSaved": sum(1 for o in outcomes if o.get("cache") and o["cache"].get("savedCall")),
-    }
-
-
 # --- maintenance: stats, prune, clear (the ``python -m daskparse cache ...`` commands) ------------------
 
 

@@ -16,32 +16,29 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
 from typing import Callable, Iterator, Sequence
 
 import dask
 import dask.bag as db
-import pandas as pd
 from distributed import Client, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 
-from daskparse.cache import ResultCache, cache_variant, hit_stats
-from daskparse.errors import ERROR_COLUMNS, ErrorRecord, RunError, SourceError
+from daskparse.cache import ResultCache, cache_variant
+from daskparse.errors import ErrorRecord, RunError, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor, result_key
 from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import FetchLimits, fetch_bytes
 from daskparse.gate import RateGate
 from daskparse.optimize import OPTIMIZER_VERSION, optimize_image
-from daskparse.result import OUTCOME_COLUMNS, ParseResult
-from daskparse.settings import Settings, SettingsError
-from daskparse.shows import shows_frame
+from daskparse.result import ParseResult
+from daskparse.settings import Settings
 from daskparse.sources import Source, expand_sources
+from daskparse.tally import RunProgress, RunTally
 
 logger = logging.getLogger("daskparse")
 LogCallback = Callable[[str, str], None]
-STAGES = ("cache", "fetch", "optimize", "extract")
+ProgressCallback = Callable[[RunProgress], None]
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``_on_cluster``)
-USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens")
 
 # One extractor per worker process, shared by its threads (loading OCR models takes about a second).
 _extractors: dict[tuple, Extractor] = {}
@@ -256,7 +253,9 @@ def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:
 
 
 def run(sources: Sequence[str] | str, settings: Settings, client: Client | None = None,
-        log: LogCallback | None = None) -> ParseResult:
+        log: LogCallback | None = None, progress: ProgressCallback | None = None) -> ParseResult:
+    """Every source to a shows, no-shows or error outcome. ``progress(RunProgress)`` is called once the
+    sources are known and after each partition (on this thread: a slow callback slows the run's bookkeeping)."""
     report = _reporter(log)
     started = time.perf_counter()
     if isinstance(sources, str):
@@ -265,25 +264,27 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     for error in input_errors:
         report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
     reference_date = settings.run_reference_date()
-    outcomes: list[dict] = []
+    tally = RunTally(len(items), settings, progress)
+    tally.notify()
     dashboard = gate_metrics = None
     cache = open_cache(settings) if items else None
     if cache is not None:  # level 1 before anything is sent out: a run of known URLs needs no cluster at all
         hits = cache.lookup_urls([item.cleaned_url for item in items])
-        outcomes = [hit.outcome(item.source, item.cleaned_url) for item, hit in zip(items, hits) if hit is not None]
+        answered = [hit.outcome(item.source, item.cleaned_url) for item, hit in zip(items, hits) if hit is not None]
         items = [item for item, hit in zip(items, hits) if hit is None]
-        if outcomes:
-            report(f"{len(outcomes)} images answered from the cache at {settings.cache}", "INFO")
-            _report_partition(outcomes, settings, report, set())  # a cached error is still worth a warning
+        if answered:
+            report(f"{len(answered)} images answered from the cache at {settings.cache}", "INFO")
+            _report_partition(answered, settings, report, set())  # a cached error is still worth a warning
+            tally.add(answered)
     if items:
         noted: set[str] = set()
         with cluster_client(settings, client, report) as active:
             dashboard = active.dashboard_link if active is not None else None
-            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, outcomes, report, noted)
+            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, report, noted)
         if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
             with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
                                                    f"{len(lost[0])} images not done") as active:
-                lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, outcomes, report,
+                lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, report,
                                                noted)
                 gate_metrics = metrics or gate_metrics
             if lost_again:
@@ -292,7 +293,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             compaction = cache.compact_if_needed()
             if compaction.get("filesMerged") or compaction.get("error"):
                 report(f"cache compacted: {compaction}", "INFO")
-    result = _result(outcomes, input_errors, settings, time.perf_counter() - started, dashboard)
+    result = tally.result(input_errors, time.perf_counter() - started, dashboard)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
     report(result.summary(), "INFO")
@@ -300,9 +301,9 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
 
 
 def _compute(active: Client | None, items: Sequence[Source], settings: Settings, reference_date: dt.date,
-             cache: ResultCache | None, outcomes: list[dict], report: LogCallback,
+             cache: ResultCache | None, tally: RunTally, report: LogCallback,
              noted: set[str]) -> tuple[tuple[list[Source], str] | None, dict | None]:
-    """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``outcomes``.
+    """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``tally``.
 
     Returns the items not done because the cluster was lost (with why; None if it was not) and the gate's
     metrics. A partition whose workers kept dying (distributed's ``allowed-failures``) ends as error rows.
@@ -337,8 +338,8 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
             fatal = [o["fatal"] for o in partition if "fatal" in o]
             if fatal:
                 raise RunError(fatal[0])
-            outcomes.extend(partition)
             _report_partition(partition, settings, report, noted)
+            tally.add(partition)
             report(f"partition {done}/{len(chunks)} done", "DEBUG")
     gate_metrics = gate.metrics() if gate is not None and not lost else None
     return ((lost, why) if lost else None), gate_metrics
@@ -432,49 +433,6 @@ def _report_partition(partition: list[dict], settings: Settings, report: LogCall
             rest = ("go to the local extractor" if settings.fallback == "local"
                     else "are not sent (use --fallback local to read them with the local extractor)")
             report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
-
-
-def _result(outcomes: list[dict], input_errors: list[ErrorRecord], settings: Settings, wall: float,
-            dashboard: str | None) -> ParseResult:
-    show_records = [show for outcome in outcomes for show in outcome["shows"]]
-    error_records = [error.__dict__ for error in input_errors] + [o["error"] for o in outcomes if o["error"]]
-    rows = [(e.source, e.cleaned_url, "error", 0, None) for e in input_errors] + [
-        (o["source"], o["cleaned_url"], "error" if o["error"] else "shows" if o["shows"] else "no_shows", len(o["shows"]),
-         (o.get("cache") or {}).get("level"))
-        for o in outcomes
-    ]
-    processed = [o for o in outcomes if o["seconds"]]
-    stage_seconds = {stage: round(sum(o["seconds"].get(stage, 0.0) for o in outcomes), 3) for stage in STAGES}
-    status = Counter(row[2] for row in rows)
-    stats = {
-        "totalImages": len(rows),
-        "imagesWithShows": status["shows"],
-        "imagesWithoutShows": status["no_shows"],
-        "errors": status["error"],
-        "shows": len(show_records),
-        **hit_stats(outcomes),
-        # the run's wall time per image it computed: stage seconds overlap across threads (and include waits
-        # for the OCR pool), so their mean read 53 s per image for a 109 s run of 36 images
-        "averageTimePerImage": round(1000 * wall / len(processed), 1) if processed else 0.0,
-        "wallSeconds": round(wall, 3),
-        "stageSeconds": stage_seconds,
-        "errorKinds": dict(Counter(e["kind"] for e in error_records)),
-        "extractor": settings.extractor_name,
-        "dashboard": dashboard,
-    }
-    usage = Counter()
-    for outcome in outcomes:
-        usage.update(outcome.get("usage") or {})
-    if settings.extractor_name == "gemini":
-        stats.update({key: usage[key] for key in USAGE_KEYS})
-        stats["estimatedCostUSD"] = settings.estimated_cost(usage["inputTokens"], usage["outputTokens"])
-        stats["fellBackToLocal"] = sum(1 for o in outcomes if o.get("extractor") == "local")
-    outcomes_frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
-        {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(), "shows": "int64",
-         "cached": pd.StringDtype()}
-    )
-    errors_frame = pd.DataFrame.from_records(error_records, columns=ERROR_COLUMNS).astype(pd.StringDtype())
-    return ParseResult(shows_frame(show_records), errors_frame, outcomes_frame, stats)
 
 
 def _reporter(log: LogCallback | None) -> LogCallback:

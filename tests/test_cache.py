@@ -14,8 +14,10 @@ from PIL import Image
 
 import daskparse.cache as cache_module
 from daskparse.cache import (COMPACT_MIN_FILES, DAY, DEFAULT_PHASH_DISTANCE, CacheError, ResultCache, cache_stats,
-                             cache_variant, clear, hit_stats, parse_duration, prune, url_key)
+                             cache_variant, clear, parse_duration, prune, url_key)
 from daskparse.optimize import optimize_image
+from daskparse.settings import load_settings
+from daskparse.tally import RunTally
 from daskparse.testing.flyers import make_flyer
 
 T0 = 1_800_000_000.0  # an injected clock's start (2027)
@@ -396,10 +398,12 @@ def test_hit_stats_count_hits_by_level_and_calls_saved(location, flyers):
     outcomes = [cache.lookup_url(url(1)).outcome("a", url(1)), cache.lookup_url(url(2)).outcome("b", url(2)),
                 cache.lookup_sha256(f"{1:064x}").outcome("c", "c", f"{1:064x}"),
                 cache.lookup_phash(image.phash, image.jpeg).outcome("d", "d", "ee" * 32), _outcome(9)]
-    assert hit_stats(outcomes) == {"cacheHits": 4, "cacheHitsByLevel": {"url": 2, "sha256": 1, "phash": 1},
-                                   "cacheHitRate": 0.8, "callsSaved": 3}
-    assert hit_stats([]) == {"cacheHits": 0, "cacheHitsByLevel": {"url": 0, "sha256": 0, "phash": 0},
-                             "cacheHitRate": 0.0, "callsSaved": 0}
+    tally = RunTally(len(outcomes), load_settings())
+    assert tally.hit_stats() == {"cacheHits": 0, "cacheHitsByLevel": {"url": 0, "sha256": 0, "phash": 0},
+                                 "cacheHitRate": 0.0, "callsSaved": 0}
+    tally.add(outcomes)
+    assert tally.hit_stats() == {"cacheHits": 4, "cacheHitsByLevel": {"url": 2, "sha256": 1, "phash": 1},
+                                 "cacheHitRate": 0.8, "callsSaved": 3}
 
 
 def test_keys_and_durations():

@@ -116,3 +116,12 @@ def test_the_key_never_appears_in_any_artefact_even_at_debug(gemini_server, tmp_
     for name, text in artefacts.items():
         assert KEY not in text, name
         assert KEY[:12] not in text, name
+
+
+def test_progress_reports_each_partition_up_to_the_whole_run(gemini_server, client):
+    seen = []
+    result = parse(gemini_server, client, progress=seen.append)
+    assert seen[0].done == 0 and seen[0].total == len(PATHS)
+    assert [p.done for p in seen] == sorted(p.done for p in seen) and seen[-1].done == len(PATHS)
+    assert seen[-1].shows == len(result.shows) and seen[-1].requests == result.stats["requests"]
+    assert seen[-1].estimated_cost_usd == result.stats["estimatedCostUSD"] > 0

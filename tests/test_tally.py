@@ -1,0 +1,73 @@
+"""RunTally: a run's outcomes folded as partitions end, its progress, and the result built from it."""
+
+import pandas as pd
+import pytest
+
+import daskparse.tally as tally_module
+from daskparse.errors import ErrorRecord
+from daskparse.settings import load_settings
+from daskparse.shows import SHOW_COLUMNS
+from daskparse.tally import RunTally
+
+
+def _outcome(n: int, shows: int = 1, *, error: str | None = None, level: str | None = None) -> dict:
+    source = f"https://example.org/{n}.jpg"
+    records = [{"title": f"Show {n}.{i}", "kind": "trivia", "venue": f"Venue {n}", "weekday": "Thursday",
+                "start_time": "19:00", "source": source, "cleaned_url": source, "image_sha256": f"{n:064x}",
+                "extractor": "gemini"} for i in range(0 if error else shows)]
+    outcome = {"source": source, "cleaned_url": source, "shows": records, "seconds": {} if level else {"fetch": 0.5},
+               "usage": {"requests": 1, "inputTokens": 1000, "outputTokens": 100}, "extractor": "gemini",
+               "error": None if error is None else {"source": source, "cleaned_url": source, "stage": "fetch",
+                                                     "kind": error, "message": "HTTP 404", "transient": False}}
+    if level:
+        outcome["cache"] = {"level": level, "savedCall": True}
+    return outcome
+
+
+@pytest.fixture
+def gemini_settings():
+    return load_settings(extractor="gemini", gemini_api_key="k" * 39)
+
+
+def test_progress_counts_each_partition_as_it_ends(gemini_settings):
+    seen = []
+    tally = RunTally(4, gemini_settings, seen.append)
+    tally.notify()
+    tally.add([_outcome(1, shows=2), _outcome(2, error="fetch.not_found")])
+    tally.add([_outcome(3, level="url")])
+    assert [(p.done, p.failed, p.shows, p.cache_hits) for p in seen] == [(0, 0, 0, 0), (2, 1, 2, 0), (3, 1, 3, 1)]
+    last = seen[-1]
+    assert (last.total, last.requests, last.input_tokens, last.output_tokens) == (4, 3, 3000, 300)
+    assert last.estimated_cost_usd == gemini_settings.estimated_cost(3000, 300) > 0
+    assert last.rate > 0 and last.eta == pytest.approx((4 - 3) / last.rate)
+    assert seen[0].eta is None
+
+
+def test_the_result_holds_every_outcome_show_and_error_across_packs(gemini_settings, monkeypatch):
+    monkeypatch.setattr(tally_module, "PACK_EVERY", 3)  # shows are packed into Arrow several times
+    tally = RunTally(7, gemini_settings)
+    partitions = [[_outcome(1, 2), _outcome(2, 0)], [_outcome(3, 3), _outcome(4, error="decode.corrupt")],
+                  [_outcome(5, 1, level="sha256"), _outcome(6, 2)]]
+    for partition in partitions:
+        tally.add(partition)
+    bad_line = ErrorRecord("ftp://x", "ftp://x", "inputs", "inputs.unsupported_scheme", "no")
+    result = tally.result([bad_line], wall=2.0, dashboard=None)
+    expected = [show for partition in partitions for outcome in partition for show in outcome["shows"]]
+    assert list(result.shows.columns) == SHOW_COLUMNS
+    assert (result.shows.dtypes == pd.StringDtype()).all()
+    assert result.shows["title"].tolist() == [show["title"] for show in expected]  # order kept across packs
+    assert result.shows["date"].isna().all()
+    assert result.outcomes["status"].tolist() == ["error", "shows", "no_shows", "shows", "error", "shows", "shows"]
+    assert result.outcomes["cached"].tolist()[5] == "sha256"
+    assert result.errors["kind"].tolist() == ["inputs.unsupported_scheme", "decode.corrupt"]
+    stats = result.stats
+    assert (stats["totalImages"], stats["errors"], stats["shows"], stats["cacheHits"]) == (7, 2, 8, 1)
+    assert stats["requests"] == 6 and stats["stageSeconds"]["fetch"] == 2.5
+    assert stats["averageTimePerImage"] == round(1000 * 2.0 / 5, 1)  # the cache hit was not computed here
+
+
+def test_a_run_with_no_shows_has_the_empty_shows_frame(gemini_settings):
+    tally = RunTally(1, gemini_settings)
+    tally.add([_outcome(1, 0)])
+    shows = tally.result([], wall=1.0, dashboard=None).shows
+    assert shows.empty and list(shows.columns) == SHOW_COLUMNS
