@@ -211,9 +211,7 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         with Client(settings.scheduler, timeout="10s") as own:
             yield own
         return
-    # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in workers, which makes glibc hand every large image
-    # buffer back to the kernel: measured 45-55 ms of kernel CPU more per image (bench/gemini_throughput).
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), LocalCluster(
+    with _cluster_config(settings), LocalCluster(
         n_workers=settings.workers,
         threads_per_worker=settings.threads_per_worker,
         processes=True,
@@ -221,6 +219,17 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as own:
         yield own
+
+
+def _cluster_config(settings: Settings):
+    """Dask configuration for the clusters daskparse starts (read by the scheduler and nannies as they are
+    created; nannies pass it on to their workers)."""
+    return dask.config.set({
+        # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in workers, which makes glibc hand every large image
+        # buffer back to the kernel: measured 45-55 ms of kernel CPU more per image (bench/gemini_throughput).
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        "distributed.admin.low-level-log-length": settings.debug_log_length,
+    })
 
 
 @contextlib.contextmanager
@@ -235,8 +244,9 @@ def fallback_client(settings: Settings, report: LogCallback, reason: str) -> Ite
     """
     threads = settings.threads_per_worker * settings.workers  # as many calls in flight as the cluster had
     try:
-        cluster = LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
-                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+        with _cluster_config(settings):
+            cluster = LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
+                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     except Exception as error:  # noqa: BLE001
         report(f"{reason}; running in this process with {threads} threads and no cluster "
                f"(an in-process cluster failed too: {type(error).__name__}: {error})", "WARNING")

@@ -47,6 +47,10 @@ class Settings(BaseModel):
     workers: int = Field(2, ge=1, le=64)
     threads: Optional[int] = Field(None, ge=1, le=256, description="threads per worker (default: 20 in total)")
     partitions_per_thread: int = Field(4, ge=1, le=64)
+    # Dask keeps bounded debugging logs (transitions, messages sent, one profile per second): at its default of
+    # 1,000 entries they fill over ~17 minutes, so memory grew with a run's length (BENCHMARKS.md, stress).
+    debug_log_length: int = Field(100, ge=10, description="entries of Dask's debugging logs on clusters daskparse "
+                                  "starts (distributed.admin.low-level-log-length; Dask's default is 1000)")
 
     # fetch
     connect_timeout: float = Field(5.0, gt=0)

@@ -125,3 +125,20 @@ def test_progress_reports_each_partition_up_to_the_whole_run(gemini_server, clie
     assert [p.done for p in seen] == sorted(p.done for p in seen) and seen[-1].done == len(PATHS)
     assert seen[-1].shows == len(result.shows) and seen[-1].requests == result.stats["requests"]
     assert seen[-1].estimated_cost_usd == result.stats["estimatedCostUSD"] > 0
+
+
+def test_a_cluster_daskparse_starts_keeps_short_debug_logs(gemini_server):
+    """Dask's debugging logs (profiles, transitions, messages) grow a run's memory until they fill: a cluster
+    daskparse starts keeps ``debug_log_length`` entries of each, scheduler and workers alike."""
+    from distributed import default_client
+
+    lengths = []
+
+    def look(progress):
+        if progress.done and not lengths:
+            client = default_client()  # the run's own client: its cluster is up until the last partition is in
+            lengths.append(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_log.maxlen))
+            lengths.extend(client.run(lambda dask_worker: dask_worker.profile_history.maxlen).values())
+
+    result = parse(gemini_server, None, paths=PATHS[:2], workers=2, threads=1, debug_log_length=50, progress=look)
+    assert len(result.shows) and lengths == [50, 50, 50]
