@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import tempfile
 import threading
 import time
 from typing import Callable, Iterator, Sequence
@@ -221,15 +222,20 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         yield own
 
 
-def _cluster_config(settings: Settings):
-    """Dask configuration for the clusters daskparse starts (read by the scheduler and nannies as they are
-    created; nannies pass it on to their workers)."""
-    return dask.config.set({
+@contextlib.contextmanager
+def _cluster_config(settings: Settings) -> Iterator[None]:
+    """Dask configuration for the clusters daskparse starts, to hold until the cluster is closed (the scheduler
+    and nannies read it as they are created; nannies pass it on to their workers)."""
+    # workers' scratch space (and its lock files) in a folder of the run's own, removed afterwards: a run
+    # leaves nothing outside its output and cache
+    with tempfile.TemporaryDirectory(prefix="daskparse-") as scratch, dask.config.set({
+        "temporary-directory": scratch,
         # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in workers, which makes glibc hand every large image
         # buffer back to the kernel: measured 45-55 ms of kernel CPU more per image (bench/gemini_throughput).
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.admin.low-level-log-length": settings.debug_log_length,
-    })
+    }):
+        yield
 
 
 @contextlib.contextmanager
@@ -243,18 +249,18 @@ def fallback_client(settings: Settings, report: LogCallback, reason: str) -> Ite
     (``ProcessGate``: concurrency and 429 pauses, no requests-per-minute pacing).
     """
     threads = settings.threads_per_worker * settings.workers  # as many calls in flight as the cluster had
-    try:
-        with _cluster_config(settings):
+    with _cluster_config(settings):
+        try:
             cluster = LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
                                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
-    except Exception as error:  # noqa: BLE001
-        report(f"{reason}; running in this process with {threads} threads and no cluster "
-               f"(an in-process cluster failed too: {type(error).__name__}: {error})", "WARNING")
-        yield None
-        return
-    report(f"{reason}; running in this process on one worker with {threads} threads", "WARNING")
-    with cluster, Client(cluster) as own:
-        yield own
+        except Exception as error:  # noqa: BLE001
+            report(f"{reason}; running in this process with {threads} threads and no cluster "
+                   f"(an in-process cluster failed too: {type(error).__name__}: {error})", "WARNING")
+            yield None
+            return
+        report(f"{reason}; running in this process on one worker with {threads} threads", "WARNING")
+        with cluster, Client(cluster) as own:
+            yield own
 
 
 def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:

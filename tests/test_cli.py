@@ -54,3 +54,23 @@ def test_a_run_whose_output_cannot_be_written_exits_3(tmp_path):
                    str(tmp_path / "taken" / "out"), cwd=tmp_path, timeout=120)
     assert done.returncode == 3, done.stderr
     assert "could not complete" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_run_writes_only_its_output_and_its_cache(tmp_path):
+    """Nothing outside the output and cache locations: not the home folder (onnxruntime 1.32 writes a telemetry
+    device id under ~/.cache and phones home unless told not to), not the temp folder, not the working folder.
+    The environment is a scheduler's (cron) minimal one: no CI variable, which would hide the telemetry."""
+    home, temp, work = (tmp_path / name for name in ("home", "tmp", "work"))
+    for folder in (home, temp, work):
+        folder.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(temp), "LANG": "C.UTF-8"}
+    if "PYTHONPATH" in os.environ:  # a checkout not installed in the venv
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    names = sorted(TRUTH["flyers"])[:2]
+    done = subprocess.run(
+        [sys.executable, "-m", "daskparse", "run", *(str(DATA / "flyers" / n) for n in names), "--output", "out",
+         "--cache", "cache", "--workers", "1", "--threads", "2", "--extractor", "local"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    written = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if not path.is_dir())
+    assert written and all(path.startswith(("work/out/", "work/cache/")) for path in written), written

@@ -30,6 +30,11 @@ from daskparse.extract import Extraction
 from daskparse.extract.flyer_text import TextLine, parse_flyer
 from daskparse.shows import ShowFields
 
+# onnxruntime 1.32's Linux wheels start Microsoft's 1DS telemetry on import: a device id under ~/.cache, a
+# session file in the temp folder, and an upload to mobile.events.data.microsoft.com (seen with strace). Off
+# unless the user says otherwise; set before this module first imports rapidocr (and with it onnxruntime).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 # Bump when the OCR settings, flyer grammar or normaliser change what a flyer reads as: cached results of
 # the old version are then recomputed (daskparse.cache keys results by it).
 PARSER_VERSION = "2"
