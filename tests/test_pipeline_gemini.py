@@ -12,6 +12,7 @@ import pytest
 
 import daskparse
 from daskparse.optimize import optimize_image
+from daskparse.testing.gemini_server import GeminiServer
 from conftest import GEMINI_KEY, cluster_client
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -142,3 +143,28 @@ def test_a_cluster_daskparse_starts_keeps_short_debug_logs(gemini_server):
 
     result = parse(gemini_server, None, paths=PATHS[:2], workers=2, threads=1, debug_log_length=50, progress=look)
     assert len(result.shows) and lengths == [50, 50, 50]
+
+
+def test_a_run_rides_out_a_429_storm_and_a_burst_of_5xx_and_dropped_connections(gemini_server, client):
+    """Faults served to whichever requests come next, across both worker processes: every image still ends
+    as its shows, each 429 pauses the gate and is counted, each other fault is one retry."""
+    storm = {"rate_limit": 6, "exhausted": 2, "unavailable": 4, "internal": 2, "deadline": 2, "drop": 2, "reset": 2}
+    for kind, times in storm.items():
+        gemini_server.add_fault(kind, times=times, **({"seconds": 0.2} if kind == "rate_limit" else {}))
+    result = parse(gemini_server, client, max_retries=20)
+    assert result.errors.empty and set(result.shows["source"]) == set(PATHS)
+    stats = result.stats
+    assert stats["rateLimited"] == 8 and stats["retries"] == sum(storm.values())
+    assert stats["requests"] == gemini_server.count(":generateContent") == len(PATHS) + sum(storm.values())
+    assert stats["gate"]["rate_limited"] == 8  # each 429 reached the cluster-wide gate
+
+
+def test_the_daily_quota_running_out_mid_run_hands_the_rest_to_the_fallback():
+    with GeminiServer(api_key=KEY, rpd=3) as server, cluster_client() as own:
+        result = parse(server, own, fallback="local")
+    assert result.errors.empty and set(result.shows["source"]) == set(PATHS)
+    by_extractor = result.shows.groupby("extractor")["source"].nunique().to_dict()
+    assert by_extractor == {"gemini": 3, "local": len(PATHS) - 3}
+    assert result.stats["fellBackToLocal"] == len(PATHS) - 3
+    answered = [r for r in server.requests if r.path.split("?")[0].endswith(":generateContent") and r.status == 200]
+    assert len(answered) == 3
