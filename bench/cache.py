@@ -242,7 +242,8 @@ def repeat_run(quick: bool = False, images: int = 1000) -> dict:
     on the server, a fresh one per run.
     """
     import daskparse
-    from bench.rate_gate import API_KEY, LATENCY_MEDIAN_S, LATENCY_SIGMA, _environ_kept, loopback_server
+    from bench.loopback import API_KEY, loopback_server
+    from bench.rate_gate import LATENCY_MEDIAN_S, LATENCY_SIGMA, _environ_kept
     from daskparse.testing.image_server import ImageServer
 
     images = 100 if quick else images

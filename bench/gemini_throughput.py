@@ -26,23 +26,21 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import multiprocessing
 import os
 import statistics
 import tempfile
 import time
-from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bench.loopback import API_KEY, SERVER_SEED, ServerLog, loopback_server
+
 IMAGES_FULL, IMAGES_QUICK = 200, 60
 SLOTS = 20  # requests in flight: 20 pool threads, or 2 workers x 10 threads
 WORKERS, THREADS_PER_WORKER = 2, 10
 LATENCY_MEDIAN_S, LATENCY_SIGMA = 1.5, 0.3
-SERVER_SEED = 2026
-API_KEY = "bench-key"
 MODEL = "gemini-2.5-flash"
 TIMEOUT_S = 30
 REFERENCE_DATE = dt.date(2026, 11, 1)
@@ -88,101 +86,6 @@ def make_images(count: int, folder: Path) -> Images:
     return Images(paths, payloads, 1000 * statistics.median(cpu))
 
 
-# ------------------------------------------------------------------ the server, in its own process
-
-@dataclass
-class ServerLog:
-    arrivals: list[tuple[float, int | None, str | None, list[str]]]  # (monotonic, status, outcome, image sha256s)
-    answers: list[tuple[str | None, float]]  # (image sha256, monotonic) when each answer was made
-    cpu_seconds: float  # the server process's CPU time over the run
-    spans: list[tuple[float, float]] = field(default_factory=list)  # (arrival, answered) per 200 generateContent
-
-    def __post_init__(self) -> None:
-        made: dict[str | None, deque[float]] = defaultdict(deque)
-        for sha, at in sorted(self.answers, key=lambda a: a[1]):
-            made[sha].append(at)
-        for at, status, _outcome, shas in sorted(self.arrivals, key=lambda a: a[0]):
-            if status == 200 and made[shas[0] if shas else None]:
-                self.spans.append((at, made[shas[0] if shas else None].popleft()))
-
-    @property
-    def in_flight_seconds(self) -> float:
-        return sum(end - start for start, end in self.spans)
-
-    @property
-    def image_shas(self) -> set[str]:
-        return {sha for *_, shas in self.arrivals for sha in shas}
-
-    def statuses(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for _, status, outcome, _ in self.arrivals:
-            counts[f"{status} {outcome}"] += 1
-        return dict(counts)
-
-
-def _serve(conn, seed: int) -> None:
-    """Child process: one GeminiServer until the parent asks for its log."""
-    from http.server import ThreadingHTTPServer
-
-    from daskparse.testing.gemini_server import GeminiServer, Latency
-
-    # socketserver listens with a backlog of 5: 20 clients connecting at once overflow it, the kernel falls
-    # back to SYN cookies and now and then answers a request with a reset (seen here: "Connection reset by
-    # peer", TcpExt SyncookiesFailed). The extractor would retry such a call after a backoff, which this
-    # benchmark must not measure. Only this child process's class attribute changes.
-    ThreadingHTTPServer.request_queue_size = 128
-
-    answers: list[tuple[str | None, float]] = []
-
-    def note_answer(call):  # runs after the latency sleep, just before the answer is sent
-        answers.append((call.image_sha256s[0] if call.image_sha256s else None, time.monotonic()))
-        return None  # None: the server's built-in answer, fitted to the request's schema
-
-    server = GeminiServer(api_key=API_KEY, latency=Latency.lognormal(LATENCY_MEDIAN_S, LATENCY_SIGMA), seed=seed)
-    server.set_default_answer(note_answer)
-    with server:
-        cpu = time.process_time()
-        conn.send(server.base_url)
-        conn.recv()
-        records = [(r.time, r.status, r.outcome, list(r.image_sha256s)) for r in server.requests
-                   if r.path.split("?")[0].endswith(":generateContent")]
-        conn.send((records, list(answers), time.process_time() - cpu))
-
-
-class LoopbackServer:
-    """A GeminiServer in a spawned process: ``base_url`` while it runs, ``finish()`` for its log."""
-
-    def __init__(self, seed: int = SERVER_SEED):
-        context = multiprocessing.get_context("spawn")  # the parent has Dask threads: never fork it
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, seed), daemon=True, name="gemini-server")
-        self._process.start()
-        if not self._conn.poll(60):
-            self._process.kill()
-            raise RuntimeError("the loopback Gemini server did not start within 60 s")
-        self.base_url: str = self._conn.recv()
-
-    def finish(self) -> ServerLog:
-        self._conn.send("stop")
-        records, answers, cpu = self._conn.recv()
-        self._process.join(30)
-        return ServerLog(records, answers, cpu)
-
-    def kill(self) -> None:
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-
-
-@contextlib.contextmanager
-def loopback_server() -> Iterator[LoopbackServer]:
-    server = LoopbackServer()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
 # ------------------------------------------------------------------ the runs
 
 def _load() -> list[float]:
@@ -206,7 +109,7 @@ class Run:
             "makespan_s": round(self.makespan, 2),
             "utilization": round(in_flight / (SLOTS * self.makespan), 3),
             "busy": round(self.busy_seconds / (SLOTS * self.makespan), 3),
-            "req_per_s": round(len(self.log.spans) / self.makespan, 2),
+            "req_per_s": round(len(self.log.spans()) / self.makespan, 2),
             "ideal_s": round(in_flight / SLOTS, 2),
             "ratio_vs_baseline": round(self.makespan / baseline, 3) if baseline else 1.0,
         }
@@ -255,7 +158,7 @@ def same_stage_call(base_url: str) -> Callable[[str], tuple[float, float]]:
 
 def run_pool(name: str, work: list, make_call: Callable[[str], Callable]) -> Run:
     """``ThreadPoolExecutor(20)`` over ``work``; ``make_call(base_url)(item)`` returns its busy (start, end)."""
-    with loopback_server() as server:
+    with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server:
         per_item = make_call(server.base_url)
         cpu = cpu_times()
         with ThreadPoolExecutor(SLOTS) as pool:
@@ -331,7 +234,7 @@ def run_daskparse(paths: list[str], name: str = "daskparse 2x10", worker_malloc_
     settings = load_settings()  # what parse_images reads partitions_per_thread from
 
     config = {} if worker_malloc_trim else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    with loopback_server() as server, _environ_kept(), dask.config.set(config):
+    with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, _environ_kept(), dask.config.set(config):
         started = time.perf_counter()
         cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=THREADS_PER_WORKER, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
@@ -434,7 +337,7 @@ def run(quick: bool) -> dict:
     dask_extra, trim_extra = compute_only.extra, no_trim.extra
     workers, main = dask_extra["worker_cpu_ms_per_image"], dask_extra["scheduler_and_client_cpu_ms_per_image"]
     cpu_per_image_ms = sum(workers.values()) + sum(main.values()) + dask_extra["server_cpu_ms_per_request"]
-    latencies = [end - start for start, end in baseline.log.spans]  # in arrival order, as the server drew them
+    latencies = [end - start for start, end in baseline.log.spans()]  # in arrival order, as the server drew them
     per_partition = dask_extra["images_per_partition"]
     simulated = {per_task: round(simulated_makespan(latencies, per_task), 2) for per_task in sorted({1, per_partition})}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import multiprocessing
 import os
 import shutil
 import statistics
@@ -35,15 +34,14 @@ import threading
 import time
 from collections import defaultdict, deque
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from bench.loopback import API_KEY, LoopbackServer, loopback_server
+
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "bench-key"
 REFERENCE_DATE = dt.date(2026, 11, 1)
 WORKERS, THREADS_PER_WORKER = 2, 10
-SERVER_SEED = 2026
 
 # 1. limit-bound
 RATE_PER_S = 30  # 1,800 RPM
@@ -56,92 +54,6 @@ LATENCY_MEDIAN_S, LATENCY_SIGMA = 1.5, 0.3
 LATENCY_TARGET = 0.95
 # 3. group sizes: what the brief claims for each, in seconds (low, high)
 BRIEF_CLAIMS = {20: (30, 30), 100: (120, 180), 250: (480, 600)}
-
-
-# ------------------------------------------------------------------ the loopback server, in its own process
-
-@dataclass
-class ServerLog:
-    arrivals: list[tuple[float, int | None, str | None, str | None]]  # (monotonic, status, outcome, image sha256)
-    answers: list[tuple[str | None, float]]  # (image sha256, monotonic) when each 200 answer was made
-    cpu_seconds: float
-
-    def accepted(self) -> list[float]:
-        return sorted(t for t, status, *_ in self.arrivals if status == 200)
-
-    def count(self, status: int) -> int:
-        return sum(1 for _, s, *_ in self.arrivals if s == status)
-
-    def spans(self) -> list[tuple[float, float]]:
-        """(arrival, answered) of each 200 answer, matched by image in arrival order."""
-        made: dict[str | None, deque[float]] = defaultdict(deque)
-        for sha, at in sorted(self.answers, key=lambda a: a[1]):
-            made[sha].append(at)
-        return [(at, made[sha].popleft()) for at, status, _, sha in sorted(self.arrivals, key=lambda a: a[0])
-                if status == 200 and made[sha]]
-
-
-def _serve(conn, options: dict) -> None:
-    """Child process: one GeminiServer until the parent asks for its log."""
-    from daskparse.testing.gemini_server import GeminiServer, Latency
-
-    answers: list[tuple[str | None, float]] = []
-
-    def note_answer(call):  # runs after the latency sleep, just before the answer goes out
-        answers.append((call.image_sha256s[0] if call.image_sha256s else None, time.monotonic()))
-        return None  # the server's own answer, fitted to the request's schema
-
-    latency = options.pop("latency")
-    server = GeminiServer(api_key=API_KEY, latency=Latency(*latency), seed=SERVER_SEED, **options)
-    server.set_default_answer(note_answer)
-    with server:
-        cpu = time.process_time()
-        conn.send(server.base_url)
-        conn.recv()
-        records = [(r.time, r.status, r.outcome, r.image_sha256s[0] if r.image_sha256s else None)
-                   for r in server.requests if r.path.split("?")[0].endswith(":generateContent")]
-        conn.send((records, list(answers), time.process_time() - cpu))
-
-
-class LoopbackServer:
-    """A GeminiServer in a spawned process: ``base_url`` while it runs, ``finish()`` for its log."""
-
-    def __init__(self, latency: tuple[float, float], **options: Any):
-        context = multiprocessing.get_context("spawn")  # the parent has Dask threads: never fork it
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, {"latency": latency, **options}),
-                                        daemon=True, name="gemini-server")
-        self._process.start()
-        if not self._conn.poll(60):
-            self._process.kill()
-            raise RuntimeError("the loopback Gemini server did not start within 60 s")
-        self.base_url: str = self._conn.recv()
-
-    def cpu_seconds(self) -> float:
-        import psutil
-
-        times = psutil.Process(self._process.pid).cpu_times()
-        return times.user + times.system
-
-    def finish(self) -> ServerLog:
-        self._conn.send("stop")
-        records, answers, cpu = self._conn.recv()
-        self._process.join(30)
-        return ServerLog(records, answers, cpu)
-
-    def kill(self) -> None:
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-
-
-@contextmanager
-def loopback_server(latency: tuple[float, float], **options: Any) -> Iterator[LoopbackServer]:
-    server = LoopbackServer(latency, **options)
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 # ------------------------------------------------------------------ inputs

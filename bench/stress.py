@@ -7,7 +7,7 @@ call as a user makes it (no client: it starts and closes its own 2 x 10 LocalClu
   or broken inputs (at least one of each kind in ``HOSTILE``), each of which must become one error row of its
   stable kind (README's "Error kinds"). Malformed lines come through a ``.txt`` source list that also repeats
   some good URLs, and a few good URLs are given twice: exact duplicates must not be counted twice.
-- Gemini: the loopback server in its own process (``bench.rate_gate.loopback_server``), small lognormal latency,
+- Gemini: the loopback server in its own process (``bench.loopback.loopback_server``), small lognormal latency,
   ~5% of requests drawn as random faults over ``GEMINI_FAULTS``; the gate's rpm set so high it never binds.
 - memory: this process's peak RSS (VmHWM, reset at the start of each run; it holds the client, the scheduler,
   the nannies and the image server) and each worker process's (its VmHWM, polled from /proc while it lives),
@@ -321,7 +321,8 @@ def check(plan: Plan, result) -> dict:
 
 def stress_run(count: int) -> dict:
     import daskparse
-    from bench.rate_gate import API_KEY, _environ_kept, loopback_server
+    from bench.loopback import API_KEY, loopback_server
+    from bench.rate_gate import _environ_kept
     from daskparse.testing.image_server import ImageServer
 
     with tempfile.TemporaryDirectory(prefix="stress-bench-") as tmp, ImageServer() as images:
@@ -386,7 +387,7 @@ def run(quick: bool) -> dict:
         notes.append(f"{r['sources']:,} sources: invariant {'met' if not violations else 'MISSED: ' + '; '.join(violations)}")
         notes.append(f"  statuses {r['check']['statuses']}; {r['entries_given']:,} entries given (duplicates and "
                      f"list lines included); {r['memory']['worker_processes']} worker processes seen")
-        notes.append(f"  hostile kinds: " + "; ".join(f"{name}: {kinds}" for name, kinds in r["check"]["hostile_kinds"].items()))
+        notes.append("  hostile kinds: " + "; ".join(f"{name}: {kinds}" for name, kinds in r["check"]["hostile_kinds"].items()))
         notes.append(f"  good images' error kinds: {r['check']['good_image_error_kinds']}; Gemini faults served: "
                      f"{r['gemini']['faults_by_kind']} ({100 * r['gemini']['fault_share']:.1f}% of requests)")
         notes.append(f"  work done twice: {r['good_images_fetched_twice']} good images fetched twice, "
