@@ -21,7 +21,6 @@ time in flight. Utilization = sum of time in flight / (20 slots x makespan); ide
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -33,9 +32,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from bench.loopback import API_KEY, SERVER_SEED, ServerLog, loopback_server
+from bench.loopback import API_KEY, SERVER_SEED, ServerLog, environ_kept, loopback_server
 
 IMAGES_FULL, IMAGES_QUICK = 200, 60
 SLOTS = 20  # requests in flight: 20 pool threads, or 2 workers x 10 threads
@@ -205,19 +204,6 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-@contextlib.contextmanager
-def _environ_kept() -> Iterator[None]:
-    """Undo what a Nanny writes into this process's environment (its pre-spawn-environ), which every later
-    child process (the next server, the next cluster's workers) would otherwise inherit."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for name in set(os.environ) - set(saved):
-            del os.environ[name]
-        os.environ.update(saved)
-
-
 def run_daskparse(paths: list[str], name: str = "daskparse 2x10", worker_malloc_trim: bool = True) -> tuple[Run, Run]:
     """parse_images on a fresh 2x10 LocalCluster: (computation only, with the cluster's start-up).
 
@@ -234,7 +220,7 @@ def run_daskparse(paths: list[str], name: str = "daskparse 2x10", worker_malloc_
     settings = load_settings()  # what parse_images reads partitions_per_thread from
 
     config = {} if worker_malloc_trim else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, _environ_kept(), dask.config.set(config):
+    with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, environ_kept(), dask.config.set(config):
         started = time.perf_counter()
         cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=THREADS_PER_WORKER, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)

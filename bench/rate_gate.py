@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from bench.loopback import API_KEY, LoopbackServer, loopback_server
+from bench.loopback import API_KEY, LoopbackServer, environ_kept, loopback_server
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DATE = dt.date(2026, 11, 1)
@@ -94,22 +94,10 @@ def sample_flyers(count: int, folder: Path) -> list[str]:
 # ------------------------------------------------------------------ clusters and CPU
 
 @contextmanager
-def _environ_kept() -> Iterator[None]:
-    """Undo what a Nanny writes into this process's environment (its pre-spawn-environ)."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for name in set(os.environ) - set(saved):
-            del os.environ[name]
-        os.environ.update(saved)
-
-
-@contextmanager
 def local_cluster(workers: int, threads: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
-    with _environ_kept(), LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+    with environ_kept(), LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                                        dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         client.run(_warm_worker)
@@ -497,7 +485,7 @@ def group_size(paths: list[str]) -> dict:
     import daskparse
 
     with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA), rpm=1800, minute_seconds=60.0) as server, \
-            _environ_kept():
+            environ_kept():
         started = time.perf_counter()
         result = daskparse.parse_images(  # no client: a LocalCluster of 2 x 10 is started and closed, as for a user
             paths, extractor="gemini", gemini_api_key=API_KEY, gemini_base_url=server.base_url,
