@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from daskparse.console import ProgressBar, configure_logging
 from daskparse.errors import RunError
 from daskparse.settings import SettingsError, load_settings
 
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rpd", type=int, help="Gemini requests per day (default: no limit)")
     run.add_argument("--concurrency", type=int, help="Gemini requests in flight across the cluster (default 20)")
     run.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--log-format", choices=["text", "json"],
+                     help="json: one JSON object per line on stderr, for log collectors (default text)")
+    run.add_argument("--progress", dest="progress_bar", action=argparse.BooleanOptionalAction,
+                     help="progress bar on stderr (default: only when stderr is a terminal)")
 
     cache = commands.add_parser("cache", help="look after the result cache: stats, prune, clear")
     cache.add_argument("action", choices=["stats", "prune", "clear"],
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"python -m daskparse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)  # before distributed is imported: see there
     if args.command == "cache":
         return cache_command(args.action, settings.cache)
 
@@ -108,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_distributed(settings.log_level)
 
     try:
-        result = pipeline.run(sources, settings)
+        with ProgressBar(settings.progress_bar) as bar:  # closed before the table is printed
+            result = pipeline.run(sources, settings, progress=bar)
         written = result.save(settings.output)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -133,11 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Output: {', '.join(written.values())}")
     print(result.summary())
     return EXIT_OK
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("daskparse").setLevel(level)
 
 
 def _quiet_distributed(level: str) -> None:

@@ -312,7 +312,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     result = tally.result(input_errors, time.perf_counter() - started, dashboard)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
-    report(result.summary(), "INFO")
+    report(result.summary(), "INFO", stats=result.stats)
     return result
 
 
@@ -452,8 +452,8 @@ def _report_partition(partition: list[dict], settings: Settings, report: LogCall
 
 
 def _reporter(log: LogCallback | None) -> LogCallback:
-    def report(message: str, level: str) -> None:
-        logger.log(logging.getLevelName(level), message)
+    def report(message: str, level: str, **fields) -> None:  # fields: structured extras (in JSON log lines)
+        logger.log(logging.getLevelName(level), message, extra=fields or None)
         if log is not None:
             log(message, level)
 

@@ -94,6 +94,8 @@ class Settings(BaseModel):
                               "sent (the spread of send-to-arrival delays)")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, for log collectors")
+    progress_bar: Optional[bool] = Field(None, description="the CLI's progress bar (default: when stderr is a terminal)")
 
     @field_validator("cache_ttl", "cache_error_ttl", mode="before")
     @classmethod

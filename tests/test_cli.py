@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask.config
 import pandas as pd
+
+from daskparse.cli import build_parser
+from daskparse.settings import load_settings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
@@ -35,11 +39,25 @@ def test_run_writes_outputs_and_prints_the_table_and_summary(tmp_path):
     assert "venue" in done.stdout and "Dashboard" in done.stdout
     assert done.stdout.strip().splitlines()[-1].startswith("4 images:")
     assert "Traceback" not in done.stderr
+    assert "%|" not in done.stderr and "\r" not in done.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_progress_bar_and_log_format_come_from_flags_environment_or_dask_config():
+    parse = lambda *flags: vars(build_parser().parse_args(["run", *flags]))  # noqa: E731
+    assert parse()["progress_bar"] is None and parse()["log_format"] is None  # unset: the settings decide
+    assert parse("--progress")["progress_bar"] is True
+    assert parse("--no-progress", "--log-format", "json") == {**parse(), "progress_bar": False, "log_format": "json"}
+    assert (load_settings(environ={}).progress_bar, load_settings(environ={}).log_format) == (None, "text")
+    settings = load_settings(environ={"DASKPARSE_PROGRESS_BAR": "0", "DASKPARSE_LOG_FORMAT": "json"})
+    assert (settings.progress_bar, settings.log_format) == (False, "json")
+    with dask.config.set({"daskparse.progress-bar": True, "daskparse.log-format": "json"}):
+        settings = load_settings(environ={})
+    assert (settings.progress_bar, settings.log_format) == (True, "json")
 
 
 def test_usage_errors_exit_2_without_a_traceback(tmp_path):
     for args in (["run", "--workers", "0"], ["run", "--no-such-flag"], ["frobnicate"], ["run", "--extractor", "gemini"],
-                 ["run", "--reference-date", "yesterday"]):
+                 ["run", "--reference-date", "yesterday"], ["run", "--log-format", "xml"]):
         done = run_cli(*args, cwd=tmp_path, timeout=60)
         assert done.returncode == 2, (args, done.stderr)
         assert "error" in done.stderr and "Traceback" not in done.stderr

@@ -99,16 +99,24 @@ def test_a_bad_key_stops_the_run_with_one_message(gemini_server, tmp_path):
     assert gemini_server.count(":generateContent") <= 2  # the run stopped instead of failing every image
 
 
-def test_the_key_never_appears_in_any_artefact_even_at_debug(gemini_server, tmp_path):
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_key_never_appears_in_any_artefact_even_at_debug(gemini_server, tmp_path, log_format):
     """Environment-only configuration (GEMINI_API_KEY, GOOGLE_GEMINI_BASE_URL), DEBUG logs, every output file."""
     gemini_server.add_fault("unavailable")
     gemini_server.add_fault("invalid")
     done = _cli([*PATHS[:4], "/no/such/flyer.jpg", "--output", str(tmp_path / "out"), "--workers", "1",
-                 "--threads", "2", "--log-level", "DEBUG", "--timeout", "10", "--cache", str(tmp_path / "cache")],
+                 "--threads", "2", "--log-level", "DEBUG", "--timeout", "10", "--cache", str(tmp_path / "cache"),
+                 "--log-format", log_format],
                 {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": gemini_server.base_url}, tmp_path)
     assert done.returncode == 0, done.stderr
     assert gemini_server.count(":generateContent") >= 4  # the key was really used
     assert "DEBUG" in done.stderr  # debug logging was really on
+    if log_format == "json":  # for log collectors: every line of stderr is one JSON object, the summary with stats
+        lines = [json.loads(line) for line in done.stderr.splitlines()]
+        assert {"time", "level", "logger", "message"} <= set(lines[0])
+        summary = [line for line in lines if line["message"].startswith("5 images: ")]
+        assert len(summary) == 1 and summary[0]["stats"]["totalImages"] == 5
+        assert any(line["level"] == "WARNING" and "inputs.not_found" in line["message"] for line in lines)
     artefacts = {"stdout": done.stdout, "stderr": done.stderr}
     for path in [*(tmp_path / "out").rglob("*"), *(tmp_path / "cache").rglob("*")]:  # outputs and the cache
         if path.is_file():  # Parquet is compressed: search its values, not its bytes

@@ -1,0 +1,105 @@
+"""What a person (or a log collector) sees of a run on stderr: a progress bar and log lines, as text or JSON.
+
+    configure_logging("INFO", "json")           # one JSON object per line: time, level, logger, message, extras
+    with ProgressBar() as bar:                  # drawn only when stderr is a terminal (ProgressBar(True) forces it)
+        result = pipeline.run(sources, settings, progress=bar)
+
+The bar and the log share stderr: while a bar is open, log lines are written above it (tqdm's
+``logging_redirect_tqdm``), so neither garbles the other. In a notebook, ``ProgressBar(True,
+tqdm_class=tqdm.auto.tqdm)`` draws a widget instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import IO, TYPE_CHECKING, Literal
+
+from tqdm.contrib.logging import logging_redirect_tqdm
+from tqdm.std import tqdm as std_tqdm
+
+if TYPE_CHECKING:
+    from daskparse.tally import RunProgress
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str, log_format: Literal["text", "json"] = "text") -> None:
+    """Every logger (daskparse's, distributed's, google-genai's) through one stderr handler, text or JSON.
+
+    Call it before ``distributed`` is imported: distributed then leaves its loggers to the root's handler
+    instead of adding its own text handlers (distributed.config.initialize_logging).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # warnings.warn (e.g. distributed's "port in use") as log lines too
+    logging.getLogger("daskparse").setLevel(level)
+
+
+def json_formatter() -> logging.Formatter:
+    """``{"time": ISO 8601 UTC, "level", "logger", "message", ...extra fields}``; exceptions as ``exc_info``."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(["levelname", "name", "message"], timestamp="time",
+                         rename_fields={"levelname": "level", "name": "logger"})
+
+
+def is_terminal(stream: IO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+class ProgressBar:
+    """A ``progress`` callback for ``pipeline.run``/``parse_images`` that draws images done of total, the rate,
+    the ETA and, after them, failed images, shows found and cache hits (and the Gemini cost so far).
+
+    ``enabled``: None draws only when ``file`` is a terminal (so pipes and CI logs stay clean).
+    The bar appears with the first report and closes once every image is done (or when the ``with`` ends).
+    """
+
+    def __init__(self, enabled: bool | None = None, file: IO | None = None, tqdm_class: type = std_tqdm) -> None:
+        self.file = file or sys.stderr
+        self.enabled = is_terminal(self.file) if enabled is None else enabled
+        self.tqdm_class = tqdm_class
+        self.bar = None
+        self._redirect = contextlib.ExitStack()
+
+    def __enter__(self) -> "ProgressBar":
+        if self.enabled:
+            self._redirect.enter_context(logging_redirect_tqdm(tqdm_class=self.tqdm_class))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+        self._redirect.close()
+
+    def __call__(self, progress: RunProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = self.tqdm_class(total=progress.total, unit="img", desc="images", file=self.file,
+                                       dynamic_ncols=True, smoothing=0.1)
+        self.bar.set_postfix(postfix(progress), refresh=progress.done == 0)  # update() redraws the others
+        if progress.done > self.bar.n:
+            self.bar.update(progress.done - self.bar.n)  # redraws at most every 0.1 s; tqdm computes rate and ETA
+        if progress.done >= progress.total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()  # draws the final state
+            self.bar = None
+
+
+def postfix(progress: RunProgress) -> dict[str, str | int]:
+    fields: dict[str, str | int] = {"failed": progress.failed, "shows": progress.shows, "cached": progress.cache_hits}
+    if progress.requests:
+        fields["requests"] = progress.requests
+        if progress.estimated_cost_usd is not None:
+            fields["cost"] = f"${progress.estimated_cost_usd:.4f}"
+    return fields
