@@ -280,6 +280,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     for error in input_errors:
         report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
     reference_date = settings.run_reference_date()
+    sources_in_order = [item.source for item in items]  # results come back in the order given
     tally = RunTally(len(items), settings, progress)
     tally.notify()
     dashboard = gate_metrics = None
@@ -309,7 +310,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             compaction = cache.compact_if_needed()
             if compaction.get("filesMerged") or compaction.get("error"):
                 report(f"cache compacted: {compaction}", "INFO")
-    result = tally.result(input_errors, time.perf_counter() - started, dashboard)
+    result = tally.result(input_errors, time.perf_counter() - started, dashboard, order=sources_in_order)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
     report(result.summary(), "INFO", stats=result.stats)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -130,10 +130,20 @@ class RunTally:
         table = pa.concat_tables(self._show_tables)
         return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
-    def result(self, input_errors: list[ErrorRecord], wall: float, dashboard: str | None) -> ParseResult:
+    def result(self, input_errors: list[ErrorRecord], wall: float, dashboard: str | None,
+               order: Sequence[str] = ()) -> ParseResult:
+        """The run's result; outcomes, errors and shows in the order of ``order`` (the sources as given), not
+        the order partitions happened to end in. Sources not in ``order`` keep their place at the end."""
         settings = self.settings
-        rows = [(e.source, e.cleaned_url, "error", 0, None) for e in input_errors] + self.rows
-        error_records = [error.__dict__ for error in input_errors] + self.errors
+        position = {source: index for index, source in enumerate(order)}
+        last = len(position)
+
+        def by_source(items: list, source_of) -> list:
+            return sorted(items, key=lambda item: position.get(source_of(item), last))  # stable: ties keep order
+
+        rows = [(e.source, e.cleaned_url, "error", 0, None) for e in input_errors] + by_source(self.rows,
+                                                                                            lambda row: row[0])
+        error_records = [error.__dict__ for error in input_errors] + by_source(self.errors, lambda e: e["source"])
         status = Counter(row[2] for row in rows)
         stats = {
             "totalImages": len(rows),
@@ -159,4 +169,7 @@ class RunTally:
             {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(),
              "shows": "int64", "cached": pd.StringDtype()})
         errors = pd.DataFrame.from_records(error_records, columns=ERROR_COLUMNS).astype(pd.StringDtype())
-        return ParseResult(self.shows(), errors, outcomes, stats)
+        shows = self.shows()
+        if position and not shows.empty:
+            shows = shows.iloc[shows["source"].map(position).fillna(last).argsort(kind="stable")].reset_index(drop=True)
+        return ParseResult(shows, errors, outcomes, stats)

@@ -71,3 +71,14 @@ def test_a_run_with_no_shows_has_the_empty_shows_frame(gemini_settings):
     tally.add([_outcome(1, 0)])
     shows = tally.result([], wall=1.0, dashboard=None).shows
     assert shows.empty and list(shows.columns) == SHOW_COLUMNS
+
+
+def test_the_result_follows_the_order_the_sources_were_given_in(gemini_settings):
+    tally = RunTally(4, gemini_settings)
+    for partition in ([_outcome(3, 2)], [_outcome(1, error="fetch.not_found")], [_outcome(4, 1), _outcome(2, 1)]):
+        tally.add(partition)  # partitions end in any order
+    given = [f"https://example.org/{n}.jpg" for n in (1, 2, 3, 4)]
+    result = tally.result([], wall=1.0, dashboard=None, order=given)
+    assert result.outcomes["source"].tolist() == given
+    assert result.shows["title"].tolist() == ["Show 2.0", "Show 3.0", "Show 3.1", "Show 4.0"]
+    assert result.errors["source"].tolist() == [given[0]]
