@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,11 @@ def test_a_run_whose_output_cannot_be_written_exits_3(tmp_path):
                    str(tmp_path / "taken" / "out"), cwd=tmp_path, timeout=120)
     assert done.returncode == 3, done.stderr
     assert "could not complete" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_readme_lists_the_exit_codes_the_cli_documents():
+    from daskparse import cli
+
+    documented = dict(re.findall(r"^  (\d+)\s+(\S.*)$", cli.__doc__, re.M))
+    in_readme = dict(re.findall(r"^\| `(\d+)` \| (.*) \|$", (DATA.parent / "README.md").read_text(), re.M))
+    assert sorted(documented, key=int) == sorted(in_readme, key=int) == ["0", "2", "3", "4", "130", "143"]
