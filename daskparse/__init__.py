@@ -24,6 +24,7 @@ def parse_images(
     extractor: str = "auto",
     client: Any = None,
     log: Callable[[str, str], None] | None = None,
+    stop: Any = None,
     **options: Any,
 ) -> ParseResult:
     """Parse flyer images into shows.
@@ -32,9 +33,11 @@ def parse_images(
     ``extractor``: "auto" (Gemini when GEMINI_API_KEY is set, else local OCR), "gemini" or "local".
     ``client``: an existing ``distributed.Client``; by default a 20-thread LocalCluster is started and closed.
     ``log(message, level)``: optional callback for progress and problems.
+    ``stop``: a ``threading.Event``; once set, no new image is started, those in progress finish, and the
+    result holds what was done (``stats["stopped"]``, ``stats["notReached"]``).
     ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
 
     settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
-    return pipeline.run(sources, settings, client=client, log=log)
+    return pipeline.run(sources, settings, client=client, log=log, stop=stop)

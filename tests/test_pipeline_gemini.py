@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,7 @@ import pytest
 
 import daskparse
 from daskparse.optimize import optimize_image
+from daskparse.testing.gemini_server import GeminiServer
 from conftest import GEMINI_KEY, cluster_client
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -116,3 +119,23 @@ def test_the_key_never_appears_in_any_artefact_even_at_debug(gemini_server, tmp_
     for name, text in artefacts.items():
         assert KEY not in text, name
         assert KEY[:12] not in text, name
+
+
+def test_a_stop_event_ends_the_run_with_what_was_done(client):
+    stop = threading.Event()
+    with GeminiServer(api_key=KEY, latency=1.0) as server:
+        box = {}
+        thread = threading.Thread(target=lambda: box.update(result=parse(server, client, stop=stop)))
+        thread.start()
+        while server.count(":generateContent") < 1 and thread.is_alive():
+            time.sleep(0.02)
+        stop.set()
+        thread.join(120)
+        sent = server.count(":generateContent")
+    result = box["result"]
+    done = set(result.outcomes["source"])
+    assert result.stats["stopped"] and result.stats["notReached"] == len(PATHS) - len(done) >= 1
+    assert len(done) == sent >= 1 and set(result.shows["source"]) == done  # what was sent was finished and kept
+    assert "stopped early" in result.summary()
+    already = daskparse.parse_images(PATHS, extractor="local", stop=stop)  # set before the start: no cluster at all
+    assert already.stats["notReached"] == len(PATHS) and already.outcomes.empty and already.stats["dashboard"] is None
