@@ -141,7 +141,7 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does nothing and
     says so with a ``not_reached`` marker: the run is stopping, the next run does its sources.
     """
-    if stop is not None and stop.is_set():
+    if _stop_requested(stop):
         return [{"not_reached": True}]
     if cache is not None:
         recovered = _stored_earlier(sources, cache)
@@ -157,6 +157,16 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     if cache is not None:
         cache.store_partition(outcomes)  # takes the thumbnails out: they are for the cache only
     return outcomes
+
+
+def _stop_requested(stop) -> bool:
+    """Whether the run asked partitions not to start; a flag that cannot be read (its scheduler going away) asks
+    nothing: the partition runs as it would have without one."""
+    try:
+        return stop is not None and bool(stop.is_set())
+    except Exception:  # noqa: BLE001
+        logger.debug("the stop flag could not be read", exc_info=True)
+        return False
 
 
 def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[dict] | None:
@@ -393,7 +403,8 @@ def _stop_flag(active: Client | None, stop: threading.Event | None) -> Iterator:
     def relay() -> None:
         while not finished.is_set():
             if stop.wait(0.1):
-                flag.set()
+                with contextlib.suppress(Exception):  # the cluster is gone: its partitions start no more anyway
+                    flag.set()
                 return
 
     thread = threading.Thread(target=relay, name="daskparse-stop", daemon=True)

@@ -13,7 +13,10 @@ import pandas as pd
 import pytest
 
 import daskparse
+from daskparse import pipeline
 from daskparse.optimize import optimize_image
+from daskparse.settings import load_settings
+from daskparse.sources import expand_sources
 from daskparse.testing.gemini_server import GeminiServer
 from conftest import GEMINI_KEY, cluster_client
 
@@ -139,3 +142,15 @@ def test_a_stop_event_ends_the_run_with_what_was_done(client):
     assert "stopped early" in result.summary()
     already = daskparse.parse_images(PATHS, extractor="local", stop=stop)  # set before the start: no cluster at all
     assert already.stats["notReached"] == len(PATHS) and already.outcomes.empty and already.stats["dashboard"] is None
+
+
+def test_a_stop_flag_that_cannot_be_read_does_not_fail_the_partition(gemini_server):
+    class Unreadable:  # a stand-in for a Dask Event whose scheduler went away: there is no such scheduler to stop here
+        def is_set(self):
+            raise OSError("Timed out trying to connect")
+
+    settings = load_settings(extractor="gemini", gemini_api_key=KEY, gemini_base_url=gemini_server.base_url,
+                             gemini_api_version="v1beta", timeout=10, reference_date=TRUTH["reference_date"])
+    sources, _ = expand_sources(PATHS[:1])
+    [outcome] = pipeline.process_partition(sources, settings, settings.run_reference_date(), None, Unreadable())
+    assert outcome["error"] is None and outcome["shows"]
