@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         sources = [str(SAMPLE_DATA)]
 
-    from daskparse import schedule  # imports dask and distributed: only once the flags are good
+    from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
 
     _quiet_distributed(settings.log_level)
     stopper = schedule.Stopper()
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         except RunError as error:  # the lock could not be taken: the output is not writable
             print(f"python -m daskparse: the run could not complete: {error}", file=sys.stderr)
             return EXIT_RUN_FAILED
-        except KeyboardInterrupt:  # a second signal while taking the lock
+        except KeyboardInterrupt:  # a second signal outside a run (taking the lock, printing)
             return stopper.exit_code
 
 
