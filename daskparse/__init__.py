@@ -28,6 +28,7 @@ def parse_images(
     client: Any = None,
     log: Callable[[str, str], None] | None = None,
     progress: Callable[[RunProgress], None] | None = None,
+    stop: Any = None,
     **options: Any,
 ) -> ParseResult:
     """Parse flyer images into shows.
@@ -38,9 +39,11 @@ def parse_images(
     ``log(message, level)``: optional callback for progress and problems.
     ``progress(RunProgress)``: optional callback, once the sources are known and after each partition
     (``done``, ``total``, ``failed``, ``shows``, ``cache_hits``, ``requests``, tokens, cost, ``rate``, ``eta``).
+    ``stop``: a ``threading.Event``; once set, no new image is started, those in progress finish, and the
+    result holds what was done (``stats["stopped"]``, ``stats["notReached"]``).
     ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
 
     settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
-    return pipeline.run(sources, settings, client=client, log=log, progress=progress)
+    return pipeline.run(sources, settings, client=client, log=log, progress=progress, stop=stop)

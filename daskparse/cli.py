@@ -1,10 +1,14 @@
-"""``python -m daskparse``: flags → Settings → pipeline; exit codes.
+"""``python -m daskparse``: flags → Settings → pipeline; exit codes (README.md lists the same).
 
 Exit codes:
-  0  the run completed: every source ended as shows, an image with no shows, or a recorded error
+  0  the run completed: every source ended as shows, an image with no shows, or a recorded error;
+     with --every: stopped by SIGINT or SIGTERM while waiting for the next run
   2  usage error (bad flag or value): a message, no traceback
   3  the run itself could not complete (cluster and in-process fallback lost, key refused, output not writable)
-  130 interrupted (Ctrl-C)
+  4  another run holds the output's lock: this one did nothing
+  130 stopped by SIGINT (Ctrl-C) during a run: the images in progress finished and were saved, the rest were not
+      started (the next run does them); a second Ctrl-C stops at once
+  143 stopped by SIGTERM during a run: the same
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daskparse.console import ProgressBar, configure_logging
 from daskparse.errors import RunError
-from daskparse.settings import SettingsError, load_settings
+from daskparse.settings import Settings, SettingsError, load_settings
 
-EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+if TYPE_CHECKING:
+    from daskparse.schedule import Stopper
+
+EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_LOCKED = 0, 2, 3, 4  # 130 and 143: Stopper.exit_code
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "flyers"
 
 
@@ -36,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("sources", nargs="*", metavar="SOURCE",
                      help="image URL, path, glob, directory, fsspec URL or .txt list (default: the bundled samples)")
     run.add_argument("--output", help="output directory or fsspec URL (default: out)")
+    run.add_argument("--every", metavar="DURATION",
+                     help="run again every DURATION (30m, 12h, 1d), start to start, until SIGINT or SIGTERM")
     run.add_argument("--extractor", choices=["auto", "gemini", "local"],
                      help="auto: Gemini when GEMINI_API_KEY is set, else local OCR")
     run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
@@ -108,17 +118,36 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         sources = [str(SAMPLE_DATA)]
 
-    from daskparse import pipeline  # imports dask and distributed: only once the flags are good
+    from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
 
     _quiet_distributed(settings.log_level)
+    stopper = schedule.Stopper()
+    with stopper.installed():
+        try:
+            with schedule.output_lock(settings.output):
+                return schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
+                                       final=(EXIT_USAGE,))
+        except schedule.LockHeld as held:
+            print(f"python -m daskparse: {held}", file=sys.stderr)
+            return EXIT_LOCKED
+        except RunError as error:  # the lock could not be taken: the output is not writable
+            print(f"python -m daskparse: the run could not complete: {error}", file=sys.stderr)
+            return EXIT_RUN_FAILED
+        except KeyboardInterrupt:  # a second signal outside a run (taking the lock, printing)
+            return stopper.exit_code
+
+
+def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:
+    """One run: parse, save, print; the exit code. A stopped run saves what it did (``pipeline.run``'s ``stop``)."""
+    from daskparse import pipeline
 
     try:
         with ProgressBar(settings.progress_bar) as bar:  # closed before the table is printed
-            result = pipeline.run(sources, settings, progress=bar)
+            result = pipeline.run(sources, settings, progress=bar, stop=stopper.event)
         written = result.save(settings.output)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stopper.exit_code
     except SettingsError as error:
         print(f"python -m daskparse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -137,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.stats.get("dashboard"):
         print(f"\nDashboard (while the run lasted): {result.stats['dashboard']}")
     print(f"Output: {', '.join(written.values())}")
-    print(result.summary())
+    print(result.summary(), flush=True)  # flushed: under cron or systemd, stdout is a file or a pipe
     return EXIT_OK
 
 

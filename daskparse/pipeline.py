@@ -4,6 +4,8 @@ Each partition runs its sources one after another through fetch → optimize →
 threads run partitions side by side. Partitions are small (about ``partitions_per_thread`` per thread)
 so that one slow image does not leave the other threads idle at the end of a run.
 A per-source failure is a value (an error outcome); only faults of the run itself raise.
+A run given a ``stop`` event (``threading.Event``) stops starting partitions once it is set: those running
+finish and are kept (and stored in the cache), the rest are counted in ``stats["notReached"]``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import signal
 import tempfile
 import threading
 import time
+import uuid
 from typing import Callable, Iterator, Sequence
 
 import dask
 import dask.bag as db
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Event, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse.cache import ResultCache, cache_variant
@@ -127,13 +131,16 @@ def _served(hit, source: Source, sha256: str, seconds: float, timings: dict) -> 
 
 
 def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date,
-                      cache: ResultCache | None = None) -> list[dict]:
+                      cache: ResultCache | None = None, stop=None) -> list[dict]:  # stop: anything with is_set()
     """Outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and a ``fatal`` marker.
 
     With a cache, the partition's outcomes are written to it as one file before they are returned, so a
     run killed later loses none of them. The marker (rather than an exception) stops the run without a
-    traceback in every worker's log.
+    traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does nothing and
+    says so with a ``not_reached`` marker: the run is stopping, the next run does its sources.
     """
+    if _stop_requested(stop):
+        return [{"not_reached": True}]
     if cache is not None:
         recovered = _stored_earlier(sources, cache)
         if recovered is not None:
@@ -148,6 +155,16 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     if cache is not None:
         cache.store_partition(outcomes)  # takes the thumbnails out: they are for the cache only
     return outcomes
+
+
+def _stop_requested(stop) -> bool:
+    """Whether the run asked partitions not to start; a flag that cannot be read (its scheduler going away) asks
+    nothing: the partition runs as it would have without one."""
+    try:
+        return stop is not None and bool(stop.is_set())
+    except Exception:  # noqa: BLE001
+        logger.debug("the stop flag could not be read", exc_info=True)
+        return False
 
 
 def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[dict] | None:
@@ -218,8 +235,17 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         processes=True,
         dashboard_address=":8787",
         silence_logs=logging.ERROR,
+        preload=[__name__],  # dask_setup below
     ) as cluster, Client(cluster) as own:
         yield own
+
+
+def dask_setup(worker) -> None:
+    """Worker preload of the LocalCluster a run starts: Ctrl-C at a terminal reaches the whole process group,
+    and would kill the worker processes with their running partitions before the run could finish them.
+    The run itself stops them (``stop``) and closes its cluster."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -269,9 +295,11 @@ def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:
 
 
 def run(sources: Sequence[str] | str, settings: Settings, client: Client | None = None,
-        log: LogCallback | None = None, progress: ProgressCallback | None = None) -> ParseResult:
+        log: LogCallback | None = None, progress: ProgressCallback | None = None,
+        stop: threading.Event | None = None) -> ParseResult:
     """Every source to a shows, no-shows or error outcome. ``progress(RunProgress)`` is called once the
-    sources are known and after each partition (on this thread: a slow callback slows the run's bookkeeping)."""
+    sources are known and after each partition (on this thread: a slow callback slows the run's bookkeeping).
+    Once ``stop`` is set, no new partition starts; the result holds what was done."""
     report = _reporter(log)
     started = time.perf_counter()
     if isinstance(sources, str):
@@ -293,16 +321,23 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             report(f"{len(answered)} images answered from the cache at {settings.cache}", "INFO")
             _report_partition(answered, settings, report, set())  # a cached error is still worth a warning
             tally.add(answered)
+    not_reached: list[Source] = []
+    if items and _stopping(stop):
+        not_reached, items = list(items), []
     if items:
         noted: set[str] = set()
         with cluster_client(settings, client, report) as active:
             dashboard = active.dashboard_link if active is not None else None
-            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, report, noted)
+            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, report, noted,
+                                          stop, not_reached)
+        if lost and _stopping(stop):  # no fallback for a run that is stopping: the next run does them
+            not_reached.extend(lost[0])
+            lost = None
         if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
             with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
                                                    f"{len(lost[0])} images not done") as active:
                 lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, report,
-                                               noted)
+                                               noted, stop, not_reached)
                 gate_metrics = metrics or gate_metrics
             if lost_again:
                 raise RunError(f"the cluster was lost mid-run and so was the in-process fallback: {lost_again[1]}")
@@ -313,18 +348,23 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     result = tally.result(input_errors, time.perf_counter() - started, dashboard, order=sources_in_order)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
+    if _stopping(stop):
+        result.stats.update(stopped=True, notReached=len(not_reached))
     report(result.summary(), "INFO", stats=result.stats)
     return result
 
 
 def _compute(active: Client | None, items: Sequence[Source], settings: Settings, reference_date: dt.date,
-             cache: ResultCache | None, tally: RunTally, report: LogCallback,
-             noted: set[str]) -> tuple[tuple[list[Source], str] | None, dict | None]:
+             cache: ResultCache | None, tally: RunTally, report: LogCallback, noted: set[str],
+             stop: threading.Event | None = None,
+             not_reached: list[Source] | None = None) -> tuple[tuple[list[Source], str] | None, dict | None]:
     """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``tally``.
 
     Returns the items not done because the cluster was lost (with why; None if it was not) and the gate's
     metrics. A partition whose workers kept dying (distributed's ``allowed-failures``) ends as error rows.
+    Once ``stop`` is set, the items of partitions not started are added to ``not_reached``.
     """
+    not_reached = [] if not_reached is None else not_reached
     threads = (sum(active.nthreads().values()) if active is not None else 0) or (
         settings.threads_per_worker * settings.workers)
     # A Gemini call waits ~1.5 s on the network: one image per task keeps 20 calls in flight to the
@@ -338,28 +378,64 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
     if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
         gate = RateGate.install(active, **settings.gate_limits())
         gate.configure(reopen=True)
-    stream = (_on_cluster(active, chunks, settings, reference_date, cache) if active is not None
-              else _in_threads(chunks, threads, settings, reference_date, cache))
     lost: list[Source] = []
     why = None
-    with contextlib.closing(stream):  # closing cancels what is left: a fault of the run stops every partition
-        for done, (chunk, partition, error) in enumerate(stream, 1):
-            if isinstance(error, _ClusterLost):
-                lost.extend(chunk)
-                why = why or str(error)
-                continue
-            if isinstance(error, KilledWorker):  # nothing is lost: each image of it is an error row
-                partition = [_worker_died(source, error) for source in chunk]
-            elif error is not None:
-                raise error
-            fatal = [o["fatal"] for o in partition if "fatal" in o]
-            if fatal:
-                raise RunError(fatal[0])
-            _report_partition(partition, settings, report, noted)
-            tally.add(partition)
-            report(f"partition {done}/{len(chunks)} done", "DEBUG")
+    with _stop_flag(active, stop) as flag:
+        stream = (_on_cluster(active, chunks, settings, reference_date, cache, flag, stop) if active is not None
+                  else _in_threads(chunks, threads, settings, reference_date, cache, flag))
+        with contextlib.closing(stream):  # closing cancels what is left: a fault of the run stops every partition
+            for done, (chunk, partition, error) in enumerate(stream, 1):
+                if isinstance(error, _ClusterLost):
+                    lost.extend(chunk)
+                    why = why or str(error)
+                    continue
+                if isinstance(error, KilledWorker):  # nothing is lost: each image of it is an error row
+                    partition = [_worker_died(source, error) for source in chunk]
+                elif error is not None:
+                    raise error
+                if partition and partition[0].get("not_reached"):
+                    not_reached.extend(chunk)
+                    continue
+                fatal = [o["fatal"] for o in partition if "fatal" in o]
+                if fatal:
+                    raise RunError(fatal[0])
+                _report_partition(partition, settings, report, noted)
+                tally.add(partition)
+                report(f"partition {done}/{len(chunks)} done", "DEBUG")
     gate_metrics = gate.metrics() if gate is not None and not lost else None
     return ((lost, why) if lost else None), gate_metrics
+
+
+def _stopping(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+@contextlib.contextmanager
+def _stop_flag(active: Client | None, stop: threading.Event | None) -> Iterator:
+    """What a partition looks at before it starts (``process_partition``): ``stop`` itself in this process; on a
+    cluster, a Dask ``Event`` (tasks cannot see this process's memory), set by a small thread once ``stop`` is."""
+    if stop is None or active is None:
+        yield stop
+        return
+    flag = Event(f"daskparse-stop-{uuid.uuid4().hex}", client=active)
+    finished = threading.Event()
+
+    def relay() -> None:
+        while not finished.is_set():
+            if stop.wait(0.1):
+                with contextlib.suppress(Exception):  # the cluster is gone: its partitions start no more anyway
+                    flag.set()
+                return
+
+    thread = threading.Thread(target=relay, name="daskparse-stop", daemon=True)
+    thread.start()
+    try:
+        yield flag
+    finally:
+        finished.set()
+        thread.join()
+        with contextlib.suppress(Exception):  # the scheduler may be gone; otherwise this frees its entry
+            flag.clear()
 
 
 class _ClusterLost(Exception):
@@ -367,14 +443,16 @@ class _ClusterLost(Exception):
 
 
 def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, reference_date: dt.date,
-                cache: ResultCache | None) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
+                cache: ResultCache | None, flag=None, stop: threading.Event | None = None,
+                ) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
     """Each chunk's (chunk, outcomes, None) or (chunk, None, error) as its task ends on the cluster.
 
     A result is let go of once received: a future still held would have the scheduler run its task again
     when the worker holding the result dies, sending images that were done (and stored) to Gemini twice.
     Partitions reach the scheduler ``SUBMIT_BATCH`` at a time, the next batch as soon as fewer than a batch
     are left in flight: a whole run's graph at once grew this process (the scheduler's) with the run's size,
-    ~100 MB more while 5,000 one-image tasks were taken in (BENCHMARKS.md, stress).
+    ~100 MB more while 5,000 one-image tasks were taken in (BENCHMARKS.md, stress). Once ``stop`` is set, the
+    batches not sent yet are not reached; those sent see ``flag`` and do nothing unless already running.
     """
     shared_cache = dask.delayed(cache, pure=True) if cache is not None else None  # once in each batch's graph
     pending: dict = {}
@@ -382,7 +460,7 @@ def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, 
     def submit(start: int) -> list:
         batch = chunks[start:start + SUBMIT_BATCH]
         bag = db.from_sequence([s for chunk in batch for s in chunk], partition_size=len(batch[0])).map_partitions(
-            process_partition, settings, reference_date, shared_cache)
+            process_partition, settings, reference_date, shared_cache, flag)
         futures = active.compute(bag.to_delayed())  # from_sequence cuts items as ``chunks`` does
         pending.update(zip(futures, batch))
         return futures
@@ -394,6 +472,10 @@ def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, 
             chunk = pending.pop(future)
             status = future.status
             del future  # the last reference: the scheduler forgets the result
+            if submitted < len(chunks) and _stopping(stop):
+                for rest in chunks[submitted:]:
+                    yield rest, [{"not_reached": True}], None
+                submitted = len(chunks)
             if len(pending) < SUBMIT_BATCH and submitted < len(chunks):
                 try:
                     queue.update(submit(submitted))
@@ -415,10 +497,12 @@ def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, 
 
 
 def _in_threads(chunks: list[list[Source]], threads: int, settings: Settings, reference_date: dt.date,
-                cache: ResultCache | None) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
+                cache: ResultCache | None, stop: threading.Event | None = None,
+                ) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
     """``_on_cluster`` without Dask: the last fallback, a thread pool in this process."""
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="daskparse") as pool:
-        pending = {pool.submit(process_partition, chunk, settings, reference_date, cache): chunk for chunk in chunks}
+        pending = {pool.submit(process_partition, chunk, settings, reference_date, cache, stop): chunk
+                   for chunk in chunks}
         try:
             for future in concurrent.futures.as_completed(list(pending)):
                 chunk = pending.pop(future)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import posixpath
-import uuid
 from dataclasses import dataclass, field
 
 import fsspec
 import pandas as pd
 
 from daskparse.errors import ERROR_COLUMNS
+from daskparse.output import atomic_write, write_shows
 from daskparse.shows import SHOW_COLUMNS
 
 OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached"]  # cached: the cache level that answered
@@ -33,6 +32,8 @@ class ParseResult:
             f"{s.get('shows', 0)} shows in {s.get('wallSeconds', 0):.1f} s "
             f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor"
             + (f"; {s['cacheHits']} from the cache" if s.get("cacheHits") else "") + ")"
+            + (f"; stopped early: {s.get('notReached', 0)} images not started (the next run does them)"
+               if s.get("stopped") else "")
         )
 
     def table(self, max_rows: int = 60) -> str:
@@ -42,32 +43,21 @@ class ParseResult:
         return view.to_string(index=False, max_rows=max_rows, max_colwidth=28)
 
     def save(self, output: str) -> dict[str, str]:
-        """Write shows.parquet, errors.parquet, outcomes.parquet and stats.json under ``output`` (any fsspec URL).
+        """Write the run under ``output`` (any fsspec URL); returns the URLs written.
 
-        Each file is written under a temporary name and moved into place, so a reader never sees half a file.
+        Its shows are appended to the dataset ``shows/`` and merged into ``shows.parquet``, the current view
+        of every show seen (``daskparse.output``); errors.parquet, outcomes.parquet and stats.json are this
+        run's. Each file is written under a temporary name and moved into place, so a reader never sees half a file.
         """
         fs, root = fsspec.core.url_to_fs(output)
         fs.makedirs(root, exist_ok=True)
-        written = {}
-        for name, frame in (("shows", self.shows), ("errors", self.errors), ("outcomes", self.outcomes)):
-            written[name] = _atomic_write(fs, root, f"{name}.parquet", lambda f, frame=frame: frame.to_parquet(f, index=False))
-        written["stats"] = _atomic_write(
+        written = write_shows(fs, root, self.shows)
+        for name, frame in (("errors", self.errors), ("outcomes", self.outcomes)):
+            written[name] = atomic_write(fs, root, f"{name}.parquet", lambda f, frame=frame: frame.to_parquet(f, index=False))
+        written["stats"] = atomic_write(
             fs, root, "stats.json", lambda f: f.write(json.dumps(self.stats, indent=2, default=str).encode())
         )
         return written
-
-
-def _atomic_write(fs, root: str, name: str, write) -> str:
-    final = posixpath.join(root, name)
-    temporary = posixpath.join(root, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with fs.open(temporary, "wb") as file:
-            write(file)
-        fs.mv(temporary, final)
-    finally:
-        if fs.exists(temporary):
-            fs.rm(temporary)
-    return fs.unstrip_protocol(final)
 
 
 def empty_errors() -> pd.DataFrame:

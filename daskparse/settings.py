@@ -38,6 +38,8 @@ class Settings(BaseModel):
     cache_error_ttl: float = Field(86400.0, gt=0, description="seconds a permanent per-image error stays cached")
     cache_phash_distance: Optional[int] = Field(
         16, ge=0, le=64, description="look-alike level: pHash bits apart to consider a repost (off: None)")
+    every: Optional[float] = Field(None, gt=0, description="CLI only: run again every this long (30m, 12h, ...) "
+                                   "until stopped; seconds")
     reference_date: Optional[dt.date] = Field(
         None, description="Dates without a year resolve to their next occurrence on or after this day (default: today)"
     )
@@ -97,7 +99,7 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, for log collectors")
     progress_bar: Optional[bool] = Field(None, description="the CLI's progress bar (default: when stderr is a terminal)")
 
-    @field_validator("cache_ttl", "cache_error_ttl", mode="before")
+    @field_validator("cache_ttl", "cache_error_ttl", "every", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -1,13 +1,17 @@
 """The Show model: the single source of truth for columns, dtypes and the extractor output schema.
 
 ``ShowFields`` is what an extractor reports for one show on a flyer (and, later, the Gemini response
-schema). ``SHOW_COLUMNS`` adds the provenance the pipeline attaches. ``shows_frame`` turns records into
-a DataFrame with stable names and dtypes, including when there are no rows at all.
+schema). ``SHOW_COLUMNS`` adds ``show_id`` (:func:`show_id`, the same show on any flyer in any run) and the
+provenance the pipeline attaches. ``shows_frame`` turns records into a DataFrame with stable names and
+dtypes, including when there are no rows at all.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+import hashlib
+import re
+import unicodedata
+from typing import Literal, Mapping, Optional
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,10 +45,41 @@ class ShowFields(BaseModel):
 
 PROVENANCE_COLUMNS = ["source", "cleaned_url", "image_sha256", "extractor"]
 FIELD_COLUMNS = list(ShowFields.model_fields)
-SHOW_COLUMNS = FIELD_COLUMNS + PROVENANCE_COLUMNS
+SHOW_COLUMNS = ["show_id"] + FIELD_COLUMNS + PROVENANCE_COLUMNS
+
+
+def show_id(show: Mapping) -> str:
+    """A stable id for one show: the same show read off two flyers, or in two runs, gets the same id.
+
+    It hashes where (the venue; without one the street, else the address line), when (the date, else the
+    weekday of a recurring show), the start time and the kind, each normalised (case, accents, punctuation,
+    "&"/"and", a leading "The"). Title and performer are left out on purpose: two flyers of one show often
+    name it differently ("Karaoke Night" / "Thursday Karaoke w/ DJ Mo", a host named on one only), while a
+    venue seldom runs two shows of one kind starting at one time on one day. City, state and ZIP are left
+    out too, as one flyer prints them and the next does not. A show with no place at all falls back to its
+    title, and one with neither to its image, so unrelated bare rows are never merged.
+    """
+    place = _identity(show.get("venue")) or _identity(show.get("street") or show.get("address"))
+    if not place:
+        title = _identity(show.get("title"))
+        place = f"title:{title}" if title else f"image:{show.get('image_sha256') or ''}"
+    when = show.get("date") or _identity(show.get("weekday"))
+    parts = [place, when or "", show.get("start_time") or "", show.get("kind") or "other"]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def _identity(value: Optional[str]) -> str:
+    """The letters and digits of ``value``, lower case, without accents, "&" read as "and", no leading "the"."""
+    if not value:
+        return ""
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode().casefold()
+    text = re.sub(r"^\W*the\b", "", text.replace("&", " and "))
+    return re.sub(r"[^a-z0-9]+", "", text)
 
 
 def shows_frame(records: list[dict]) -> pd.DataFrame:
-    """Records (dicts with SHOW_COLUMNS keys) to a DataFrame whose columns are all nullable strings."""
-    frame = pd.DataFrame.from_records(records, columns=SHOW_COLUMNS)
+    """Records (dicts with the other SHOW_COLUMNS keys) to a DataFrame whose columns are all nullable strings;
+    ``show_id`` is derived here, so it is never stale."""
+    frame = pd.DataFrame.from_records([{**record, "show_id": show_id(record)} for record in records],
+                                      columns=SHOW_COLUMNS)
     return frame.astype({column: pd.StringDtype() for column in SHOW_COLUMNS})

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,11 @@ def test_a_run_writes_only_its_output_and_its_cache(tmp_path):
     assert done.returncode == 0, done.stderr
     written = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if not path.is_dir())
     assert written and all(path.startswith(("work/out/", "work/cache/")) for path in written), written
+
+
+def test_the_readme_lists_the_exit_codes_the_cli_documents():
+    from daskparse import cli
+
+    documented = dict(re.findall(r"^  (\d+)\s+(\S.*)$", cli.__doc__, re.M))
+    in_readme = dict(re.findall(r"^\| `(\d+)` \| (.*) \|$", (DATA.parent / "README.md").read_text(), re.M))
+    assert sorted(documented, key=int) == sorted(in_readme, key=int) == ["0", "2", "3", "4", "130", "143"]

@@ -9,6 +9,7 @@ import pytest
 import daskparse
 from conftest import cluster_client, noise_jpeg
 from daskparse.pipeline import partition_size
+from daskparse.output import SIGHTING_COLUMNS, VIEW_COLUMNS
 from daskparse.shows import SHOW_COLUMNS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -109,14 +110,16 @@ def test_stats_and_log(mixed_run):
 
 def test_results_save_to_local_folder_and_fsspec_url(mixed_run, tmp_path):
     result = mixed_run["result"]
-    result.save(str(tmp_path / "out"))
-    shows = pd.read_parquet(tmp_path / "out" / "shows.parquet")
-    assert len(shows) == len(result.shows) and list(shows.columns) == SHOW_COLUMNS
+    written = result.save(str(tmp_path / "out"))
+    shows = pd.read_parquet(tmp_path / "out" / "shows.parquet")  # the merged view: each show once
+    assert len(shows) == result.shows["show_id"].nunique() and list(shows.columns) == VIEW_COLUMNS
+    run = pd.read_parquet(written["run"])  # this run's sightings, one row per show per flyer
+    assert len(run) == len(result.shows) and list(run.columns) == SIGHTING_COLUMNS
     assert len(pd.read_parquet(tmp_path / "out" / "errors.parquet")) == len(result.errors)
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["shows"] == len(result.shows)
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert not [p for p in (tmp_path / "out").rglob(".*")]  # no temporary files left
     written = result.save("memory://daskparse-test/out")
-    assert pd.read_parquet(written["shows"]).shape == result.shows.shape
+    assert len(pd.read_parquet(written["shows"])) == result.shows["show_id"].nunique()
 
 
 def test_a_run_with_only_bad_sources_starts_no_cluster_and_returns_empty_tables():

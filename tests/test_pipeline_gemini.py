@@ -5,14 +5,19 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import daskparse
+from daskparse import pipeline
 from daskparse.gate import RateGate
 from daskparse.optimize import optimize_image
+from daskparse.settings import load_settings
+from daskparse.sources import expand_sources
 from daskparse.testing.gemini_server import GeminiServer
 from conftest import GEMINI_KEY, cluster_client
 
@@ -178,3 +183,35 @@ def test_the_daily_quota_running_out_mid_run_hands_the_rest_to_the_fallback():
     assert result.stats["fellBackToLocal"] == len(PATHS) - 3
     answered = [r for r in server.requests if r.path.split("?")[0].endswith(":generateContent") and r.status == 200]
     assert len(answered) == 3
+
+
+def test_a_stop_event_ends_the_run_with_what_was_done(client):
+    stop = threading.Event()
+    with GeminiServer(api_key=KEY, latency=1.0) as server:
+        box = {}
+        thread = threading.Thread(target=lambda: box.update(result=parse(server, client, stop=stop)))
+        thread.start()
+        while server.count(":generateContent") < 1 and thread.is_alive():
+            time.sleep(0.02)
+        stop.set()
+        thread.join(120)
+        sent = server.count(":generateContent")
+    result = box["result"]
+    done = set(result.outcomes["source"])
+    assert result.stats["stopped"] and result.stats["notReached"] == len(PATHS) - len(done) >= 1
+    assert len(done) == sent >= 1 and set(result.shows["source"]) == done  # what was sent was finished and kept
+    assert "stopped early" in result.summary()
+    already = daskparse.parse_images(PATHS, extractor="local", stop=stop)  # set before the start: no cluster at all
+    assert already.stats["notReached"] == len(PATHS) and already.outcomes.empty and already.stats["dashboard"] is None
+
+
+def test_a_stop_flag_that_cannot_be_read_does_not_fail_the_partition(gemini_server):
+    class Unreadable:  # a stand-in for a Dask Event whose scheduler went away: there is no such scheduler to stop here
+        def is_set(self):
+            raise OSError("Timed out trying to connect")
+
+    settings = load_settings(extractor="gemini", gemini_api_key=KEY, gemini_base_url=gemini_server.base_url,
+                             gemini_api_version="v1beta", timeout=10, reference_date=TRUTH["reference_date"])
+    sources, _ = expand_sources(PATHS[:1])
+    [outcome] = pipeline.process_partition(sources, settings, settings.run_reference_date(), None, Unreadable())
+    assert outcome["error"] is None and outcome["shows"]

@@ -58,3 +58,12 @@ def test_cache_settings_take_durations_and_off():
     assert not load_settings(environ={"DASKPARSE_USE_CACHE": "0"}).use_cache
     with pytest.raises(SettingsError, match="cache_ttl"):
         load_settings(environ={}, cache_ttl="soon")
+
+
+def test_every_takes_a_duration_from_any_source():
+    assert load_settings(environ={}).every is None
+    assert load_settings(environ={"DASKPARSE_EVERY": "30m"}).every == 1800
+    with dask.config.set({"daskparse.every": "12h"}):
+        assert load_settings(environ={}).every == 43200
+    with pytest.raises(SettingsError, match="every"):
+        load_settings(environ={}, every="0")

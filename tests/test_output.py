@@ -1,0 +1,88 @@
+"""The output folder: each run's sightings appended to a Parquet dataset, and the merged view, through fsspec."""
+
+import datetime as dt
+import uuid
+
+import fsspec
+import pandas as pd
+import pytest
+
+from daskparse.output import SIGHTING_COLUMNS, VIEW, VIEW_COLUMNS, write_shows
+from daskparse.shows import show_id, shows_frame
+
+DAY1 = dt.datetime(2026, 11, 5, 18, 0, tzinfo=dt.timezone.utc)
+DAY2 = DAY1 + dt.timedelta(days=1)
+KARAOKE = {"title": "Karaoke Night", "kind": "karaoke", "venue": "The Rusty Anchor", "weekday": "Wednesday",
+           "start_time": "22:00", "extractor": "local"}
+TRIVIA = {"title": "Pub Quiz", "kind": "trivia", "venue": "Half Moon Saloon", "date": "2026-11-13",
+          "start_time": "19:30", "extractor": "local"}
+
+
+def seen_on(name, *shows):
+    return [{**show, "source": name, "cleaned_url": f"https://example.org/{name}", "image_sha256": name * 8}
+            for show in shows]
+
+
+@pytest.fixture(params=["local", "memory"])
+def output(request, tmp_path):
+    return str(tmp_path / "out") if request.param == "local" else f"memory://daskparse-output-{uuid.uuid4().hex}/out"
+
+
+def view_of(output):
+    return pd.read_parquet(f"{output}/{VIEW}").set_index("show_id")
+
+
+def test_runs_append_sightings_and_the_view_holds_each_show_once(output):
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    # run 1: the karaoke night on two flyers (only the second names the host), and a quiz
+    first = write_shows(fs, root, shows_frame(seen_on("a", KARAOKE, TRIVIA) + seen_on("b", {**KARAOKE, "performer": "DJ Mo"})),
+                        now=DAY1)
+    view = view_of(output)
+    assert list(view.reset_index().columns) == VIEW_COLUMNS
+    assert sorted(view.index) == sorted({show_id(KARAOKE), show_id(TRIVIA)})
+    karaoke = view.loc[show_id(KARAOKE)]
+    assert list(karaoke["sources"]) == ["https://example.org/a", "https://example.org/b"]
+    assert karaoke["performer"] == "DJ Mo"  # of one run's rows, the fullest
+    # run 2, the next day: the same karaoke night on a third flyer, worded otherwise; the quiz not seen
+    write_shows(fs, root, shows_frame(seen_on("c", {**KARAOKE, "title": "KARAOKE!"})), now=DAY2)
+    view = view_of(output)
+    assert len(view) == 2
+    karaoke, trivia = view.loc[show_id(KARAOKE)], view.loc[show_id(TRIVIA)]
+    assert karaoke["title"] == "KARAOKE!" and karaoke["performer"] == "DJ Mo"  # as last seen; a gap filled
+    assert karaoke["source"] == "c" and len(karaoke["sources"]) == 3
+    assert (karaoke["first_seen"], karaoke["last_seen"]) == (pd.Timestamp(DAY1), pd.Timestamp(DAY2))
+    assert (trivia["first_seen"], trivia["last_seen"]) == (pd.Timestamp(DAY1), pd.Timestamp(DAY1))
+    # a run without shows adds no file and keeps the view
+    assert set(write_shows(fs, root, shows_frame([]), now=DAY2 + dt.timedelta(hours=1))) == {"shows"}
+    pd.testing.assert_frame_equal(view_of(output), view)
+
+    history = pd.read_parquet(f"{output}/shows")  # the dataset, hive-partitioned by run date
+    assert len(history) == 4 and set(SIGHTING_COLUMNS) <= set(history.columns)
+    assert sorted(history["run_date"].astype(str).unique()) == [f"{DAY1.astimezone():%Y-%m-%d}",
+                                                               f"{DAY2.astimezone():%Y-%m-%d}"]
+    assert history["run_id"].nunique() == 2 and first["run"].endswith(".parquet")
+    assert not [path for path in fs.find(root) if path.rsplit("/", 1)[-1].startswith(".")]  # no temporary files
+
+
+def test_a_run_stopped_before_its_view_is_merged_by_the_next(output):
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    write_shows(fs, root, shows_frame(seen_on("a", KARAOKE)), now=DAY1)
+    before = fs.cat(f"{root}/{VIEW}")
+    write_shows(fs, root, shows_frame(seen_on("b", TRIVIA)), now=DAY2)
+    fs.pipe(f"{root}/{VIEW}", before)  # as if that run had stopped between its sightings and its view
+    assert show_id(TRIVIA) not in view_of(output).index
+    write_shows(fs, root, shows_frame([]), now=DAY2 + dt.timedelta(hours=1))
+    assert sorted(view_of(output).index) == sorted([show_id(KARAOKE), show_id(TRIVIA)])
+
+
+def test_a_shows_parquet_of_an_earlier_version_is_rebuilt_from_the_dataset(tmp_path):
+    output = str(tmp_path / "out")
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    write_shows(fs, root, shows_frame(seen_on("a", KARAOKE)), now=DAY1)
+    shows_frame(seen_on("x", TRIVIA)).drop(columns="show_id").to_parquet(tmp_path / "out" / VIEW)  # the old layout
+    write_shows(fs, root, shows_frame(seen_on("b", KARAOKE)), now=DAY2)
+    view = view_of(output)
+    assert list(view.index) == [show_id(KARAOKE)] and len(view.iloc[0]["sources"]) == 2
