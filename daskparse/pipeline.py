@@ -29,6 +29,7 @@ from distributed import Client, Event, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse.cache import ResultCache, cache_variant
+from daskparse.dashboard import RunBoard
 from daskparse.errors import ErrorRecord, RunError, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor, result_key
 from daskparse.extract.gemini import GeminiConfigError
@@ -309,9 +310,10 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
     reference_date = settings.run_reference_date()
     sources_in_order = [item.source for item in items]  # results come back in the order given
-    tally = RunTally(len(items), settings, progress)
+    board = RunBoard(progress)  # the run's numbers on its scheduler's daskparse page, and your callback
+    tally = RunTally(len(items), settings, board)
     tally.notify()
-    dashboard = gate_metrics = None
+    gate_metrics = None
     cache = open_cache(settings) if items else None
     if cache is not None:  # level 1 before anything is sent out: a run of known URLs needs no cluster at all
         hits = cache.lookup_urls([item.cleaned_url for item in items])
@@ -327,17 +329,16 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     if items:
         noted: set[str] = set()
         with cluster_client(settings, client, report) as active:
-            dashboard = active.dashboard_link if active is not None else None
-            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, report, noted,
-                                          stop, not_reached)
+            lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, board, report,
+                                          noted, stop, not_reached)
         if lost and _stopping(stop):  # no fallback for a run that is stopping: the next run does them
             not_reached.extend(lost[0])
             lost = None
         if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
             with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
                                                    f"{len(lost[0])} images not done") as active:
-                lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, report,
-                                               noted, stop, not_reached)
+                lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, board,
+                                               report, noted, stop, not_reached)
                 gate_metrics = metrics or gate_metrics
             if lost_again:
                 raise RunError(f"the cluster was lost mid-run and so was the in-process fallback: {lost_again[1]}")
@@ -345,7 +346,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             compaction = cache.compact_if_needed()
             if compaction.get("filesMerged") or compaction.get("error"):
                 report(f"cache compacted: {compaction}", "INFO")
-    result = tally.result(input_errors, time.perf_counter() - started, dashboard, order=sources_in_order)
+    result = tally.result(input_errors, time.perf_counter() - started, board.link, order=sources_in_order)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
     if _stopping(stop):
@@ -355,10 +356,11 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
 
 
 def _compute(active: Client | None, items: Sequence[Source], settings: Settings, reference_date: dt.date,
-             cache: ResultCache | None, tally: RunTally, report: LogCallback, noted: set[str],
+             cache: ResultCache | None, tally: RunTally, board: RunBoard, report: LogCallback, noted: set[str],
              stop: threading.Event | None = None,
              not_reached: list[Source] | None = None) -> tuple[tuple[list[Source], str] | None, dict | None]:
-    """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``tally``.
+    """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``tally`` (and, through
+    ``board``, to the cluster's dashboard page).
 
     Returns the items not done because the cluster was lost (with why; None if it was not) and the gate's
     metrics. A partition whose workers kept dying (distributed's ``allowed-failures``) ends as error rows.
@@ -372,8 +374,9 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
     size = 1 if settings.extractor_name == "gemini" else partition_size(
         len(items), threads, settings.partitions_per_thread)
     chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
-    dashboard = active.dashboard_link if active is not None else None
-    report(f"{len(items)} images in {len(chunks)} partitions on {threads} threads; dashboard {dashboard}", "INFO")
+    dashboard = board.attach(active) if active is not None else None
+    report(f"{len(items)} images in {len(chunks)} partitions on {threads} threads"
+           + (f"; dashboard {dashboard}" if dashboard else ""), "INFO")
     gate = None
     if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
         gate = RateGate.install(active, **settings.gate_limits())
@@ -383,7 +386,8 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
     with _stop_flag(active, stop) as flag:
         stream = (_on_cluster(active, chunks, settings, reference_date, cache, flag, stop) if active is not None
                   else _in_threads(chunks, threads, settings, reference_date, cache, flag))
-        with contextlib.closing(stream):  # closing cancels what is left: a fault of the run stops every partition
+        # closing cancels what is left (a fault of the run stops every partition), then ends the run on the page
+        with contextlib.closing(board), contextlib.closing(stream):
             for done, (chunk, partition, error) in enumerate(stream, 1):
                 if isinstance(error, _ClusterLost):
                     lost.extend(chunk)

@@ -78,7 +78,9 @@ def own_cache(tmp_path_factory, monkeypatch):
 def dask_processes(tmp_path_factory):
     """A cluster started the way operators start one: `dask scheduler` and two `dask worker` processes, on 127.0.0.1.
 
-    Yields the scheduler's address. Each worker has a nanny (the default), so a killed worker comes back.
+    Yields the scheduler's address. Each worker has a nanny (the default), so a killed worker comes back. The
+    scheduler has the daskparse page (``--preload daskparse.dashboard``) on a free port of 127.0.0.1
+    (``Client(address).dashboard_link``).
     """
     import subprocess
     import sys
@@ -91,9 +93,9 @@ def dask_processes(tmp_path_factory):
     scheduler_file = folder / "scheduler.json"
     dask = str(Path(sys.executable).with_name("dask"))
     log = open(folder / "cluster.log", "wb")
-    common = ["--no-dashboard"]
     processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
-                                   str(scheduler_file), *common], stdout=log, stderr=log, cwd=folder)]
+                                   str(scheduler_file), "--dashboard-address", "127.0.0.1:0",
+                                   "--preload", "daskparse.dashboard"], stdout=log, stderr=log, cwd=folder)]
     try:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
@@ -101,7 +103,7 @@ def dask_processes(tmp_path_factory):
         for _ in range(2):
             processes.append(subprocess.Popen(
                 [dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--nthreads", "2",
-                 "--memory-limit", "4GiB", *common], stdout=log, stderr=log, cwd=folder))
+                 "--memory-limit", "4GiB", "--no-dashboard"], stdout=log, stderr=log, cwd=folder))
         with Client(scheduler_file=str(scheduler_file), timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
             address = client.scheduler.address
