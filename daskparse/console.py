@@ -38,6 +38,22 @@ def configure_logging(level: str, log_format: Literal["text", "json"] = "text") 
     logging.getLogger("daskparse").setLevel(level)
 
 
+def logging_config(level: str, log_format: Literal["text", "json"] = "text") -> dict:
+    """``configure_logging`` as a ``logging.config.dictConfig`` schema, for the worker processes of a cluster
+    daskparse starts: distributed applies a ``logging`` config with a ``version`` when it is imported there
+    (``distributed.config.initialize_logging``), so their log lines look like this process's, JSON included."""
+    formatter = {"()": "daskparse.console.json_formatter"} if log_format == "json" else {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"daskparse": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "daskparse"}},
+        "root": {"level": "WARNING", "handlers": ["stderr"]},
+        "loggers": {"daskparse": {"level": level}},
+    }
+
+
 def json_formatter() -> logging.Formatter:
     """``{"time": ISO 8601 UTC, "level", "logger", "message", ...extra fields}``; exceptions as ``exc_info``."""
     from pythonjsonlogger.json import JsonFormatter

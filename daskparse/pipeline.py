@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import os
 import signal
 import tempfile
 import threading
@@ -29,6 +30,7 @@ from distributed import Client, Event, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse.cache import ResultCache, cache_variant
+from daskparse.console import logging_config
 from daskparse.dashboard import RunBoard
 from daskparse.errors import ErrorRecord, RunError, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor, result_key
@@ -255,14 +257,30 @@ def _cluster_config(settings: Settings) -> Iterator[None]:
     and nannies read it as they are created; nannies pass it on to their workers)."""
     # workers' scratch space (and its lock files) in a folder of the run's own, removed afterwards: a run
     # leaves nothing outside its output and cache
-    with tempfile.TemporaryDirectory(prefix="daskparse-") as scratch, dask.config.set({
+    with tempfile.TemporaryDirectory(prefix="daskparse-") as scratch, _environ_restored(), dask.config.set({
         "temporary-directory": scratch,
+        # worker processes log as this one does (text or JSON); read by distributed when a worker imports it
+        "distributed.nanny.pre-spawn-environ.DASK_LOGGING": repr(logging_config(settings.log_level,
+                                                                                settings.log_format)),
         # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in workers, which makes glibc hand every large image
         # buffer back to the kernel: measured 45-55 ms of kernel CPU more per image (bench/gemini_throughput).
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.admin.low-level-log-length": settings.debug_log_length,
     }):
         yield
+
+
+@contextlib.contextmanager
+def _environ_restored() -> Iterator[None]:
+    """Nannies write their pre-spawn environment into this process's (distributed's Nanny.start): undo it when
+    the cluster is closed, so it does not reach the user's later processes."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update(saved)
 
 
 @contextlib.contextmanager

@@ -136,3 +136,20 @@ def test_a_run_on_a_terminal_draws_the_bar_and_a_piped_run_prints_as_before(gemi
                for line in piped.stderr.splitlines()), piped.stderr
     table = lambda stdout: sorted(stdout.split("\nDashboard")[0].split("\nOutput:")[0].splitlines())  # noqa: E731
     assert table(piped.stdout) == table(shown.stdout) and "venue" in piped.stdout
+
+
+def test_worker_processes_log_as_json_too(capfd):
+    """The worker processes of a cluster daskparse starts log as the run asks (their stderr is this process's)."""
+    import daskparse
+    from distributed import default_client
+
+    def log_from_the_worker(progress):
+        if progress.done == 1:  # the run's cluster is up until its last partition is in
+            default_client().run(lambda: logging.getLogger("daskparse.worker-test").warning("said in a worker"))
+
+    flyers = sorted((Path(__file__).resolve().parent.parent / "data" / "flyers").glob("*.jpg"))[:2]
+    daskparse.parse_images([str(f) for f in flyers], extractor="local", workers=1, threads=1, use_cache=False,
+                           log_format="json", progress=log_from_the_worker)
+    said = [line for line in capfd.readouterr().err.splitlines() if "said in a worker" in line]
+    assert len(said) == 1 and json.loads(said[0])["logger"] == "daskparse.worker-test", said
+    assert "DASK_LOGGING" not in os.environ  # what the nanny set for its workers is gone with the cluster
