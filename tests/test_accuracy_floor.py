@@ -10,12 +10,13 @@ so a regression in the parser, the normaliser or the optimizer fails here.
 
 import datetime as dt
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from daskparse.extract.local import LocalExtractor
+from daskparse.extract.local import OCR_THREADS, LocalExtractor
 from daskparse.normalise import parse_address
 from daskparse.optimize import optimize_image
 from daskparse.testing.flyers import OCR_NOISE_KINDS, make_flyer, ocr_noise, tagged_addresses
@@ -36,16 +37,18 @@ ADDRESS_FLOORS = {"clean": 0.99, "noisy": 0.97}
 @pytest.fixture(scope="module")
 def held_out_readings():
     extractor = LocalExtractor(reference_date=REFERENCE)
-    predictions, truth = {}, {}
-    for seed in HELD_OUT_SEEDS:
-        for photo in (False, True):
-            flyer = make_flyer(seed, reference_date=REFERENCE, photo=photo, held_out=True)
-            buffer = io.BytesIO()
-            flyer.image.save(buffer, "JPEG", quality=90)
-            name = f"{seed}-{'photo' if photo else 'clean'}"
-            predictions[name] = [s.model_dump() for s in extractor.shows(optimize_image(buffer.getvalue()).jpeg)]
-            truth[name] = (photo, flyer.shows)
-    return predictions, truth
+
+    def read(seed_photo):
+        seed, photo = seed_photo
+        flyer = make_flyer(seed, reference_date=REFERENCE, photo=photo, held_out=True)
+        buffer = io.BytesIO()
+        flyer.image.save(buffer, "JPEG", quality=90)
+        name = f"{seed}-{'photo' if photo else 'clean'}"
+        return name, [s.model_dump() for s in extractor.shows(optimize_image(buffer.getvalue()).jpeg)], (photo, flyer.shows)
+
+    with ThreadPoolExecutor(OCR_THREADS) as pool:  # as the pipeline does: every core's OCR thread busy
+        readings = list(pool.map(read, [(seed, photo) for seed in HELD_OUT_SEEDS for photo in (False, True)]))
+    return {name: shows for name, shows, _ in readings}, {name: truth for name, _, truth in readings}
 
 
 @pytest.mark.parametrize("photo", [False, True], ids=["clean", "photo-like"])
