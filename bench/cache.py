@@ -242,7 +242,8 @@ def repeat_run(quick: bool = False, images: int = 1000) -> dict:
     on the server, a fresh one per run.
     """
     import daskparse
-    from bench.loopback import API_KEY, environ_kept, loopback_server
+    from bench.loopback import API_KEY, loopback_server
+    from daskparse.pipeline import environ_restored
     from bench.rate_gate import LATENCY_MEDIAN_S, LATENCY_SIGMA
     from daskparse.testing.image_server import ImageServer
 
@@ -256,7 +257,7 @@ def repeat_run(quick: bool = False, images: int = 1000) -> dict:
 
         def parse(label: str, signature: str) -> None:
             sources = [images_server.url(f"/f/{i}.jpg") + f"?oh={signature}" for i in range(images)]
-            with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, environ_kept():
+            with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, environ_restored():
                 started = time.perf_counter()
                 result = daskparse.parse_images(sources, extractor="gemini", gemini_api_key=API_KEY,
                                                 gemini_base_url=server.base_url, gemini_api_version="v1beta",

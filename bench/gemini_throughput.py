@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench.loopback import API_KEY, SERVER_SEED, ServerLog, environ_kept, loopback_server
+from bench.loopback import API_KEY, SERVER_SEED, ServerLog, loopback_server
+
+from daskparse.pipeline import environ_restored
 
 IMAGES_FULL, IMAGES_QUICK = 200, 60
 SLOTS = 20  # requests in flight: 20 pool threads, or 2 workers x 10 threads
@@ -220,7 +222,7 @@ def run_daskparse(paths: list[str], name: str = "daskparse 2x10", worker_malloc_
     settings = load_settings()  # what parse_images reads partitions_per_thread from
 
     config = {} if worker_malloc_trim else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, environ_kept(), dask.config.set(config):
+    with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA)) as server, environ_restored(), dask.config.set(config):
         started = time.perf_counter()
         cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=THREADS_PER_WORKER, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections import defaultdict, deque
 from contextlib import contextmanager
@@ -113,19 +112,6 @@ class LoopbackServer:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
-
-
-@contextmanager
-def environ_kept() -> Iterator[None]:
-    """Undo what a Nanny writes into this process's environment (its pre-spawn-environ), which every later
-    child process (the next server, the next cluster's workers) would otherwise inherit."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for name in set(os.environ) - set(saved):
-            del os.environ[name]
-        os.environ.update(saved)
 
 
 @contextmanager

@@ -37,7 +37,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from bench.loopback import API_KEY, LoopbackServer, environ_kept, loopback_server
+from bench.loopback import API_KEY, LoopbackServer, loopback_server
+
+from daskparse.pipeline import environ_restored
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DATE = dt.date(2026, 11, 1)
@@ -97,7 +99,7 @@ def sample_flyers(count: int, folder: Path) -> list[str]:
 def local_cluster(workers: int, threads: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
-    with environ_kept(), LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+    with environ_restored(), LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                                        dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         client.run(_warm_worker)
@@ -485,7 +487,7 @@ def group_size(paths: list[str]) -> dict:
     import daskparse
 
     with loopback_server((LATENCY_MEDIAN_S, LATENCY_SIGMA), rpm=1800, minute_seconds=60.0) as server, \
-            environ_kept():
+            environ_restored():
         started = time.perf_counter()
         result = daskparse.parse_images(  # no client: a LocalCluster of 2 x 10 is started and closed, as for a user
             paths, extractor="gemini", gemini_api_key=API_KEY, gemini_base_url=server.base_url,

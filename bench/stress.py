@@ -321,12 +321,13 @@ def check(plan: Plan, result) -> dict:
 
 def stress_run(count: int) -> dict:
     import daskparse
-    from bench.loopback import API_KEY, environ_kept, loopback_server
+    from bench.loopback import API_KEY, loopback_server
+    from daskparse.pipeline import environ_restored
     from daskparse.testing.image_server import ImageServer
 
     with tempfile.TemporaryDirectory(prefix="stress-bench-") as tmp, ImageServer() as images:
         plan = build_sources(count, images, Path(tmp))
-        with loopback_server(LATENCY, fault_rates=FAULT_RATES) as gemini, environ_kept():
+        with loopback_server(LATENCY, fault_rates=FAULT_RATES) as gemini, environ_restored():
             faulthandler.dump_traceback_later(HANG_S, exit=False, file=sys.stderr)
             try:
                 with MemorySampler() as memory:

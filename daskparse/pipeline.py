@@ -257,7 +257,7 @@ def _cluster_config(settings: Settings) -> Iterator[None]:
     and nannies read it as they are created; nannies pass it on to their workers)."""
     # workers' scratch space (and its lock files) in a folder of the run's own, removed afterwards: a run
     # leaves nothing outside its output and cache
-    with tempfile.TemporaryDirectory(prefix="daskparse-") as scratch, _environ_restored(), dask.config.set({
+    with tempfile.TemporaryDirectory(prefix="daskparse-") as scratch, environ_restored(), dask.config.set({
         "temporary-directory": scratch,
         # worker processes log as this one does (text or JSON); read by distributed when a worker imports it
         "distributed.nanny.pre-spawn-environ.DASK_LOGGING": repr(logging_config(settings.log_level,
@@ -271,7 +271,7 @@ def _cluster_config(settings: Settings) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _environ_restored() -> Iterator[None]:
+def environ_restored() -> Iterator[None]:
     """Nannies write their pre-spawn environment into this process's (distributed's Nanny.start): undo it when
     the cluster is closed, so it does not reach the user's later processes."""
     saved = dict(os.environ)
