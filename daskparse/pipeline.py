@@ -294,7 +294,9 @@ def fallback_client(settings: Settings, report: LogCallback, reason: str) -> Ite
     (``ProcessGate``: concurrency and 429 pauses, no requests-per-minute pacing).
     """
     threads = settings.threads_per_worker * settings.workers  # as many calls in flight as the cluster had
-    with _cluster_config(settings):
+    # its dashboard listens on 127.0.0.1; distributed would name the machine's address in the link
+    link = {"distributed.dashboard.link": "{scheme}://127.0.0.1:{port}/status"}
+    with _cluster_config(settings), dask.config.set(link):
         try:
             cluster = LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
                                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -166,6 +167,8 @@ def test_an_unreachable_scheduler_falls_back_to_this_process(expected, images, g
     [warning] = warnings_of(messages)
     assert address in warning and "Timed out trying to connect" in warning and "in this process" in warning
     assert "gate" in result.stats  # the in-process cluster kept the rate gate
+    # its dashboard listens on 127.0.0.1 only: the link must say so, not the machine's address
+    assert urlsplit(result.stats["dashboard"]).hostname == "127.0.0.1"
 
 
 def test_a_cluster_that_cannot_start_falls_back_to_threads(expected, images, gemini_server, monkeypatch):
