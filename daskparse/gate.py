@@ -308,8 +308,9 @@ class Grant:
 class RateGate:
     """The thin client of the gate: from a worker task (``on_worker``) or from the client (``install``)."""
 
-    def __init__(self, scheduler_rpc, loop, address: str = "", name: str = GATE_NAME):
-        self._rpc, self._loop, self._address, self.name = scheduler_rpc, loop, address, name
+    def __init__(self, scheduler_rpc, loop, worker: str = "", name: str = GATE_NAME):
+        # worker: the address of the worker this gate speaks for (its slots are freed if it dies); "" on the client
+        self._rpc, self._loop, self.worker, self.name = scheduler_rpc, loop, worker, name
         self._closed: Optional[str] = None
 
     @classmethod
@@ -336,7 +337,7 @@ class RateGate:
 
     @contextmanager
     def slot(self, tokens: int = 0) -> Iterator[Grant]:
-        reply = self._call("daskparse_gate_acquire", worker=self._address, tokens=int(tokens))
+        reply = self._call("daskparse_gate_acquire", worker=self.worker, tokens=int(tokens))
         if reply["closed"]:
             self._closed = reply["closed"]
             raise QuotaExhausted(reply["closed"])

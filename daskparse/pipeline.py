@@ -56,7 +56,7 @@ _extractors_lock = threading.Lock()
 def extractor_for(settings: Settings, reference_date: dt.date) -> Extractor:
     gate = _worker_gate(settings)
     # keyed by worker too: in-process workers (the fallback) come and go in one process, each with its own gate
-    key = (settings.model_dump_json(), reference_date, getattr(gate, "_address", None))
+    key = (settings.model_dump_json(), reference_date, getattr(gate, "worker", None))
     with _extractors_lock:
         if key not in _extractors:
             _extractors[key] = build_extractor(settings, reference_date, gate=gate)
