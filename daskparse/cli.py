@@ -172,4 +172,6 @@ def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:
 
 def _quiet_distributed(level: str) -> None:
     """distributed logs every start and stop at INFO; a user sees them only when asking for DEBUG."""
+    import distributed  # noqa: F401 - importing it sets its loggers to INFO: this must come after
+
     logging.getLogger("distributed").setLevel(logging.INFO if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level)))

@@ -41,6 +41,7 @@ def test_run_writes_outputs_and_prints_the_table_and_summary(tmp_path):
     assert done.stdout.strip().splitlines()[-1].startswith("4 images:")
     assert "Traceback" not in done.stderr
     assert "%|" not in done.stderr and "\r" not in done.stderr  # no progress bar when stderr is not a terminal
+    assert " INFO distributed." not in done.stderr  # distributed's start and stop lines only at DEBUG
 
 
 def test_progress_bar_and_log_format_come_from_flags_environment_or_dask_config():
