@@ -161,8 +161,8 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
 
 
 def _stop_requested(stop) -> bool:
-    """Whether the run asked partitions not to start; a flag that cannot be read (its scheduler going away) asks
-    nothing: the partition runs as it would have without one."""
+    """Whether the run was asked to stop (``stop``: a ``threading.Event``, or on a worker the run's Dask
+    ``Event``); a flag that cannot be read (its scheduler going away) asks nothing: work goes on as without one."""
     try:
         return stop is not None and bool(stop.is_set())
     except Exception:  # noqa: BLE001
@@ -344,14 +344,14 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             _report_partition(answered, settings, report, set())  # a cached error is still worth a warning
             tally.add(answered)
     not_reached: list[Source] = []
-    if items and _stopping(stop):
+    if items and _stop_requested(stop):
         not_reached, items = list(items), []
     if items:
         noted: set[str] = set()
         with cluster_client(settings, client, report) as active:
             lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, board, report,
                                           noted, stop, not_reached)
-        if lost and _stopping(stop):  # no fallback for a run that is stopping: the next run does them
+        if lost and _stop_requested(stop):  # no fallback for a run that is stopping: the next run does them
             not_reached.extend(lost[0])
             lost = None
         if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
@@ -369,7 +369,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     result = tally.result(input_errors, time.perf_counter() - started, board.link, order=sources_in_order)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
-    if _stopping(stop):
+    if _stop_requested(stop):
         result.stats.update(stopped=True, notReached=len(not_reached))
     report(result.summary(), "INFO", stats=result.stats)
     return result
@@ -428,10 +428,6 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
                 report(f"partition {done}/{len(chunks)} done", "DEBUG")
     gate_metrics = gate.metrics() if gate is not None and not lost else None
     return ((lost, why) if lost else None), gate_metrics
-
-
-def _stopping(stop: threading.Event | None) -> bool:
-    return stop is not None and stop.is_set()
 
 
 @contextlib.contextmanager
@@ -496,7 +492,7 @@ def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, 
             chunk = pending.pop(future)
             status = future.status
             del future  # the last reference: the scheduler forgets the result
-            if submitted < len(chunks) and _stopping(stop):
+            if submitted < len(chunks) and _stop_requested(stop):
                 for rest in chunks[submitted:]:
                     yield rest, [{"not_reached": True}], None
                 submitted = len(chunks)
