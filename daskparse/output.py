@@ -15,15 +15,19 @@ half a file. ``ParseResult.save`` writes the run's errors, outcomes and stats ne
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import posixpath
 import uuid
 from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
+from fsspec.implementations.local import LocalFileSystem
 
 from daskparse.shows import FIELD_COLUMNS, SHOW_COLUMNS
 
+logger = logging.getLogger("daskparse.output")
 DATASET = "shows"
 VIEW = "shows.parquet"
 SIGHTING_COLUMNS = SHOW_COLUMNS + ["run_id", "seen_at"]
@@ -34,12 +38,18 @@ VIEW_SCHEMA = pa.schema([(name, pa.string()) for name in SHOW_COLUMNS]
 
 
 def atomic_write(fs, root: str, name: str, write: Callable) -> str:
-    """``write(file)`` into ``root/name`` through a temporary name; returns the final URL."""
+    """``write(file)`` into ``root/name`` through a temporary name; returns the final URL.
+
+    On a local disk the file is flushed to the disk (fsync) before the rename: otherwise a power cut soon
+    after can leave the new name pointing at an empty file (the rename reaches the disk before the data)."""
     final = posixpath.join(root, name)
     temporary = posixpath.join(root, f".{name}.{uuid.uuid4().hex}.tmp")
     try:
         with fs.open(temporary, "wb") as file:
             write(file)
+            if isinstance(fs, LocalFileSystem):
+                file.flush()
+                os.fsync(file.fileno())
         fs.mv(temporary, final)
     finally:
         if fs.exists(temporary):
@@ -88,8 +98,11 @@ def read_sightings(fs, root: str, since: dt.date | None = None) -> pd.DataFrame:
         if since is not None and day < since.isoformat():  # ISO dates sort as text
             continue
         for path in sorted(fs.glob(posixpath.join(folder, "part-*.parquet"))):
-            with fs.open(path, "rb") as file:
-                frames.append(pd.read_parquet(file))
+            sightings = _read_parquet(fs, path)
+            if sightings is None or not set(SIGHTING_COLUMNS) <= set(sightings.columns):
+                logger.warning("skipping the unreadable sightings file %s", fs.unstrip_protocol(path))
+                continue
+            frames.append(sightings)
     if not frames:
         return pd.DataFrame({name: pd.Series(dtype="string") for name in SIGHTING_COLUMNS[:-1]}).assign(
             seen_at=pd.Series(dtype="datetime64[us, UTC]"))
@@ -97,13 +110,27 @@ def read_sightings(fs, root: str, since: dt.date | None = None) -> pd.DataFrame:
 
 
 def _read_view(fs, root: str) -> pd.DataFrame | None:
-    """The view on disk; None when there is none, or it is a shows.parquet of a version before the dataset."""
+    """The view on disk; None when there is none, it is a shows.parquet of a version before the dataset, or it
+    cannot be read (torn by a crash mid-write): the view is then rebuilt from the whole dataset."""
     path = posixpath.join(root, VIEW)
     if not fs.exists(path):
         return None
-    with fs.open(path, "rb") as file:
-        view = pd.read_parquet(file)
+    view = _read_parquet(fs, path)
+    if view is None:
+        logger.warning("%s cannot be read (a write cut short?): rebuilding it from the sightings in %s",
+                       fs.unstrip_protocol(path), fs.unstrip_protocol(posixpath.join(root, DATASET)))
+        return None
     return view if set(VIEW_COLUMNS) <= set(view.columns) else None
+
+
+def _read_parquet(fs, path: str) -> pd.DataFrame | None:
+    """A Parquet file of the output, or None when it is empty, torn or not Parquet at all."""
+    try:
+        with fs.open(path, "rb") as file:
+            return pd.read_parquet(file)
+    except Exception:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError... for a torn file
+        logger.debug("cannot read %s", path, exc_info=True)
+        return None
 
 
 def _as_view_rows(sightings: pd.DataFrame) -> pd.DataFrame:
@@ -117,8 +144,8 @@ def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per show_id: each field as last seen (of one run's rows, the fullest first), the latest sighting's
     provenance, the earliest first_seen and every source."""
     filled = [frame for frame in frames if not frame.empty]
-    if not filled:
-        return frames[-1][VIEW_COLUMNS]
+    if not filled:  # no show yet: zero rows, every column with its type
+        return VIEW_SCHEMA.empty_table().to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
     rows = pd.concat(filled, ignore_index=True)
     rows = rows.assign(_filled=rows[FIELD_COLUMNS].notna().sum(axis=1)).sort_values(
         ["last_seen", "_filled", "cleaned_url"], ascending=[False, False, True], kind="stable")

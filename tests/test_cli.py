@@ -44,6 +44,18 @@ def test_run_writes_outputs_and_prints_the_table_and_summary(tmp_path):
     assert " INFO distributed." not in done.stderr  # distributed's start and stop lines only at DEBUG
 
 
+def test_a_run_where_every_source_fails_exits_0_and_writes_every_output(tmp_path):
+    """A normal day for a scheduled run (the network is down, the list points at nothing): its error rows are
+    exactly what the user needs. It once ended in an ArrowNotImplementedError, exit 3, and wrote nothing."""
+    done = run_cli("run", "/nonexistent.jpg", "--output", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert pd.read_parquet(tmp_path / "out" / "shows.parquet").empty
+    assert pd.read_parquet(tmp_path / "out" / "errors.parquet")["kind"].tolist() == ["inputs.not_found"]
+    assert pd.read_parquet(tmp_path / "out" / "outcomes.parquet")["status"].tolist() == ["error"]
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["errors"] == 1
+    assert "(no shows)" in done.stdout and "Traceback" not in done.stderr
+
+
 def test_progress_bar_and_log_format_come_from_flags_environment_or_dask_config():
     parse = lambda *flags: vars(build_parser().parse_args(["run", *flags]))  # noqa: E731
     assert parse()["progress_bar"] is None and parse()["log_format"] is None  # unset: the settings decide

@@ -86,3 +86,48 @@ def test_a_shows_parquet_of_an_earlier_version_is_rebuilt_from_the_dataset(tmp_p
     write_shows(fs, root, shows_frame(seen_on("b", KARAOKE)), now=DAY2)
     view = view_of(output)
     assert list(view.index) == [show_id(KARAOKE)] and len(view.iloc[0]["sources"]) == 2
+
+
+@pytest.mark.parametrize("torn", [b"", b"PAR1\x00\x00 cut short by a power cut"])
+def test_a_torn_view_is_rebuilt_from_the_sightings_with_one_warning(output, torn, caplog):
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    write_shows(fs, root, shows_frame(seen_on("a", KARAOKE)), now=DAY1)
+    write_shows(fs, root, shows_frame(seen_on("b", TRIVIA)), now=DAY2)
+    fs.pipe(f"{root}/{VIEW}", torn)
+    with caplog.at_level("WARNING", logger="daskparse"):
+        write_shows(fs, root, shows_frame([]), now=DAY2 + dt.timedelta(hours=1))
+    assert sorted(view_of(output).index) == sorted([show_id(KARAOKE), show_id(TRIVIA)])
+    assert view_of(output).loc[show_id(KARAOKE), "first_seen"] == pd.Timestamp(DAY1)  # the whole dataset was read
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "rebuilding" in warnings[0].getMessage()
+
+
+def test_an_unreadable_sightings_file_is_skipped_with_a_warning(output, caplog):
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    written = write_shows(fs, root, shows_frame(seen_on("a", KARAOKE)), now=DAY1)
+    torn = f"{root}/shows/run_date={DAY1.astimezone():%Y-%m-%d}/part-torn.parquet"
+    fs.pipe(torn, b"PAR1 not really")
+    fs.rm(f"{root}/{VIEW}")
+    with caplog.at_level("WARNING", logger="daskparse"):
+        write_shows(fs, root, shows_frame(seen_on("b", TRIVIA)), now=DAY2)
+    assert sorted(view_of(output).index) == sorted([show_id(KARAOKE), show_id(TRIVIA)])
+    assert [r.getMessage() for r in caplog.records if "part-torn" in r.getMessage()], written
+
+
+def test_local_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
+    """A power cut cannot be staged here: what is checked is that the file is fsynced before it is renamed."""
+    import os
+
+    from daskparse import output as output_module
+
+    events = []
+    real_fsync, real_mv = os.fsync, fsspec.implementations.local.LocalFileSystem.mv
+    monkeypatch.setattr(output_module.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "mv",
+                        lambda self, *a, **k: (events.append("mv"), real_mv(self, *a, **k))[1])
+    fs, root = fsspec.core.url_to_fs(str(tmp_path / "out"))
+    fs.makedirs(root, exist_ok=True)
+    write_shows(fs, root, shows_frame(seen_on("a", KARAOKE)), now=DAY1)
+    assert events == ["fsync", "mv", "fsync", "mv"]  # the sightings file, then the view

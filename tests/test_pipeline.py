@@ -4,12 +4,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import daskparse
 from conftest import cluster_client, noise_jpeg
 from daskparse.pipeline import partition_size
-from daskparse.output import SIGHTING_COLUMNS, VIEW_COLUMNS
+from daskparse.output import SIGHTING_COLUMNS, VIEW_COLUMNS, VIEW_SCHEMA
 from daskparse.shows import SHOW_COLUMNS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -143,3 +145,49 @@ def test_downloads_refuse_private_hosts_unless_allowed(client, image_server):
     allowed = daskparse.parse_images([url], extractor="local", client=client, allow_private_hosts=True,
                                      reference_date=REFERENCE_DATE)
     assert allowed.errors.empty and len(allowed.shows) > 0 and image_server.hits["/flyer.jpg"] == 1
+
+
+def _saved_outputs(result, output):
+    """Every output of a saved run, read back: the merged view, errors, outcomes and stats."""
+    result.save(str(output))
+    return ({name: pd.read_parquet(output / f"{name}.parquet") for name in ("shows", "errors", "outcomes")},
+            json.loads((output / "stats.json").read_text()))
+
+
+def _grey_jpeg():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("case", ["no sources", "all errors", "no shows and no errors", "only cache hits"])
+def test_a_run_that_finds_nothing_still_writes_every_output_with_its_schema(case, client, image_server, tmp_path):
+    from daskparse.errors import ERROR_COLUMNS
+    from daskparse.result import OUTCOME_COLUMNS
+
+    grey = image_server.add("/grey.jpg", _grey_jpeg())
+    options = dict(extractor="local", client=client, allow_private_hosts=True, reference_date=REFERENCE_DATE,
+                   cache=str(tmp_path / "cache"), use_cache=case == "only cache hits")
+    sources = {"no sources": [], "all errors": ["/no/such/flyer.jpg", image_server.url("/missing.jpg")],
+               "no shows and no errors": [grey], "only cache hits": [grey]}[case]
+    if case == "only cache hits":
+        daskparse.parse_images(sources, **options)
+    result = daskparse.parse_images(sources, **options)
+    frames, stats = _saved_outputs(result, tmp_path / "out")
+
+    assert list(frames["shows"].columns) == VIEW_COLUMNS and frames["shows"].empty
+    assert list(frames["errors"].columns) == ERROR_COLUMNS and list(frames["outcomes"].columns) == OUTCOME_COLUMNS
+    assert len(frames["outcomes"]) == len(sources) == stats["totalImages"]
+    assert len(frames["errors"]) == stats["errors"] == (2 if case == "all errors" else 0)
+    assert stats["shows"] == 0
+    if case == "only cache hits":
+        assert stats["cacheHits"] == 1 and frames["outcomes"]["cached"].tolist() == ["url"]
+    # the same types whether or not there are rows: a reader can concatenate any two runs' files
+    assert pa.Schema.equals(pq.read_schema(tmp_path / "out" / "shows.parquet").remove_metadata(),
+                            VIEW_SCHEMA, check_metadata=False)
+    for name in ("errors", "outcomes"):
+        assert {str(t) for t in frames[name].dtypes if str(t) != "int64"} == {"string"}
