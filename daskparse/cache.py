@@ -105,6 +105,8 @@ SCHEMA = pa.schema([
     ("thumbnail", pa.binary()),
 ])
 KEY_COLUMNS = ["url_md5", "sha256", "phash", "stored_at", "expires_at", "status"]
+_REQUIRED_COLUMNS = ("url_md5", "stored_at", "expires_at", "status")  # sha256 and phash may be null (errors)
+STATUSES = ("shows", "no_shows", "error")
 PROVENANCE = ("source", "cleaned_url", "image_sha256", "extractor")
 LEVELS = ("url", "sha256", "phash")
 # Errors that say nothing lasting about the image: retried next run whatever their ``transient`` flag.
@@ -607,27 +609,29 @@ def _prune(url: str, now: float, *, rewrite: bool) -> dict:
                 result["tempFilesRemoved"] += 1
             elif _is_part(name):
                 paths.append(path)
-        for path, table in zip(paths, _read_key_tables(fs, paths, quiet=True)):
+        for path, table in zip(paths, _read_key_tables(fs, paths, quiet=True, keep_unusable=True)):
             if table is None:
                 if rewrite and _unparseable(fs, path):  # not a network hiccup: the file itself is bad
                     _remove(fs, path)
                     result["unreadableFilesRemoved"] += 1
                 continue
-            expired = table["expires_at"].cast(pa.int64()).to_numpy() <= now_ms
+            unusable = ~np.asarray(_usable(table), dtype=bool)
+            expired = table["expires_at"].cast(pa.int64()).fill_null(0).to_numpy() <= now_ms
+            dropped = expired | unusable  # an entry no reader can use is as good as expired
             removed = 0
-            if expired.all():
+            if dropped.all():
                 _remove(fs, path)
-                result["filesDeleted"] += 1
-                removed = len(expired)
-            elif expired.any() and rewrite:  # the automatic prune leaves partly expired files to this one
-                whole = _read_table(fs, path)
-                if whole is not None and len(whole) == len(expired):
+                result["filesDeleted" if not unusable.all() else "unreadableFilesRemoved"] += 1
+                removed = len(dropped)
+            elif dropped.any() and rewrite:  # the automatic prune leaves partly expired files to this one
+                whole = _read_table(fs, path, keep_unusable=True)
+                if whole is not None and len(whole) == len(dropped):
                     _atomic_write(fs, posixpath.dirname(path), posixpath.basename(path),
-                                  whole.filter(pa.array(~expired)), now_ms)
+                                  whole.filter(pa.array(~dropped)), now_ms)
                     result["filesRewritten"] += 1
-                    removed = int(expired.sum())
+                    removed = int(dropped.sum())
             result["entriesRemoved"] += removed
-            result["entriesKept"] += len(expired) - removed
+            result["entriesKept"] += len(dropped) - removed
         if rewrite:  # after the pass above, so its counts stay about expiry; merging drops nothing more
             merged = _compact_folder(fs, folder, now_ms, COMPACT_MIN_FILES)
             result.update(filesMerged=merged["filesMerged"], mergedFilesWritten=merged["filesWritten"])
@@ -780,17 +784,44 @@ def _remove(fs, path: str) -> None:
         pass
 
 
-def _read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = False) -> pa.Table | None:
+def _read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = False,
+                keep_unusable: bool = False, warn_unusable: bool = True) -> pa.Table | None:
+    """A cache file's rows (``columns`` only, when given); None when it is gone or cannot be read.
+
+    Rows that parse but lack a key (a null URL key, stored time, expiry or status: a foreign or damaged
+    writer) are left out, with a warning unless ``quiet`` or not ``warn_unusable`` (the index load warns; the
+    look-ups that read the file again do not); ``keep_unusable`` keeps them (for ``prune``)."""
     try:
         with fs.open(path, "rb") as file:
             table = pq.read_table(file, columns=columns)
-        return table.cast(SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns]))
+        table = table.cast(SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns]))
     except FileNotFoundError:  # pruned or replaced since it was listed
         return None
     except Exception as error:  # noqa: BLE001 - a torn or foreign file: skip it, never crash a run
         if not quiet:
             logger.warning("skipping unreadable cache file %s: %s: %s", path, type(error).__name__, error)
         return None
+    if keep_unusable:
+        return table
+    usable = _usable(table)
+    unusable = len(table) - pc.sum(usable).as_py() if len(table) else 0
+    if unusable:
+        if warn_unusable and not quiet:
+            logger.warning("skipping %d of %d entries of the cache file %s: a key column is empty "
+                           "(`python -m daskparse cache prune` removes them)", unusable, len(table), path)
+        table = table.filter(usable)
+    return table
+
+
+def _usable(table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """Which rows a reader can use: every key column a lookup or expiry check reads is set, the status known."""
+    usable = pa.array([True] * len(table))
+    for name in _REQUIRED_COLUMNS:
+        if name in table.column_names:
+            usable = pc.and_(usable, pc.is_valid(table[name]))
+    if "status" in table.column_names:
+        usable = pc.and_(usable, pc.fill_null(pc.is_in(table["status"], pa.array(STATUSES)), False))
+    return usable
 
 
 def _unparseable(fs, path: str) -> bool:
@@ -806,11 +837,11 @@ def _unparseable(fs, path: str) -> bool:
         return True
 
 
-def _read_key_tables(fs, paths: list[str], quiet: bool = False) -> list[pa.Table | None]:
+def _read_key_tables(fs, paths: list[str], quiet: bool = False, keep_unusable: bool = False) -> list[pa.Table | None]:
     if not paths:
         return []
     with ThreadPoolExecutor(min(_READ_THREADS, len(paths))) as pool:
-        return list(pool.map(lambda p: _read_table(fs, p, KEY_COLUMNS, quiet), paths))
+        return list(pool.map(lambda p: _read_table(fs, p, KEY_COLUMNS, quiet, keep_unusable=keep_unusable), paths))
 
 
 def _partition_name(sorted_urls: list[str]) -> str:
@@ -819,7 +850,7 @@ def _partition_name(sorted_urls: list[str]) -> str:
 
 
 def _read_part_rows(fs, path: str, quiet: bool = False) -> list[dict] | None:
-    table = _read_table(fs, path, quiet=quiet)
+    table = _read_table(fs, path, quiet=quiet, warn_unusable=False)
     if table is None:
         return None
     rows = table.to_pylist()

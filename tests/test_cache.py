@@ -9,6 +9,7 @@ import threading
 import uuid
 
 import fsspec
+import pyarrow as pa
 import pytest
 from PIL import Image
 
@@ -315,6 +316,48 @@ def test_a_torn_file_and_a_leftover_temp_file_are_never_read(location, flyers, c
     assert prune(location, now=T0 + 2 * 3600)["unreadableFilesRemoved"] == 1
 
 
+def test_rows_with_an_empty_key_column_are_skipped_with_one_warning_and_pruned(location, flyers, caplog):
+    """A file that parses but whose rows lack a key (a damaged or foreign writer): the client once raised on it
+    (exit 3) and prune kept it."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    flyer, image = flyers[8]
+    cache = _cache(location)
+    lost = cache.store_partition([_outcome(1, image, flyer.shows)])
+    half = cache.store_partition([_outcome(2, image, flyer.shows), _outcome(3, image, flyer.shows)])
+    fs = cache.fs
+
+    def null_stored_time(url, rows):  # the stored time of ``rows`` emptied in place
+        table = pq.read_table(io.BytesIO(fs.cat_file(url)))
+        emptied = pc.if_else(pa.array([i in rows for i in range(len(table))]),
+                             pa.scalar(None, table["stored_at"].type), table["stored_at"])
+        buffer = io.BytesIO()
+        pq.write_table(table.set_column(table.schema.get_field_index("stored_at"), "stored_at", emptied), buffer)
+        fs.pipe_file(url, buffer.getvalue())
+
+    null_stored_time(lost, {0})
+    null_stored_time(half, {1})  # the entry of flyers/3.jpg (rows are sorted by URL key)
+    urls = [f"https://cdn.example.org/flyers/{n}.jpg" for n in (1, 2, 3)]
+    broken = {url_key(url) for url in urls} - {url_key(u) for u in urls if u.endswith(("1.jpg", "2.jpg"))}
+    assert pq.read_table(io.BytesIO(fs.cat_file(half)))["url_md5"][1].as_py() in broken
+    with caplog.at_level(logging.WARNING, logger="daskparse.cache"):
+        cache.load_index(auto_prune=False)  # (the automatic prune would remove the wholly unusable file first)
+        hits = cache.lookup_urls(urls)
+    assert [hit is not None for hit in hits] == [False, True, False]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and all("key column is empty" in w for w in warnings)  # one per file, not per look-up
+    assert cache_stats(location, now=T0)["entries"] == 1
+
+    result = prune(location, now=T0)
+    assert result["unreadableFilesRemoved"] == 1 and result["filesRewritten"] == 1 and result["entriesKept"] == 1
+    assert not fs.exists(lost)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="daskparse.cache"):
+        assert [hit is not None for hit in _cache(location).load_index().lookup_urls(urls)] == [False, True, False]
+    assert not caplog.records
+
+
 def test_a_file_rewritten_since_the_index_was_read_is_not_trusted(location, flyers):
     flyer, image = flyers[9]
     cache = _cache(location)
@@ -528,11 +571,11 @@ def test_a_merge_stops_when_a_source_vanishes_while_it_reads(location, flyers, m
     read = cache_module._read_table
     other = []
 
-    def read_while_another_compacts(fs, path, columns=None, quiet=False):
+    def read_while_another_compacts(fs, path, columns=None, quiet=False, **options):
         if columns is None and not other:
             other.append(None)
             other[0] = _cache(location).compact()
-        return read(fs, path, columns, quiet)
+        return read(fs, path, columns, quiet, **options)
 
     monkeypatch.setattr(cache_module, "_read_table", read_while_another_compacts)
     result = _cache(location).compact()
@@ -550,8 +593,8 @@ def test_a_source_rewritten_during_a_merge_is_kept(location, flyers, monkeypatch
     rewritten = posixpath.basename(paths[0])
     read = cache_module._read_table
 
-    def read_then_rewrite(fs, path, columns=None, quiet=False):
-        table = read(fs, path, columns, quiet)
+    def read_then_rewrite(fs, path, columns=None, quiet=False, **options):
+        table = read(fs, path, columns, quiet, **options)
         if columns is None and posixpath.basename(path) == rewritten:
             _cache(location, Clock(T0 + 60)).store_partition([_outcome(0, sha="bb" * 32)])
         return table
