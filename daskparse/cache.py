@@ -39,6 +39,7 @@ Two runs writing at once write different files (or the same content to the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -112,6 +113,7 @@ LEVELS = ("url", "sha256", "phash")
 # Errors that say nothing lasting about the image: retried next run whatever their ``transient`` flag.
 # A refused private address says what this run allowed, not what the image is.
 _NEVER_STORED_KINDS = {"gemini.quota_exhausted", "fetch.private_address"}
+_ENTRY_NAME = re.compile(r"^(m-)?[0-9a-f]{32}\.parquet$")  # what store_partition and compaction name files
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<ms>\d+)\.[0-9a-f]+\.tmp$")
 
 
@@ -563,14 +565,32 @@ def prune(url: str = DEFAULT_URL, now: float | None = None) -> dict:
 
 
 def clear(url: str = DEFAULT_URL) -> dict:
-    """Remove every cache file under ``url`` (only the cache's own folder: ``--cache .`` stays safe)."""
+    """Remove every cache file under ``url``: only files that are recognisably the cache's own (entry files named
+    by their hash, temporary files, the prune marker) inside its ``v1`` folder, then the folders left empty.
+    Anything else found there is left alone and counted in ``keptFiles``: ``--cache .`` or a ``v1/`` of
+    someone else's never loses a file."""
     fs, root = _filesystem(url)
     folder = posixpath.join(root, LAYOUT)
+    removed = kept = 0
     if not fs.exists(folder):
-        return {"url": url, "removedFiles": 0}
-    count = sum(1 for _ in fs.find(folder))
-    fs.rm(folder, recursive=True)
-    return {"url": url, "removedFiles": count}
+        return {"url": url, "removedFiles": 0, "keptFiles": 0}
+    for path in sorted(fs.find(folder)):
+        relative = posixpath.relpath(path, folder).split("/")
+        name = relative[-1]
+        own = (len(relative) == 2 and (_ENTRY_NAME.match(name) or _TEMP_NAME.match(name))) or (
+            len(relative) == 1 and (name == ".last-prune" or _TEMP_NAME.match(name)))
+        if own:
+            _remove(fs, path)
+            removed += 1
+        else:
+            kept += 1
+    for directory in [f for _, f in _variant_folders(fs, root)] + [folder]:
+        with contextlib.suppress(OSError):  # left in place when it still holds something not ours
+            if not fs.ls(directory):
+                fs.rmdir(directory)
+    if kept:
+        logger.warning("cache clear left %d files under %s that are not the cache's own", kept, folder)
+    return {"url": url, "removedFiles": removed, "keptFiles": kept}
 
 
 def _auto_prune(url: str, now: float) -> None:
@@ -586,8 +606,10 @@ def _auto_prune(url: str, now: float) -> None:
     except (OSError, ValueError):
         pass
     result = _prune(url, now, rewrite=False)
-    try:
-        fs.pipe_file(marker, repr(now).encode())
+    try:  # through a temporary name and a move: a symbolic link planted at the marker is replaced, not followed
+        temporary = posixpath.join(root, LAYOUT, f".last-prune.{_ms(now)}.{uuid.uuid4().hex[:12]}.tmp")
+        fs.pipe_file(temporary, repr(now).encode())
+        fs.mv(temporary, marker)
     except OSError as error:
         logger.warning("could not record the cache prune time at %s: %s", marker, error)
     if result["filesDeleted"] or result["tempFilesRemoved"]:

@@ -58,6 +58,8 @@ def output_lock(output: str) -> Iterator[str]:
     Who holds the lock is written next to it (``<lock>.json``), for the message of the run turned away.
     """
     path = _lock_path(output)
+    if os.path.islink(path):  # opening it would reach (and truncate) whatever it points at
+        raise RunError(f"cannot lock the output {output}: {path} is a symbolic link; remove it")
     lock = filelock.FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -67,14 +69,28 @@ def output_lock(output: str) -> Iterator[str]:
         raise RunError(f"cannot lock the output {output}: {error}") from None
     owner = Path(path + ".json")
     try:
-        owner.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                     "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                                     "command": " ".join(["python -m daskparse", *sys.argv[1:]])}))
+        _replace_text(owner, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                         "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                                         "command": " ".join(["python -m daskparse", *sys.argv[1:]])}))
         yield path
     finally:
         with contextlib.suppress(OSError):  # before the release: the next holder's record is not ours to remove
             owner.unlink()
         lock.release()
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` through a new file renamed over it: a symbolic link planted there is replaced, never followed."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def _lock_path(output: str) -> str:

@@ -431,6 +431,33 @@ def test_clear_removes_only_the_cache_folder(tmp_path):
     assert os.listdir(tmp_path) == ["notes.txt"]
 
 
+def test_clear_deletes_only_what_is_recognisably_the_caches_own(location, flyers):
+    """``cache clear --cache DIR`` once removed ``DIR/v1`` whatever it held (an unrelated ``v1/api/routes.py``)."""
+    flyer, image = flyers[0]
+    cache = _cache(location)
+    cache.load_index()  # writes the prune marker too
+    cache.store_partition([_outcome(1, image, flyer.shows)])
+    fs, root = fsspec.core.url_to_fs(location)
+    foreign = [f"{root}/v1/api/routes.py", f"{root}/v1/README.md", f"{root}/v1/v1test/notes.parquet"]
+    for path in foreign:
+        fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        fs.pipe_file(path, b"not the cache's")
+    result = clear(location)
+    assert result["removedFiles"] == 2 and result["keptFiles"] == 3  # the entry file and the prune marker
+    assert sorted(fs.find(f"{root}/v1")) == sorted(fs._strip_protocol(p) for p in foreign)
+    assert len(_cache(location).load_index()) == 0
+
+
+def test_the_prune_marker_replaces_a_symbolic_link_instead_of_writing_through_it(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / "cache" / "v1").mkdir(parents=True)
+    (tmp_path / "cache" / "v1" / ".last-prune").symlink_to(target)
+    ResultCache(str(tmp_path / "cache"), variant="v").load_index()
+    assert target.read_text() == "keep me"
+    assert not (tmp_path / "cache" / "v1" / ".last-prune").is_symlink()
+
+
 def test_hit_stats_count_hits_by_level_and_calls_saved(location, flyers):
     flyer, image = flyers[1]
     cache = _cache(location)

@@ -34,6 +34,28 @@ PATHS = [str(DATA / "flyers" / name) for name in sorted(TRUTH["flyers"])[:6]]
 README = (ROOT / "README.md").read_text()
 
 
+# ---------------------------------------------------------------- the lock's files
+def test_the_lock_never_writes_through_a_symbolic_link(tmp_path):
+    """A link planted at the lock's record (``.daskparse.lock.json``) once had its target overwritten."""
+    from daskparse.errors import RunError
+    from daskparse.schedule import LOCK_NAME, output_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (out / f"{LOCK_NAME}.json").symlink_to(target)
+    with output_lock(str(out)):
+        assert json.loads((out / f"{LOCK_NAME}.json").read_text())["pid"] == os.getpid()
+    assert target.read_text() == "keep me"
+    (out / LOCK_NAME).unlink()
+    (out / LOCK_NAME).symlink_to(target)
+    with pytest.raises(RunError, match="symbolic link"):
+        with output_lock(str(out)):
+            pass
+    assert target.read_text() == "keep me"
+
+
 # ---------------------------------------------------------------- the loop and the signals, in this process
 
 def test_every_runs_start_to_start_and_an_overrun_starts_the_next_at_once(caplog):
