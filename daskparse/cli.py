@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
     run.add_argument("--threads", type=int, help="threads per worker (default: 20 threads in total)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing cluster; start nothing")
+    run.add_argument("--dashboard-address", metavar="HOST:PORT",
+                     help="where the LocalCluster's dashboard listens (default 127.0.0.1:8787; :8787 for every interface)")
     run.add_argument("--allow-private-hosts", action="store_const", const=True,
                      help="let downloads reach loopback, link-local and private addresses (refused by default)")
     run.add_argument("--cache", metavar="URL", help="result cache location, any fsspec URL (default .cache/daskparse)")

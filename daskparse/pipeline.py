@@ -236,7 +236,7 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         n_workers=settings.workers,
         threads_per_worker=settings.threads_per_worker,
         processes=True,
-        dashboard_address=":8787",
+        dashboard_address=settings.dashboard_address,
         silence_logs=logging.ERROR,
         preload=[__name__],  # dask_setup below
     ) as cluster, Client(cluster) as own:

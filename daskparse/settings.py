@@ -49,6 +49,9 @@ class Settings(BaseModel):
     workers: int = Field(2, ge=1, le=64)
     threads: Optional[int] = Field(None, ge=1, le=256, description="threads per worker (default: 20 in total)")
     partitions_per_thread: int = Field(4, ge=1, le=64)
+    # the dashboard shows worker logs with signed source URLs, call stacks and metrics: this machine only, unless asked
+    dashboard_address: str = Field("127.0.0.1:8787", min_length=1, description="where the LocalCluster's dashboard "
+                                   "listens (host:port; ':8787' for every interface)")
     # Dask keeps bounded debugging logs (transitions, messages sent, one profile per second): at its default of
     # 1,000 entries they fill over ~17 minutes, so memory grew with a run's length (BENCHMARKS.md, stress).
     debug_log_length: int = Field(100, ge=10, description="entries of Dask's debugging logs on clusters daskparse "

@@ -191,3 +191,24 @@ def test_a_run_that_finds_nothing_still_writes_every_output_with_its_schema(case
                             VIEW_SCHEMA, check_metadata=False)
     for name in ("errors", "outcomes"):
         assert {str(t) for t in frames[name].dtypes if str(t) != "int64"} == {"string"}
+
+
+def test_the_local_clusters_dashboard_listens_on_this_machine_only_unless_asked():
+    """It listened on every interface: anyone on the network saw worker logs with signed source URLs."""
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    from daskparse.cli import build_parser
+    from daskparse.pipeline import cluster_client
+    from daskparse.settings import load_settings
+
+    settings = load_settings(workers=1, threads=1, extractor="local")
+    assert settings.dashboard_address == "127.0.0.1:8787"
+    with cluster_client(settings) as own:
+        port = urlsplit(own.dashboard_link).port  # 8787, or another port when that one is taken
+        listening = {c.laddr.ip for c in psutil.Process().net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    assert listening == {"127.0.0.1"}
+    args = vars(build_parser().parse_args(["run", "--dashboard-address", ":8787"]))
+    assert load_settings(**{k: args[k] for k in ("dashboard_address",)}).dashboard_address == ":8787"
