@@ -284,7 +284,7 @@ def _time_grants() -> int:
 
     worker_gate, extractor_for = pipeline._worker_gate, pipeline.extractor_for
     pipeline._worker_gate = lambda settings: TimedGate(worker_gate(settings))
-    pipeline.extractor_for = lambda settings, date: ImageNotingExtractor(extractor_for(settings, date))
+    pipeline.extractor_for = lambda settings, date, *run: ImageNotingExtractor(extractor_for(settings, date, *run))
     pipeline._extractors.clear()
     return os.getpid()
 

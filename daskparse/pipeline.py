@@ -10,6 +10,7 @@ finish and are kept (and stored in the cache), the rest are counted in ``stats["
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
@@ -48,19 +49,33 @@ LogCallback = Callable[[str, str], None]
 ProgressCallback = Callable[[RunProgress], None]
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``_on_cluster``)
 
-# One extractor per worker process, shared by its threads (loading OCR models takes about a second).
-_extractors: dict[tuple, Extractor] = {}
+# One extractor per run in each worker process, shared by its threads (the OCR models it uses load once per
+# process, daskparse.extract.local). The last few are kept: runs on one cluster come one after another.
+_extractors: collections.OrderedDict[tuple, Extractor] = collections.OrderedDict()
 _extractors_lock = threading.Lock()
+_EXTRACTORS_KEPT = 8
 
 
-def extractor_for(settings: Settings, reference_date: dt.date) -> Extractor:
+def extractor_for(settings: Settings, reference_date: dt.date, run_id: str = "") -> Extractor:
+    """This run's extractor in this process. Keyed by the run, so what one run's extractor met (a refused key)
+    stays with it, and by a digest of the API key, which the settings' JSON masks: on one cluster, a run with
+    key A then one with key B was served A's extractor."""
     gate = _worker_gate(settings)
     # keyed by worker too: in-process workers (the fallback) come and go in one process, each with its own gate
-    key = (settings.model_dump_json(), reference_date, getattr(gate, "worker", None))
+    key = (settings.model_dump_json(), _key_digest(settings), reference_date, getattr(gate, "worker", None), run_id)
     with _extractors_lock:
         if key not in _extractors:
             _extractors[key] = build_extractor(settings, reference_date, gate=gate)
+            while len(_extractors) > _EXTRACTORS_KEPT:
+                _extractors.popitem(last=False)
+        _extractors.move_to_end(key)
         return _extractors[key]
+
+
+def _key_digest(settings: Settings) -> str:
+    """A hash of the API key (never the key itself) to tell extractors apart by."""
+    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key is not None else ""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
 
 
 def _worker_gate(settings: Settings) -> RateGate | None:
@@ -134,7 +149,8 @@ def _served(hit, source: Source, sha256: str, seconds: float, timings: dict) -> 
 
 
 def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date,
-                      cache: ResultCache | None = None, stop=None) -> list[dict]:  # stop: anything with is_set()
+                      cache: ResultCache | None = None, stop=None,  # stop: anything with is_set()
+                      run_id: str = "") -> list[dict]:
     """Outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and a ``fatal`` marker.
 
     With a cache, the partition's outcomes are written to it as one file before they are returned, so a
@@ -150,7 +166,7 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
             return recovered
     outcomes = []
     try:
-        extractor = extractor_for(settings, reference_date)
+        extractor = extractor_for(settings, reference_date, run_id)
         for source in sources:
             outcomes.append(process_source(source, settings, extractor, cache))
     except GeminiConfigError as error:  # every image would fail the same way
@@ -329,6 +345,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     for error in input_errors:
         report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
     reference_date = settings.run_reference_date()
+    run_id = uuid.uuid4().hex  # the workers' extractors are this run's own (``extractor_for``)
     sources_in_order = [item.source for item in items]  # results come back in the order given
     board = RunBoard(progress)  # the run's numbers on its scheduler's daskparse page, and your callback
     tally = RunTally(len(items), settings, board)
@@ -350,7 +367,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         noted: set[str] = set()
         with cluster_client(settings, client, report) as active:
             lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, board, report,
-                                          noted, stop, not_reached)
+                                          noted, stop, not_reached, run_id)
         if lost and _stop_requested(stop):  # no fallback for a run that is stopping: the next run does them
             not_reached.extend(lost[0])
             lost = None
@@ -358,7 +375,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
                                                    f"{len(lost[0])} images not done") as active:
                 lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, board,
-                                               report, noted, stop, not_reached)
+                                               report, noted, stop, not_reached, run_id)
                 gate_metrics = metrics or gate_metrics
             if lost_again:
                 raise RunError(f"the cluster was lost mid-run and so was the in-process fallback: {lost_again[1]}")
@@ -377,8 +394,8 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
 
 def _compute(active: Client | None, items: Sequence[Source], settings: Settings, reference_date: dt.date,
              cache: ResultCache | None, tally: RunTally, board: RunBoard, report: LogCallback, noted: set[str],
-             stop: threading.Event | None = None,
-             not_reached: list[Source] | None = None) -> tuple[tuple[list[Source], str] | None, dict | None]:
+             stop: threading.Event | None = None, not_reached: list[Source] | None = None,
+             run_id: str = "") -> tuple[tuple[list[Source], str] | None, dict | None]:
     """Run ``items`` on ``active`` (None: a thread pool here), adding their outcomes to ``tally`` (and, through
     ``board``, to the cluster's dashboard page).
 
@@ -404,8 +421,8 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
     lost: list[Source] = []
     why = None
     with _stop_flag(active, stop) as flag:
-        stream = (_on_cluster(active, chunks, settings, reference_date, cache, flag, stop) if active is not None
-                  else _in_threads(chunks, threads, settings, reference_date, cache, flag))
+        stream = (_on_cluster(active, chunks, settings, reference_date, cache, flag, stop, run_id)
+                  if active is not None else _in_threads(chunks, threads, settings, reference_date, cache, flag, run_id))
         # closing cancels what is left (a fault of the run stops every partition), then ends the run on the page
         with contextlib.closing(board), contextlib.closing(stream):
             for done, (chunk, partition, error) in enumerate(stream, 1):
@@ -463,7 +480,7 @@ class _ClusterLost(Exception):
 
 
 def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, reference_date: dt.date,
-                cache: ResultCache | None, flag=None, stop: threading.Event | None = None,
+                cache: ResultCache | None, flag=None, stop: threading.Event | None = None, run_id: str = "",
                 ) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
     """Each chunk's (chunk, outcomes, None) or (chunk, None, error) as its task ends on the cluster.
 
@@ -480,7 +497,7 @@ def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, 
     def submit(start: int) -> list:
         batch = chunks[start:start + SUBMIT_BATCH]
         bag = db.from_sequence([s for chunk in batch for s in chunk], partition_size=len(batch[0])).map_partitions(
-            process_partition, settings, reference_date, shared_cache, flag)
+            process_partition, settings, reference_date, shared_cache, flag, run_id)
         futures = active.compute(bag.to_delayed())  # from_sequence cuts items as ``chunks`` does
         pending.update(zip(futures, batch))
         return futures
@@ -517,11 +534,11 @@ def _on_cluster(active: Client, chunks: list[list[Source]], settings: Settings, 
 
 
 def _in_threads(chunks: list[list[Source]], threads: int, settings: Settings, reference_date: dt.date,
-                cache: ResultCache | None, stop: threading.Event | None = None,
+                cache: ResultCache | None, stop: threading.Event | None = None, run_id: str = "",
                 ) -> Iterator[tuple[list[Source], list[dict] | None, BaseException | None]]:
     """``_on_cluster`` without Dask: the last fallback, a thread pool in this process."""
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="daskparse") as pool:
-        pending = {pool.submit(process_partition, chunk, settings, reference_date, cache, stop): chunk
+        pending = {pool.submit(process_partition, chunk, settings, reference_date, cache, stop, run_id): chunk
                    for chunk in chunks}
         try:
             for future in concurrent.futures.as_completed(list(pending)):

@@ -39,7 +39,8 @@ def client():
 
 
 def parse(gemini_server, client, paths=PATHS, **options):
-    return daskparse.parse_images(paths, extractor="gemini", client=client, gemini_api_key=KEY,
+    options.setdefault("gemini_api_key", KEY)
+    return daskparse.parse_images(paths, extractor="gemini", client=client,
                                   gemini_base_url=gemini_server.base_url, gemini_api_version="v1beta",
                                   timeout=10, reference_date=TRUTH["reference_date"], **options)
 
@@ -102,6 +103,19 @@ def test_a_bad_key_stops_the_run_with_one_message(gemini_server, tmp_path):
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("API key") == 1 and "wrong-key-123456" not in done.stderr
     assert gemini_server.count(":generateContent") <= 2  # the run stopped instead of failing every image
+
+
+def test_on_one_client_each_run_sends_its_own_key_and_owns_its_refusal(gemini_server, client):
+    """Workers kept the extractor by the settings' JSON, which masks the key: on one client a run with key A then
+    one with key B sent A, and a refused key stuck to the extractor, failing later runs with the right key."""
+    wrong = dict(gemini_api_key="wrong-key-123456", use_cache=False)
+    assert parse(gemini_server, client, paths=PATHS[:2], use_cache=False).errors.empty  # the right key first
+    with pytest.raises(daskparse.pipeline.RunError, match="API key"):
+        parse(gemini_server, client, paths=PATHS[2:4], **wrong)  # then a wrong one: refused, not served with the right
+    result = parse(gemini_server, client, paths=PATHS[4:6], use_cache=False)  # right again: not the refusal
+    assert result.errors.empty and set(result.shows["source"]) == set(PATHS[4:6])
+    outcomes = [r.outcome for r in gemini_server.requests if r.path.split("?")[0].endswith(":generateContent")]
+    assert outcomes[:2] == ["ok", "ok"] and outcomes[-2:] == ["ok", "ok"] and set(outcomes[2:-2]) == {"auth"}
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
