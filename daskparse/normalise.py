@@ -25,20 +25,22 @@ from typing import Any, Optional
 
 import usaddress
 
-from daskparse.shows import KINDS, WEEKDAYS, ShowFields
+from daskparse.shows import KINDS, WEEKDAYS, ShowFields, strip_controls
 
 # Bump when a change here alters the values of a show: cached results (of either extractor) are recomputed.
-NORMALISER_VERSION = "2"
+# 3: control and format characters stripped (cached values may hold terminal escapes).
+NORMALISER_VERSION = "3"
 
 # --------------------------------------------------------------------------------------------
 # Text clean-up
 
 
 def clean_text(value: Any, max_length: int | None = None) -> Optional[str]:
-    """Trim, collapse whitespace, drop stray edge punctuation; None for empty. Cut to max_length."""
+    """Drop control characters and escape sequences, trim, collapse whitespace, drop stray edge punctuation;
+    None for empty. Cut to max_length."""
     if value is None:
         return None
-    text = re.sub(r"\s+", " ", str(value)).strip(" \t,;:|·•-–—")
+    text = re.sub(r"\s+", " ", strip_controls(str(value))).strip(" \t,;:|·•-–—")
     if not text or text.lower() in {"none", "null", "n/a", "unknown"}:
         return None
     if max_length is not None and len(text) > max_length:
@@ -770,6 +772,8 @@ def normalise_show(raw: dict, *, reference_date: dt.date) -> ShowFields:
     the date, street/city/state/zip from the address line, the end time from a range, the kind from
     the title or performer when the given kind is not one of KINDS.
     """
+    # The parsers below read the raw values too: an escape sequence inside "9PM" must not hide the time.
+    raw = {key: strip_controls(value) if isinstance(value, str) else value for key, value in raw.items()}
     text = {key: clean_text(raw.get(key), _MAX_LENGTH.get(key)) for key in
             ("title", "performer", "venue", "address", "street", "city", "recurrence")}
 

@@ -11,15 +11,39 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Kind = Literal["karaoke", "trivia", "live music", "comedy", "open mic", "dj", "bingo", "other"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+# Terminal escape sequences (ECMA-48), 7- and 8-bit: CSI ("ESC [" parameters, one final byte: colours, cursor
+# moves); OSC, DCS, SOS, PM and APC strings up to BEL or ST, or to the end when unterminated (OSC 8 hides a
+# link behind a text); then any other escape ("ESC 7", "ESC ( B"). Removed whole, not only their ESC.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# Unicode categories no field keeps: controls (ESC, BEL, C1) and format characters (BiDi overrides and
+# isolates, zero-width characters, the BOM). Line and paragraph separators count with them, and lone
+# surrogates (a JSON answer may escape one: "\ud800"), which no UTF-8 output can hold.
+_CONTROL_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal escape sequences and control or format characters: a field's value must not
+    drive the terminal it is printed on (colours, links, cursor moves, right-to-left overrides). Line breaks
+    and tabs become spaces; the rest go."""
+    if text.isprintable():  # the common case: no Cc, Cf, Zl, Zp or Cs anywhere
+        return text
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    return "".join((" " if char.isspace() else "") if unicodedata.category(char) in _CONTROL_CATEGORIES else char
+                   for char in text)
 
 
 class ShowFields(BaseModel):
@@ -41,6 +65,12 @@ class ShowFields(BaseModel):
     recurrence: Optional[str] = Field(None, description="e.g. weekly, when the show repeats")
     start_time: Optional[str] = Field(None, description="Start time HH:MM, 24 h")
     end_time: Optional[str] = Field(None, description="End time HH:MM, 24 h")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # Here, not only in the normaliser: every extractor's shows, and every caller's, pass through this model.
+        return strip_controls(value) if isinstance(value, str) else value
 
 
 PROVENANCE_COLUMNS = ["source", "cleaned_url", "image_sha256", "extractor"]

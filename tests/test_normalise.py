@@ -264,6 +264,35 @@ def test_clean_text_and_performer():
     assert clean_performer("Quizmaster Dan") == "Quizmaster Dan"
 
 
+@pytest.mark.parametrize("raw, expected", [
+    ("\x1b[1;31mLIVE\x1b[0m  MUSIC", "LIVE MUSIC"),  # CSI sequences go whole: no "[31m" left
+    ("\x9b31mLIVE", "LIVE"),  # the 8-bit CSI
+    ("\x1b]8;;https://evil.example/\x07Rusty Anchor\x1b]8;;\x07", "Rusty Anchor"),  # OSC 8, BEL-terminated
+    ("Rusty Anchor\x1b]8;;https://evil.example/", "Rusty Anchor"),  # an OSC never terminated: to the end
+    ("\u2067Rusty\u2069 \u202eAnchor", "Rusty Anchor"),  # BiDi isolates and overrides
+    ("\ufeffRusty\u00adAnchor\u200b", "RustyAnchor"),  # BOM, soft hyphen, zero-width space
+    ("Rusty\u2028Anchor\x85Tap", "Rusty Anchor Tap"),  # line separators become spaces
+    ("Rusty\ud800 Anchor", "Rusty Anchor"),  # a lone surrogate (json.loads makes one of "\\ud800")
+    ("\x1b[0m", None),
+])
+def test_clean_text_drops_escape_sequences_and_control_and_format_characters(raw, expected):
+    assert clean_text(raw) == expected
+
+
+def test_normalise_show_leaves_no_control_character_in_any_field():
+    show = normalise_show({
+        "title": "\x1b[31mKARAOKE\x1b[0m NIGHT\x1b[2J", "kind": "karaoke\x1b[0m",
+        "performer": "hosted by \x1b]8;;https://evil.example/\x1b\\DJ Sparkle\x1b]8;;\x1b\\",
+        "venue": "The \u202eRusty Anchor\u202c", "address": "1234 Main St\r\nAustin, TX 78701\x07",
+        "date": "Dec\u200b 4", "start_time": "9\x1b[0mPM", "recurrence": "every full\x1b[5m moon",
+    }, reference_date=REF)
+    assert show.model_dump(exclude_none=True) == {
+        "title": "KARAOKE NIGHT", "kind": "karaoke", "performer": "DJ Sparkle", "venue": "The Rusty Anchor",
+        "address": "1234 Main St Austin, TX 78701", "street": "1234 Main St", "city": "Austin", "state": "TX",
+        "zip": "78701", "date": "2026-12-04", "weekday": "Friday", "recurrence": "every full moon",
+        "start_time": "21:00"}
+
+
 # ------------------------------------------------------------------------------------------ whole show
 
 def test_normalise_show_from_loose_fields():

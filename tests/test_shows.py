@@ -1,6 +1,6 @@
 """show_id: one show, one id, whichever flyer or run it comes from."""
 
-from daskparse.shows import SHOW_COLUMNS, show_id, shows_frame
+from daskparse.shows import SHOW_COLUMNS, ShowFields, show_id, shows_frame
 
 KARAOKE = {"title": "Karaoke Night", "kind": "karaoke", "venue": "The Rusty Anchor", "weekday": "Wednesday",
            "start_time": "22:00", "city": "Portland", "image_sha256": "a" * 64}
@@ -34,3 +34,22 @@ def test_shows_frame_derives_show_id():
     frame = shows_frame([KARAOKE, {**KARAOKE, "title": "Karaoke"}])
     assert list(frame.columns) == SHOW_COLUMNS and SHOW_COLUMNS[0] == "show_id"
     assert frame["show_id"].tolist() == [show_id(KARAOKE)] * 2 and len(show_id(KARAOKE)) == 16
+
+
+def test_show_fields_drop_terminal_escapes_and_control_and_format_characters():
+    show = ShowFields(
+        title="\x1b[31mKaraoke\x1b[0m Night",  # the whole colour sequence goes, not only its ESC
+        performer="DJ \u202eomS\u202c",  # a right-to-left override
+        venue="\x1b]8;;https://evil.example/\x1b\\Rusty Anchor\x1b]8;;\x1b\\",  # an OSC 8 link around the name
+        address="12 Main St\r\nAustin\tTX",
+        street="12\u200b Main\ufeff St\x07",  # zero-width space, BOM, BEL
+        city="Austin\x9b2J",  # an 8-bit CSI (erase the screen)
+        recurrence="weekly\x1b]0;owned\x07",  # a window title
+        weekday="Thursday\x1b[",  # a sequence cut short
+        kind="karaoke",
+    )
+    assert show.model_dump(exclude_none=True) == {
+        "title": "Karaoke Night", "kind": "karaoke", "performer": "DJ omS", "venue": "Rusty Anchor",
+        "address": "12 Main St  Austin TX", "street": "12 Main St", "city": "Austin", "recurrence": "weekly",
+        "weekday": "Thursday"}
+    assert ShowFields(title="Café Olé \U0001F3A4 ½ price", venue="Zürich Tap").title == "Café Olé \U0001F3A4 ½ price"
