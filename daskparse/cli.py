@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from daskparse.console import ProgressBar, configure_logging
+from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
 from daskparse.settings import Settings, SettingsError, load_settings
 
@@ -164,7 +164,8 @@ def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:
     print(result.table())
     if not result.errors.empty:
         print(f"\nErrors ({len(result.errors)}):")
-        print(result.errors[["source", "kind", "message"]].to_string(index=False, max_colwidth=60))
+        shown = result.errors[["source", "kind", "message"]].map(visible)  # a typed source may hold an escape
+        print(shown.to_string(index=False, max_colwidth=60))
     if result.stats.get("dashboard"):
         print(f"\nDashboard (while the run lasted): {result.stats['dashboard']}")
     print(f"Output: {', '.join(written.values())}")

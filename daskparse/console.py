@@ -25,6 +25,25 @@ if TYPE_CHECKING:
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def visible(text: str, keep: str = "") -> str:
+    """``text`` with every character that is not printable shown as its escape (ESC as ``\\x1b``, a
+    right-to-left override as ``\\u202e``), except those in ``keep``: what a source URL or a server's message
+    holds must not drive the terminal it is printed on, yet must stay recognisable."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in keep else repr(char)[1:-1] for char in text)
+
+
+class TextFormatter(logging.Formatter):
+    """The text log line with control characters escaped (line breaks kept: tracebacks span lines)."""
+
+    def __init__(self, fmt: str = TEXT_FORMAT, *args, **kwargs) -> None:
+        super().__init__(fmt, *args, **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record), keep="\n")
+
+
 def configure_logging(level: str, log_format: Literal["text", "json"] = "text") -> None:
     """Every logger (daskparse's, distributed's, google-genai's) through one stderr handler, text or JSON.
 
@@ -32,7 +51,7 @@ def configure_logging(level: str, log_format: Literal["text", "json"] = "text") 
     instead of adding its own text handlers (distributed.config.initialize_logging).
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(json_formatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.captureWarnings(True)  # warnings.warn (e.g. distributed's "port in use") as log lines too
     logging.getLogger("daskparse").setLevel(level)
@@ -42,7 +61,7 @@ def logging_config(level: str, log_format: Literal["text", "json"] = "text") -> 
     """``configure_logging`` as a ``logging.config.dictConfig`` schema, for the worker processes of a cluster
     daskparse starts: distributed applies a ``logging`` config with a ``version`` when it is imported there
     (``distributed.config.initialize_logging``), so their log lines look like this process's, JSON included."""
-    formatter = {"()": "daskparse.console.json_formatter"} if log_format == "json" else {"format": TEXT_FORMAT}
+    formatter = {"()": "daskparse.console.json_formatter" if log_format == "json" else "daskparse.console.TextFormatter"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

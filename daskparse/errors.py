@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from daskparse.shows import strip_controls
+
 
 class SourceError(Exception):
     """One source failed at one stage. ``kind`` is stable (``stage.reason``) so users can group by it."""
@@ -43,6 +45,9 @@ class ErrorRecord:
     stage: str
     kind: str
     message: str
+
+    def __post_init__(self) -> None:  # a message may quote a server or a file: no terminal escapes in it
+        object.__setattr__(self, "message", strip_controls(self.message))
 
     @classmethod
     def from_error(cls, source: str, cleaned_url: str, error: SourceError) -> "ErrorRecord":

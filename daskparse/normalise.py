@@ -28,8 +28,8 @@ import usaddress
 from daskparse.shows import KINDS, WEEKDAYS, ShowFields, strip_controls
 
 # Bump when a change here alters the values of a show: cached results (of either extractor) are recomputed.
-# 3: control and format characters stripped (cached values may hold terminal escapes).
-NORMALISER_VERSION = "3"
+# (Control characters are stripped from cached values as they are read, daskparse.cache: no bump for that.)
+NORMALISER_VERSION = "2"
 
 # --------------------------------------------------------------------------------------------
 # Text clean-up

@@ -341,7 +341,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     started = time.perf_counter()
     if isinstance(sources, str):
         sources = [sources]
-    items, input_errors = expand_sources(sources, allow_file_urls_in_lists=settings.allow_private_hosts)
+    items, input_errors = expand_sources(sources, trust_lists=settings.allow_private_hosts)
     for error in input_errors:
         report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
     reference_date = settings.run_reference_date()

@@ -279,15 +279,12 @@ def _error(source: str, kind: str, message: str) -> ErrorRecord:
     return ErrorRecord.from_error(source, "", SourceError(kind, message))
 
 
-def expand_sources(sources: Iterable[str], *, trust_lists: bool = False,
-                   allow_file_urls_in_lists: bool | None = None) -> tuple[list[Source], list[ErrorRecord]]:
+def expand_sources(sources: Iterable[str], *, trust_lists: bool = False) -> tuple[list[Source], list[ErrorRecord]]:
     """Expand user-given sources into image sources (exact duplicates dropped) and input errors.
 
     Sources given directly are the user's own. Lines of a source list (lists are often scraped) may be only
     http(s) URLs and image files inside the list's folder unless ``trust_lists`` (``--allow-private-hosts``);
-    any other line is an ``inputs.refused_in_list`` error. ``allow_file_urls_in_lists`` is its former name."""
-    if allow_file_urls_in_lists is not None:
-        trust_lists = trust_lists or allow_file_urls_in_lists
+    any other line is an ``inputs.refused_in_list`` error."""
     found: dict[str, Source] = {}
     errors: dict[str, ErrorRecord] = {}
     seen_lists: set[str] = set()

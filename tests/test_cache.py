@@ -358,6 +358,14 @@ def test_rows_with_an_empty_key_column_are_skipped_with_one_warning_and_pruned(l
     assert not caplog.records
 
 
+def test_shows_stored_with_terminal_escapes_are_served_without_them(location, flyers):
+    """Entries stored before fields lost their control characters (or by another writer) are cleaned as read."""
+    cache = _cache(location)
+    cache.store_partition([_outcome(1, shows=[{"title": "\x1b[31mKaraoke\x1b[0m Night\u202e", "kind": "karaoke"}])])
+    [hit] = cache.load_index().lookup_urls(["https://cdn.example.org/flyers/1.jpg"])
+    assert hit.shows[0]["title"] == "Karaoke Night" and hit.shows[0]["kind"] == "karaoke"
+
+
 def test_a_file_rewritten_since_the_index_was_read_is_not_trusted(location, flyers):
     flyer, image = flyers[9]
     cache = _cache(location)

@@ -56,6 +56,19 @@ def test_a_run_where_every_source_fails_exits_0_and_writes_every_output(tmp_path
     assert "(no shows)" in done.stdout and "Traceback" not in done.stderr
 
 
+def test_terminal_escapes_in_a_source_are_shown_not_obeyed(tmp_path):
+    """A source (or a server's message) holding ESC sequences or a right-to-left override was printed raw in the
+    errors table and the log lines, driving the user's terminal."""
+    source = "/no/such/\x1b]8;;http://evil.example/\x1b\\flyer\x1b[2J\u202egpj.jpg"
+    done = run_cli("run", source, "--output", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for stream in (done.stdout, done.stderr):
+        assert "\x1b" not in stream and "\u202e" not in stream
+    assert "\\x1b]8;;http://evil.example/" in done.stdout and "\\u202e" in done.stderr
+    # the error row keeps the source exactly as given, so it can be matched with the input
+    assert pd.read_parquet(tmp_path / "out" / "errors.parquet")["source"].tolist() == [source]
+
+
 def test_progress_bar_and_log_format_come_from_flags_environment_or_dask_config():
     parse = lambda *flags: vars(build_parser().parse_args(["run", *flags]))  # noqa: E731
     assert parse()["progress_bar"] is None and parse()["log_format"] is None  # unset: the settings decide

@@ -87,7 +87,7 @@ def test_file_urls_in_a_list_when_allowed(tmp_path):
     image = _touch_jpeg(tmp_path / "a.jpg")
     listing = tmp_path / "sources.txt"
     listing.write_text(f"file://{image}\n")
-    found, errors = expand_sources([str(listing)], allow_file_urls_in_lists=True)
+    found, errors = expand_sources([str(listing)], trust_lists=True)
     assert [s.cleaned_url for s in found] == [Path(image).resolve().as_uri()] and not errors
 
 
@@ -226,8 +226,6 @@ def test_a_trusted_list_keeps_the_old_rules_for_local_paths(folders):
         (str(outside), outside.as_uri()), (str(folder / "../outside/secret.jpg"), outside.as_uri()),
         (str(folder / "imgs" / "a.jpg"), (folder / "imgs" / "a.jpg").as_uri()),
         (str(folder / "innocent.jpg"), outside.as_uri())]
-    # the pipeline's keyword from before the rename still trusts the list
-    assert expand_sources([str(listing)], allow_file_urls_in_lists=True) == (found, errors)
 
 
 def test_a_chain_typed_directly_is_kept_whole_and_fails_as_an_error_row():
