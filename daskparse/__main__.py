@@ -1,3 +1,3 @@
-from daskparse.cli import main
+from daskparse.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -14,11 +14,13 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
@@ -86,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "clear: remove every entry")
     cache.add_argument("--cache", metavar="URL", help="cache location, any fsspec URL (default .cache/daskparse)")
     return parser
+
+
+def entry() -> NoReturn:
+    """``python -m daskparse`` and the ``daskparse`` script: ``main``, then an exit that skips the interpreter's
+    teardown. pyarrow's native thread pools can still be running while it tears down, and the process then
+    aborts ("terminate called without an active exception", exit -6) after its work is done and its outputs
+    are written (apache/arrow#34314; seen once in this project's test suite on ``cache prune``). Everything
+    that needs closing (clusters, files, the lock) is closed by ``main`` itself."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def cache_command(action: str, url: str) -> int:
