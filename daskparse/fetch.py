@@ -52,15 +52,43 @@ class PrivateAddressError(Exception):
     """A host resolved to an address downloads may not reach. Not an OSError: urllib3 must not retry or wrap it."""
 
 
+# Public addresses that answer as a cloud's metadata or control service inside its networks (169.254.169.254,
+# AWS's fd00:ec2::254 and Alibaba's 100.100.100.200 are refused as link-local, private, not globally routable).
+_CLOUD_METADATA = {ipaddress.ip_address("168.63.129.16"),  # Azure's wire server
+                   ipaddress.ip_address("192.0.0.192")}  # Oracle Cloud's instance metadata
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: the gateway sends to the last 32 bits
+
+
 def refused_address(address: str) -> str | None:
     """Why downloads may not reach this IP address ("loopback", "link-local", "private", ...), or None."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") is not part of it
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return refused_address(str(ip.ipv4_mapped))  # ::ffff:127.0.0.1 is loopback
+        # IPv6 that carries an IPv4 address the packets end up at: 127.0.0.1 inside 6to4 is still loopback
+        for how, embedded in _embedded_ipv4(ip):
+            reason = refused_address(str(embedded))
+            if reason:
+                return f"{reason} ({how} {embedded})"
+        if ip in _NAT64:
+            return None  # what the gateway reaches is the IPv4 address just judged public
+    if ip in _CLOUD_METADATA:
+        return "cloud metadata"
     for name in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
         if getattr(ip, f"is_{name}"):
             return name.replace("_", "-")
     return None if ip.is_global else "not globally routable"
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    if ip.sixtofour is not None:
+        return [("6to4 of", ip.sixtofour)]
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        return [("Teredo server", server), ("Teredo client", client)]
+    if ip in _NAT64:
+        return [("NAT64 of", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))]
+    return []
 
 
 def public_addresses(host: str, port: int) -> list[tuple]:

@@ -93,6 +93,15 @@ def test_local_and_fsspec_sources(tmp_path):
     ("172.16.5.4", "private"), ("192.168.1.1", "private"), ("fd00::1", "private"), ("0.0.0.0", "private"),
     ("224.0.0.251", "multicast"), ("100.64.0.1", "not globally routable"),
     ("93.184.216.34", None), ("2606:4700:4700::1111", None),
+    # cloud metadata and control endpoints on public addresses: Azure's wire server, Oracle Cloud's metadata
+    ("168.63.129.16", "cloud metadata"), ("192.0.0.192", "cloud metadata"), ("::ffff:192.0.0.192", "cloud metadata"),
+    # IPv6 carrying a private IPv4 address: 6to4, Teredo (server or client, the client's bits inverted), NAT64
+    ("2002:7f00:1::", "loopback (6to4 of 127.0.0.1)"), ("2002:a9fe:a9fe::1", "link-local (6to4 of 169.254.169.254)"),
+    ("2002:a00:1::", "private (6to4 of 10.0.0.1)"), ("2002:a83f:8110::", "cloud metadata (6to4 of 168.63.129.16)"),
+    ("2001:0:a9fe:a9fe::5db8:d822", "link-local (Teredo server 169.254.169.254)"),
+    ("2001:0:5db8:d822::80ff:fffe", "loopback (Teredo client 127.0.0.1)"),
+    ("64:ff9b::7f00:1", "loopback (NAT64 of 127.0.0.1)"), ("64:ff9b::a9fe:a9fe", "link-local (NAT64 of 169.254.169.254)"),
+    ("64:ff9b::5db8:d822", None),  # NAT64 of a public address reaches just that address (DNS64 networks)
 ])
 def test_which_addresses_downloads_may_reach(address, reason):
     """The guard as a function: nothing is sent anywhere."""
