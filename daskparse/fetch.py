@@ -1,27 +1,36 @@
 """Fetch: one source to its bytes, bounded in size, time and redirects.
 
-http(s) goes through a pooled ``requests`` session (one per worker process, see ``http_session``);
+http(s) goes through a pooled ``requests`` session (one per worker thread, see ``http_session``);
 anything else through fsspec. The body is streamed and cut off at ``max_bytes``: an oversized download is
 never buffered whole. The first bytes are checked for an image signature, so an HTML error page served
 with status 200 is refused before the rest of it is read.
+
+Redirects are followed here, not by ``requests`` (which reads every redirect's body whole, even with
+``allow_redirects=False``): each redirect response is closed unread, its Location must be http(s), and every
+hop counts against ``max_redirects`` and passes the address guard. One deadline, ``read_timeout``, covers the
+whole fetch: connecting, headers, every hop and the body. Socket timeouts bound only one read each (a server
+trickling its headers a byte at a time never trips one), so a timer shuts the fetch's sockets down when the
+deadline passes (``_Deadline``).
 
 Sources are URLs scraped from public groups, so by default a download may only reach public addresses:
 every connection (the first and each redirect's) resolves its host itself, refuses loopback, link-local
 (cloud metadata at 169.254.169.254), private and reserved addresses before a packet is sent, and then
 connects to the address it checked, so a name that resolves differently a moment later (DNS rebinding)
 changes nothing. ``allow_private_hosts`` turns this off. Behind an HTTP proxy the proxy connects for us:
-then only the URL's own host is checked, before the request.
+then each hop's host is checked before the proxy is asked for it (the proxy resolves the name again itself).
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import mmap
+import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import fsspec
 import requests
@@ -42,7 +51,7 @@ USER_AGENT = "daskparse/0.1 (+flyer parser)"
 @dataclass(frozen=True)
 class FetchLimits:
     connect_timeout: float = 5.0
-    read_timeout: float = 30.0  # the whole download, not one socket read: a trickling server is cut off
+    read_timeout: float = 30.0  # the whole fetch (connect, headers, every redirect, body), not one socket read
     max_bytes: int = 25 * 1024 * 1024
     max_redirects: int = 5
     allow_private_hosts: bool = False  # loopback, link-local and private addresses too (see the module docstring)
@@ -52,15 +61,43 @@ class PrivateAddressError(Exception):
     """A host resolved to an address downloads may not reach. Not an OSError: urllib3 must not retry or wrap it."""
 
 
+# Public addresses that answer as a cloud's metadata or control service inside its networks (169.254.169.254,
+# AWS's fd00:ec2::254 and Alibaba's 100.100.100.200 are refused as link-local, private, not globally routable).
+_CLOUD_METADATA = {ipaddress.ip_address("168.63.129.16"),  # Azure's wire server
+                   ipaddress.ip_address("192.0.0.192")}  # Oracle Cloud's instance metadata
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: the gateway sends to the last 32 bits
+
+
 def refused_address(address: str) -> str | None:
     """Why downloads may not reach this IP address ("loopback", "link-local", "private", ...), or None."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") is not part of it
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return refused_address(str(ip.ipv4_mapped))  # ::ffff:127.0.0.1 is loopback
+        # IPv6 that carries an IPv4 address the packets end up at: 127.0.0.1 inside 6to4 is still loopback
+        for how, embedded in _embedded_ipv4(ip):
+            reason = refused_address(str(embedded))
+            if reason:
+                return f"{reason} ({how} {embedded})"
+        if ip in _NAT64:
+            return None  # what the gateway reaches is the IPv4 address just judged public
+    if ip in _CLOUD_METADATA:
+        return "cloud metadata"
     for name in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
         if getattr(ip, f"is_{name}"):
             return name.replace("_", "-")
     return None if ip.is_global else "not globally routable"
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    if ip.sixtofour is not None:
+        return [("6to4 of", ip.sixtofour)]
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        return [("Teredo server", server), ("Teredo client", client)]
+    if ip in _NAT64:
+        return [("NAT64 of", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))]
+    return []
 
 
 def public_addresses(host: str, port: int) -> list[tuple]:
@@ -75,7 +112,98 @@ def public_addresses(host: str, port: int) -> list[tuple]:
     return infos
 
 
-class _PublicOnlyConnection(HTTPConnection):
+class _Deadline:
+    """One deadline for a whole fetch, kept by a timer that shuts the fetch's sockets down when it passes.
+
+    Each connection the fetch opens or reuses registers its socket here (``_Watched``) while the fetch runs on
+    this thread. The timer shuts down a duplicate of it (``os.dup``): one fd of the same connection, so the
+    blocked read returns at once, whatever it waits for (a TLS handshake, headers, a body); and one that is ours
+    alone, closed when the fetch ends, so a late timer never touches an fd number reused by another file.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._ended = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.name = "daskparse-fetch-deadline"
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        try:
+            duplicate = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:  # already closed
+            return
+        with self._lock:
+            if not (self._ended or self.expired):
+                self._sockets.append(duplicate)
+                return
+            expired = self.expired
+        if expired:
+            _shut_down(duplicate)
+        duplicate.close()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shut_down(sock)
+
+    def __enter__(self) -> "_Deadline":
+        _running.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _running.deadline = None
+        self._timer.cancel()
+        with self._lock:
+            self._ended = True
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()
+
+
+_running = threading.local()  # .deadline: the _Deadline of the fetch running on this thread
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already shut or reset
+        pass
+
+
+def _watch(sock: socket.socket) -> None:
+    deadline = getattr(_running, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+class _Watched:
+    """Connection mixin: its socket is watched by the deadline of the fetch using it (see ``_Deadline``)."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)  # before TLS: a handshake trickled byte by byte is cut off too
+        return sock
+
+    def request(self, *args, **kwargs):
+        if self.sock is not None:  # a pooled connection, reused by this fetch
+            _watch(self.sock)
+        return super().request(*args, **kwargs)
+
+
+class _PublicOnly:
+    """Connection mixin: the address guard (see the module docstring)."""
+
     def _new_conn(self) -> socket.socket:
         """Connect to an address ``public_addresses`` checked, not to whatever the name resolves to next."""
         name = self._dns_host
@@ -97,8 +225,28 @@ class _PublicOnlyConnection(HTTPConnection):
         raise NewConnectionError(self, f"no address for {name}")
 
 
-class _PublicOnlyHTTPSConnection(HTTPSConnection):
-    _new_conn = _PublicOnlyConnection._new_conn  # TLS still verifies the certificate against the host name
+class _WatchedConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _PublicOnlyConnection(_PublicOnly, _Watched, HTTPConnection):
+    pass
+
+
+class _PublicOnlyHTTPSConnection(_PublicOnly, _Watched, HTTPSConnection):
+    pass  # TLS still verifies the certificate against the host name
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 class _PublicOnlyPool(HTTPConnectionPool):
@@ -109,10 +257,33 @@ class _PublicOnlyHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _PublicOnlyHTTPSConnection
 
 
-class _PublicOnlyAdapter(HTTPAdapter):
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    pools = _WATCHED_POOLS
+
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _PublicOnlyPool, "https": _PublicOnlyHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = dict(self.pools)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            # the proxy may be on a private address (a company's): the deadline watches it, the guard does not
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
+class _PublicOnlyAdapter(_WatchedAdapter):
+    pools = {"http": _PublicOnlyPool, "https": _PublicOnlyHTTPSPool}
+
+
+class _Session(requests.Session):
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        """None: requests follows no redirect, and reads no redirect's body (it does even with
+        ``allow_redirects=False``, to prepare ``Response.next``); ``_fetch_http`` follows them itself."""
+        return None
 
 
 _sessions = threading.local()
@@ -123,8 +294,8 @@ def http_session(pool_size: int = 32, *, allow_private_hosts: bool = False) -> r
     name = "any_host" if allow_private_hosts else "public_only"
     session = getattr(_sessions, name, None)
     if session is None:
-        session = requests.Session()
-        adapter_class = HTTPAdapter if allow_private_hosts else _PublicOnlyAdapter
+        session = _Session()
+        adapter_class = _WatchedAdapter if allow_private_hosts else _PublicOnlyAdapter
         adapter = adapter_class(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -142,22 +313,37 @@ def fetch_bytes(source: Source, limits: FetchLimits = FetchLimits()) -> bytes:
 
 
 def _fetch_http(url: str, limits: FetchLimits) -> bytes:
+    with _Deadline(limits.read_timeout) as deadline:
+        try:
+            data = _follow_redirects(url, limits, deadline)
+        except Exception as error:
+            if not deadline.expired or getattr(error, "kind", None) == "fetch.timeout":
+                raise
+            # the timer shut the connection down: whatever broke as a result, the deadline is why
+            raise SourceError("fetch.timeout", f"no whole answer within {limits.read_timeout:g} s",
+                              transient=True) from None
+        if deadline.expired:  # a body without a length, cut by the timer, ends like a whole one
+            raise SourceError("fetch.timeout", f"no whole answer within {limits.read_timeout:g} s", transient=True)
+        return data
+
+
+def _follow_redirects(url: str, limits: FetchLimits, deadline: _Deadline) -> bytes:
     session = http_session(allow_private_hosts=limits.allow_private_hosts)
-    session.max_redirects = limits.max_redirects
-    deadline = time.monotonic() + limits.read_timeout
     try:
-        if not limits.allow_private_hosts and session.trust_env and requests.utils.get_environ_proxies(url):
-            parts = urlsplit(url)  # the proxy makes the connection: check the URL's own host now
-            public_addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        with session.get(url, stream=True, timeout=(limits.connect_timeout, limits.read_timeout)) as response:
-            _check_status(response)
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
-                raise SourceError("fetch.too_large", f"{int(declared):,} bytes declared; the limit is {limits.max_bytes:,}")
-            # read1: whatever one recv brings (at most a chunk), so the deadline is checked as bytes trickle
-            # in; iter_content would wait for a whole 64 KiB chunk, ~30 s at 1 KiB per 0.5 s
-            chunks = iter(lambda: response.raw.read1(CHUNK_BYTES, decode_content=True), b"")
-            return _read_bounded(chunks, limits.max_bytes, deadline)
+        for _hop in range(limits.max_redirects + 1):  # the first request, then one per redirect followed
+            if not limits.allow_private_hosts:
+                _check_proxied_host(session, url)
+            left = deadline.left()
+            if left <= 0:
+                raise SourceError("fetch.timeout", "the redirects took too long", transient=True)
+            with session.get(url, stream=True, allow_redirects=False,
+                             timeout=(min(limits.connect_timeout, left), left)) as response:
+                if not response.is_redirect:  # a 301, 302, 303, 307 or 308 with a Location
+                    return _read_body(response, limits, deadline)
+                location = response.headers["Location"]
+            # leaving the block closed the redirect unread: its body may be anything, of any size
+            url = _redirect_url(url, location)
+        raise SourceError("fetch.too_many_redirects", f"more than {limits.max_redirects} redirects")
     except PrivateAddressError as error:
         raise SourceError("fetch.private_address", str(error)) from None
     except socket.gaierror:
@@ -166,14 +352,47 @@ def _fetch_http(url: str, limits: FetchLimits) -> bytes:
         raise SourceError("fetch.timeout", "the server stopped sending", transient=True) from None
     except (urllib3_exceptions.ProtocolError, urllib3_exceptions.DecodeError) as error:
         raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
-    except requests.TooManyRedirects:
-        raise SourceError("fetch.too_many_redirects", f"more than {limits.max_redirects} redirects") from None
     except requests.Timeout:
         raise SourceError("fetch.timeout", "the server did not answer in time", transient=True) from None
     except requests.ConnectionError as error:
         raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
     except requests.RequestException as error:
         raise SourceError("fetch.failed", _short(error)) from None
+    except (urllib3_exceptions.HTTPError, http.client.HTTPException, OSError) as error:  # e.g. TLS cut mid-body
+        raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
+
+
+def _check_proxied_host(session: requests.Session, url: str) -> None:
+    """Behind a proxy no connection of ours reaches the host, so check it before the proxy is asked for it."""
+    if session.trust_env and requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)):
+        parts = urlsplit(url)
+        public_addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def _redirect_url(current: str, location: str) -> str:
+    """The absolute URL a redirect's Location names (it may be relative), if it is one fetch may follow."""
+    # http.client decodes headers as latin-1; servers send UTF-8 (requests' get_redirect_target does the same)
+    location = location.encode("latin-1", "replace").decode("utf-8", "replace").strip()
+    try:
+        url = requests.utils.requote_uri(urljoin(current, location))
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0  # port: may raise
+    except ValueError:  # a port out of range, an unclosed IPv6 bracket
+        valid = False
+    if not valid:
+        raise SourceError("fetch.bad_redirect", f"a redirect to {_short(location)!r}: only http(s) URLs are followed")
+    return url
+
+
+def _read_body(response: requests.Response, limits: FetchLimits, deadline: _Deadline) -> bytes:
+    _check_status(response)
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+        raise SourceError("fetch.too_large", f"{int(declared):,} bytes declared; the limit is {limits.max_bytes:,}")
+    # read1: whatever one recv brings (at most a chunk), so the deadline is checked as bytes trickle
+    # in; iter_content would wait for a whole 64 KiB chunk, ~30 s at 1 KiB per 0.5 s
+    chunks = iter(lambda: response.raw.read1(CHUNK_BYTES, decode_content=True), b"")
+    return _read_bounded(chunks, limits.max_bytes, deadline.at)
 
 
 def _check_status(response: requests.Response) -> None:
@@ -184,7 +403,7 @@ def _check_status(response: requests.Response) -> None:
         raise SourceError("fetch.server_error", f"HTTP {status}", transient=True)
     if status >= 400:
         raise SourceError("fetch.http_error", f"HTTP {status}")
-    if status >= 300:  # a redirect requests did not follow (no Location header)
+    if status >= 300:  # a redirect fetch cannot follow (no Location header), or a 300 or 304
         raise SourceError("fetch.http_error", f"HTTP {status} without a usable redirect")
 
 

@@ -1,10 +1,19 @@
+import datetime as dt
+import gzip
+import socket
+import ssl
+import threading
+import time
+
 import fsspec
 import pytest
 
+import daskparse.fetch as fetch_module
 from conftest import jpeg_bytes
 from daskparse.errors import SourceError
 from daskparse.fetch import FetchLimits, fetch_bytes, refused_address
 from daskparse.sources import expand_sources
+from daskparse.testing.image_server import ImageServer
 
 # the test servers listen on 127.0.0.1: let downloads reach it (the guard itself is tested at the end)
 LIMITS = FetchLimits(connect_timeout=2, read_timeout=2, max_bytes=200_000, max_redirects=5, allow_private_hosts=True)
@@ -74,6 +83,112 @@ def test_a_trickling_server_hits_the_whole_download_deadline(image_server):
     assert time.monotonic() - started < 8
 
 
+def test_a_redirect_is_closed_unread(image_server):
+    """requests read each redirect's body whole (a 302 carrying 120 MB was read into memory): the server sees
+    the connection closed after what the kernel buffers took, not the whole 32 MiB."""
+    image = jpeg_bytes()
+    image_server.add("/a.jpg", image)
+    image_server.add("/moved", b"r" * 2**20, repeat=32, status=302, headers=(("Location", "/a.jpg"),))
+    # the same for a small gzip body that inflates to 64 MiB: never read, never inflated
+    image_server.add("/zipped", gzip.compress(b"\0" * 2**20), repeat=64, status=302,
+                     headers=(("Location", "/moved"), ("Content-Encoding", "gzip")))
+    assert fetch(image_server.url("/zipped")) == image
+    assert image_server.wait_done("/moved")
+    assert image_server.sent["/moved"] < 16 * 2**20
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_of_every_kind_and_form_are_followed(image_server, status):
+    image = jpeg_bytes()
+    image_server.add("/img/a.jpg", image)
+    forms = {"/absolute": image_server.url("/img/a.jpg"), "/scheme-relative": f"//127.0.0.1:{image_server.port}/img/a.jpg",
+             "/root-relative": "/img/a.jpg", "/img/relative": "a.jpg", "/img/sub/dot-dot": "../a.jpg"}
+    for path, location in forms.items():
+        image_server.add(path, b"moved", status=status, headers=(("Location", location),))
+        assert fetch(image_server.url(path)) == image, location
+    assert image_server.hits["/img/a.jpg"] == len(forms)
+
+
+def test_redirects_fetch_does_not_follow(image_server):
+    """A Location that is not http(s) has a kind of its own, and is never fetched; no Location, or more
+    redirects than allowed, keep theirs."""
+    for location in ("ftp://127.0.0.1:21/a.jpg", "file:///etc/passwd", "javascript:alert(1)", "https://", "http://[::1"):
+        assert kind_of(image_server.add("/odd", status=302, headers=(("Location", location),))) == "fetch.bad_redirect"
+    assert kind_of(image_server.add("/nowhere", status=302)) == "fetch.http_error"
+    image_server.add("/a.jpg", jpeg_bytes())
+    once = image_server.add("/once", status=302, headers=(("Location", "/a.jpg"),))
+    no_redirects = FetchLimits(connect_timeout=2, read_timeout=2, max_redirects=0, allow_private_hosts=True)
+    assert kind_of(once, no_redirects) == "fetch.too_many_redirects"
+    assert fetch(image_server.url("/a.jpg"), no_redirects) == jpeg_bytes()
+    assert image_server.hits["/a.jpg"] == 1
+
+
+def test_headers_trickled_byte_by_byte_are_cut_off_at_the_deadline(image_server):
+    """A byte every 0.4 s never trips a socket timeout: the header trickle held a 2 s fetch for 26 s."""
+    stall = image_server.add("/stall.jpg", jpeg_bytes(), trickle_head_seconds=0.4)
+    limits = FetchLimits(connect_timeout=2, read_timeout=2, allow_private_hosts=True)
+    started = time.monotonic()
+    with pytest.raises(SourceError) as caught:
+        fetch(stall, limits)
+    assert caught.value.kind == "fetch.timeout" and caught.value.transient
+    assert time.monotonic() - started < 2 + 1.5
+    # the next fetch on this thread (its pool) is not hurt by the connection shut down under the last one
+    assert fetch(image_server.add("/a.jpg", jpeg_bytes()), limits) == jpeg_bytes()
+
+
+def test_one_deadline_covers_every_redirect(image_server):
+    """Each hop answers within the socket timeout, but the three of them take longer than the deadline."""
+    for hop in (1, 2, 3):
+        image_server.add(f"/hop{hop}", status=302, delay_seconds=1.5, headers=(("Location", f"/hop{hop + 1}"),))
+    image_server.add("/hop4", jpeg_bytes())
+    limits = FetchLimits(connect_timeout=2, read_timeout=2, allow_private_hosts=True)
+    started = time.monotonic()
+    assert kind_of(image_server.url("/hop1"), limits) == "fetch.timeout"
+    assert time.monotonic() - started < 2 + 1.5
+    assert image_server.hits["/hop2"] == 1 and image_server.hits["/hop3"] == 0
+
+
+def test_a_tls_handshake_trickled_is_cut_off_at_the_deadline():
+    """A server that sends a TLS record header announcing 16 KiB, then a byte every 0.3 s (for 12 s at most):
+    the handshake waits for the record. The connect timeout (10 s) bounded it; the deadline (2 s) must."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle():
+        connection, _ = listener.accept()
+        with connection:
+            try:
+                connection.sendall(b"\x16\x03\x03\x40\x00")
+                for _ in range(40):
+                    if stop.wait(0.3):
+                        break
+                    connection.sendall(b"\0")
+            except OSError:  # the client hung up
+                pass
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    limits = FetchLimits(connect_timeout=10, read_timeout=2, allow_private_hosts=True)
+    started = time.monotonic()
+    try:
+        assert kind_of(f"https://127.0.0.1:{listener.getsockname()[1]}/a.jpg", limits) == "fetch.timeout"
+        assert time.monotonic() - started < 2 + 1.5
+    finally:
+        stop.set()
+        server.join(15)
+        listener.close()
+
+
+def test_deadline_timers_end_with_their_fetch(image_server):
+    url = image_server.add("/a.jpg", jpeg_bytes())
+    for _ in range(20):
+        fetch(url)
+    for thread in threading.enumerate():
+        if thread.name == "daskparse-fetch-deadline":
+            thread.join(5)
+            assert not thread.is_alive()
+
+
 def test_local_and_fsspec_sources(tmp_path):
     image = jpeg_bytes()
     (tmp_path / "a.jpg").write_bytes(image)
@@ -93,6 +208,15 @@ def test_local_and_fsspec_sources(tmp_path):
     ("172.16.5.4", "private"), ("192.168.1.1", "private"), ("fd00::1", "private"), ("0.0.0.0", "private"),
     ("224.0.0.251", "multicast"), ("100.64.0.1", "not globally routable"),
     ("93.184.216.34", None), ("2606:4700:4700::1111", None),
+    # cloud metadata and control endpoints on public addresses: Azure's wire server, Oracle Cloud's metadata
+    ("168.63.129.16", "cloud metadata"), ("192.0.0.192", "cloud metadata"), ("::ffff:192.0.0.192", "cloud metadata"),
+    # IPv6 carrying a private IPv4 address: 6to4, Teredo (server or client, the client's bits inverted), NAT64
+    ("2002:7f00:1::", "loopback (6to4 of 127.0.0.1)"), ("2002:a9fe:a9fe::1", "link-local (6to4 of 169.254.169.254)"),
+    ("2002:a00:1::", "private (6to4 of 10.0.0.1)"), ("2002:a83f:8110::", "cloud metadata (6to4 of 168.63.129.16)"),
+    ("2001:0:a9fe:a9fe::5db8:d822", "link-local (Teredo server 169.254.169.254)"),
+    ("2001:0:5db8:d822::80ff:fffe", "loopback (Teredo client 127.0.0.1)"),
+    ("64:ff9b::7f00:1", "loopback (NAT64 of 127.0.0.1)"), ("64:ff9b::a9fe:a9fe", "link-local (NAT64 of 169.254.169.254)"),
+    ("64:ff9b::5db8:d822", None),  # NAT64 of a public address reaches just that address (DNS64 networks)
 ])
 def test_which_addresses_downloads_may_reach(address, reason):
     """The guard as a function: nothing is sent anywhere."""
@@ -130,3 +254,118 @@ def test_a_redirect_is_checked_like_the_first_request(image_server, monkeypatch)
         image_server.add("/moved.jpg", status=302, headers=(("Location", target.url("/a.jpg")),))
         assert kind_of(image_server.url("/moved.jpg"), refuse) == "fetch.private_address"
         assert image_server.hits["/moved.jpg"] == 1 and target.hits["/a.jpg"] == 0
+
+
+def _public_for_the_test(monkeypatch, is_public):
+    """Let the guard treat what ``is_public(host, port)`` names as public, without resolving it; the rest is
+    checked for real."""
+    checked = fetch_module.public_addresses
+
+    def guard(host, port):
+        if is_public(host, port):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return checked(host, port)
+
+    monkeypatch.setattr(fetch_module, "public_addresses", guard)
+
+
+@pytest.fixture
+def through_a_loopback_proxy(monkeypatch):
+    """An ImageServer as the HTTP proxy: it answers absolute-URI requests from its own routes and forwards
+    nothing. Only loopback names may be resolved meanwhile, so a made-up public name can never reach a resolver."""
+    with ImageServer() as proxy:
+        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.setenv("http_proxy", proxy.url(""))
+        resolve = socket.getaddrinfo
+
+        def loopback_only(host, *args, **kwargs):
+            assert host in ("127.0.0.1", "localhost", "::1"), f"{host} was looked up"
+            return resolve(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+        yield proxy
+
+
+def test_behind_a_proxy_every_redirect_is_checked_before_the_proxy_is_asked(through_a_loopback_proxy, monkeypatch):
+    """public.test -> 302 -> localhost (cloud metadata's stand-in): refused before the proxy sees the second
+    request. A redirect to another public name is followed through the proxy."""
+    proxy = through_a_loopback_proxy
+    _public_for_the_test(monkeypatch, lambda host, port: host.endswith("public.test"))
+    proxy.add("/flyer.png", status=302, headers=(("Location", f"http://localhost:{proxy.port}/latest/meta-data/iam/"),))
+    proxy.add("/latest/meta-data/iam/", jpeg_bytes())
+    refuse = FetchLimits(connect_timeout=2, read_timeout=2)
+    assert kind_of("http://public.test/flyer.png", refuse) == "fetch.private_address"
+    assert proxy.targets == ["http://public.test/flyer.png"]
+
+    proxy.add("/moved.jpg", status=302, headers=(("Location", "http://cdn.public.test/a.jpg"),))
+    proxy.add("/a.jpg", jpeg_bytes())
+    assert fetch("http://public.test/moved.jpg", refuse) == jpeg_bytes()
+    assert proxy.targets[1:] == ["http://public.test/moved.jpg", "http://cdn.public.test/a.jpg"]
+
+    # the deadline holds through the proxy's connection too
+    proxy.add("/stall.jpg", jpeg_bytes(), trickle_head_seconds=0.4)
+    started = time.monotonic()
+    assert kind_of("http://public.test/stall.jpg", refuse) == "fetch.timeout"
+    assert time.monotonic() - started < 2 + 1.5
+
+
+@pytest.fixture(scope="module")
+def tls_server_context(tmp_path_factory):
+    """A certificate for 127.0.0.1 signed by a CA of the test's own: (server SSLContext, CA bundle path)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def certificate(name, key, issuer, issuer_key, ca):
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                            critical=True)
+        else:
+            builder = (builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                             critical=False)
+                       .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                                      critical=False))
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "daskparse test CA")])
+    ca = certificate("daskparse test CA", ca_key, ca_name, ca_key, ca=True)
+    leaf = certificate("127.0.0.1", key, ca_name, ca_key, ca=False)
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM)
+                                        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                            serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem")
+    return context, str(folder / "ca.pem")
+
+
+def test_https_downloads_pass_the_address_guard(tls_server_context, monkeypatch):
+    """With the guard on (the default), an https download failed with a TypeError (its connection's _new_conn
+    was borrowed from the http class). Here the TLS server's port counts as public."""
+    context, ca_bundle = tls_server_context
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
+    with ImageServer(tls=context) as server:
+        _public_for_the_test(monkeypatch, lambda host, port: port == server.port)
+        server.add("/a.jpg", jpeg_bytes())
+        moved = server.add("/moved", b"m" * 2**20, repeat=16, status=302, headers=(("Location", "/a.jpg"),))
+        guarded = FetchLimits(connect_timeout=2, read_timeout=2)
+        assert fetch(moved, guarded) == jpeg_bytes()
+        assert server.wait_done("/moved") and server.sent["/moved"] < 8 * 2**20
+        stall = server.add("/stall.jpg", jpeg_bytes(), trickle_head_seconds=0.4)
+        started = time.monotonic()
+        assert kind_of(stall, guarded) == "fetch.timeout"
+        assert time.monotonic() - started < 2 + 1.5

@@ -4,14 +4,21 @@
         server.add("/a.jpg", jpeg_bytes)
         server.add("/gone", status=410)
         server.add("/slow.jpg", jpeg_bytes, trickle_seconds=0.5)   # one small chunk every 0.5 s
+        server.add("/stall.jpg", jpeg_bytes, trickle_head_seconds=0.4)  # even the headers, one byte at a time
+        server.add("/moved", b"x" * 1024, repeat=40_000, status=302, headers=(("Location", "/a.jpg"),))
         url = server.url("/a.jpg")
 
 Paths starting with ``/redirect/N`` redirect N times before landing on ``/redirect/0`` (a 200 image when one
-is registered there); ``/loop`` redirects to itself. Every request is counted in ``hits``.
+is registered there); ``/loop`` redirects to itself. Every request is counted in ``hits``, the body bytes
+written per path in ``sent`` (``done`` counts answers finished or cut off by the client: wait with
+``wait_done``), and the request targets as received in ``targets``. Sent an absolute URI
+(``GET http://public.test/a.jpg``), the server answers it from its own routes as if it were an HTTP proxy,
+and never forwards anything anywhere. ``ImageServer(tls=context)`` serves https with a server-side SSLContext.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -29,6 +36,9 @@ class Route:
     trickle_seconds: float = 0.0  # pause between 1 KiB chunks
     declared_length: int | None = None  # a Content-Length that may lie
     endless: bool = False  # stream chunks of `body` forever (for size limits)
+    repeat: int = 1  # send `body` this many times: a large body without holding it in memory
+    delay_seconds: float = 0.0  # wait this long before answering (a slow redirect hop)
+    trickle_head_seconds: float = 0.0  # the status line and headers one byte at a time, pausing this long
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -43,10 +53,14 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
 
 
 class ImageServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()  # body bytes written (taken by the kernel), per path
+        self.done: Counter[str] = Counter()  # answers finished or cut off, per path
+        self.targets: list[str] = []  # request targets as received: a path, or an absolute URI (a proxy's)
         self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,13 +69,29 @@ class ImageServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
+            def handle(self):
+                try:
+                    super().handle()
+                except OSError:  # a client hung up mid-answer, or closed one unread (its kernel resets the connection)
+                    pass
+
             def do_GET(self):
                 path = urlsplit(self.path).path
                 with server._lock:
                     server.hits[path] += 1
-                server._answer(self, path)
+                    server.targets.append(self.path)
+                try:
+                    server._answer(self, path)
+                finally:
+                    with server._done:
+                        server.done[path] += 1
+                        server._done.notify_all()
 
         self._httpd = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:  # the handshake happens in the handler's thread, on its first read
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -69,11 +99,16 @@ class ImageServer:
         return self._httpd.server_address[1]
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def add(self, path: str, body: bytes = b"", **route) -> str:
         self.routes[path] = Route(body=body, **route)
         return self.url(path)
+
+    def wait_done(self, path: str, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` answers on ``path`` have finished (or been cut off by the client)."""
+        with self._done:
+            return self._done.wait_for(lambda: self.done[path] >= count, timeout)
 
     def _answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
         if path == "/loop":
@@ -82,6 +117,10 @@ class ImageServer:
             remaining = int(path.rsplit("/", 1)[1])
             return self._redirect(handler, f"/redirect/{remaining - 1}")
         route = self.routes.get(path) or Route(b"not found", 404, "text/plain")
+        if route.delay_seconds:
+            time.sleep(route.delay_seconds)
+        if route.trickle_head_seconds:
+            return self._trickle_head(handler, route)
         handler.send_response(route.status)
         handler.send_header("Content-Type", route.content_type)
         for name, value in route.headers:
@@ -94,7 +133,7 @@ class ImageServer:
                     handler.wfile.write(route.body or b"\xff" * 65536)
             except OSError:  # the client hung up, as it should
                 return
-        length = route.declared_length if route.declared_length is not None else len(route.body)
+        length = route.declared_length if route.declared_length is not None else len(route.body) * route.repeat
         handler.send_header("Content-Length", str(length))
         handler.end_headers()
         try:
@@ -102,11 +141,33 @@ class ImageServer:
                 for start in range(0, len(route.body), 1024):
                     handler.wfile.write(route.body[start:start + 1024])
                     handler.wfile.flush()
+                    self._count(path, min(1024, len(route.body) - start))
                     time.sleep(route.trickle_seconds)
             else:
+                for _ in range(route.repeat):
+                    handler.wfile.write(route.body)
+                    self._count(path, len(route.body))
+        except OSError:  # the client hung up
+            handler.close_connection = True
+
+    def _trickle_head(self, handler: BaseHTTPRequestHandler, route: Route) -> None:
+        head = [f"HTTP/1.1 {route.status} {handler.responses.get(route.status, ('',))[0]}",
+                f"Content-Type: {route.content_type}", f"Content-Length: {len(route.body) * route.repeat}",
+                *(f"{name}: {value}" for name, value in route.headers)]
+        handler.close_connection = True
+        try:
+            for byte in ("\r\n".join(head) + "\r\n\r\n").encode("latin-1"):
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(route.trickle_head_seconds)
+            for _ in range(route.repeat):
                 handler.wfile.write(route.body)
-        except OSError:
+        except OSError:  # the client hung up
             pass
+
+    def _count(self, path: str, size: int) -> None:
+        with self._lock:
+            self.sent[path] += size
 
     @staticmethod
     def _redirect(handler: BaseHTTPRequestHandler, location: str) -> None:
