@@ -216,12 +216,14 @@ def test_one_run_at_a_time_per_output_and_every_repeats_until_stopped(tmp_path):
 # ---------------------------------------------------------------- the README's cron line and systemd units
 
 def project_copy(tmp_path):
-    """A folder laid out like a checkout with its venv (``.venv`` and the package linked), and a flyers.txt."""
+    """A folder laid out like a checkout with its venv (``.venv`` and the package linked), and a flyers.txt naming
+    a flyer in the project's folder, as the README says (a list may name only files inside its folder)."""
     project = tmp_path / "project"
-    project.mkdir()
+    (project / "flyers").mkdir(parents=True)
     (project / ".venv").symlink_to(Path(sys.executable).parent.parent)
     (project / "daskparse").symlink_to(Path(daskparse.__file__).parent)
-    (project / "flyers.txt").write_text(PATHS[0] + "\n")
+    shutil.copy(PATHS[0], project / "flyers" / Path(PATHS[0]).name)
+    (project / "flyers.txt").write_text(f"flyers/{Path(PATHS[0]).name}\n")
     return project
 
 
@@ -239,7 +241,8 @@ def test_the_readme_cron_line_works_in_crons_bare_environment(tmp_path):
     assert done.returncode == 0, log
     assert re.search(r"^1 images: 1 with shows", log, re.M) and "Traceback" not in log
     shows = pd.read_parquet(project / "out" / "shows.parquet")
-    assert len(shows) > 0 and set(shows["source"]) == {PATHS[0]} and set(shows["extractor"]) == {"local"}
+    assert len(shows) > 0 and set(shows["extractor"]) == {"local"}
+    assert set(shows["source"]) == {f"flyers/{Path(PATHS[0]).name}"}  # the list's folder as the command named it
 
 
 def readme_units():
