@@ -59,7 +59,7 @@ class Settings(BaseModel):
 
     # fetch
     connect_timeout: float = Field(5.0, gt=0)
-    read_timeout: float = Field(30.0, gt=0, description="whole-download deadline, seconds")
+    read_timeout: float = Field(30.0, gt=0, description="whole-fetch deadline (connect, headers, redirects, body), seconds")
     max_download_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_redirects: int = Field(5, ge=0, le=30)
     allow_private_hosts: bool = Field(False, description="let downloads reach loopback, link-local and private addresses")
