@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "rate_gate": "bench.rate_gate",
     "accuracy": "bench.accuracy",
     "stress": "bench.stress",
+    "hostile": "bench.hostile",
 }
 
 PACKAGES = [
