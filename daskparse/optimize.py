@@ -316,8 +316,8 @@ def _downscale(img: Image.Image, plan: _Plan, orientation: int) -> Image.Image:
     fx, fy = plan.factor
     reduced = (math.ceil(img.width / fx), math.ceil(img.height / fy))
     flatten = _flattener(img)
-    if flatten is None and plan.factor == (1, 1) and orientation not in _UPRIGHT:
-        rgb = img  # RGB already, upright, no smaller: resized as it is
+    if flatten is None and plan.factor == (1, 1):  # RGB already, no smaller: one turn at most, no strips
+        rgb = img.transpose(_UPRIGHT[orientation][0]) if orientation in _UPRIGHT else img
     else:
         rgb = _converted_in_strips(img, flatten, plan.factor, orientation)
     box, target = None, plan.target
