@@ -10,6 +10,13 @@ image cost 1.8 GB, and 20 threads decoding side by side kill a worker (issue 12)
   image estimated at N bytes waits, first come first served, until N bytes are free; an image over
   the whole budget can never run and is refused. ``DEFAULT_DECODE_BUDGET`` is the one every
   ``optimize_image`` call uses unless given another: each worker process has its own, no wiring needed.
+  optimize holds it for the float work on the output as well (contrast, sharpening: ~44 MB an image,
+  CLAHE ~190 MB), which 20 threads otherwise did side by side (0.9 GB, CLAHE 2 GB).
+
+The bound shows in RSS only where freed memory goes back to the system: Dask's nanny starts workers
+with MALLOC_TRIM_THRESHOLD_ set, which also fixes glibc's mmap threshold, so large buffers are returned
+when freed. Without it (a plain process, 20 threads) glibc keeps each thread's freed buffers in that
+thread's arena, and RSS grows with the threads however little is in use at once.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from dataclasses import dataclass
 
 STILL_PIXELS_PER_OUTPUT_PIXEL = 40  # 38.4 MP at 1200x800: a 48 MP phone photo's JPEG decodes at 1/2 or 1/4 anyway
 ANIMATION_PIXELS_PER_OUTPUT_PIXEL = 4  # 3.8 MP at 1200x800: 2560x1440 passes, a 4K canvas does not
-DEFAULT_BUDGET_BYTES = 256 * 2**20
-"""Per process. Fits the largest still allowed (a 38 MP RGBA PNG needs ~190 MB), or ten 12 MP JPEG photos
-(~25 MB each after draft) at once; a WebP still needs ~18 bytes a pixel, so one over ~14 MP is refused."""
+DEFAULT_BUDGET_BYTES = 384 * 2**20
+"""Per process. Fits the largest still allowed (a 38 MP RGBA PNG needs ~190 MB), seven 12 MP JPEG photos
+at once (~50 MB each, the float work on the output included), or two CLAHE passes (~190 MB each: with
+256 MB they ran one at a time, 40 flyers on 2 cores took 28 s instead of 15 s). A WebP still needs ~22
+bytes a pixel, so one over ~16 MP is refused."""
 
 
 @dataclass(frozen=True)

@@ -103,4 +103,4 @@ def test_limits_scale_with_the_output_and_the_default_budget_is_one_per_process(
     limits = PixelLimits.for_output(1200, 800)
     assert limits.still == 38_400_000 and limits.animation == 3_840_000
     assert PixelLimits.for_output(2400, 1600).still == 4 * limits.still
-    assert DEFAULT_DECODE_BUDGET.total_bytes == 256 * 2**20
+    assert DEFAULT_DECODE_BUDGET.total_bytes == 384 * 2**20
