@@ -108,10 +108,11 @@ def optimize_image(
     budget = DEFAULT_DECODE_BUDGET if budget is None else budget
     img, plan = _plan(data, source_type, long_side, short_side)  # headers only: nothing decoded yet
     if plan.estimated_bytes > budget.total_bytes:
+        width, height = plan.stored_size
         raise SourceError(
             "decode.too_many_pixels",
-            f"{plan.stored_size[0]}x{plan.stored_size[1]} {source_type} needs about {plan.estimated_bytes / 2**20:.0f} MB "
-            f"to decode, more than this process's decode budget of {budget.total_bytes / 2**20:.0f} MB",
+            f"{width}x{height} {source_type} needs about {plan.estimated_bytes / 2**20:.0f} MB to decode, "
+            f"more than this process's decode budget of {budget.total_bytes / 2**20:.0f} MB",
         )
     # The decode and the float work on the output come one after the other: the larger of the two is
     # held throughout. The latter depends on settings only, so alone it never refuses an image.
@@ -126,7 +127,7 @@ def optimize_image(
         pixels = _enhance(np.asarray(rgb), contrast)
         jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality)
     source_width, source_height = plan.stored_size
-    if orientation in (5, 6, 7, 8):  # a quarter turn: the displayed picture is transposed
+    if orientation in _QUARTER_TURNS:  # the displayed picture is transposed
         source_width, source_height = source_height, source_width
     gray = Image.fromarray(pixels).convert("L")
     return OptimizedImage(jpeg, rgb.width, rgb.height, source_type, source_width, source_height,
@@ -212,10 +213,13 @@ def _plan(data: bytes, kind: str, long_side: int, short_side: int) -> tuple[Imag
     else:
         img = _open(data, kind)
         width, height = img.size
-        animated = kind in _CANVAS_FORMATS and _is_animated(img)
-    limit = Image.MAX_IMAGE_PIXELS  # Pillow errors only at twice this and merely warns between
+    # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that. We refuse there too, by our own
+    # check: warnings.catch_warnings swaps the process-wide filter list and is not thread-safe.
+    limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
         raise SourceError("decode.too_many_pixels", f"{width}x{height} is over the limit of {limit} pixels")
+    if img is not None:
+        animated = kind in _CANVAS_FORMATS and _is_animated(img)
     target = _fit((width, height), long_side, short_side)
     coefficients = 0
     if kind == "jpeg":
@@ -298,7 +302,7 @@ def _orientation(img: Image.Image) -> int:
 
 
 # EXIF orientation -> the transpose that makes the stored picture upright (as ImageOps.exif_transpose),
-# and where a point (x, y) of a w x h picture lands by it. 5 to 8 are quarter turns.
+# and where a point (x, y) of a w x h picture lands by it.
 _UPRIGHT = {
     2: (Image.Transpose.FLIP_LEFT_RIGHT, lambda x, y, w, h: (w - x, y)),
     3: (Image.Transpose.ROTATE_180, lambda x, y, w, h: (w - x, h - y)),
@@ -308,6 +312,7 @@ _UPRIGHT = {
     7: (Image.Transpose.TRANSVERSE, lambda x, y, w, h: (h - y, w - x)),
     8: (Image.Transpose.ROTATE_90, lambda x, y, w, h: (y, w - x)),
 }
+_QUARTER_TURNS = {5, 6, 7, 8}
 
 
 def _downscale(img: Image.Image, plan: _Plan, orientation: int) -> Image.Image:
@@ -333,7 +338,7 @@ def _downscale(img: Image.Image, plan: _Plan, orientation: int) -> Image.Image:
     if orientation in _UPRIGHT:
         if box is not None:  # where that part lands once upright
             box = _landed(box, orientation, reduced)
-        if orientation >= 5:
+        if orientation in _QUARTER_TURNS:
             target = (target[1], target[0])
     if target != rgb.size:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, box=box)
@@ -345,7 +350,7 @@ def _converted_in_strips(img: Image.Image, flatten: Callable[[Image.Image], Imag
     width, height = img.size
     fx, fy = factor
     reduced = (math.ceil(width / fx), math.ceil(height / fy))
-    out = Image.new("RGB", (reduced[1], reduced[0]) if orientation >= 5 else reduced)
+    out = Image.new("RGB", (reduced[1], reduced[0]) if orientation in _QUARTER_TURNS else reduced)
     rows = max(1, _STRIP_BYTES // (4 * width * fy)) * fy  # a multiple of fy: each strip reduces whole blocks
     for top in range(0, height, rows):
         strip = img.crop((0, top, width, min(height, top + rows)))

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from daskparse.decode_budget import DecodeBudget
 from daskparse.errors import SourceError
 from daskparse.optimize import OptimizedImage, optimize_image
+from daskparse.testing import hostile_images
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -346,8 +348,6 @@ def test_many_threads_give_the_same_bytes_as_one():
 
 
 # --- Decoder bombs: small files whose decode takes gigabytes (issue 12, item 3) ---
-from daskparse.decode_budget import DecodeBudget  # noqa: E402
-from daskparse.testing import hostile_images  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(hostile_images.HOSTILE_IMAGES))
@@ -475,3 +475,16 @@ def test_a_reduced_image_lands_upright_and_in_place_whatever_its_exif_orientatio
     turned = optimized(picture.transpose(INVERSE[orientation]), orientation)
     assert turned.shape == upright.shape == (667, 1000, 3)
     assert np.abs(turned - upright).mean() < 2.5  # 0-1.6 measured: the reduction's blocks start elsewhere
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_an_exif_orientation_outside_1_to_8_leaves_the_picture_as_stored(orientation):
+    img = Image.new("RGBA", (300, 100), (0, 0, 255, 255))
+    ImageDraw.Draw(img).rectangle([0, 0, 149, 99], fill=(255, 0, 0, 128))  # half-transparent red on the left
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    result = optimize_image(_encode(img, "PNG", exif=exif.tobytes()), contrast="none")
+    assert (result.width, result.height) == (result.source_width, result.source_height) == (300, 100)
+    pixels = _pixels(result)
+    assert _near(_mean(pixels, (0.05, 0.1, 0.4, 0.9)), (255, 127, 127), tolerance=8)
+    assert _near(_mean(pixels, (0.6, 0.1, 0.95, 0.9)), BLUE, tolerance=8)
