@@ -59,6 +59,59 @@ def _looks_like_svg(head: bytes) -> bool:
     return text.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in text
 
 
+def webp_canvas(head: bytes) -> tuple[int, int, bool] | None:
+    """(width, height, animated) of a WebP from its first chunk (30 bytes), or None if that chunk is unreadable.
+
+    Read without a decoder because libwebp's animation decoder, which Pillow uses for every WebP,
+    allocates the whole canvas as soon as it is created: the size must be judged before that.
+    """
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8X":  # extended format: the canvas, and a flag for animation
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return width, height, bool(head[20] & 0x02)
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":  # lossy: a key frame's start code, then 14-bit sizes
+        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF, False
+    if chunk == b"VP8L" and head[20] == 0x2F:  # lossless: signature byte, then two 14-bit sizes minus one
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, False
+    return None
+
+
+_JPEG_PROGRESSIVE_FRAMES = {0xC2, 0xC6, 0xCA, 0xCE}  # SOF2, 6, 10, 14: Huffman or arithmetic, plain or differential
+_JPEG_SEQUENTIAL_FRAMES = {0xC0, 0xC1, 0xC3, 0xC5, 0xC7, 0xC9, 0xCB, 0xCD, 0xCF}
+
+
+def jpeg_buffers_whole_image(data: bytes) -> bool:
+    """Whether libjpeg must keep every DCT coefficient of this JPEG (2 bytes each, at full size) while decoding.
+
+    It must when the frame is progressive, or when the first scan leaves out a component (the others
+    come in later scans): libjpeg's own rule. Draft mode does not shrink that buffer. Walks the markers
+    up to the first scan, so an EXIF thumbnail's scan inside an APP1 segment is never taken for one.
+    """
+    pos, end, components = 2, len(data), None
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return False  # no marker where one must be: the decoder will report it
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte
+            pos += 1
+            continue
+        if marker in _JPEG_PROGRESSIVE_FRAMES:
+            return True
+        if marker in _JPEG_SEQUENTIAL_FRAMES and pos + 9 < end:
+            components = data[pos + 9]  # Nf
+        if marker == 0xDA:  # the first scan: Ns components in it
+            return components is not None and pos + 4 < end and data[pos + 4] < components
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            pos += 2
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return False
+
+
 def _raster_types() -> frozenset[str]:
     types = {"jpeg", "png", "gif", "webp", "bmp", "tiff"}
     if features.check("avif"):  # Pillow >= 11.2 wheels decode AVIF; HEIC needs a plugin we lack

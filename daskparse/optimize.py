@@ -4,26 +4,34 @@ Pillow decodes (JPEG in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while deco
 saving), applies EXIF orientation, turns every mode into RGB and resizes; scikit-image does the pixel
 work (contrast, unsharp mask); imageio writes the JPEG. Nothing here mutates process-wide state, so
 many threads may call ``optimize_image`` at once.
+
+Decoding is bounded, because a file of a few hundred bytes can declare a canvas that costs gigabytes:
+headers are judged against ``PixelLimits`` before any decoder allocates, each decode waits for its
+estimated bytes in the process's ``DecodeBudget``, and colour work runs a strip at a time on a
+reduced image (see ``daskparse.decode_budget``).
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import imageio.v3 as iio
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 from skimage import exposure, filters, util
 
+from daskparse.decode_budget import DEFAULT_DECODE_BUDGET, DecodeBudget, PixelLimits
 from daskparse.errors import SourceError
-from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, sniff
+from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, jpeg_buffers_whole_image, sniff, webp_canvas
 
 Contrast = Literal["stretch", "clahe", "none"]
 # Bump when a change here alters the JPEG the extractors see: cached results are then recomputed.
-OPTIMIZER_VERSION = "1"
+# 2: non-JPEG images at least 4x the output on a side are box-reduced before the Lanczos resize.
+OPTIMIZER_VERSION = "2"
 
 _WHITE = (255, 255, 255, 255)
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -33,6 +41,22 @@ _STRETCH_PERCENTILES = (0.5, 99.5)  # ignore specular highlights and the darkest
 _SHARPEN_RADIUS = 1.5
 _SHARPEN_AMOUNT = 1.0
 _STRETCH_SAMPLES = 250_000  # percentiles from a strided sample: ~10x cheaper, same answer to 1/255
+
+# Decoding within bounds (see daskparse.decode_budget).
+# A large image is box-reduced by a whole factor to at least this many times the output before the
+# final Lanczos resize: Pillow's thumbnail default. Below twice that, nothing is reduced.
+_REDUCING_GAP = 2.0
+_STRIP_BYTES = 2 * 2**20  # rows converted at a time: their RGBA, backdrop and RGB copies stay this small
+_CANVAS_FORMATS = {"gif", "png", "webp"}  # animations composed on a canvas that the decoder allocates whole
+# Bytes Pillow's image takes per pixel (every multi-band mode is 4); see _DECODER_BYTES_PER_PIXEL for more.
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+# Decoders that hold more than Pillow's image, measured per canvas pixel (peak RSS, 4000x3000): libwebp's
+# animation decoder, used for every WebP, keeps the canvas twice and Pillow copies it twice (16-18);
+# libavif keeps YUV planes and an RGB copy (9.5 for 8-bit 4:2:0; 10-bit 4:4:4 needs more).
+_DECODER_BYTES_PER_PIXEL = {"webp": 18, "avif": 16}
+# Contrast, sharpening and the JPEG encoder, per output pixel (peak RSS at 1200x800: 44 MB, CLAHE 190 MB).
+# Twenty threads doing it at once took more than the decodes once those were bounded.
+_FINISHING_BYTES_PER_PIXEL = {"stretch": 50, "clahe": 210, "none": 40}
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,7 @@ def optimize_image(
     max_size: tuple[int, int] = (1200, 800),
     quality: int = 95,
     contrast: Contrast = "stretch",
+    budget: DecodeBudget | None = None,
 ) -> OptimizedImage:
     """Decode ``data``, make it upright RGB, fit it in ``max_size``, stretch contrast, sharpen, JPEG.
 
@@ -70,22 +95,42 @@ def optimize_image(
     0..1, which keeps colours' balance and costs ~15 ms; "clahe" is adaptive equalisation (~0.5 s
     more per image); "none" skips it.
 
+    Decoding is bounded (``daskparse.decode_budget``): the pixels a decoder would allocate are judged
+    from the header first (over ``PixelLimits`` is refused), and the pixel work waits for its estimated
+    bytes in ``budget`` (this process's ``DEFAULT_DECODE_BUDGET`` unless given); an image whose decode
+    alone needs more than the whole budget is refused.
+
     Raises SourceError with kind "decode.not_an_image", "decode.unsupported_format",
     "decode.corrupt" or "decode.too_many_pixels"; never another exception for bad input.
     """
     source_type = _raster_type(data)
     long_side, short_side = max(max_size), min(max_size)
-    img, (source_width, source_height) = _decode(data, source_type, long_side, short_side)
-    if _orientation(img) in (5, 6, 7, 8):  # a quarter turn: the displayed picture is transposed
+    budget = DEFAULT_DECODE_BUDGET if budget is None else budget
+    img, plan = _plan(data, source_type, long_side, short_side)  # headers only: nothing decoded yet
+    if plan.estimated_bytes > budget.total_bytes:
+        width, height = plan.stored_size
+        raise SourceError(
+            "decode.too_many_pixels",
+            f"{width}x{height} {source_type} needs about {plan.estimated_bytes / 2**20:.0f} MB to decode, "
+            f"more than this process's decode budget of {budget.total_bytes / 2**20:.0f} MB",
+        )
+    # The decode and the float work on the output come one after the other: the larger of the two is
+    # held throughout. The latter depends on settings only, so alone it never refuses an image.
+    finishing = plan.target[0] * plan.target[1] * _FINISHING_BYTES_PER_PIXEL.get(contrast, 0)
+    with budget.reserve(min(budget.total_bytes, max(plan.estimated_bytes, finishing))):
+        if img is None:  # a WebP: its decoder allocates the canvas when opened, so only now
+            img = _open(data, source_type)
+        _load(img, source_type)
+        orientation = _orientation(img)  # after load: a PNG's eXIf chunk may follow the pixels
+        rgb = _downscale(img, plan, orientation)
+        del img  # the decoded pixels go before the float work starts
+        pixels = _enhance(np.asarray(rgb), contrast)
+        jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality)
+    source_width, source_height = plan.stored_size
+    if orientation in _QUARTER_TURNS:  # the displayed picture is transposed
         source_width, source_height = source_height, source_width
-    rgb = _to_srgb(_upright(img))
-    target = _fit((source_width, source_height), long_side, short_side)
-    if target != rgb.size:
-        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
-    pixels = _enhance(np.asarray(rgb), contrast)
-    jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality)
     gray = Image.fromarray(pixels).convert("L")
-    return OptimizedImage(jpeg, target[0], target[1], source_type, source_width, source_height,
+    return OptimizedImage(jpeg, rgb.width, rgb.height, source_type, source_width, source_height,
                           phash=perceptual_hash(gray), thumbnail=thumbnail_jpeg(gray))
 
 
@@ -147,33 +192,106 @@ def _fit(size: tuple[int, int], long_side: int, short_side: int) -> tuple[int, i
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def _decode(data: bytes, kind: str, long_side: int, short_side: int) -> tuple[Image.Image, tuple[int, int]]:
-    """Load the first frame (and the stored size), refusing decompression bombs before any pixel is allocated."""
+@dataclass(frozen=True)
+class _Plan:
+    """What decoding one image will take, known from its headers before any pixel is allocated."""
+
+    stored_size: tuple[int, int]  # as declared, before EXIF orientation and JPEG draft
+    canvas: tuple[int, int]  # what the decoder allocates: after JPEG draft; an animation's whole canvas
+    target: tuple[int, int]  # the output size, in stored orientation (the fit box is symmetric)
+    factor: tuple[int, int]  # whole-number box reduction of the canvas before the final resize
+    estimated_bytes: int  # the decode's peak memory, for the decode budget
+
+
+def _plan(data: bytes, kind: str, long_side: int, short_side: int) -> tuple[Image.Image | None, _Plan]:
+    """Open ``data`` lazily (WebP: not at all) and plan its decode; refuse it if its pixels are too many."""
+    if kind == "webp":
+        header = webp_canvas(data[:30])
+        if header is None:
+            raise SourceError("decode.corrupt", "webp header unreadable")
+        img, (width, height, animated) = None, header
+    else:
+        img = _open(data, kind)
+        width, height = img.size
+    # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that. We refuse there too, by our own
+    # check: warnings.catch_warnings swaps the process-wide filter list and is not thread-safe.
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise SourceError("decode.too_many_pixels", f"{width}x{height} is over the limit of {limit} pixels")
+    if img is not None:
+        animated = kind in _CANVAS_FORMATS and _is_animated(img)
+    target = _fit((width, height), long_side, short_side)
+    coefficients = 0
+    if kind == "jpeg":
+        coefficients = _jpeg_coefficient_bytes(img, data)
+        # DCT-domain downscale to the smallest 1/2, 1/4, 1/8 still >= the output size. The box is
+        # symmetric (long, short), so EXIF rotation applied later does not change the target.
+        img.draft("RGB", target)
+    canvas = img.size if img is not None else (width, height)
+    _check_pixels(canvas, animated, kind, long_side, short_side)
+    factor = (int(canvas[0] / target[0] / _REDUCING_GAP) or 1, int(canvas[1] / target[1] / _REDUCING_GAP) or 1)
+    reduced = (math.ceil(canvas[0] / factor[0]), math.ceil(canvas[1] / factor[1]))
+    decoder = _DECODER_BYTES_PER_PIXEL.get(kind) or _PIXEL_BYTES.get(img.mode, 4) * (2 if kind == "tiff" else 1)
+    estimate = (
+        canvas[0] * canvas[1] * decoder
+        + coefficients
+        + reduced[0] * reduced[1] * 4  # the upright RGB image at the reduced size
+        + max(target) * max(reduced) * 4 + target[0] * target[1] * 4  # Lanczos: first pass, then the output
+        + 8 * _STRIP_BYTES  # one strip's conversions
+    )
+    return img, _Plan((width, height), canvas, target, factor, estimate)
+
+
+def _open(data: bytes, kind: str) -> Image.Image:
     try:
-        img = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[kind]])
+        return Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[kind]])
     except Image.DecompressionBombError as exc:  # over twice MAX_IMAGE_PIXELS
         raise SourceError("decode.too_many_pixels", str(exc)) from None
     except Exception as exc:  # the magic bytes said image, the header did not parse
         raise SourceError("decode.corrupt", f"{kind} header unreadable: {exc}") from None
-    # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that. We refuse there too, by our own
-    # check: warnings.catch_warnings swaps the process-wide filter list and is not thread-safe.
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and img.width * img.height > limit:
+
+
+def _is_animated(img: Image.Image) -> bool:
+    try:
+        return bool(getattr(img, "is_animated", False))  # a GIF looks for a second frame, skipping the first's data
+    except Exception:  # a broken second frame: the first may still load, as it did before this check
+        return False
+
+
+def _check_pixels(canvas: tuple[int, int], animated: bool, kind: str, long_side: int, short_side: int) -> None:
+    limits = PixelLimits.for_output(long_side, short_side)
+    limit, what = (limits.animation, "an animation's canvas") if animated else (limits.still, "a still image")
+    if canvas[0] * canvas[1] > limit:
         raise SourceError(
-            "decode.too_many_pixels", f"{img.width}x{img.height} is over the limit of {limit} pixels"
+            "decode.too_many_pixels",
+            f"{kind} decodes to {canvas[0]}x{canvas[1]} pixels, over the {limit:,} allowed for {what} "
+            f"when the output is {long_side}x{short_side}",
         )
-    stored_size = img.size
-    if kind == "jpeg":
-        # DCT-domain downscale to the smallest 1/2, 1/4, 1/8 still >= the output size. The box is
-        # symmetric (long, short), so EXIF rotation applied later does not change the target.
-        img.draft("RGB", _fit(img.size, long_side, short_side))
+
+
+def _jpeg_coefficient_bytes(img: Image.Image, data: bytes) -> int:
+    """The DCT coefficients libjpeg keeps for a progressive or multi-scan JPEG: 2 bytes each, at full size.
+
+    Draft mode does not shrink them (measured: 8000x6000 progressive 4:4:4, 289 MB to decode at 1/4).
+    """
+    if not jpeg_buffers_whole_image(data):
+        return 0
+    layers = getattr(img, "layer", None) or [(None, 1, 1, None)] * max(1, getattr(img, "layers", 3))
+    h_max = max(h for _, h, _, _ in layers) or 1
+    v_max = max(v for _, _, v, _ in layers) or 1
+    width, height = img.size
+    return sum(
+        math.ceil(width * h / h_max / 8 + 1) * math.ceil(height * v / v_max / 8 + 1) * 64 * 2 for _, h, v, _ in layers
+    )
+
+
+def _load(img: Image.Image, kind: str) -> None:
     try:
         img.load()  # frame 0 of an animation; ImageFile.LOAD_TRUNCATED_IMAGES stays False
     except Image.DecompressionBombError as exc:
         raise SourceError("decode.too_many_pixels", str(exc)) from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
         raise SourceError("decode.corrupt", f"{kind} data unreadable: {exc}") from None
-    return img, stored_size
 
 
 def _orientation(img: Image.Image) -> int:
@@ -183,42 +301,120 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def _upright(img: Image.Image) -> Image.Image:
-    try:
-        return ImageOps.exif_transpose(img)
-    except Exception:  # as above: keep the stored orientation
-        return img
+# EXIF orientation -> the transpose that makes the stored picture upright (as ImageOps.exif_transpose),
+# and where a point (x, y) of a w x h picture lands by it.
+_UPRIGHT = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT, lambda x, y, w, h: (w - x, y)),
+    3: (Image.Transpose.ROTATE_180, lambda x, y, w, h: (w - x, h - y)),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM, lambda x, y, w, h: (x, h - y)),
+    5: (Image.Transpose.TRANSPOSE, lambda x, y, w, h: (y, x)),
+    6: (Image.Transpose.ROTATE_270, lambda x, y, w, h: (h - y, x)),
+    7: (Image.Transpose.TRANSVERSE, lambda x, y, w, h: (h - y, w - x)),
+    8: (Image.Transpose.ROTATE_90, lambda x, y, w, h: (y, w - x)),
+}
+_QUARTER_TURNS = {5, 6, 7, 8}
 
 
-def _to_srgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit sRGB RGB: 16-bit scaled (not clipped), alpha over white, ICC applied."""
-    icc = img.info.get("icc_profile")  # read first: the conversions below return images without info
-    if img.mode in _SIXTEEN_BIT_MODES:
-        # Pillow's convert clips 16-bit values at 255 (a near-white image); scale the range instead.
-        wide = np.asarray(img).astype(np.float32)
-        img = Image.fromarray(np.clip(wide / 257.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
-    if img.has_transparency_data:
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba)
-    if icc and img.mode in ("RGB", "RGBA", "CMYK", "L"):
-        converted = _apply_icc(img, icc)
-        if converted is not None:
-            return converted
-    try:
-        return img.convert("RGB")
-    except ValueError as exc:  # a mode Pillow cannot map to RGB (LAB, HSV...)
-        raise SourceError("decode.unsupported_format", f"image mode {img.mode} cannot be made RGB: {exc}") from None
+def _downscale(img: Image.Image, plan: _Plan, orientation: int) -> Image.Image:
+    """The loaded image as upright 8-bit sRGB RGB at the output size.
+
+    A strip of rows at a time: colour and alpha work (pixel by pixel), a whole-factor box reduction
+    when the image is large, the EXIF turn; each strip is pasted where it lands. So besides the
+    decoded image only one RGB image at the reduced size exists: no full-size RGBA, white backdrop,
+    float or turned copy (together 16 bytes a pixel). Then one Lanczos resize to the output size.
+    An image needing no reduction gets exactly the pixels it always did: every step before the
+    resize is exact per pixel.
+    """
+    fx, fy = plan.factor
+    reduced = (math.ceil(img.width / fx), math.ceil(img.height / fy))
+    flatten = _flattener(img)
+    if flatten is None and plan.factor == (1, 1):  # RGB already, no smaller: one turn at most, no strips
+        rgb = img.transpose(_UPRIGHT[orientation][0]) if orientation in _UPRIGHT else img
+    else:
+        rgb = _converted_in_strips(img, flatten, plan.factor, orientation)
+    box, target = None, plan.target
+    if plan.factor != (1, 1):  # the reduced image's last row and column may stand for part of a block
+        box = (0.0, 0.0, img.width / fx, img.height / fy)
+    if orientation in _UPRIGHT:
+        if box is not None:  # where that part lands once upright
+            box = _landed(box, orientation, reduced)
+        if orientation in _QUARTER_TURNS:
+            target = (target[1], target[0])
+    if target != rgb.size:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS, box=box)
+    return rgb
 
 
-def _apply_icc(img: Image.Image, icc: bytes) -> Image.Image | None:
-    """Convert through the embedded ICC profile (Display P3 phone photos, CMYK prints) to sRGB."""
+def _converted_in_strips(img: Image.Image, flatten: Callable[[Image.Image], Image.Image] | None,
+                         factor: tuple[int, int], orientation: int) -> Image.Image:
+    width, height = img.size
+    fx, fy = factor
+    reduced = (math.ceil(width / fx), math.ceil(height / fy))
+    out = Image.new("RGB", (reduced[1], reduced[0]) if orientation in _QUARTER_TURNS else reduced)
+    rows = max(1, _STRIP_BYTES // (4 * width * fy)) * fy  # a multiple of fy: each strip reduces whole blocks
+    for top in range(0, height, rows):
+        strip = img.crop((0, top, width, min(height, top + rows)))
+        if flatten is not None:
+            strip = flatten(strip)
+        if factor != (1, 1):
+            strip = strip.reduce(factor)
+        at = (0, top // fy)
+        if orientation in _UPRIGHT:
+            at = _landed((*at, at[0] + strip.width, at[1] + strip.height), orientation, reduced)[:2]
+            strip = strip.transpose(_UPRIGHT[orientation][0])
+        out.paste(strip, at)
+    return out
+
+
+def _landed(box: tuple, orientation: int, size: tuple[int, int]) -> tuple:
+    """Where ``box`` of a stored picture of ``size`` lands once the picture is turned upright."""
+    move = _UPRIGHT[orientation][1]
+    (x0, y0), (x1, y1) = move(box[0], box[1], *size), move(box[2], box[3], *size)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _flattener(img: Image.Image) -> Callable[[Image.Image], Image.Image] | None:
+    """The per-pixel conversion of ``img``'s mode to 8-bit sRGB RGB, or None if it is that already.
+
+    16-bit is scaled (not clipped), alpha composited over white, the ICC profile applied. Each step
+    works pixel by pixel, so strips converted one by one give exactly the whole image converted.
+    """
+    sixteen = img.mode in _SIXTEEN_BIT_MODES
+    transparent = not sixteen and img.has_transparency_data
+    mode = "L" if sixteen else "RGBA" if transparent else img.mode
+    icc = img.info.get("icc_profile")
+    transform = _icc_transform(icc, mode) if icc and mode in ("RGB", "RGBA", "CMYK", "L") else None
+    if mode == "RGB" and transform is None:
+        return None
+
+    def flatten(strip: Image.Image) -> Image.Image:
+        if sixteen:
+            # Pillow's convert clips 16-bit values at 255 (a near-white image); scale the range instead.
+            wide = np.asarray(strip).astype(np.float32)
+            strip = Image.fromarray(np.clip(wide / 257.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+        if transparent:
+            rgba = strip.convert("RGBA")
+            strip = Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba)
+        if transform is not None:
+            try:
+                return ImageCms.applyTransform(strip.convert("RGB") if strip.mode == "RGBA" else strip, transform)
+            except (ImageCms.PyCMSError, OSError, ValueError):  # as a broken profile: plain conversion
+                pass
+        try:
+            return strip.convert("RGB")
+        except ValueError as exc:  # a mode Pillow cannot map to RGB (LAB, HSV...)
+            raise SourceError("decode.unsupported_format", f"image mode {img.mode} cannot be made RGB: {exc}") from None
+
+    return flatten
+
+
+def _icc_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """From the embedded ICC profile (Display P3 phone photos, CMYK prints) to sRGB; None if not needed or broken."""
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if "srgb" in ImageCms.getProfileDescription(source).lower():
             return None  # already sRGB: the plain conversion is exact and cheaper
-        if img.mode == "RGBA":
-            img = img.convert("RGB")
-        return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB" if mode == "RGBA" else mode, "RGB")
     except (ImageCms.PyCMSError, OSError, ValueError):  # a broken profile: fall back to plain conversion
         return None
 

@@ -3,7 +3,8 @@ import io
 import pytest
 from PIL import Image
 
-from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, sniff
+from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, jpeg_buffers_whole_image, sniff, webp_canvas
+from daskparse.testing import hostile_images
 
 
 def _encoded(pillow_format: str) -> bytes:
@@ -61,3 +62,55 @@ def test_vector_and_undecodable_types_are_not_raster():
     assert "heic" not in RASTER_TYPES
     assert {"jpeg", "png", "gif", "webp", "bmp", "tiff"} <= RASTER_TYPES
     assert RASTER_TYPES <= PILLOW_FORMATS.keys()
+
+
+# --- Header facts read before any decoder runs (decoder bombs, issue 12) ---
+def _webp(img: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, "WEBP", **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (lambda: _webp(Image.new("RGB", (300, 200)), quality=80), (300, 200, False)),  # VP8
+        (lambda: _webp(Image.new("RGBA", (301, 199)), lossless=True), (301, 199, False)),  # VP8L
+        (lambda: _webp(Image.new("RGBA", (64, 48)), save_all=True,  # VP8X, animated
+                       append_images=[Image.new("RGBA", (64, 48), "red")], duration=100), (64, 48, True)),
+        (lambda: hostile_images.animated_webp(9400, 9400), (9400, 9400, True)),
+        (lambda: _webp(Image.new("RGB", (300, 200)), icc_profile=b"x" * 100), (300, 200, False)),  # VP8X, still
+    ],
+)
+def test_webp_canvas_is_read_from_the_first_chunk(data, expected):
+    assert webp_canvas(data()[:30]) == expected
+
+
+def test_an_unreadable_webp_header_has_no_canvas():
+    assert webp_canvas(b"RIFF\0\0\0\0WEBPVP8 ") is None
+    assert webp_canvas(b"RIFF\0\0\0\0WEBPJUNK" + b"\0" * 20) is None
+
+
+def _jpeg(img: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def test_progressive_and_multi_scan_jpegs_buffer_the_whole_image():
+    assert jpeg_buffers_whole_image(_jpeg(Image.new("RGB", (64, 48)), progressive=True))
+    assert jpeg_buffers_whole_image(hostile_images.multiscan_jpeg(64, 48))  # baseline, a scan per component
+    assert jpeg_buffers_whole_image(hostile_images.progressive_jpeg(64, 48))
+    assert not jpeg_buffers_whole_image(_jpeg(Image.new("RGB", (64, 48))))
+    assert not jpeg_buffers_whole_image(_jpeg(Image.new("L", (64, 48))))
+    assert not jpeg_buffers_whole_image(_jpeg(Image.new("CMYK", (64, 48))))
+
+
+def test_an_exif_thumbnail_does_not_count_as_a_scan():
+    # A progressive thumbnail inside APP1 (as cameras write one) before the baseline frame.
+    thumbnail = _jpeg(Image.new("RGB", (16, 12)), progressive=True)
+    app1 = b"Exif\0\0" + thumbnail
+    data = _jpeg(Image.new("RGB", (64, 48)))
+    data = data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+    assert Image.open(io.BytesIO(data)).size == (64, 48)
+    assert not jpeg_buffers_whole_image(data)

@@ -1,6 +1,9 @@
 import io
+import json
 import resource
 import struct
+import subprocess
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from daskparse.decode_budget import DecodeBudget
 from daskparse.errors import SourceError
 from daskparse.optimize import OptimizedImage, optimize_image
+from daskparse.testing import hostile_images
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -340,3 +345,146 @@ def test_many_threads_give_the_same_bytes_as_one():
     with ThreadPoolExecutor(max_workers=12) as pool:
         threaded = list(pool.map(lambda data: optimize_image(data).jpeg, inputs * 3))
     assert threaded == serial * 3
+
+
+# --- Decoder bombs: small files whose decode takes gigabytes (issue 12, item 3) ---
+
+
+@pytest.mark.parametrize("name", sorted(hostile_images.HOSTILE_IMAGES))
+def test_each_hostile_image_is_refused_before_any_decoding(name):
+    data = hostile_images.HOSTILE_IMAGES[name]()
+    assert len(data) < 1_100_000
+    budget = DecodeBudget()
+    with pytest.raises(SourceError) as caught:
+        optimize_image(data, budget=budget)
+    assert caught.value.kind == "decode.too_many_pixels"
+    assert budget.peak == 0  # judged from the headers: nothing was reserved, nothing decoded
+
+
+def test_the_hostile_images_cost_little_memory_in_a_fresh_process():
+    # ru_maxrss is a high-water mark, so a fresh process measures the images alone. Before the decode
+    # budget this process reached +2.3 GB (the animated WebP; the APNG +1.3 GB, the 42 MP PNG +0.8 GB).
+    script = (
+        "import resource, json\n"
+        "from daskparse.optimize import optimize_image\n"
+        "from daskparse.errors import SourceError\n"
+        "from daskparse.testing.hostile_images import HOSTILE_IMAGES, gif_screen\n"
+        "optimize_image(gif_screen(64, 48))\n"  # imports and first-call costs before the baseline
+        "inputs = {name: build() for name, build in HOSTILE_IMAGES.items()}\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "grown = {}\n"
+        "for name, data in inputs.items():\n"
+        "    try:\n"
+        "        optimize_image(data)\n"
+        "    except SourceError:\n"
+        "        pass\n"
+        "    grown[name] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024\n"
+        "print(json.dumps(grown))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    grown_mb = json.loads(done.stdout.strip().splitlines()[-1])
+    assert max(grown_mb.values()) < 300, grown_mb  # generous: measured 0
+
+
+@pytest.mark.parametrize(
+    ("build", "corner", "middle"),
+    [
+        # animations within the canvas limit (3.8 MP at 1200x800): the first frame, a red pixel on clear
+        (lambda: hostile_images.animated_webp(1600, 1200), None, WHITE),
+        (lambda: hostile_images.apng(1600, 1200), None, WHITE),
+        (lambda: hostile_images.animated_gif(1600, 1200), RED, RED),  # the logical screen's background
+        (lambda: hostile_images.gif_screen(3000, 2000), RED, RED),
+        # a 24 MP RGBA still: reduced by 2 a strip at a time, then composited: red band on white
+        (lambda: hostile_images.large_rgba_png(6000, 4000), WHITE, RED),
+        # progressive and multi-scan JPEGs: all coefficients buffered (36 MB here), decoded flat grey
+        (lambda: hostile_images.progressive_jpeg(3000, 2000), (128,) * 3, (128,) * 3),
+        (lambda: hostile_images.multiscan_jpeg(3000, 2000), (128,) * 3, (128,) * 3),
+    ],
+)
+def test_smaller_versions_of_the_hostile_images_decode_correctly(build, corner, middle):
+    budget = DecodeBudget()
+    result = optimize_image(build(), contrast="none", budget=budget)
+    assert max(result.width, result.height) <= 1200 and min(result.width, result.height) <= 800
+    pixels = _pixels(result)
+    if corner is not None:
+        assert _near(_mean(pixels, (0.0, 0.0, 0.1, 0.1)), corner, tolerance=6)
+    assert _near(_mean(pixels, (0.3, 0.45, 0.7, 0.55)), middle, tolerance=6)
+    assert 0 < budget.peak <= budget.total_bytes and budget.in_use == 0
+
+
+def test_an_image_over_the_whole_budget_is_refused_with_its_size_in_the_message():
+    data = _encode(_photo((2000, 1500)), "PNG", compress_level=1)  # 3 MP: ~40 MB to decode
+    with pytest.raises(SourceError) as caught:
+        optimize_image(data, budget=DecodeBudget(16 * 2**20))
+    assert caught.value.kind == "decode.too_many_pixels"
+    assert "2000x1500 png needs about" in caught.value.message and "budget of 16 MB" in caught.value.message
+    assert optimize_image(data, budget=DecodeBudget(64 * 2**20)).width == 1067
+
+
+def test_pixel_limits_follow_the_output_size():
+    canvas = hostile_images.animated_gif(2400, 2400)  # 5.8 MP: over 4x of 1200x800, under 4x of 1600x1200
+    with pytest.raises(SourceError) as caught:
+        optimize_image(canvas)
+    assert caught.value.kind == "decode.too_many_pixels" and "animation" in caught.value.message
+    assert optimize_image(canvas, max_size=(1600, 1200)).width == 1200
+    still = _png(7000, 6000, 8, 0, b"\0" * 10)  # 42 MP declared, refused before its data is read
+    with pytest.raises(SourceError) as caught:
+        optimize_image(still)
+    assert caught.value.kind == "decode.too_many_pixels" and "still" in caught.value.message
+
+
+def test_threads_decode_large_images_one_budget_at_a_time():
+    data = _encode(_photo((4000, 3000), seed=3), "PNG", compress_level=1)  # 12 MP RGB: ~100 MB estimated
+    budget = DecodeBudget(150 * 2**20)  # room for one such decode at a time
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: optimize_image(data, budget=budget).jpeg, range(6)))
+    assert len(set(results)) == 1
+    assert 0 < budget.peak <= 150 * 2**20 and budget.in_use == 0
+
+
+INVERSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(INVERSE))
+def test_a_reduced_image_lands_upright_and_in_place_whatever_its_exif_orientation(orientation):
+    # 5.0x the output, not a multiple of the reduction (2): the last block is partial, and after a flip
+    # it sits on the other side. Mapped wrongly, the stripes shift: 4.8-8.7 levels off, measured.
+    size = (5007, 3339)
+    picture = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(picture)
+    for x in range(0, size[0], 97):
+        draw.rectangle([x, 0, x + 30, size[1]], fill=0)
+    for y in range(0, size[1], 89):
+        draw.rectangle([0, y, size[0], y + 25], fill=120)
+
+    def optimized(stored: Image.Image, tag: int) -> np.ndarray:
+        exif = Image.Exif()
+        exif[0x0112] = tag
+        data = _encode(stored, "PNG", compress_level=1, exif=exif.tobytes())
+        return _pixels(optimize_image(data, contrast="none", max_size=(1000, 667)))
+
+    upright = optimized(picture, 1)
+    turned = optimized(picture.transpose(INVERSE[orientation]), orientation)
+    assert turned.shape == upright.shape == (667, 1000, 3)
+    assert np.abs(turned - upright).mean() < 2.5  # 0-1.6 measured: the reduction's blocks start elsewhere
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_an_exif_orientation_outside_1_to_8_leaves_the_picture_as_stored(orientation):
+    img = Image.new("RGBA", (300, 100), (0, 0, 255, 255))
+    ImageDraw.Draw(img).rectangle([0, 0, 149, 99], fill=(255, 0, 0, 128))  # half-transparent red on the left
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    result = optimize_image(_encode(img, "PNG", exif=exif.tobytes()), contrast="none")
+    assert (result.width, result.height) == (result.source_width, result.source_height) == (300, 100)
+    pixels = _pixels(result)
+    assert _near(_mean(pixels, (0.05, 0.1, 0.4, 0.9)), (255, 127, 127), tolerance=8)
+    assert _near(_mean(pixels, (0.6, 0.1, 0.95, 0.9)), BLUE, tolerance=8)
