@@ -30,8 +30,7 @@ from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, jpeg
 
 Contrast = Literal["stretch", "clahe", "none"]
 # Bump when a change here alters the JPEG the extractors see: cached results are then recomputed.
-# 2: non-JPEG images at least 4x the output on a side are box-reduced before the Lanczos resize.
-OPTIMIZER_VERSION = "2"
+OPTIMIZER_VERSION = "1"
 
 _WHITE = (255, 255, 255, 255)
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
