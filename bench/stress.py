@@ -72,6 +72,12 @@ HOSTILE = {
     "ftp: url": "inputs.unsupported_scheme",
     "javascript: url": "inputs.unsupported_scheme",
     "malformed list line": "inputs.invalid_source",
+    # issue 12: headers trickled byte by byte, a redirect out of http(s), files of a few bytes declaring
+    # gigabytes of pixels (daskparse.testing.hostile_images; bench/hostile measures their cost to a run)
+    "headers trickled": "fetch.timeout",
+    "redirect to ftp:": "fetch.bad_redirect",
+    **{f"bomb {name}": "decode.too_many_pixels" for name in ("animated.webp", "animated.apng", "screen.gif",
+                                                             "rgba-42mp.png", "progressive.jpg")},
 }
 
 
@@ -134,6 +140,15 @@ def _hostile_source(name: str, index: int, server, broken: dict[str, bytes]) -> 
         # timeout): cut off at the deadline (bench/hostile times it alone)
         return server.add(f"{path}.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 65532, content_type="image/jpeg",
                           trickle_seconds=1.0)
+    if name == "headers trickled":
+        return server.add(f"{path}.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 1024, content_type="image/jpeg",
+                          trickle_head_seconds=1.0)
+    if name == "redirect to ftp:":
+        return server.add(f"{path}.jpg", b"", status=302, headers=(("Location", f"ftp://127.0.0.1:21/{index}.jpg"),))
+    if name.startswith("bomb "):
+        from daskparse.testing.hostile_images import HOSTILE_IMAGES
+
+        return server.add(f"{path}/{name[5:]}", HOSTILE_IMAGES[name[5:]]())
     if name == "redirect loop":
         return server.url(f"/loop?n={index}")  # /loop redirects to itself; the query keeps the source distinct
     if name == "ftp: url":
