@@ -178,7 +178,8 @@ class CacheHit:
         error = None if self.error is None else {"source": source, "cleaned_url": cleaned_url, **self.error,
                                                  "transient": False}
         cache = {"level": self.level, "storedAt": _iso(self.stored_at), "expiresAt": _iso(self.expires_at),
-                 "matchedSource": self.matched_source, "savedCall": self.saves_call}
+                 "matchedSource": self.matched_source, "savedCall": self.saves_call,
+                 "usage": self.usage}  # what the saved call cost when it was made (the run reports the savings)
         if self.level == "phash":
             cache.update(distance=self.distance, similarity=round(self.similarity, 4))
         return {"source": source, "cleaned_url": cleaned_url, "shows": shows, "error": error, "seconds": {},

@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="once Gemini's daily quota is spent: local OCR for the rest, or an error per image")
     run.add_argument("--max-retries", type=int, help="retries per image for Gemini 5xx, timeouts, dropped connections")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="Gemini request timeout (at least 10)")
+    run.add_argument("--thinking-budget", metavar="N|dynamic",
+                     help="Gemini thinking tokens per request (default: off, 0; Pro's minimum, 128, on Pro); "
+                          "dynamic lets the model choose. Thoughts are billed as output")
+    run.add_argument("--media-resolution", choices=["low", "medium", "high"],
+                     help="Gemini's mediaResolution for the image (default: the model's own)")
+    run.add_argument("--max-output-tokens", type=int, metavar="N",
+                     help="Gemini output tokens per answer, thoughts included (default 2048; a cut answer is "
+                          "asked again once with twice as many)")
     run.add_argument("--rpm", type=float, help="Gemini requests per minute, for the whole cluster (default 1800)")
     run.add_argument("--tpm", type=int, help="Gemini input tokens per minute (default: no limit)")
     run.add_argument("--rpd", type=int, help="Gemini requests per day (default: no limit)")

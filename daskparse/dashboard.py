@@ -44,7 +44,7 @@ BOARD_NAME = "daskparse-board"
 PAGE = "daskparse"
 KEEP_RUNS = 20  # runs kept one by one; older finished ones are folded into ``retired``
 # RunProgress fields that add up across runs (the metrics' counters)
-COUNTED = ("done", "failed", "shows", "cache_hits", "requests", "input_tokens", "output_tokens",
+COUNTED = ("done", "failed", "shows", "cache_hits", "requests", "input_tokens", "output_tokens", "thoughts_tokens",
            "estimated_cost_usd")
 UPDATE_MS = 500
 HISTORY = 1200  # points kept per plot: 10 minutes at 500 ms
@@ -286,7 +286,8 @@ def board_doc(scheduler, extra: dict, doc) -> None:
                             ("total", "to do", "#7f7f7f")]),
         timeline("429s and pauses", [("rate_limited", "429s", "#d62728"), ("paused_for", "paused (s)", "#ff7f0e")]),
         timeline("Cache hit rate", [("cache_hit_rate", "hits / images done", "#9467bd")], y_format="0%"),
-        timeline("Tokens", [("input_tokens", "input", "#1f77b4"), ("output_tokens", "output", "#ff7f0e")]),
+        timeline("Tokens", [("input_tokens", "input", "#1f77b4"), ("output_tokens", "output", "#ff7f0e"),
+                            ("thoughts_tokens", "thoughts", "#e377c2")]),
         timeline("Estimated cost (USD)", [("estimated_cost_usd", "cost", "#8c564b")], y_format="$0.[0000]"),
         timeline("Shows found", [("shows", "shows", "#17becf")]),
     ]
@@ -314,7 +315,8 @@ def _summary(point: dict) -> str:
             f"failed · {point['granted_rpm']:,.0f}/{point['limit_rpm']:,.0f} requests per minute · "
             f"{point['in_flight']} in flight · 429s {point['rate_limited']} · paused {point['paused_for']:.1f} s · "
             f"cache hit rate {point['cache_hit_rate']:.0%} · tokens {point['input_tokens']:,} in, "
-            f"{point['output_tokens']:,} out · ~${point['estimated_cost_usd']:.4f} · {point['shows']:,} shows")
+            f"{point['output_tokens']:,} out, {point['thoughts_tokens']:,} thoughts · ~${point['estimated_cost_usd']:.4f} · "
+            f"{point['shows']:,} shows")
 
 
 # -- /metrics ---------------------------------------------------------------------------------------------
@@ -367,7 +369,8 @@ RUN_METRICS = {  # metric name (after daskparse_) -> (COUNTED key, help)
     "cache_hits": ("cache_hits", "images answered from the result cache, every run"),
     "gemini_requests": ("requests", "Gemini requests sent, retries included, every run"),
     "input_tokens": ("input_tokens", "Gemini input tokens, every run"),
-    "output_tokens": ("output_tokens", "Gemini output tokens, every run"),
+    "output_tokens": ("output_tokens", "Gemini output tokens (the answers), every run"),
+    "thoughts_tokens": ("thoughts_tokens", "Gemini thinking tokens (billed as output), every run"),
     "estimated_cost_usd": ("estimated_cost_usd", "estimated Gemini cost in USD, every run"),
 }
 

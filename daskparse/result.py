@@ -12,7 +12,11 @@ from daskparse.errors import ERROR_COLUMNS
 from daskparse.output import atomic_write, write_shows
 from daskparse.shows import SHOW_COLUMNS
 
-OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached"]  # cached: the cache level that answered
+# Gemini usage per image, this run's (a cache hit made no call: zeros): Usage key -> outcome column
+OUTCOME_USAGE = {"requests": "requests", "inputTokens": "input_tokens", "outputTokens": "output_tokens",
+                 "thoughtsTokens": "thoughts_tokens"}
+# cached: the cache level that answered
+OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached", *OUTCOME_USAGE.values()]
 # Columns worth reading in a terminal; the DataFrame has them all.
 TABLE_COLUMNS = ["weekday", "date", "start_time", "kind", "title", "performer", "venue", "city", "state"]
 
@@ -32,6 +36,10 @@ class ParseResult:
             f"{s.get('shows', 0)} shows in {s.get('wallSeconds', 0):.1f} s "
             f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor"
             + (f"; {s['cacheHits']} from the cache" if s.get("cacheHits") else "") + ")"
+            + (f"; Gemini ~${s['estimatedCostUSD']:.4f}" + (f", ${s['costPer1000ImagesUSD']:.2f} per 1,000 images"
+                                                          if s.get("costPer1000ImagesUSD") is not None else "")
+               + (f", the cache saved ~${s['cacheSavingsUSD']:.4f}" if s.get("cacheSavingsUSD") else "")
+               if s.get("estimatedCostUSD") is not None else "")
             + (f"; stopped early: {s.get('notReached', 0)} images not started (the next run does them)"
                if s.get("stopped") else "")
         )

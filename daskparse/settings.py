@@ -19,6 +19,8 @@ import dask.config
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 DEFAULT_TOTAL_THREADS = 20
+# Models that cannot turn thinking off, and the least they think (thinkingBudget below it is refused).
+MIN_THINKING_BUDGET = {"gemini-2.5-pro": 128}
 
 
 class SettingsError(ValueError):
@@ -77,14 +79,23 @@ class Settings(BaseModel):
     gemini_api_version: Optional[str] = None
     timeout: float = Field(60.0, ge=10, description="Gemini request timeout, seconds (the API refuses < 10)")
     max_retries: int = Field(3, ge=0, le=20)
-    max_output_tokens: int = Field(4096, ge=256, le=65536)
+    # A flyer's answer is a few hundred tokens (about 100 a show): 2,048 holds ~18 shows, and an answer cut
+    # short (MAX_TOKENS) is asked again once with twice the budget. Thoughts count against it too.
+    max_output_tokens: int = Field(2048, ge=256, le=65536)
+    # Reading a flyer into a schema needs no thinking, and thoughts are billed as output: off by default (0;
+    # gemini-2.5-pro cannot turn it off: its minimum, 128); "dynamic" lets the model choose, N caps it at N tokens.
+    thinking_budget: Optional[int | Literal["dynamic"]] = Field(
+        None, description="Gemini thinking tokens per request: N, or dynamic (default: off, the minimum on Pro)")
+    media_resolution: Optional[Literal["low", "medium", "high"]] = Field(
+        None, description="Gemini's mediaResolution for the image (default: not sent, the model's own)")
     fallback: Literal["local", "none"] = "none"
-    # USD per million tokens (input, output); thinking tokens count as output.
+    # USD per million tokens (input, output); thinking tokens count as output. Batch mode: half (batch_discount).
     gemini_prices: dict[str, tuple[float, float]] = {
         "gemini-2.5-flash": (0.30, 2.50),
         "gemini-2.5-flash-lite": (0.10, 0.40),
         "gemini-2.5-pro": (1.25, 10.00),
     }
+    batch_discount: float = Field(0.5, gt=0, le=1, description="batch price as a share of the online price")
 
     # the cluster-wide rate gate (daskparse.gate): Gemini calls across every worker of the cluster
     rpm: float = Field(1800, gt=0, description="requests per minute")
@@ -111,6 +122,18 @@ class Settings(BaseModel):
             return parse_duration(value)
         return value
 
+    @field_validator("thinking_budget", mode="before")
+    @classmethod
+    def _thinking(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("dynamic", "-1"):
+                return "dynamic"
+            if text in ("off", "none"):
+                return 0
+            return int(text) if text.isdigit() else value
+        return "dynamic" if value == -1 else value
+
     @field_validator("cache_phash_distance", mode="before")
     @classmethod
     def _phash_off(cls, value: Any) -> Any:
@@ -120,7 +143,26 @@ class Settings(BaseModel):
     def _check(self) -> "Settings":
         if self.extractor == "gemini" and self.gemini_api_key is None:
             raise ValueError("--extractor gemini needs GEMINI_API_KEY in the environment")
+        if isinstance(self.thinking_budget, int) and self.thinking_budget < 0:
+            raise ValueError("thinking_budget: a number of tokens (0 or more), or dynamic")
+        minimum = MIN_THINKING_BUDGET.get(self.model_name, 0)
+        if isinstance(self.thinking_budget, int) and self.thinking_budget < minimum:
+            raise ValueError(f"thinking_budget: {self.model_name} cannot think less than {minimum} tokens "
+                             "(it cannot turn thinking off)")
         return self
+
+    @property
+    def model_name(self) -> str:
+        return self.model.removeprefix("models/")
+
+    @property
+    def thinking_tokens(self) -> int:
+        """The request's thinkingBudget: 0 (off) by default, the model's minimum where it cannot be off, -1 dynamic."""
+        if self.thinking_budget == "dynamic":
+            return -1
+        if self.thinking_budget is None:
+            return MIN_THINKING_BUDGET.get(self.model_name, 0)
+        return self.thinking_budget
 
     @property
     def threads_per_worker(self) -> int:
@@ -138,11 +180,15 @@ class Settings(BaseModel):
                 "burst": self.burst, "window": self.gate_window, "day": self.gate_day, "recovery": self.gate_recovery,
                 "guard": self.gate_guard}
 
-    def estimated_cost(self, input_tokens: int, output_tokens: int) -> Optional[float]:
-        prices = self.gemini_prices.get(self.model.removeprefix("models/"))
+    def estimated_cost(self, input_tokens: int, output_tokens: int, thoughts_tokens: int = 0,
+                       batch: bool = False) -> Optional[float]:
+        """USD at the model's documented prices (None for a model without one): thoughts are billed as output,
+        batch requests at ``batch_discount`` of the online price."""
+        prices = self.gemini_prices.get(self.model_name)
         if prices is None:
             return None
-        return round((input_tokens * prices[0] + output_tokens * prices[1]) / 1e6, 6)
+        cost = (input_tokens * prices[0] + (output_tokens + thoughts_tokens) * prices[1]) / 1e6
+        return round(cost * (self.batch_discount if batch else 1.0), 6)
 
     def run_reference_date(self) -> dt.date:
         return self.reference_date or dt.date.today()

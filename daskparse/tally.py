@@ -23,12 +23,12 @@ import pyarrow as pa
 
 from daskparse.cache import LEVELS
 from daskparse.errors import ERROR_COLUMNS, ErrorRecord
-from daskparse.result import OUTCOME_COLUMNS, ParseResult
+from daskparse.result import OUTCOME_COLUMNS, OUTCOME_USAGE, ParseResult
 from daskparse.settings import Settings
 from daskparse.shows import shows_frame
 
 STAGES = ("cache", "fetch", "optimize", "extract")
-USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens")
+USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens", "thoughtsTokens")
 PACK_EVERY = 2000  # show records kept as dicts before they are packed into an Arrow table
 
 
@@ -44,6 +44,7 @@ class RunProgress:
     requests: int  # Gemini requests, retries included
     input_tokens: int
     output_tokens: int
+    thoughts_tokens: int  # thinking, billed as output (inside estimated_cost_usd)
     estimated_cost_usd: float
     elapsed: float  # seconds since the tally began
 
@@ -73,13 +74,17 @@ class RunTally:
         self.computed = 0  # outcomes that spent time in a stage (not answered on the client)
         self.stage_seconds: Counter = Counter()
         self.usage: Counter = Counter()
+        self.billed = 0  # images this run sent to Gemini (at least one request)
+        self.saved_usage: Counter = Counter()  # what the calls the cache saved had cost when they were made
         self.local_fallbacks = 0
 
     def add(self, outcomes: Iterable[dict]) -> None:
         for outcome in outcomes:
             shows, error, cache = outcome["shows"], outcome["error"], outcome.get("cache") or {}
             status = "error" if error else "shows" if shows else "no_shows"
-            self.rows.append((outcome["source"], outcome["cleaned_url"], status, len(shows), cache.get("level")))
+            usage = outcome.get("usage") or {}
+            self.rows.append((outcome["source"], outcome["cleaned_url"], status, len(shows), cache.get("level"),
+                              *(usage.get(key, 0) for key in OUTCOME_USAGE)))
             if error:
                 self.errors.append(error)
             self._show_records.extend(shows)
@@ -87,14 +92,38 @@ class RunTally:
             if cache:
                 self.levels[cache["level"]] += 1
                 self.calls_saved += bool(cache.get("savedCall"))
+                if cache.get("savedCall"):
+                    self.saved_usage.update(cache.get("usage") or {})
             if outcome["seconds"]:
                 self.computed += 1
                 self.stage_seconds.update(outcome["seconds"])
-            self.usage.update(outcome.get("usage") or {})
+            self.usage.update(usage)
+            self.billed += bool(usage.get("requests"))
             self.local_fallbacks += outcome.get("extractor") == "local"
         if len(self._show_records) >= PACK_EVERY:
             self._pack()
         self.notify()
+
+    def cost(self, usage: Counter) -> float | None:
+        """USD for ``usage`` (Usage's keys) at the model's documented online price; None for an unknown model."""
+        return self.settings.estimated_cost(usage["inputTokens"], usage["outputTokens"], usage["thoughtsTokens"])
+
+    def cost_stats(self) -> dict:
+        """What the run cost per image sent to Gemini (and per 1,000), and what the cache saved: the calls it
+        saved at this run's cost per image (at their own recorded cost when this run sent none)."""
+        cost = self.cost(self.usage)
+        if cost is None:
+            return {"estimatedCostUSD": None, "costPerImageUSD": None, "costPer1000ImagesUSD": None,
+                    "cacheSavingsUSD": None}
+        per_image = cost / self.billed if self.billed else None
+        if per_image is None and self.calls_saved:
+            per_image_saved = (self.cost(self.saved_usage) or 0.0) / self.calls_saved
+        else:
+            per_image_saved = per_image or 0.0
+        return {"estimatedCostUSD": cost,
+                "costPerImageUSD": None if per_image is None else round(per_image, 6),
+                "costPer1000ImagesUSD": None if per_image is None else round(1000 * per_image, 4),
+                "cacheSavingsUSD": round(self.calls_saved * per_image_saved, 6)}
 
     def notify(self) -> None:
         if self.on_progress is not None:
@@ -110,7 +139,7 @@ class RunTally:
             total=self.total, done=len(self.rows), failed=len(self.errors), shows=self.show_count,
             cache_hits=sum(self.levels.values()), requests=self.usage["requests"],
             input_tokens=self.usage["inputTokens"], output_tokens=self.usage["outputTokens"],
-            estimated_cost_usd=self.settings.estimated_cost(self.usage["inputTokens"], self.usage["outputTokens"]),
+            thoughts_tokens=self.usage["thoughtsTokens"], estimated_cost_usd=self.cost(self.usage),
             elapsed=time.perf_counter() - self.started)
 
     def hit_stats(self) -> dict:
@@ -141,8 +170,9 @@ class RunTally:
         def by_source(items: list, source_of) -> list:
             return sorted(items, key=lambda item: position.get(source_of(item), last))  # stable: ties keep order
 
-        rows = [(e.source, e.cleaned_url, "error", 0, None) for e in input_errors] + by_source(self.rows,
-                                                                                            lambda row: row[0])
+        unused = (0,) * len(OUTCOME_USAGE)
+        rows = [(e.source, e.cleaned_url, "error", 0, None, *unused) for e in input_errors] + by_source(
+            self.rows, lambda row: row[0])
         error_records = [error.__dict__ for error in input_errors] + by_source(self.errors, lambda e: e["source"])
         status = Counter(row[2] for row in rows)
         stats = {
@@ -163,11 +193,13 @@ class RunTally:
         }
         if settings.extractor_name == "gemini":
             stats.update({key: self.usage[key] for key in USAGE_KEYS})
-            stats["estimatedCostUSD"] = settings.estimated_cost(self.usage["inputTokens"], self.usage["outputTokens"])
+            stats.update(self.cost_stats())
+            stats["thinkingBudget"] = settings.thinking_budget if settings.thinking_budget is not None else \
+                settings.thinking_tokens
             stats["fellBackToLocal"] = self.local_fallbacks
         outcomes = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
             {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(),
-             "shows": "int64", "cached": pd.StringDtype()})
+             "shows": "int64", "cached": pd.StringDtype(), **{column: "int64" for column in OUTCOME_USAGE.values()}})
         errors = pd.DataFrame.from_records(error_records, columns=ERROR_COLUMNS).astype(pd.StringDtype())
         shows = self.shows()
         if position and not shows.empty:

@@ -33,9 +33,10 @@ class _Scheduler:
 
 
 def _progress(total=10, done=0, failed=0, shows=0, cache_hits=0, requests=0, input_tokens=0, output_tokens=0,
-              estimated_cost_usd=0.0):
+              thoughts_tokens=0, estimated_cost_usd=0.0):
     return dict(total=total, done=done, failed=failed, shows=shows, cache_hits=cache_hits, requests=requests,
-                input_tokens=input_tokens, output_tokens=output_tokens, estimated_cost_usd=estimated_cost_usd,
+                input_tokens=input_tokens, output_tokens=output_tokens, thoughts_tokens=thoughts_tokens,
+                estimated_cost_usd=estimated_cost_usd,
                 elapsed=1.0)
 
 
@@ -61,7 +62,7 @@ def test_the_board_keeps_each_runs_latest_progress_and_counts_every_run():
     gate.pause(seconds=600)
 
     board.publish(run="a", seq=2, client="c1", **_progress(done=4, failed=1, shows=6, cache_hits=2,
-                                                         input_tokens=900, estimated_cost_usd=None))
+                                                         input_tokens=900, thoughts_tokens=700, estimated_cost_usd=None))
     board.publish(run="a", seq=1, client="c1", **_progress(done=1))  # sent earlier, arrived later: dropped
     assert board.runs["a"]["done"] == 4 and board.latest()["seq"] == 2
     board.publish(run="b", seq=1, client="c2", **_progress(total=5, done=1))
@@ -73,6 +74,7 @@ def test_the_board_keeps_each_runs_latest_progress_and_counts_every_run():
     assert values[("daskparse_images_failed_total", ())] == 1
     assert values[("daskparse_cache_hits_total", ())] == 2 and values[("daskparse_cache_hit_ratio", ())] == 0.4
     assert values[("daskparse_estimated_cost_usd_total", ())] == 0  # an unknown model's cost counts as none
+    assert values[("daskparse_thoughts_tokens_total", ())] == 700  # thinking, counted apart from the answers
     assert values[("daskparse_runs_running", ())] == 1 and values[("daskparse_images_to_do", ())] == 6
     gate_label = (("gate", "daskparse"),)
     assert values[("daskparse_gate_granted_total", gate_label)] == 2

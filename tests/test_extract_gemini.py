@@ -256,3 +256,28 @@ def test_a_flyer_that_instructs_the_model_cannot_change_the_output_shape(server)
             assert values[name] is None or limit is None or len(values[name]) <= limit, name
         assert show.kind in KINDS and show.date is None and show.start_time is None
         assert show.state is None and show.zip is None
+
+
+def _generation_config(server) -> dict:
+    return server.requests[-1].body["generationConfig"]
+
+
+def _thinking_budget(config: dict):
+    """google-genai 3.x sends ``thinkingConfig`` with its inner key in snake case; the API reads either."""
+    thinking = config["thinkingConfig"]
+    return thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+
+
+def test_thinking_is_off_by_default_and_thoughts_are_counted_apart_from_the_answer():
+    """2.5 Flash thinks at will unless told not to, and thoughts are billed as output: daskparse sent no thinking
+    configuration, so its bill was mostly thoughts."""
+    with GeminiServer(api_key=KEY, min_deadline_seconds=None, thoughts_tokens=800) as server:
+        off = extractor(server).extract(jpeg_bytes())
+        assert _thinking_budget(_generation_config(server)) == 0
+        assert off.usage["thoughtsTokens"] == 0 and off.usage["outputTokens"] > 0
+        dynamic = extractor(server, thinking_budget=-1).extract(jpeg_bytes())
+        assert _thinking_budget(_generation_config(server)) == -1
+        assert dynamic.usage["thoughtsTokens"] == 800 and dynamic.usage["outputTokens"] == off.usage["outputTokens"]
+        extractor(server, media_resolution="low").extract(jpeg_bytes())
+        assert _generation_config(server)["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
+        assert "mediaResolution" not in server.requests[0].body["generationConfig"]

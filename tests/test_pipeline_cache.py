@@ -66,6 +66,11 @@ def test_a_second_run_makes_no_call_and_returns_the_same_shows(gemini_server, cl
     assert second.stats["callsSaved"] == len(PATHS) and second.stats["cacheHitRate"] == 1.0
     assert second.stats["requests"] == 0 and second.stats["dashboard"] is None  # no cluster was needed
     assert set(second.outcomes["cached"]) == {"url"}
+    # what the cache saved, in money: the calls it answered at what they cost the first run
+    assert first.stats["costPerImageUSD"] == pytest.approx(first.stats["estimatedCostUSD"] / len(PATHS), abs=1e-6)
+    assert second.stats["cacheSavingsUSD"] == pytest.approx(first.stats["estimatedCostUSD"], abs=1e-5)
+    assert second.stats["estimatedCostUSD"] == 0 and "the cache saved ~$" in second.summary()
+    assert "per 1,000 images" in first.summary()
 
 
 def test_re_signed_urls_make_no_call_and_no_download(gemini_server, client, images):

@@ -67,3 +67,31 @@ def test_every_takes_a_duration_from_any_source():
         assert load_settings(environ={}).every == 43200
     with pytest.raises(SettingsError, match="every"):
         load_settings(environ={}, every="0")
+
+
+def test_thinking_is_off_by_default_except_where_it_cannot_be_and_the_cache_keeps_the_choices_apart():
+    from daskparse.extract import result_key
+
+    key = dict(extractor="gemini", gemini_api_key="k" * 39)
+    assert load_settings(**key).thinking_tokens == 0
+    assert load_settings(**key, model="gemini-2.5-pro").thinking_tokens == 128  # Pro cannot turn it off
+    assert load_settings(**key, thinking_budget="dynamic").thinking_tokens == -1
+    assert load_settings(environ={"DASKPARSE_THINKING_BUDGET": "512"}).thinking_tokens == 512
+    with dask.config.set({"daskparse.thinking-budget": "dynamic"}):
+        assert load_settings(environ={}).thinking_budget == "dynamic"
+    for bad in ({"thinking_budget": "lots"}, {"thinking_budget": 0, "model": "gemini-2.5-pro"}):
+        with pytest.raises(SettingsError, match="thinking_budget"):
+            load_settings(**key, **bad)
+    keys = [result_key(load_settings(**key, **options)) for options in (
+        {}, {"thinking_budget": "dynamic"}, {"thinking_budget": 256}, {"media_resolution": "low"})]
+    assert len({str(sorted(k.items())) for k in keys}) == 4
+    # dynamic thinking at the model's own resolution is what every request got before: those results stay valid
+    assert "thinking" not in keys[1] and "media_resolution" not in keys[1]
+
+
+def test_the_estimated_cost_bills_thoughts_as_output_and_batch_at_half():
+    settings = load_settings()
+    assert settings.estimated_cost(1_000_000, 0) == 0.30
+    assert settings.estimated_cost(0, 500_000, 500_000) == 2.50
+    assert settings.estimated_cost(1_000_000, 1_000_000, batch=True) == 1.40
+    assert load_settings(model="gemini-9").estimated_cost(1, 1) is None

@@ -82,3 +82,31 @@ def test_the_result_follows_the_order_the_sources_were_given_in(gemini_settings)
     assert result.outcomes["source"].tolist() == given
     assert result.shows["title"].tolist() == ["Show 2.0", "Show 3.0", "Show 3.1", "Show 4.0"]
     assert result.errors["source"].tolist() == [given[0]]
+
+
+def test_cost_per_image_and_the_caches_savings_in_money(gemini_settings):
+    tally = RunTally(4, gemini_settings)
+    computed = [_outcome(n) for n in (1, 2)]
+    for outcome in computed:
+        outcome["usage"] = {"requests": 1, "inputTokens": 1000, "outputTokens": 100, "thoughtsTokens": 300}
+    hits = [_outcome(n, level="url") for n in (3, 4)]
+    for hit in hits:
+        hit["usage"] = {}  # a hit makes no call this run
+        hit["cache"]["usage"] = {"requests": 1, "inputTokens": 1000, "outputTokens": 100, "thoughtsTokens": 300}
+    tally.add(computed + hits)
+    stats = tally.result([], 1.0, None).stats
+    per_image = (1000 * 0.30 + 400 * 2.50) / 1e6  # thoughts billed as output
+    assert stats["thoughtsTokens"] == 600 and stats["outputTokens"] == 200
+    assert stats["estimatedCostUSD"] == pytest.approx(2 * per_image)
+    assert stats["costPerImageUSD"] == pytest.approx(per_image) and stats["costPer1000ImagesUSD"] == pytest.approx(
+        1000 * per_image, abs=1e-4)
+    assert stats["cacheSavingsUSD"] == pytest.approx(2 * per_image)
+    outcomes = tally.result([], 1.0, None).outcomes.set_index("source")
+    assert outcomes["thoughts_tokens"].tolist() == [300, 300, 0, 0] and outcomes["requests"].sum() == 2
+    # a run answered wholly from the cache prices its savings at what the saved calls cost when made
+    only_hits = RunTally(2, gemini_settings)
+    only_hits.add(hits)
+    stats = only_hits.result([], 1.0, None).stats
+    assert stats["costPerImageUSD"] is None and stats["cacheSavingsUSD"] == pytest.approx(2 * per_image)
+    assert "per 1,000 images" not in only_hits.result([], 1.0, None).summary()
+    assert "cache saved" in only_hits.result([], 1.0, None).summary()

@@ -41,8 +41,15 @@ def result_key(settings: "Settings") -> dict:
         return {"extractor": "local", "parser": PARSER_VERSION, "normaliser": NORMALISER_VERSION}
     from daskparse.extract.gemini import PROMPT_VERSION
 
-    return {"extractor": "gemini", "model": settings.model.removeprefix("models/"), "prompt": PROMPT_VERSION,
-            "normaliser": NORMALISER_VERSION}
+    key = {"extractor": "gemini", "model": settings.model_name, "prompt": PROMPT_VERSION,
+           "normaliser": NORMALISER_VERSION}
+    # What the model was asked to think and see changes its answers. Dynamic thinking and the model's own
+    # resolution are what every request before these settings got: left out, so those results stay valid.
+    if settings.thinking_tokens != -1:
+        key["thinking"] = settings.thinking_tokens
+    if settings.media_resolution:
+        key["media_resolution"] = settings.media_resolution
+    return key
 
 
 def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) -> Extractor:
@@ -61,6 +68,8 @@ def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) ->
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         max_output_tokens=settings.max_output_tokens,
+        thinking_budget=settings.thinking_tokens,
+        media_resolution=settings.media_resolution,
     )
     fallback = LocalExtractor(reference_date=reference_date) if settings.fallback == "local" else None
     return GeminiExtractor(options, reference_date=reference_date, gate=gate or ProcessGate(), fallback=fallback)

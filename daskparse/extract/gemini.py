@@ -151,15 +151,16 @@ class Usage:
     rateLimited: int = 0
     inputTokens: int = 0
     imageTokens: int = 0
-    outputTokens: int = 0
+    outputTokens: int = 0  # the answers' text
+    thoughtsTokens: int = 0  # thinking, billed as output: counted apart to show what it costs
 
     def add_response(self, response: Any) -> None:
         meta = getattr(response, "usage_metadata", None)
         if meta is None:
             return
         self.inputTokens += meta.prompt_token_count or 0
-        # Thinking tokens are billed as output.
-        self.outputTokens += (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
+        self.outputTokens += meta.candidates_token_count or 0
+        self.thoughtsTokens += meta.thoughts_token_count or 0
         for detail in meta.prompt_tokens_details or []:
             if str(getattr(detail.modality, "value", detail.modality)) == "IMAGE":
                 self.imageTokens += detail.token_count or 0
@@ -173,7 +174,9 @@ class GeminiOptions:
     api_version: Optional[str] = None  # None: the client's GOOGLE_GENAI_API_VERSION, else v1beta
     timeout: float = 60.0  # seconds; the real API refuses deadlines under 10 s
     max_retries: int = 3
-    max_output_tokens: int = 4096
+    max_output_tokens: int = 2048
+    thinking_budget: int = 0  # thinkingConfig.thinkingBudget: 0 off, -1 dynamic, N at most N tokens
+    media_resolution: Optional[str] = None  # "low" | "medium" | "high"; None: not sent
     max_rate_limit_waits: int = 20  # per image: a storm of 429s ends as an error, never a hang
     backoff_base: float = 1.0
     backoff_max: float = 30.0
@@ -267,12 +270,16 @@ class GeminiExtractor:
             self._sent.at = time.monotonic()
 
     def _config(self, max_output_tokens: int):
+        resolution = self.options.media_resolution
         return self._types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION,
             temperature=0.0,
             max_output_tokens=max_output_tokens,
             response_mime_type="application/json",
             response_schema=GeminiShows,
+            # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
+            thinking_config=self._types.ThinkingConfig(thinking_budget=self.options.thinking_budget),
+            **({"media_resolution": f"MEDIA_RESOLUTION_{resolution.upper()}"} if resolution else {}),
         )
 
     def extract(self, jpeg: bytes) -> Extraction:
