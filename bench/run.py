@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "accuracy": "bench.accuracy",
     "stress": "bench.stress",
     "hostile": "bench.hostile",
+    "cost": "bench.cost",
 }
 
 PACKAGES = [

@@ -73,7 +73,9 @@ def test_inline_jpeg_with_a_pydantic_schema_gives_parsed_shows_and_image_tokens(
     assert by_modality["IMAGE"] == 258
     assert by_modality["TEXT"] == len("You read flyers.\nExtract every show on this flyer.") // 4 + 1
     assert usage.prompt_token_count == sum(by_modality.values())
-    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    # 2.5 Flash thinks unless told not to: its thoughts are in the total, apart from the answer's tokens.
+    assert usage.thoughts_token_count == 800
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count + 800
     assert usage.candidates_token_count == -(-len(response.text) // 4)
 
 
@@ -414,7 +416,8 @@ def test_malformed_json_and_max_tokens_give_no_parsed_value(server):
     server.add_fault("max_tokens")
     response = generate(client, jpeg_bytes())
     assert response.parsed is None and response.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
-    response = generate(client, jpeg_bytes(), max_output_tokens=20)  # the model's own cut
+    response = generate(client, jpeg_bytes(), max_output_tokens=20,  # the model's own cut, thoughts aside
+                        thinking_config=types.ThinkingConfig(thinking_budget=0))
     assert response.parsed is None and response.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
     assert len(response.text) <= 80 and response.usage_metadata.candidates_token_count <= 20
 
@@ -430,6 +433,72 @@ def test_thinking_tokens_count_against_max_output_tokens():
         no_thinking = generate(client, jpeg_bytes(), max_output_tokens=2048,
                                thinking_config=types.ThinkingConfig(thinking_budget=0))
         assert no_thinking.parsed and no_thinking.usage_metadata.thoughts_token_count is None
+
+
+def thoughts(client, model, budget=None, **config):
+    if budget is not None:
+        config["thinking_config"] = types.ThinkingConfig(thinking_budget=budget)
+    return generate(client, jpeg_bytes(), model=model, **config).usage_metadata.thoughts_token_count
+
+
+def test_flash_and_pro_think_unasked_and_flash_lite_and_2_0_do_not(server):
+    client = client_for(server)
+    assert thoughts(client, "gemini-2.5-flash") == 800
+    assert thoughts(client, "gemini-2.5-pro") == 800
+    assert thoughts(client, "gemini-2.5-flash-lite") is None
+    assert thoughts(client, "gemini-2.0-flash") is None
+    assert thoughts(client, "gemini-2.0-flash", budget=-1) is None  # a model without thinking never thinks
+
+
+def test_a_thinking_budget_stops_caps_or_frees_the_think():
+    with GeminiServer(thoughts_tokens=500) as server:
+        client = client_for(server)
+        assert thoughts(client, "gemini-2.5-flash", budget=0) is None
+        assert thoughts(client, "gemini-2.5-flash", budget=200) == 200
+        assert thoughts(client, "gemini-2.5-flash", budget=2000) == 500  # a budget is a ceiling, not a target
+        assert thoughts(client, "gemini-2.5-flash", budget=-1) == 500
+        assert thoughts(client, "gemini-2.5-flash-lite", budget=-1) == 500
+        assert thoughts(client, "gemini-2.5-flash-lite", budget=1024) == 500
+        assert thoughts(client, "gemini-2.5-pro", budget=128) == 128
+
+
+def test_pro_refuses_to_stop_thinking_and_budgets_out_of_range_are_400(server):
+    client = client_for(server)
+    for model, budget, message in [
+        ("gemini-2.5-pro", 0, "Budget 0 is invalid. This model only works in thinking mode."),
+        ("gemini-2.5-pro", 127, "The thinking budget (127) is invalid."),
+        ("gemini-2.5-pro", 32_769, "The thinking budget (32769) is invalid."),
+        ("gemini-2.5-flash", 24_577, "The thinking budget (24577) is invalid."),
+        ("gemini-2.5-flash", -2, "The thinking budget (-2) is invalid."),
+    ]:
+        with pytest.raises(errors.ClientError) as caught:
+            thoughts(client, model, budget=budget)
+        assert (caught.value.code, caught.value.status, caught.value.message) == (400, "INVALID_ARGUMENT", message)
+    assert {r.outcome for r in server.requests} == {"bad_request"}
+
+
+def test_thoughts_are_cut_by_max_output_tokens_too(server):
+    starved = generate(client_for(server), jpeg_bytes(), max_output_tokens=100)
+    assert starved.text is None and starved.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+    assert starved.usage_metadata.thoughts_token_count == 100
+
+
+def test_gemini_2_5_charges_low_and_medium_media_resolution_flat_and_high_by_tiles(server):
+    client = client_for(server)
+
+    def image_cost(model="gemini-2.5-flash", resolution=None):
+        config = {"media_resolution": resolution} if resolution else {}
+        usage = generate(client, jpeg_bytes(1200, 800), model=model, **config).usage_metadata
+        return [d.token_count for d in usage.prompt_tokens_details if d.modality.value == "IMAGE"]
+
+    assert image_cost(resolution=types.MediaResolution.MEDIA_RESOLUTION_LOW) == [64]
+    assert image_cost(resolution=types.MediaResolution.MEDIA_RESOLUTION_MEDIUM) == [256]
+    assert image_cost(resolution=types.MediaResolution.MEDIA_RESOLUTION_HIGH) == [4 * 258]
+    assert image_cost() == [4 * 258]
+    assert image_cost("gemini-2.5-flash-lite", types.MediaResolution.MEDIA_RESOLUTION_LOW) == [64]
+    assert image_cost("gemini-3-flash-preview", types.MediaResolution.MEDIA_RESOLUTION_LOW) == [280]
+    assert image_tokens(4000, 3000, "gemini-2.5-pro", "MEDIA_RESOLUTION_MEDIUM") == 256
+    assert image_tokens(100, 100, "gemini-2.5-flash", "MEDIA_RESOLUTION_LOW") == 64
 
 
 def test_safety_stops_and_blocked_prompts_have_no_text(server):
@@ -512,7 +581,8 @@ def test_module_entry_serves_until_killed_and_the_environment_alone_points_a_cli
         monkeypatch.setenv("GOOGLE_GENAI_API_VERSION", "v1beta")
         client = genai.Client()
         assert client.models.count_tokens(model=MODEL, contents="four words of text").total_tokens == 5
-        assert client.models.generate_content(model=MODEL, contents="Hello").text
+        answer = client.models.generate_content(model=MODEL, contents="Hello")
+        assert answer.text and answer.usage_metadata.thoughts_token_count == 800  # thinks like the real Flash
         with pytest.raises(errors.ClientError) as caught:  # --rpm 1 holds
             client.models.generate_content(model=MODEL, contents="Hello")
         assert caught.value.code == 429

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from daskparse.testing.gemini_server import DEFAULT_MODELS, FAULT_KINDS, GeminiServer, Latency
+from daskparse.testing.gemini_server import DEFAULT_MODELS, DYNAMIC_THOUGHTS_TOKENS, FAULT_KINDS, GeminiServer, Latency
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-deadline", type=float, default=10.0,
                         help="reject X-Server-Timeout below this many seconds, as Google does (0 turns it off)")
-    parser.add_argument("--thoughts-tokens", type=int, default=0, help="thinking tokens added to every answer")
+    parser.add_argument("--thoughts-tokens", type=int, default=DYNAMIC_THOUGHTS_TOKENS,
+                        help="thought tokens a dynamic think spends (a request without thinkingBudget on a model "
+                             "that thinks by default, or with -1; N > 0 spends at most N)")
     parser.add_argument("--max-records", type=int, default=10_000, help="requests kept in the in-memory log")
     return parser.parse_args(argv)
 

@@ -25,12 +25,22 @@ docs and public issue threads):
   and no Retry-After header. By default a rejected request does not count against any window
   (``count_rejected=True`` makes it count). A request that passed the quota check counts even when a
   scripted fault then fails it. countTokens has no quota, latency or faults.
-- Tokens: text ~ len/4; an image with both sides <= 384 px costs 258, a larger one 258 per 768x768 tile;
-  gemini-3 models charge per ``mediaResolution`` level instead (LOW 280, MEDIUM 560, HIGH/unset 1120).
+- Tokens: text ~ len/4; an image with both sides <= 384 px costs 258, a larger one 258 per 768x768 tile
+  (1200x800: 2x2 tiles, 1,032). ``generationConfig.mediaResolution`` on Gemini 2.x: LOW 64, MEDIUM 256 per
+  image (the SDK's documented values), HIGH or unset the tile rule; gemini-3 models charge per level instead
+  (LOW 280, MEDIUM 560, HIGH/unset 1120).
+- Thinking, per model as the Gemini API documents it: gemini-2.5-flash and gemini-2.5-pro (and gemini-3) think
+  dynamically when the request names no ``thinkingConfig.thinkingBudget``; gemini-2.5-flash-lite thinks only
+  when given a budget; gemini-2.0 models never think. A dynamic think spends ``thoughts_tokens`` (default
+  800, what a flyer can cost on the real model); ``thinkingBudget`` -1 is dynamic, N > 0 spends
+  min(N, ``thoughts_tokens``), 0 spends none, except on pro models, which answer 0 with 400 INVALID_ARGUMENT
+  "Budget 0 is invalid. This model only works in thinking mode." (as reported) and any other budget outside
+  128..32768 with "The thinking budget (N) is invalid."; flash models accept up to 24,576. Thoughts are
+  reported in ``usageMetadata.thoughtsTokenCount``, included in ``totalTokenCount``, billed as output.
 - Answers: a registered answer for the image (by sha256), else ``set_default_answer``'s callable, else a
   deterministic shows JSON derived from the image's sha256 (venue ``Venue <first 8 hex>``), shaped to fit the
-  request's responseSchema / responseJsonSchema. An answer longer than ``maxOutputTokens`` (less
-  ``thoughts_tokens``) is cut and finishes with MAX_TOKENS, as the real model's output is.
+  request's responseSchema / responseJsonSchema. Thoughts count against ``maxOutputTokens``: an answer
+  longer than what the thoughts leave of it is cut and finishes with MAX_TOKENS, as the real model's is.
 - Faults, scripted (``add_fault``: a queue consumed in order, optionally only by a given image) or drawn per
   request from ``fault_rates`` with the seeded RNG; kinds in ``FAULT_KINDS``.
 - Every request is recorded (``requests``) with the key masked and inline image data replaced by a
@@ -108,6 +118,9 @@ MEDIA_RESOLUTION_TOKENS = {
     "MEDIA_RESOLUTION_ULTRA_HIGH": 1120,
     "MEDIA_RESOLUTION_UNSPECIFIED": 1120,
 }
+# Gemini 2.x: a requested media resolution replaces the tile rule (the SDK's MediaResolution docs).
+MEDIA_RESOLUTION_TOKENS_2X = {"MEDIA_RESOLUTION_LOW": 64, "MEDIA_RESOLUTION_MEDIUM": 256}
+DYNAMIC_THOUGHTS_TOKENS = 800  # what a dynamic think spends here: hundreds of tokens per flyer on 2.5 Flash
 SUPPORTED_IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 ERROR_TROUBLESHOOTING = "https://developers.generativeai.google/guide/troubleshooting"
@@ -188,13 +201,65 @@ def text_tokens(text: str) -> int:
 
 
 def image_tokens(width: int, height: int, model: str = "gemini-2.5-flash", media_resolution: str | None = None) -> int:
-    """Input tokens one image costs: 258 when both sides <= 384 px, else 258 per 768x768 tile (Gemini 2.x);
-    a fixed price per media resolution level on Gemini 3."""
+    """Input tokens one image costs: 258 when both sides <= 384 px, else 258 per 768x768 tile (Gemini 2.x),
+    64 or 256 flat at a LOW or MEDIUM media resolution; a fixed price per media resolution level on Gemini 3."""
     if model.startswith("gemini-3"):
         return MEDIA_RESOLUTION_TOKENS.get(media_resolution or "MEDIA_RESOLUTION_UNSPECIFIED", 1120)
+    if media_resolution in MEDIA_RESOLUTION_TOKENS_2X:
+        return MEDIA_RESOLUTION_TOKENS_2X[media_resolution]
     if width <= SMALL_IMAGE_PIXELS and height <= SMALL_IMAGE_PIXELS:
         return TOKENS_PER_TILE
     return math.ceil(width / TILE_PIXELS) * math.ceil(height / TILE_PIXELS) * TOKENS_PER_TILE
+
+
+@dataclass(frozen=True)
+class ThinkingRule:
+    """How a model family thinks (the Gemini API's thinking docs): unasked, whether it can stop, its budgets."""
+
+    by_default: bool  # thinks dynamically when the request names no budget
+    can_turn_off: bool  # a budget of 0 means no thoughts (else it is a 400)
+    min_budget: int = 1
+    max_budget: int = 24_576
+
+
+class InvalidThinkingBudget(ValueError):
+    """A thinkingBudget the model refuses; its message is the real API's 400 message."""
+
+
+def thinking_rule(model: str) -> ThinkingRule | None:
+    """The thinking rule of ``model``, or None for a model that never thinks (Gemini 2.0 and older)."""
+    model = model.removeprefix("models/")
+    if model.startswith(("gemini-1", "gemini-2.0")):
+        return None
+    if "-pro" in model:
+        return ThinkingRule(by_default=True, can_turn_off=False, min_budget=128, max_budget=32_768)
+    if "-lite" in model:
+        return ThinkingRule(by_default=False, can_turn_off=True)
+    return ThinkingRule(by_default=True, can_turn_off=True)
+
+
+def thoughts_tokens_for(model: str, thinking_budget: Any, dynamic: int = DYNAMIC_THOUGHTS_TOKENS) -> int:
+    """Thought tokens a request spends, given its ``thinkingBudget`` (None when it sent none) and what a dynamic
+    think costs; raises InvalidThinkingBudget for a budget the model refuses."""
+    rule = thinking_rule(model)
+    if rule is None:
+        return 0
+    if thinking_budget is None:
+        return dynamic if rule.by_default else 0
+    try:
+        budget = int(thinking_budget)
+    except (TypeError, ValueError):
+        raise InvalidThinkingBudget(f"Invalid value at 'generation_config.thinking_config.thinking_budget' "
+                                    f"(TYPE_INT32), {json.dumps(thinking_budget)}") from None
+    if budget == -1:
+        return dynamic
+    if budget == 0:
+        if not rule.can_turn_off:
+            raise InvalidThinkingBudget("Budget 0 is invalid. This model only works in thinking mode.")
+        return 0
+    if not rule.min_budget <= budget <= rule.max_budget:
+        raise InvalidThinkingBudget(f"The thinking budget ({budget}) is invalid.")
+    return min(budget, dynamic)
 
 
 # ---------------------------------------------------------------- answers
@@ -337,6 +402,7 @@ class GenerateCall:
     text: str  # every text part (system instruction included), joined by newlines
     prompt_tokens: int = 0
     prompt_details: list = field(default_factory=list)  # promptTokensDetails, per modality
+    thoughts_tokens: int = 0  # what the model thinks before answering (its thinking rule and the budget sent)
 
     @property
     def generation_config(self) -> dict:
@@ -458,7 +524,7 @@ class GeminiServer:
         fault_rates: Mapping[str, float] | None = None,
         seed: int = 0,
         min_deadline_seconds: float | None = 10,
-        thoughts_tokens: int = 0,
+        thoughts_tokens: int = DYNAMIC_THOUGHTS_TOKENS,
         max_records: int | None = None,
     ):
         self.api_keys = {api_key} if isinstance(api_key, str) else set(api_key)
@@ -718,6 +784,12 @@ class GeminiServer:
         record.image_sha256s = list(call.image_sha256s)
         if method == "countTokens":
             return 200, {"totalTokens": call.prompt_tokens, "promptTokensDetails": call.prompt_details}
+        thinking = call.generation_config.get("thinkingConfig") or {}
+        try:
+            call.thoughts_tokens = thoughts_tokens_for(model, thinking.get("thinkingBudget"), self.thoughts_tokens)
+        except InvalidThinkingBudget as error:  # refused before any quota is spent, like other 400s
+            record.outcome = "bad_request"
+            return 400, error_body(400, "INVALID_ARGUMENT", str(error))
         return self._generate(handler, call, record)
 
     def _generate(self, handler, call: GenerateCall, record: RecordedRequest) -> tuple[int, dict] | None:
@@ -760,10 +832,10 @@ class GeminiServer:
             text = text[:-1] + "," + text[-1:]  # a trailing comma: not JSON any more
         elif kind == "max_tokens":
             text, finish = text[: max(1, len(text) // 2)], "MAX_TOKENS"
-        config = call.generation_config
-        thinking_budget = (config.get("thinkingConfig") or {}).get("thinkingBudget")
-        thoughts = self.thoughts_tokens if thinking_budget != 0 else 0
-        limit = config.get("maxOutputTokens")
+        thoughts = call.thoughts_tokens
+        limit = call.generation_config.get("maxOutputTokens")
+        if limit is not None:
+            thoughts = min(thoughts, int(limit))  # a think cannot outgrow the output budget either
         if limit is not None and thoughts + text_tokens(text) > int(limit):
             # Thoughts count against maxOutputTokens: what is left of the budget is all the text you get.
             text, finish = text[: max(0, int(limit) - thoughts) * 4], "MAX_TOKENS"
