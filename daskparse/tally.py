@@ -44,9 +44,9 @@ class RunProgress:
     requests: int  # Gemini requests, retries included
     input_tokens: int
     output_tokens: int
-    thoughts_tokens: int  # thinking, billed as output (inside estimated_cost_usd)
     estimated_cost_usd: float
     elapsed: float  # seconds since the tally began
+    thoughts_tokens: int = 0  # thinking, billed as output (inside estimated_cost_usd); last: positions unchanged
 
     @property
     def rate(self) -> float:
