@@ -62,7 +62,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from daskparse.errors import RunError
-from daskparse.shows import strip_controls
+from daskparse.shows import strip_controls_in
 
 logger = logging.getLogger("daskparse.cache")
 
@@ -400,8 +400,7 @@ class ResultCache:
         if row["status"] == "error":
             error = {"stage": row["error_stage"], "kind": row["error_kind"], "message": row["error_message"]}
         # stored before fields lost their control characters (or by another writer): never replayed to a terminal
-        shows = [{key: strip_controls(value) if isinstance(value, str) else value for key, value in show.items()}
-                 for show in json.loads(row["shows_json"] or "[]")]
+        shows = [strip_controls_in(show) for show in json.loads(row["shows_json"] or "[]")]
         return CacheHit(level=level, status=row["status"], shows=shows, error=error,
                         extractor=row["extractor"], image_sha256=row["sha256"],
                         usage=json.loads(row["usage_json"] or "{}"), stored_at=row["stored_at"] / 1000,

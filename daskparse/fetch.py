@@ -319,10 +319,8 @@ def _fetch_http(url: str, limits: FetchLimits) -> bytes:
         except Exception as error:
             if not deadline.expired or getattr(error, "kind", None) == "fetch.timeout":
                 raise
-            # the timer shut the connection down: whatever broke as a result, the deadline is why
-            raise SourceError("fetch.timeout", f"no whole answer within {limits.read_timeout:g} s",
-                              transient=True) from None
-        if deadline.expired:  # a body without a length, cut by the timer, ends like a whole one
+            data = None  # the timer shut the connection down: whatever broke as a result, the deadline is why
+        if deadline.expired:  # also a body without a length, cut by the timer: it ends like a whole one
             raise SourceError("fetch.timeout", f"no whole answer within {limits.read_timeout:g} s", transient=True)
         return data
 

@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 import usaddress
 
-from daskparse.shows import KINDS, WEEKDAYS, ShowFields, strip_controls
+from daskparse.shows import KINDS, WEEKDAYS, ShowFields, strip_controls, strip_controls_in
 
 # Bump when a change here alters the values of a show: cached results (of either extractor) are recomputed.
 # (Control characters are stripped from cached values as they are read, daskparse.cache: no bump for that.)
@@ -773,7 +773,7 @@ def normalise_show(raw: dict, *, reference_date: dt.date) -> ShowFields:
     the title or performer when the given kind is not one of KINDS.
     """
     # The parsers below read the raw values too: an escape sequence inside "9PM" must not hide the time.
-    raw = {key: strip_controls(value) if isinstance(value, str) else value for key, value in raw.items()}
+    raw = strip_controls_in(raw)
     text = {key: clean_text(raw.get(key), _MAX_LENGTH.get(key)) for key in
             ("title", "performer", "venue", "address", "street", "city", "recurrence")}
 

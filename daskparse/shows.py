@@ -46,6 +46,11 @@ def strip_controls(text: str) -> str:
                    for char in text)
 
 
+def strip_controls_in(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with ``strip_controls`` applied to every string (a raw show, a cached one)."""
+    return {key: strip_controls(value) if isinstance(value, str) else value for key, value in values.items()}
+
+
 class ShowFields(BaseModel):
     """One show as read off a flyer, already normalised."""
 

@@ -116,14 +116,12 @@ class RunTally:
             return {"estimatedCostUSD": None, "costPerImageUSD": None, "costPer1000ImagesUSD": None,
                     "cacheSavingsUSD": None}
         per_image = cost / self.billed if self.billed else None
-        if per_image is None and self.calls_saved:
-            per_image_saved = (self.cost(self.saved_usage) or 0.0) / self.calls_saved
-        else:
-            per_image_saved = per_image or 0.0
+        # with no call of its own to price them by, a run prices the saved calls at what they cost when made
+        savings = self.calls_saved * per_image if per_image is not None else self.cost(self.saved_usage) or 0.0
         return {"estimatedCostUSD": cost,
                 "costPerImageUSD": None if per_image is None else round(per_image, 6),
                 "costPer1000ImagesUSD": None if per_image is None else round(1000 * per_image, 4),
-                "cacheSavingsUSD": round(self.calls_saved * per_image_saved, 6)}
+                "cacheSavingsUSD": round(savings, 6)}
 
     def notify(self) -> None:
         if self.on_progress is not None:
