@@ -1,209 +1,57 @@
-"""The flyer grammar: text lines (from OCR or typed) -> shows.
+"""The flyer reader: text lines (OCR boxes, or typed lines) -> shows.
 
-Two flyer families (see the flyer spec shared with ``daskparse.testing.flyers``):
+Geometry first (:mod:`daskparse.extract.layout`: deskew, columns, rows in reading order), then each
+row is given what its words say (an address, a when, a performer cue, a heading, a decoration, or a
+plain name), then the flyer is read by its shape:
 
-- a single show: title, optional performer, one or two "when" lines, venue, address, decoration;
-- a weekly line-up: venue header, a heading ("WEEKLY EVENTS"), one row per weekday
-  ("MON  Trivia w/ Quizmaster Dan  7PM"), the address; each row is one weekly show.
+- **several places** (two or more addresses): a tour or a line-up of venues. Every address closes a
+  *record* (the rows since the previous address); a record's day, date, time, venue and its own title
+  are cut from its text by separators ("·", "|", "@", " - "), so a row wrapped over two lines reads as
+  one. The rows above the first record are the header: its big type is the title (or, when the rows
+  carry their own titles, the host), its cue line ("hosted by", "spinning:") the performer.
+- **one place with rows by weekday**: a venue's weekly line-up, one weekly show per row.
+- **one place**: a single show, or a series ("Jan 9, 16 & 23", one show per date), a range
+  ("Jan 5 - 8", one per day), two shows a night ("7PM AND 9PM SHOWS", one per start time).
 
-The parser works on *rows*: OCR boxes that share a baseline are joined left to right (a line-up drawn in
-columns comes back as three boxes per row), after undoing the photo's tilt. Each row is then given one
-role by what it contains (date/time, address, decoration, heading, performer cue) and, for the rest,
-by where it sits: the biggest text is the title (or, on a line-up, the venue header), the plain name
-just above the address is the venue, a plain name between the title and the time is the performer.
+Title, venue and performer are *phrases*: neighbouring rows of one type size and letter case joined
+("PUB" / "TRIVIA" -> "PUB TRIVIA"). The title is the phrase in the biggest type; the venue the phrase
+just above the address; the performer a cued phrase, a self-named one ("DJ Nova") or a name between
+the title and the when.
+
+**Not a flyer, no shows.** A show needs a what (a title), a when (a date or weekday) and a where (a
+venue or an address) read off the image; a time alone is not a show. Receipts and menus (rows of
+prices), chat screenshots and pages of text (many rows, mostly sentences) give none.
+
 Raw fields go through :func:`daskparse.normalise.normalise_show`, like every other extractor's.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import itertools
 import math
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 import usaddress
 
 from daskparse import normalise as nz
-from daskparse.shows import ShowFields
+from daskparse.extract.layout import Piece, Row, TextLine, pieces, read_rows, tilt
+from daskparse.shows import WEEKDAYS, ShowFields
 
+__all__ = ["TextLine", "parse_flyer"]
 
-@dataclass(frozen=True)
-class TextLine:
-    """One line of text as OCR read it. ``box`` is (x0, y0, x1, y1) in pixels; ``angle`` the tilt of
-    its baseline in degrees (clockwise positive, image coordinates)."""
-
-    text: str
-    box: Optional[tuple[float, float, float, float]] = None
-    confidence: float = 1.0
-    angle: float = 0.0
+# Most shows one flyer can yield (a month of nightly dates, a long line-up).
+MAX_SHOWS = 40
+# Days a printed range may span ("Jan 5 - 8"): longer ones are festivals' seasons, not nightly shows.
+MAX_RANGE_DAYS = 14
 
 
 # --------------------------------------------------------------------------------------------
-# Rows
-
-
-@dataclass
-class _Piece:
-    """One OCR box in deskewed page coordinates."""
-
-    text: str
-    top: float
-    bottom: float
-    left: float
-    right: float
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
-
-    @property
-    def width(self) -> float:
-        return self.right - self.left
-
-
-@dataclass
-class _Row:
-    """Pieces on one baseline, joined left to right with two spaces."""
-
-    text: str
-    top: float
-    bottom: float
-    role: str = "?"  # title | performer | when | venue | address | deco | heading | row | ?
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
-
-    @property
-    def middle(self) -> float:
-        return (self.top + self.bottom) / 2
-
-
-def _tilt(lines: Sequence[TextLine]) -> float:
-    """The page's tilt in radians: the median baseline angle of the wide boxes."""
-    angles = [ln.angle for ln in lines if ln.box and (ln.box[2] - ln.box[0]) > 2 * (ln.box[3] - ln.box[1])]
-    return math.radians(statistics.median(angles)) if angles else 0.0
-
-
-def _worth_reading(text: str, line: TextLine, tilt: float) -> bool:
-    """False for OCR specks: a lone character read without confidence, or a box standing askew."""
-    letters = re.sub(r"[^0-9A-Za-z]", "", text)
-    if not letters:
-        return False
-    if len(letters) <= 2 and (line.confidence < 0.9 or abs(math.radians(line.angle) - tilt) > math.radians(20)):
-        return False
-    return True
-
-
-def _drop_repeated_tail(text: str, following: str) -> str:
-    """"Live Music 8" before "8:30pm" -> "Live Music": the tail the next box repeats."""
-    for size in range(min(6, len(text), len(following)), 0, -1):
-        tail = text[-size:]
-        if text[-size - 1: -size] in (" ", "") and following.startswith(tail.strip()) and tail.strip():
-            return text[:-size].rstrip()
-    return text
-
-
-def _pieces(lines: Sequence[TextLine]) -> list[_Piece]:
-    """The readable boxes, their coordinates turned back by the page tilt."""
-    tilt = _tilt(lines)
-    cos, sin = math.cos(tilt), math.sin(tilt)
-    pieces = []
-    for index, line in enumerate(lines):
-        text = nz.split_glued_words(_split_glued_label(nz.repair_ocr_text(line.text)))
-        if not _worth_reading(text, line, tilt):
-            continue
-        if line.box is None:  # typed lines: one row each, equal height, in the given order
-            pieces.append(_Piece(text, index * 10.0, index * 10.0 + 8.0, 0.0, 100.0))
-            continue
-        x0, y0, x1, y1 = line.box
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        rx, ry = cx * cos + cy * sin, -cx * sin + cy * cos
-        # An upright box around a tilted line is taller than the line by width * sin(tilt).
-        height = max((y1 - y0 - (x1 - x0) * abs(sin)) / cos, (y1 - y0) * 0.3)
-        width = x1 - x0
-        pieces.append(_Piece(text, ry - height / 2, ry + height / 2, rx - width / 2, rx + width / 2))
-    return pieces
-
-
-def _same_row(piece: _Piece, row: list[_Piece]) -> bool:
-    """Mostly the same height band, and side by side (OCR boxes of neighbours may overlap a little)."""
-    top, bottom = min(p.top for p in row), max(p.bottom for p in row)
-    overlap = min(piece.bottom, bottom) - max(piece.top, top)
-    if overlap <= 0.5 * min(piece.height, bottom - top):
-        return False
-    return all(min(piece.right, p.right) - max(piece.left, p.left) <= 0.4 * min(piece.width, p.width)
-               for p in row)
-
-
-def _rows(lines: Sequence[TextLine]) -> list[_Row]:
-    """Join boxes on one baseline into rows, top to bottom."""
-    groups: list[list[_Piece]] = []
-    for piece in sorted(_pieces(lines), key=lambda p: p.top + p.bottom):
-        row = next((g for g in reversed(groups[-3:]) if _same_row(piece, g)), None)
-        if row is None:
-            groups.append([piece])
-        else:
-            row.append(piece)
-
-    rows = []
-    for group in groups:
-        group.sort(key=lambda p: p.left)
-        texts = [group[0].text]
-        for previous, piece in zip(group, group[1:]):
-            if piece.left < previous.right:  # overlapping boxes may both hold the characters they share
-                texts[-1] = _drop_repeated_tail(texts[-1], piece.text)
-            texts.append(piece.text)
-        text = "  ".join(t for t in texts if t.strip())
-        rows.append(_Row(text, min(p.top for p in group), max(p.bottom for p in group)))
-    rows.sort(key=lambda r: r.middle)
-    return rows
-
-
-# --------------------------------------------------------------------------------------------
-# What a row is
-
-_DECORATION = re.compile(
-    r"(?i)^\W*\d{2}\s*\+\W*$|^\W*[@#]\w|www\.|\.com\b|\bfree\s+(?:entry|admission)\b|\bno\s+cover\b|"
-    r"\bspecials?\b|\bdrafts?\b|\bhappy\s+hour\b|\ball\s+ages\b|\bbring\s+(?:your|a)\s+friends?\b|"
-    r"\bprizes?\b|\bsign[\s-]?up\b|\$\s?\d|\bcover\s+charge\b|\btickets?\b|\brsvp\b|\bfollow\s+us\b|"
-    r"\breservations?\b|\b21\s*\+|\bages?\s+\d\d\s*\+")
-_HEADING = re.compile(
-    r"(?i)^\W*(?:weekly\s+(?:events?|line\s*-?\s*up|schedule|specials)|this\s+week(?:\s+at\b.*)?|"
-    r"every\s*week|what'?s\s+on|line\s*-?\s*up|upcoming(?:\s+events)?|schedule|events|coming\s+up)\W*$")
-_HEADING_VENUE = re.compile(r"(?i)^\W*this\s+week\s+at\s+(?P<venue>.+?)\W*$")
-_PERFORMER_CUE = re.compile(
-    r"(?i)^\W*(?:hosted\s+by|host(?:ed)?\s*:|presented\s+by|with|w/|featuring|feat\.?|ft\.|starring|"
-    r"music\s+by)\s+\S")
-# Names that say what they are: "DJ Nova", "KJ Mike", "Quizmaster Dan", "MC Rae".
-_SELF_NAMED = re.compile(r"(?i)^\W*(?:DJ|KJ|MC|VJ|Quiz\s?master|Captain)\s+(?!night\b|party\b|set\b)[A-Za-z]")
-_STREET_START = re.compile(r"^\W*\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s*[A-Za-z]")
-_LEADING_AT = re.compile(r"(?i)^\W*(?:at|@|live\s+at)\s+")
-
-
-def _street_like(text: str) -> bool:
-    """A house number, then words among which a street type or direction ("418 Harbor Ave")."""
-    prepared = nz.prepare_address(text)
-    if not _STREET_START.match(prepared) or nz.find_times(nz.strip_dates(prepared)):
-        return False
-    words = [w.strip(".,").lower() for w in prepared.split()[1:]]
-    return any(w in usaddress.STREET_NAMES or w in usaddress.DIRECTIONS for w in words)
-
-
-def _city_line(text: str) -> bool:
-    """Ends with a state and ZIP ("Austin, TX 78701"), the state a real one."""
-    match = nz._STATE_ZIP.search(nz.prepare_address(text))
-    return bool(match and match.group("state") and nz.parse_state(match.group("state")))
-
-
-def _when_facts(text: str, reference_date: dt.date):
-    """(date match, time matches, weekday matches) of a row; dates are cut out before times are read."""
-    date = nz.find_date(text, reference_date) or nz.find_date(nz.unglue(text), reference_date)
-    times = nz.find_times(nz.strip_dates(text))
-    weekdays = nz.find_weekdays(nz.unglue(text))
-    return date, times, weekdays
+# Cleaning
 
 
 def _split_glued_label(text: str) -> str:
@@ -220,57 +68,361 @@ def _split_glued_label(text: str) -> str:
     return text
 
 
-# On a line-up row, a lone "I" or "l" between words is a "|" separator misread.
-_PIPE_MISREAD = re.compile(r"(?<=\s)[Il](?=\s)|(?<=\s)[Il]$")
+def _clean(text: str) -> str:
+    return nz.split_glued_words(_split_glued_label(nz.repair_ocr_text(text)))
 
 
-def _lineup_label(text: str) -> Optional[nz.WeekdayMatch]:
-    """The weekday a line-up row starts with ("MON", "Tue.", "WEDNESDAY", "Thursdays")."""
-    spaced = nz.unglue(text)
-    match = nz.find_weekdays(spaced)
-    if match and re.fullmatch(r"\W*", spaced[: match[0].start]):
-        return match[0]
-    return None
+def _worth_reading(text: str, line: TextLine, page_tilt: float) -> bool:
+    """False for OCR specks: a lone character read without confidence, or a box standing askew."""
+    letters = re.sub(r"[^0-9A-Za-z]", "", text)
+    if not letters:
+        return False
+    if len(letters) <= 2 and (line.confidence < 0.9 or abs(math.radians(line.angle) - page_tilt) > math.radians(20)):
+        return False
+    return True
+
+
+def _read(lines: Sequence[TextLine]) -> list[Row]:
+    page_tilt = tilt(lines)
+    kept = [(ln, _clean(ln.text)) for ln in lines]
+    kept = [(ln, text) for ln, text in kept if _worth_reading(text, ln, page_tilt)]
+    return read_rows(pieces([ln for ln, _ in kept], [text for _, text in kept]))
 
 
 # --------------------------------------------------------------------------------------------
-# Parsing
+# What words say
+
+_DECORATION = re.compile(
+    r"(?i)^\W*\d{2}\s*\+\W*$|^\W*(?-i:[@#][a-z0-9_.]{3,})|\s(?-i:@[a-z0-9_.]{3,})|\#\w|www\.|\.com\b|\bfree\s+(?:entry|admission|show|to\s+play)\b|\bno\s+cover\b|"
+    r"\bspecials?\b|\bdrafts?\b|\bhappy\s+hour\b|\ball\s+ages\b|\bbring\s+(?:your|a)\s+friends?\b|"
+    r"\bprizes?\b|\bsign[\s-]?up\b|\$\s?\d|\bcover\s+charge\b|\btickets?\b|\brsvp\b|\bfollow\s+us\b|"
+    r"\breservations?\b|\b21\s*\+|\bages?\s+\d\d\s*\+|\bkitchen\b|\bbook\s+us\b|\bfree\b|\bcall\b|"
+    r"\(\d{3}\)\s*\d{3}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\badv\b|\d\s*(?:at\s+the\s+)?door\b|\bmenu\b|\bdrinks?\b|\bwings\b")
+_HEADING = re.compile(
+    r"(?i)^\W*(?:weekly\s+(?:events?|line\s*-?\s*up|schedule|specials)|this\s+week(?:\s+at\b.*)?|"
+    r"every\s*week|what'?s\s+on|line\s*-?\s*up|upcoming(?:\s+events)?|schedule|events|coming\s+up|"
+    r"don'?t\s+miss(?:\s+it)?|find\s+us(?:\s+at)?|where\s+to\s+find\s+us|join\s+us(?:\s+at)?|"
+    r"(?:\d+|one|two|three|four|five)\s+nights?|(?:tour\s+)?dates|locations?)\W*$|"
+    r"\bpresents?\W*$")
+_HEADING_VENUE = re.compile(r"(?i)^\W*this\s+week\s+at\s+(?P<venue>.+?)\W*$")
+_CUE = (r"hosted\s+by|host(?:ed)?\s*:|presented\s+by|with|w/|featuring|feat\.?|ft\.|starring|music\s+by|"
+        r"spinning\s*:?|led\s+by|headliner\s*:|headlining\s*:?|special\s+guests?\s*:?|live\s*:|"
+        r"your\s+hosts?\s*:?|quizmaster\s*:|emcee\s*:|mc\s*:|dj\s*:|kj\s*:|on\s+the\s+decks\s*:?")
+_PERFORMER_CUE = re.compile(r"(?i)^\W*(?:" + _CUE + r")(?:\s+|$)")
+_CUE_INSIDE = re.compile(r"(?i)\s*(?:\b(?:hosted\s+by|presented\s+by|with|featuring|feat\.?|starring|led\s+by)\b|"
+                         r"\bw/|:)\s*")
+# Names that say what they are: "DJ Nova", "KJ Mike", "Quizmaster Dan", "MC Rae".
+_SELF_NAMED = re.compile(r"(?i)^\W*(?:DJ|KJ|MC|VJ|Quiz\s?master|Captain)\s+(?!night\b|party\b|set\b|battle\b)[A-Za-z]")
+_BAND_WORDS = re.compile(r"(?i)\b(?:band|brothers|sisters|trio|quartet|quintet|duo|orchestra|ensemble|"
+                         r"collective|project|experience|revival|boys|girls)\b")
+_COMPANY = re.compile(r"(?i)\b(?:productions?|entertainment|events|presents|promotions|company|co\.?|"
+                      r"trivia\s+co|quiz\s+co|karaoke\s+co|media|sound|music\s+group)\W*$")
+_STREET_START = re.compile(r"(?i)^[\s(#]*\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s*(?:[A-Za-z]|\d{1,4}\s?(?:st|nd|rd|th)\b)")
+_LEADING_AT = re.compile(r"(?i)^\W*(?:(?:at|live\s+at|located\s+at)\s+|@\s*)")
+# Money: "$5", "12.99", "RM 41.95": rows of these are a receipt or a menu, not a flyer.
+_PRICE = re.compile(r"(?:[$€£]\s?\d+(?:[.,]\d\d)?|(?<![\d:])\d{1,5}[.,]\d\d(?![\d:]|\s?[ap]\.?m))", re.I)
+_SEPARATORS = re.compile(r"\s*(?:\s\|\s|\|| [-/:] | [-/] ?|/|\s@\s|^@\s|\s{2,}|\s-(?=\s)|(?<=[a-z.'])-(?=\d))\s*")
 
 
-def parse_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.date) -> list[ShowFields]:
-    """Shows on a flyer from its text lines (top to bottom for plain strings). [] when there is none."""
-    text_lines = [ln if isinstance(ln, TextLine) else TextLine(str(ln)) for ln in lines]
-    rows = _rows(text_lines)
-    if not rows:
+def _street_like(text: str) -> bool:
+    """A house number, then words among which a street type or direction ("418 Harbor Ave")."""
+    prepared = nz.prepare_address(text)
+    if not _STREET_START.match(prepared) or nz.find_times(nz.strip_dates(prepared)):
+        return False
+    words = [w.strip(".,").lower() for w in prepared.split()[1:]]
+    return any(w in usaddress.STREET_NAMES or w in usaddress.DIRECTIONS or w in ("route", "highway", "hwy", "us")
+               for w in words)
+
+
+_STATE_END = re.compile(r"(?i)(?:,|\s)\s*(?P<state>[A-Z]{2})\.?(?:\s*,?\s*(?P<zip>\d{5})(?:-\d{4})?)?\W*$")
+
+
+def _city_line(text: str) -> bool:
+    """Ends with a state and ZIP ("Austin, TX 78701") or ", ST" alone; the state a real one."""
+    prepared = nz.prepare_address(text)
+    match = nz._STATE_ZIP.search(prepared)
+    if match and match.group("state") and nz.parse_state(match.group("state")):
+        return True
+    match = _STATE_END.search(prepared)
+    return bool(match and match.group("state").isupper() and nz.parse_state(match.group("state"))
+                and re.search(r"[a-z]{2}", prepared[: match.start()]))
+
+
+# --------------------------------------------------------------------------------------------
+# When
+
+
+@dataclass
+class When:
+    """Everything a text says about when: dates (a series or a range expanded), weekday, times."""
+
+    dates: list[dt.date] = field(default_factory=list)
+    weekday: Optional[str] = None
+    recurrence: Optional[str] = None
+    starts: list[tuple[str, Optional[str]]] = field(default_factory=list)  # (start, end) per show a night
+
+    def __bool__(self) -> bool:
+        return bool(self.dates or self.weekday or self.starts)
+
+
+_RANGE_TAIL = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*[:.]\d)"
+                         r"(?!\s*[ap]\.?m)(?:\s*,?\s*(?P<year>(?:19|20)\d\d))?")
+_SERIES_TAIL = re.compile(r"(?i)^\s*(?:,|&|and|\+)\s*(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*[:.]\d)(?!\s*[ap]\.?m)")
+_RANGE_BETWEEN = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*$")
+_EVERY_IN_MONTH = re.compile(r"(?i)\bevery\s+(?P<day>[A-Za-z]+?)s?\s+(?:in|of|this|through)\s+(?P<month>[A-Za-z]+)")
+_MULTI_SHOW = re.compile(r"(?i)\b(?:and|&|\+)\b|\bshows\b|\bsets\b|\bseatings\b|&")
+
+
+def _date_matches(text: str, reference: dt.date) -> list[nz.DateMatch]:
+    """Every date in ``text`` with its span (earlier matches blanked so the next one is found)."""
+    found = []
+    work = text
+    for _ in range(MAX_SHOWS):
+        match = nz.find_date(work, reference)
+        if match is None:
+            break
+        found.append(match)
+        work = work[: match.start] + " " * (match.end - match.start) + work[match.end:]
+    return sorted(found, key=lambda m: m.start)
+
+
+def _next_month_date(month: int, day: int, year: Optional[int], reference: dt.date) -> Optional[dt.date]:
+    if year:
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            return None
+    return nz.infer_year(month, day, reference)
+
+
+def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], str]:
+    """Dates of ``text`` (ranges and series expanded) and the text with them cut out."""
+    matches = _date_matches(text, reference)
+    dates: list[dt.date] = []
+    cuts: list[tuple[int, int]] = []
+    for index, match in enumerate(matches):
+        dates.append(match.date)
+        end = match.end
+        tail = text[end:]
+        ranged = _RANGE_TAIL.match(tail)
+        if ranged and (index + 1 >= len(matches) or matches[index + 1].start >= end + ranged.end()):
+            last = _next_month_date(match.date.month, int(ranged.group("day")),
+                                    int(ranged.group("year")) if ranged.group("year") else None, match.date)
+            if last and 0 < (last - match.date).days <= MAX_RANGE_DAYS:
+                dates += [match.date + dt.timedelta(days=d) for d in range(1, (last - match.date).days + 1)]
+                end += ranged.end()
+                if ranged.group("year") and not match.year_given:
+                    year = int(ranged.group("year"))
+                    dates = [d.replace(year=year) if d.year != year and d >= match.date else d for d in dates]
+        else:
+            series = _SERIES_TAIL.match(tail)
+            while series:
+                day = int(series.group("day"))
+                nxt = _next_month_date(match.date.month, day, match.date.year, reference)
+                if nxt is None or nxt <= dates[-1]:
+                    break
+                dates.append(nxt)
+                end += series.end()
+                series = _SERIES_TAIL.match(text[end:])
+        if index + 1 < len(matches) and _RANGE_BETWEEN.match(text[end: matches[index + 1].start]):
+            last = matches[index + 1].date
+            if match.date.year != last.year and not match.year_given and matches[index + 1].year_given:
+                first = _next_month_date(match.date.month, match.date.day, None, reference)
+                if first and first > last:
+                    first = _next_month_date(match.date.month, match.date.day, last.year, reference)
+                match_date = first or match.date
+                dates[-1] = match_date
+            span = (last - dates[-1]).days
+            if 0 < span <= MAX_RANGE_DAYS:
+                dates += [dates[-1] + dt.timedelta(days=d) for d in range(1, span)]
+        cuts.append((match.start, end))
+    every = _EVERY_IN_MONTH.search(text)
+    if every and not dates:
+        weekday = nz.weekday_of(every.group("day"))[0]
+        month = next((i for i, name in enumerate(calendar.month_name) if i and name.lower().startswith(
+            every.group("month").lower()[:3])), None)
+        if weekday and month:
+            first = nz.infer_year(month, 1, reference.replace(day=1))
+            if first:
+                days = calendar.monthrange(first.year, month)[1]
+                dates = [first.replace(day=d) for d in range(1, days + 1)
+                         if WEEKDAYS[first.replace(day=d).weekday()] == weekday and first.replace(day=d) >= reference]
+                cuts.append(every.span())
+    for start, end in sorted(cuts, reverse=True):
+        text = text[:start] + " | " + text[end:]
+    unique = sorted(set(dates))
+    return unique[:MAX_SHOWS], text
+
+
+def _starts(text: str) -> list[tuple[str, Optional[str]]]:
+    """(start, end) of each show the text times: one, or several ("7PM AND 9:30PM SHOWS")."""
+    times = nz.find_times(text)
+    if not times:
         return []
-    labelled = [(_lineup_label(r.text), r) for r in rows]
-    lineup_rows = [(label, r) for label, r in labelled
-                   if label is not None and _lineup_row_body(r.text, label)[0] is not None]
-    if len({label.weekday for label, _ in lineup_rows}) >= 2:
-        return _parse_lineup(rows, lineup_rows, reference_date)
-    return _parse_single(rows, reference_date)
+    shows = [t for t in times if t.cue == "show"]
+    if shows:
+        return [(shows[0].start, shows[0].end)]
+    plain = [t for t in times if t.cue != "doors"] or times
+    if len(plain) >= 2 and all(t.end is None for t in plain[:2]):
+        between = text[plain[0].span[1]: plain[1].span[0]]
+        if re.fullmatch(r"(?i)\s*(?:and|&|\+|,|/)\s*", between) and _MULTI_SHOW.search(text):
+            return [(t.start, None) for t in plain if t.end is None][:4]
+        if re.fullmatch(r"(?i)\s*(?:-|to|til+|until)\s*", between):
+            return [(plain[0].start, plain[1].start)]
+    return [(plain[0].start, plain[0].end)]
 
 
-def _address_block(rows: list[_Row]) -> tuple[list[_Row], Optional[str]]:
-    """The address rows (street line and/or city line, adjacent) and the address as one line."""
-    candidates = [i for i, r in enumerate(rows) if r.role == "?" and _city_line(r.text)]
-    streets = [i for i, r in enumerate(rows) if r.role == "?" and _street_like(r.text)]
-    if candidates:
-        city_index = candidates[-1]
-        block = [city_index]
-        if not _street_like(rows[city_index].text):
-            before = [i for i in streets if i < city_index]
-            if before and city_index - before[-1] <= 2:
-                block.insert(0, before[-1])
-    elif streets:
-        block = [streets[-1]]
-    else:
-        return [], None
-    chosen = [rows[i] for i in block]
-    for r in chosen:
-        r.role = "address"
-    line = ", ".join(nz.prepare_address(r.text) for r in chosen)
-    return chosen, line
+# "SAT 03.13", "TUE | 02.09": a dotted month.day after a weekday is a date, not a time.
+_DOTTED_DATE = re.compile(r"(?i)(\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?[\s|,]{0,4})(0?[1-9]|1[0-2])\.([0-3]\d)\b"
+                          r"(?!\s*[ap]\.?m)")
+
+
+def read_when(text: str, reference: dt.date) -> tuple[When, str]:
+    """What ``text`` says about when, and the text left once dates, weekdays and times are cut out."""
+    text = nz.unglue(text) if re.search(r"\d[A-Za-z]|[A-Za-z]\d", text) else text
+    text = re.sub(r"(?i)(\d\s?[ap]\.?m\.?)(to|til+|until)(?=\s?\d)", r"\1 \2 ", text)  # "8PMTO12AM"
+    text = _DOTTED_DATE.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", text)
+    dates, rest = _dates(text, reference)
+    weekdays = nz.find_weekdays(rest)
+    when = When(dates=dates)
+    if weekdays:
+        when.weekday = weekdays[0].weekday
+        when.recurrence = next((w.recurrence for w in weekdays if w.recurrence), None)
+    when.recurrence = when.recurrence or (nz.parse_recurrence(rest) if not dates else None)
+    when.starts = _starts(rest)
+    for match in sorted(nz.find_times(rest), key=lambda t: -t.span[0]):
+        rest = rest[: match.span[0]] + " | " + rest[match.span[1]:]
+    for match in sorted(weekdays, key=lambda w: -w.start):
+        before = re.search(r"(?i)\b(?:every|each)\s*(?:other\s*)?$", rest[: match.start])
+        start = before.start() if before else match.start
+        rest = rest[:start] + " | " + rest[match.end:]
+    rest = re.sub(r"(?i)\b(?:doors?(?:\s+open)?|shows?|starts?(?:\s+at)?|from|at|til+|till|until|to|and|"
+                  r"every|each|close|late)\b(?=\s*(?:\||$))", " ", rest)
+    rest = re.sub(r"(?i)\b(?:\d+|two|three|four|five|six|seven)\s+nights?\b!?", " ", rest)
+    return when, rest
+
+
+# --------------------------------------------------------------------------------------------
+# Rows and what they say
+
+
+@dataclass
+class Line:
+    """A row with what its words say. ``role``: address | when | cue | heading | deco | name."""
+
+    row: Row
+    text: str
+    role: str = "name"
+    when: When = field(default_factory=When)
+    rest: str = ""  # the text without its when words
+
+    @property
+    def height(self) -> float:
+        return self.row.height
+
+    @property
+    def case(self) -> str:
+        letters = re.sub(r"[^A-Za-z]", "", self.text)
+        return "upper" if letters.isupper() and len(letters) > 1 else "mixed"
+
+
+def _name_left(rest: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[|]", " ", rest)).strip(" .,:;-!/|")
+
+
+def _tag(row: Row, reference: dt.date) -> Line:
+    text = row.text
+    line = Line(row, text)
+    when, rest = read_when(text, reference)
+    line.when, line.rest = when, rest
+    left = _name_left(rest)
+    words_left = re.findall(r"[A-Za-z]{2,}", left)
+    if _city_line(text) or _street_like(text):
+        line.role = "address"
+    elif _HEADING.search(text) and not when.dates and not when.starts:
+        line.role = "heading"
+    elif _PERFORMER_CUE.match(text):
+        line.role = "cue"
+    elif when.dates or when.starts or (when.weekday and len(words_left) <= 2 and not nz.kind_hint(left)):
+        line.role = "when"
+    elif when.weekday and nz.kind_hint(left) is None and len(words_left) <= 3 and re.match(r"\W*(?:every|each)", text, re.I):
+        line.role = "when"
+    elif _DECORATION.search(text) and not nz.kind_hint(re.sub(r"(?i)\bfree\b|\bprizes?\b", "", text)):
+        line.role = "deco"
+    elif not re.search(r"[A-Za-z]{2,}|\d0'?s\b", text):  # a speck or a number ("90s" is a name)
+        line.role = "deco"
+    return line
+
+
+# --------------------------------------------------------------------------------------------
+# Phrases: neighbouring rows of one type
+
+
+def _joins(above: Line, below: Line) -> bool:
+    """Whether ``below`` continues the phrase of ``above`` (one name set over two lines)."""
+    if above.row.column != below.row.column or below.role != "name" or above.row.pieces[0].typed:
+        return False
+    small, big = sorted((above.height, below.height))
+    if small < 0.62 * big:
+        return False
+    if below.row.top - above.row.bottom > 0.9 * big:
+        return False
+    if above.case != below.case and min(len(re.sub(r"[^A-Za-z]", "", t)) for t in (above.text, below.text)) > 2:
+        return False
+    if _SELF_NAMED.match(below.text) or _COMPANY.search(above.text) and not _COMPANY.search(below.text):
+        return False
+    overlap = min(above.row.right, below.row.right) - max(above.row.left, below.row.left)
+    return overlap > 0.3 * min(above.row.right - above.row.left, below.row.right - below.row.left)
+
+
+def _small_aside(line: Line, beside: Line) -> bool:
+    """A small decoration set beside a big phrase ("PRIZES!" next to a title): read past it."""
+    return line.role == "deco" and line.height < 0.5 * beside.height
+
+
+def _phrase(lines: list[Line], start: int) -> list[int]:
+    """Indexes of the phrase starting at ``start``: it and the rows that continue it below."""
+    picked = [start]
+    i = start + 1
+    while i < len(lines) and len(picked) < 4:
+        if _small_aside(lines[i], lines[picked[-1]]):
+            i += 1
+            continue
+        if not _joins(lines[picked[-1]], lines[i]):
+            break
+        picked.append(i)
+        i += 1
+    return picked
+
+
+def _phrase_back(lines: list[Line], end: int) -> list[int]:
+    """The phrase ending at ``end``: it and the rows above it that it continues."""
+    picked = [end]
+    i = end - 1
+    while i >= 0 and len(picked) < 4:
+        if _small_aside(lines[i], lines[picked[0]]):
+            i -= 1
+            continue
+        if lines[i].role != "name" or not _joins(lines[i], lines[picked[0]]):
+            break
+        picked.insert(0, i)
+        i -= 1
+    return picked
+
+
+def _text(lines: list[Line], indexes: list[int]) -> str:
+    return re.sub(r"\s+", " ", " ".join(lines[i].text for i in indexes)).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Addresses
+
+
+@dataclass
+class Place:
+    indexes: list[int]  # the address's rows
+    address: str
+    venue: Optional[str] = None  # a venue OCR merged into the address line
 
 
 def _venue_from_address(line: str) -> tuple[Optional[str], str]:
@@ -283,181 +435,425 @@ def _venue_from_address(line: str) -> tuple[Optional[str], str]:
     return None, line
 
 
-def _classify(rows: list[_Row], reference_date: dt.date) -> dict[int, tuple]:
-    """Give each row a role where its text alone decides; returns the when facts per row index."""
-    facts = {}
-    for i, row in enumerate(rows):
-        text = row.text
-        date, times, weekdays = _when_facts(text, reference_date)
-        has_kind = nz.kind_hint(text) is not None
-        if _HEADING.match(text):
-            row.role = "heading"
-        elif date or times:
-            row.role = "when"
-            facts[i] = (date, times, weekdays)
-        elif weekdays and not has_kind and len(re.findall(r"[A-Za-z]{2,}", text)) <= 3:
-            # "Every Wednesday", "THURSDAY" (but "Trivia Tuesday" is a title)
-            row.role = "when"
-            facts[i] = (date, times, weekdays)
-        elif _DECORATION.search(text) and not has_kind:
-            row.role = "deco"
-        elif _PERFORMER_CUE.match(text):
-            row.role = "performer"
-    return facts
-
-
-def _pick_title(rows: list[_Row], candidates: list[int]) -> Optional[int]:
-    """The title: the tallest candidate row (ties: the first); typed lines: the first with a kind word."""
-    if not candidates:
-        return None
-    heights = [rows[i].height for i in candidates]
-    if max(heights) - min(heights) < 1e-6:  # no size information
-        named = [i for i in candidates if not _SELF_NAMED.match(rows[i].text)]
-        candidates = named or candidates
-        with_kind = [i for i in candidates if nz.kind_hint(rows[i].text)]
-        return (with_kind or candidates)[0]
-    tallest = max(heights)
-    return next(i for i in candidates if rows[i].height >= 0.85 * tallest)
-
-
-def _parse_single(rows: list[_Row], reference_date: dt.date) -> list[ShowFields]:
-    facts = _classify(rows, reference_date)
-    address_rows, address = _address_block(rows)
-
-    free = [i for i, r in enumerate(rows) if r.role == "?"]
-    title_index = _pick_title(rows, free)
-    if title_index is not None:
-        rows[title_index].role = "title"
-    title = rows[title_index].text if title_index is not None else None
-
-    # Venue: the plain row nearest above the address block (else below it, else merged into it).
-    venue = None
-    plain = [i for i, r in enumerate(rows) if r.role == "?"]
-    if address_rows:
-        first, last = rows.index(address_rows[0]), rows.index(address_rows[-1])
-        above = [i for i in plain if i < first]
-        below = [i for i in plain if i > last]
-        venue_index = above[-1] if above else below[0] if below else None
-        if venue_index is None:
-            venue, address = _venue_from_address(address)
-    else:
-        venue_index = plain[-1] if plain else None
-    if venue_index is not None:
-        rows[venue_index].role = "venue"
-        venue = rows[venue_index].text
-    if venue:
-        venue = _LEADING_AT.sub("", venue)
-
-    # Performer: a cued line ("hosted by ..."), a self-named one ("DJ Nova"), or the plain line between
-    # the title and the first "when" line.
-    cued = [r for r in rows if r.role == "performer"]
-    performer = cued[0].text if cued else None
-    if performer is None:
-        first_when = min(facts) if facts else len(rows)
-        after_title = [i for i, r in enumerate(rows) if r.role == "?" and (title_index is None or i > title_index)]
-        self_named = [i for i in after_title if _SELF_NAMED.match(rows[i].text)]
-        between = [i for i in after_title if i < first_when]
-        pick = (self_named or between or [None])[0]
-        if pick is not None:
-            rows[pick].role = "performer"
-            performer = rows[pick].text
-
-    # When: the first date, the first time (range) and any weekday/recurrence across the when rows.
-    date = start = end = None
-    weekday = recurrence = None
-    for i in sorted(facts):
-        row_date, times, weekdays = facts[i]
-        if row_date and date is None:
-            date = row_date.date.isoformat()
-        if times and start is None:
-            start, end = nz.parse_time_range(nz.strip_dates(rows[i].text))
-        for w in weekdays:
-            weekday = weekday or w.weekday
-            recurrence = recurrence or w.recurrence
-        recurrence = recurrence or nz.parse_recurrence(rows[i].text)
-    if weekday is None and title:  # "Trivia Tuesday" names the day when no "when" line does
-        title_days = nz.find_weekdays(title)
-        if title_days and date is None and (start or facts):
-            weekday = title_days[0].weekday
-    if date:
-        recurrence = None
-
-    has_when = bool(date or start or weekday)
-    if not has_when or not (title or venue or address):
-        return []
-    raw = {
-        "title": title, "performer": performer, "venue": venue, "address": address,
-        "date": date, "weekday": weekday, "recurrence": recurrence,
-        "start_time": start, "end_time": end,
-    }
-    return [nz.normalise_show(raw, reference_date=reference_date)]
+def _places(lines: list[Line]) -> list[Place]:
+    """Address blocks, top to bottom: a city line with the street line just above it, or a street alone."""
+    places: list[Place] = []
+    used: set[int] = set()
+    for i, line in enumerate(lines):
+        if line.role != "address" or i in used:
+            continue
+        if _city_line(line.text):
+            block = [i]
+            if not _street_like(line.text) and i > 0 and i - 1 not in used and lines[i - 1].role == "address" \
+                    and not _city_line(lines[i - 1].text):
+                block.insert(0, i - 1)
+        elif i + 1 < len(lines) and lines[i + 1].role == "address" and _city_line(lines[i + 1].text) \
+                and not _street_like(lines[i + 1].text):
+            continue  # the city line below takes this street line
+        else:
+            block = [i]
+        used.update(block)
+        text = ", ".join(nz.prepare_address(lines[j].text).strip(" ,|") for j in block)
+        venue, text = _venue_from_address(text)
+        places.append(Place(block, text, venue))
+    return places
 
 
 # --------------------------------------------------------------------------------------------
-# Line-ups
-
-_ROW_SEPARATORS = re.compile(r"\s*(?:\s\|\s|\s[-:.·]\s|\s{2,}|\|)\s*")
-_ROW_PERFORMER = re.compile(r"(?i)\s*(?::|\bw/|\bwith\b|\bfeat\.?|\bfeaturing\b|\bhosted\s+by\b)\s*")
+# Not a flyer
 
 
-def _lineup_row_body(text: str, label: nz.WeekdayMatch) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """(what, start, end) of a row once the weekday label is cut off; what is None if nothing is left."""
-    body = nz.unglue(text)[label.end:]
-    body = _PIPE_MISREAD.sub("|", body)
-    body = re.sub(r"^\s*[.,:;|\-]+", " ", body)
-    times = nz.find_times(body)
-    start = end = None
-    if times:
-        start, end = times[0].start, times[0].end
-        body = body[: times[0].span[0]] + " " + body[times[0].span[1]:]
-    what = _ROW_SEPARATORS.sub("  ", body).strip(" .,:;|-·")
-    what = re.sub(r"\s{2,}", " ", what)
-    if not re.search(r"[A-Za-z]{2,}", what) or (start is None and nz.kind_hint(what) is None):
-        return None, None, None
-    return what, start, end
+def _not_a_flyer(lines: list[Line]) -> bool:
+    """Receipts and menus (rows of prices), chats and pages of text (many rows, mostly sentences)."""
+    if not lines:
+        return True
+    priced = sum(1 for ln in lines if _PRICE.search(ln.text))
+    if priced >= 3 and priced >= 0.15 * len(lines):
+        return True
+    sentences = sum(1 for ln in lines if len(re.findall(r"[A-Za-z]{2,}", ln.text)) >= 7)
+    if sentences >= 4 and sentences >= 0.3 * len(lines):
+        return True
+    times = sum(1 for ln in lines if ln.when.starts and not ln.when.dates and not ln.when.weekday)
+    if times >= 4 and times >= 0.3 * len(lines) and not any(ln.role == "address" for ln in lines):
+        return True  # a chat: a clock time on every other row
+    return False
 
 
-def _split_what(what: str) -> tuple[str, Optional[str]]:
-    """"Live Music: The Night Owls" -> ("Live Music", "The Night Owls"); "Trivia w/ Dan" likewise."""
-    parts = _ROW_PERFORMER.split(what, maxsplit=1)
-    if len(parts) == 2 and parts[0].strip() and parts[1].strip():
-        return parts[0].strip(" -|"), parts[1].strip(" -|")
-    return what, None
+def _is_show(show: ShowFields) -> bool:
+    """A what, a when and a where read off the flyer."""
+    return bool(show.title and (show.date or show.weekday) and (show.venue or show.street or show.city))
 
 
-def _parse_lineup(rows: list[_Row], lineup_rows, reference_date: dt.date) -> list[ShowFields]:
-    for _, r in lineup_rows:
-        r.role = "row"
-    for r in rows:
-        if r.role == "?":
-            if _HEADING.match(r.text):
-                r.role = "heading"
-            elif _DECORATION.search(r.text) and not _lineup_label(r.text):
-                r.role = "deco"
-    address_rows, address = _address_block(rows)
+# --------------------------------------------------------------------------------------------
+# Parsing
 
-    # Venue: the tallest plain row above the first show row; else a "THIS WEEK AT X" heading.
-    first_row = rows.index(lineup_rows[0][1])
-    header = [i for i in range(first_row) if rows[i].role == "?"]
-    venue = None
-    if header:
-        venue_index = _pick_title(rows, header)
-        venue = rows[venue_index].text
+
+def parse_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.date) -> list[ShowFields]:
+    """Shows on a flyer from its text lines (top to bottom for plain strings). [] when there is none."""
+    text_lines = [ln if isinstance(ln, TextLine) else TextLine(str(ln)) for ln in lines]
+    rows = _read(text_lines)
+    tagged = [_tag(row, reference_date) for row in rows]
+    if _not_a_flyer(tagged):
+        return []
+    places = _places(tagged)
+    if len(places) >= 2:
+        raws = _read_tour(tagged, places, reference_date)
     else:
-        for r in rows:
-            match = _HEADING_VENUE.match(r.text)
-            if match:
-                venue = match.group("venue")
-    if venue is None and address:
-        venue, address = _venue_from_address(address)
+        raws = _read_lineup(tagged, places, reference_date) or _read_single(tagged, places, reference_date)
+    shows = [nz.normalise_show(raw, reference_date=reference_date) for raw in raws]
+    return [show for show in shows if _is_show(show)][:MAX_SHOWS]
 
-    shows = []
-    for label, r in lineup_rows:
-        what, start, end = _lineup_row_body(r.text, label)
-        title, performer = _split_what(what)
-        raw = {
-            "title": title, "performer": performer, "venue": venue, "address": address,
-            "weekday": label.weekday, "recurrence": "weekly", "start_time": start, "end_time": end,
-        }
-        shows.append(nz.normalise_show(raw, reference_date=reference_date))
-    return shows
+
+def _when_raw(when: When) -> list[dict]:
+    """Raw date/weekday/time fields, one dict per show the when stands for."""
+    starts = when.starts or [(None, None)]
+    if when.dates:
+        return [{"date": d.isoformat(), "start_time": s, "end_time": e} for d in when.dates for s, e in starts]
+    if when.weekday:
+        recurrence = when.recurrence or "weekly"
+        return [{"weekday": when.weekday, "recurrence": recurrence, "start_time": s, "end_time": e}
+                for s, e in starts]
+    return []
+
+
+def _title_index(lines: list[Line], candidates: list[int]) -> Optional[int]:
+    """The phrase start in the biggest type among ``candidates`` (typed lines: the first with a kind)."""
+    if not candidates:
+        return None
+    heights = [lines[i].height for i in candidates]
+    if max(heights) - min(heights) < 1e-6:  # no size information
+        named = [i for i in candidates if not _SELF_NAMED.match(lines[i].text)]
+        candidates = named or candidates
+        with_kind = [i for i in candidates if nz.kind_hint(lines[i].text)]
+        return (with_kind or candidates)[0]
+    tallest = max(heights)
+    big = [i for i in candidates if lines[i].height >= 0.8 * tallest]
+    return big[0]
+
+
+def _grow_title(lines: list[Line], index: int) -> list[int]:
+    """The title phrase around its biggest row: rows above and below of like type; a band named in the
+    same type below the title ("BLUES" / "NIGHT" / "The" / "Moreau" / "Brothers") is not part of it."""
+    phrase = _phrase_back(lines, index)
+    phrase += _phrase(lines, phrase[-1])[1:]
+    for cut in range(1, len(phrase)):
+        head, tail = _text(lines, phrase[:cut]), _text(lines, phrase[cut:])
+        if nz.kind_hint(head) and not nz.kind_hint(tail) and (_BAND_WORDS.search(tail) or re.match(r"(?i)the\b", tail)):
+            return phrase[:cut]
+    return phrase
+
+
+def _performer_after_cue(lines: list[Line], index: int) -> tuple[Optional[str], list[int]]:
+    """The performer a cue row names, with its continuation row ("presented by Quizmaster" / "Jade")."""
+    text = lines[index].text
+    used = [index]
+    rest = nz._PERFORMER_PREFIX.sub("", re.sub(r"(?i)^\W*(?:headliner|headlining|special\s+guests?|emcee|mc|dj|kj|"
+                                                r"quizmaster|your\s+hosts?|on\s+the\s+decks|led\s+by)\s*:?\s*", "", text))
+    nxt = index + 1
+    if nxt < len(lines) and lines[nxt].role == "name" and lines[nxt].row.column == lines[index].row.column:
+        gap = lines[nxt].row.top - lines[index].row.bottom
+        similar = min(lines[nxt].height, lines[index].height) >= 0.6 * max(lines[nxt].height, lines[index].height)
+        short = len(re.findall(r"[A-Za-z]+", rest)) <= 1 or len(re.findall(r"[A-Za-z]+", lines[nxt].text)) == 1
+        if gap < 0.8 * lines[index].height and similar and short:
+            rest = f"{rest} {lines[nxt].text}".strip()
+            used.append(nxt)
+    prefix = re.match(r"(?i)^\W*(dj|kj|mc|quizmaster)\s*:", text)
+    if prefix and not re.match(r"(?i)(dj|kj|mc|quizmaster)\b", rest):
+        rest = f"{prefix.group(1)} {rest}" if prefix.group(1).lower() in ("dj", "kj", "mc") else rest
+    return (rest.strip(" :-|") or None), used
+
+
+def _header(lines: list[Line], indexes: list[int]) -> dict:
+    """Title, performer and host read from header rows (the rows above a tour's or line-up's records)."""
+    out: dict = {"title": None, "performer": None, "host": None, "venue": None}
+    for i in indexes:
+        if lines[i].role == "cue" and out["performer"] is None:
+            out["performer"], used = _performer_after_cue(lines, i)
+            for j in used:
+                lines[j].role = "cue"
+        match = _HEADING_VENUE.match(lines[i].text)
+        if match:
+            out["venue"] = match.group("venue")
+    names = [i for i in indexes if lines[i].role == "name"]
+    if not names:
+        return out
+    top = _title_index(lines, names)
+    phrase = [j for j in _grow_title(lines, top) if j in indexes]
+    title = _text(lines, phrase)
+    others = [i for i in names if i not in phrase]
+    if _COMPANY.search(title) or _SELF_NAMED.match(title):
+        out["host"] = title
+    else:
+        out["title"] = title
+    for i in others:
+        text = lines[i].text
+        if out["performer"] is None and (_SELF_NAMED.match(text) or _BAND_WORDS.search(text)):
+            out["performer"] = text
+        elif out["host"] is None and _COMPANY.search(text):
+            out["host"] = text
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Several places: tours and line-ups of venues
+
+
+_ROW_TITLE_SPLIT = re.compile(r"(?i)\s+(?:@|at)\s+")
+
+
+def _record_fields(text: str, reference: dt.date) -> tuple[When, Optional[str], Optional[str], Optional[str]]:
+    """(when, title, performer, venue) of one record's text (its address already cut off)."""
+    when, rest = read_when(re.sub(r"(?i)\bw/\s*", "with ", text), reference)
+    segments = [s.strip(" .,:;|-!") for s in _SEPARATORS.split(_ROW_TITLE_SPLIT.sub(" | ", rest))]
+    segments = [s for s in segments if re.search(r"[A-Za-z]{2,}", s) and not _DECORATION.search(s)
+                and not _HEADING.search(s)]
+    title = performer = venue = None
+    names = []
+    for segment in segments:
+        cue = _CUE_INSIDE.split(segment, maxsplit=1) if _CUE_INSIDE.search(segment) else None
+        if _PERFORMER_CUE.match(segment):
+            performer = performer or nz.clean_performer(segment)
+        elif cue and len(cue) == 2 and cue[0] and cue[1] and nz.kind_hint(cue[0]):
+            title, performer = title or cue[0], performer or cue[1]
+        elif nz.kind_hint(segment) and title is None and not _SELF_NAMED.match(segment) and \
+                len(re.findall(r"[A-Za-z]+", segment)) <= 4:
+            title = segment
+        else:
+            names.append(segment)
+    if names:
+        venue = names[-1] if title else names[0]
+        if title is None and len(names) >= 2:
+            title = names[0] if nz.kind_hint(names[0]) else None
+    return when, title, performer, venue
+
+
+def _cut_address(text: str) -> tuple[str, Optional[str]]:
+    """Split a record's text at its address: (before, address); the address runs to the end."""
+    prepared = nz.unglue(text)
+    if not _city_line(prepared):
+        return text, None
+    candidates = [m.start() for m in re.finditer(r"(?<![\d:/.$])\b\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s+(?=[A-Za-z])", prepared)]
+    starts = []
+    for start in candidates:
+        tail = prepared[start:]
+        if nz.find_times(tail[:12]):
+            continue
+        if _street_like(tail.split(",")[0]):
+            starts.append(start)
+    if not starts:
+        head, _, tail = prepared.rpartition(" | ")
+        return (head, tail) if head else ("", prepared)
+    # Prefer a street that starts a line or follows a separator (a venue may hold a number: "Post 4450").
+    good = [s for s in starts if re.search(r"(?:^|\||\s-|,|\n|\s{2})\s*$", prepared[:s])]
+    start = (good or starts)[0]
+    return prepared[:start], prepared[start:]
+
+
+def _read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+    first_when = next((i for i, ln in enumerate(lines) if i < places[0].indexes[0] and
+                       (ln.when.weekday or ln.when.dates) and ln.role != "heading"), None)
+    start = first_when if first_when is not None else places[0].indexes[0]
+    header = _header(lines, list(range(start)))
+    records: list[tuple[list[int], Place]] = []
+    begin = start
+    for place in places:
+        end = place.indexes[-1]
+        if end < begin:
+            continue
+        records.append((list(range(begin, end + 1)), place))
+        begin = end + 1
+    labels = [i for i in range(begin, len(lines)) if lines[i].role == "when" and not _name_left(lines[i].rest)]
+    raws = []
+    row_titles = []
+    parsed = []
+    for indexes, place in records:
+        text = ""
+        previous: Optional[Line] = None
+        for i in indexes:
+            line = lines[i]
+            if line.role in ("deco", "heading") and i not in place.indexes:
+                continue
+            if previous is None:
+                text = line.text
+            elif _continues(previous.text, line.text) or i in place.indexes[1:]:
+                text += " " + line.text
+            else:
+                text += " | " + line.text
+            previous = line
+        before, address = _cut_address(text)
+        when, title, performer, venue = _record_fields(before, reference)
+        parsed.append((when, title, performer, venue, address, place))
+        row_titles.append(title)
+    # Day labels left in a column of their own (misaligned with their records): by height on the page.
+    for i in labels:
+        middle = lines[i].row.middle
+        best = min(range(len(records)), key=lambda k: abs(middle - (lines[records[k][0][0]].row.top +
+                                                                    lines[records[k][0][-1]].row.bottom) / 2))
+        when = parsed[best][0]
+        if not (when.weekday or when.dates):
+            when.weekday, when.recurrence = lines[i].when.weekday, lines[i].when.recurrence
+            when.dates = when.dates or lines[i].when.dates
+    own_titles = sum(1 for t in row_titles if t) >= max(1, len(records) // 2)
+    title = header["title"]
+    performer = header["performer"]
+    if own_titles and header["title"] and not nz.kind_hint(header["title"]) and not performer:
+        performer, title = header["title"], None
+    performer = performer or header["host"]
+    for when, row_title, row_performer, venue, address, place in parsed:
+        for fields in _when_raw(when):
+            raws.append({"title": row_title or title or row_performer, "performer": row_performer or performer,
+                         "venue": venue or place.venue or header["venue"], "address": address or place.address,
+                         **fields})
+    return raws
+
+
+def _continues(previous: str, text: str) -> bool:
+    """A row wrapped over two lines: the first holds separators and ends mid-name, the next goes on."""
+    if re.search(r"[|\-/:,@]\s*$", previous) or re.match(r"\s*[|\-/@]", text):
+        return False
+    if not re.search(r"\s\|\s|\s-\s|\s@\s|/|\s{2}", previous):
+        return False
+    return bool(re.search(r"[A-Za-z0-9.']$", previous)) and bool(re.match(r"\s*[A-Za-z0-9]", text))
+
+
+# --------------------------------------------------------------------------------------------
+# One place
+
+
+_LABEL = re.compile(r"^\W*([A-Za-z]{3,10})\b\.?")
+
+
+def _lineup_label(line: Line) -> Optional[nz.WeekdayMatch]:
+    """The weekday a line-up row starts with ("MON", "Tue.", "WEDNESDAY", "Thursdays")."""
+    spaced = nz.unglue(line.text)
+    match = nz.find_weekdays(spaced)
+    if match and re.fullmatch(r"\W*(?:every\s+|each\s+)?", spaced[: match[0].start], re.I):
+        return match[0]
+    return None
+
+
+def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+    """A venue's line-up: two or more rows, each a weekday and what is on (and its time)."""
+    rows = []
+    for i, line in enumerate(lines):
+        label = _lineup_label(line)
+        if label is None or line.role in ("address", "heading") or line.when.dates:
+            continue
+        what = _name_left(line.rest)
+        if not re.search(r"[A-Za-z]{2,}", what):
+            continue
+        rows.append((i, label))
+    if len({label.weekday for _, label in rows}) < 2:
+        return []
+    first = rows[0][0]
+    header = _header(lines, [i for i in range(first) if lines[i].role not in ("address",)])
+    place = places[0] if places else None
+    venue = header["venue"] or (place.venue if place else None)
+    if venue is None:
+        above = [i for i in range(first) if lines[i].role == "name"]
+        venue = header["title"] or header["host"] or (lines[above[0]].text if above else None)
+    raws = []
+    for i, label in rows:
+        when, title, performer, row_venue = _record_fields(lines[i].text, reference)
+        if title is None and row_venue:
+            title, row_venue = row_venue, None
+        if title and performer is None:
+            parts = _CUE_INSIDE.split(title, maxsplit=1)
+            if len(parts) == 2 and parts[0].strip() and parts[1].strip():
+                title, performer = parts[0].strip(" -|"), parts[1].strip(" -|")
+        when.recurrence = when.recurrence or "weekly"
+        for fields in _when_raw(when):
+            raws.append({"title": title, "performer": performer, "venue": venue,
+                         "address": place.address if place else None, **fields})
+    return raws
+
+
+def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+    place = places[0] if places else None
+    roles_free = [i for i, ln in enumerate(lines) if ln.role == "name"]
+
+    # Venue: the phrase just above the address (else below it, else merged into its line).
+    venue = None
+    venue_rows: list[int] = []
+    if place:
+        first = place.indexes[0]
+        column = lines[first].row.column
+        above = [i for i in roles_free if i < first and lines[i].row.column == column]
+        near = [i for i in above if i >= first - 3 and all(lines[j].role in ("name", "deco", "when") for j in range(i, first))]
+        if near:
+            venue_rows = _phrase_back(lines, near[-1])
+        elif place.venue:
+            venue = place.venue
+        else:
+            below = [i for i in roles_free if i > place.indexes[-1]]
+            if below and below[0] == place.indexes[-1] + 1:
+                venue_rows = [below[0]]
+    if venue_rows:
+        venue = _text(lines, venue_rows)
+        for i in venue_rows:
+            lines[i].role = "venue"
+    if venue:
+        venue = _LEADING_AT.sub("", venue)
+
+    # Performer: a cued phrase.
+    performer = None
+    for i, line in enumerate(lines):
+        if line.role == "cue":
+            performer, used = _performer_after_cue(lines, i)
+            for j in used:
+                lines[j].role = "performer"
+            break
+
+    # Title: the phrase in the biggest type among the plain rows.
+    free = [i for i, ln in enumerate(lines) if ln.role == "name"]
+    title = None
+    title_rows: list[int] = []
+    candidates = [i for i in free if not _SELF_NAMED.match(lines[i].text)] or free
+    top = _title_index(lines, candidates)
+    if top is not None:
+        title_rows = _grow_title(lines, top)
+        title = _text(lines, title_rows)
+        for i in title_rows:
+            lines[i].role = "title"
+
+    if performer is None:
+        free = [i for i, ln in enumerate(lines) if ln.role == "name"]
+        after = [i for i in free if not title_rows or i > title_rows[-1] or lines[i].row.column != lines[title_rows[0]].row.column]
+        named = [i for i in free if _SELF_NAMED.match(lines[i].text) or _BAND_WORDS.search(lines[i].text)]
+        pick = (named or after or [None])[0]
+        if pick is not None and pick in after + named:
+            phrase = _phrase(lines, pick)
+            performer = _text(lines, phrase)
+            # a "presents" company above the title is the host, not the act
+    if title is None and performer and nz.kind_hint(performer):
+        title = performer
+
+    # When: every when row together (a range may wrap: "November 30 -" / "December 2, 2026").
+    when, _ = read_when(_join_when(lines), reference)
+    if not when.weekday and not when.dates and title:
+        days = nz.find_weekdays(title)
+        if days and when.starts:
+            when.weekday = days[0].weekday
+    if not when.dates and when.weekday and not when.recurrence:
+        when.recurrence = "weekly" if any(re.search(r"(?i)\bevery|\bweekly|s\b", ln.text) for ln in lines
+                                          if ln.role == "when") else None
+    raws = []
+    for fields in _when_raw(when):
+        if "recurrence" in fields and when.recurrence is None:
+            fields["recurrence"] = None
+        raws.append({"title": title, "performer": performer, "venue": venue,
+                     "address": place.address if place else None, **fields})
+    return raws
+
+
+def _join_when(lines: list[Line]) -> str:
+    """The when rows as one text; a row ending in a range dash runs on into the next."""
+    parts = []
+    for line in lines:
+        if line.role != "when":
+            continue
+        if parts and re.search(r"(?:-|to|thru|through)\s*$", parts[-1], re.I):
+            parts[-1] += " " + line.text
+        else:
+            parts.append(line.text)
+    return " | ".join(parts)
