@@ -68,8 +68,12 @@ def _split_glued_label(text: str) -> str:
     return text
 
 
+# Bullets and ornaments set between a row's fields, read as separators.
+_ORNAMENTS = re.compile(r"\s*[\u25a0-\u25ff\u2605\u2606\u2666\u2756\u2219\u22c5\u2043\u2981\u29bf]\s*")
+
+
 def _clean(text: str) -> str:
-    return nz.split_glued_words(_split_glued_label(nz.repair_ocr_text(text)))
+    return nz.split_glued_words(_split_glued_label(nz.repair_ocr_text(_ORNAMENTS.sub(" | ", text))))
 
 
 def _worth_reading(text: str, line: TextLine, page_tilt: float) -> bool:
@@ -281,6 +285,7 @@ def read_when(text: str, reference: dt.date) -> tuple[When, str]:
     """What ``text`` says about when, and the text left once dates, weekdays and times are cut out."""
     text = nz.unglue(text) if re.search(r"\d[A-Za-z]|[A-Za-z]\d", text) else text
     text = re.sub(r"(?i)(\d\s?[ap]\.?m\.?)(to|til+|until)(?=\s?\d)", r"\1 \2 ", text)  # "8PMTO12AM"
+    text = re.sub(r"\bG(?=\s?[AaPp]\.?[Mm]\b)", "6", text)  # "GPM": a 6 read as G
     text = _DOTTED_DATE.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", text)
     dates, rest = _dates(text, reference)
     weekdays = nz.find_weekdays(rest)
@@ -504,9 +509,17 @@ def parse_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.dat
     return [show for show in shows if _is_show(show)][:MAX_SHOWS]
 
 
+def _clock(hhmm: Optional[str]) -> Optional[str]:
+    """"11:00" -> "11:00am": the normaliser reads a bare "11:00" as the evening's."""
+    if not hhmm:
+        return None
+    hour, minute = map(int, hhmm.split(":"))
+    return f"{hour % 12 or 12}:{minute:02d}{'am' if hour < 12 else 'pm'}"
+
+
 def _when_raw(when: When) -> list[dict]:
     """Raw date/weekday/time fields, one dict per show the when stands for."""
-    starts = when.starts or [(None, None)]
+    starts = [(_clock(s), _clock(e)) for s, e in when.starts] or [(None, None)]
     if when.dates:
         return [{"date": d.isoformat(), "start_time": s, "end_time": e} for d in when.dates for s, e in starts]
     if when.weekday:
@@ -632,20 +645,18 @@ def _cut_address(text: str) -> tuple[str, Optional[str]]:
     prepared = nz.unglue(text)
     if not _city_line(prepared):
         return text, None
-    candidates = [m.start() for m in re.finditer(r"(?<![\d:/.$])\b\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s+(?=[A-Za-z])", prepared)]
-    starts = []
-    for start in candidates:
-        tail = prepared[start:]
-        if nz.find_times(tail[:12]):
-            continue
-        if _street_like(tail.split(",")[0]):
-            starts.append(start)
-    if not starts:
+    numbers = [m.start() for m in re.finditer(
+        r"(?<![\d:/.$])\b\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s+(?=[A-Za-z]|\d{1,4}\s?(?:st|nd|rd|th)\b)", prepared)]
+    numbers = [s for s in numbers if not nz.find_times(prepared[s: s + 12])]
+    if not numbers:
         head, _, tail = prepared.rpartition(" | ")
         return (head, tail) if head else ("", prepared)
     # Prefer a street that starts a line or follows a separator (a venue may hold a number: "Post 4450").
-    good = [s for s in starts if re.search(r"(?:^|\||\s-|,|\n|\s{2})\s*$", prepared[:s])]
-    start = (good or starts)[0]
+    after_break = [s for s in numbers if re.search(r"(?:^|\||\s-|,|\s{2})\s*$", prepared[:s])]
+    streets = [s for s in numbers if _street_like(prepared[s:].split(",")[0])]
+    start = next((s for s in streets if s in after_break), None)
+    if start is None:
+        start = streets[0] if streets else (after_break or numbers)[-1]
     return prepared[:start], prepared[start:]
 
 
@@ -675,7 +686,8 @@ def _read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> li
                 continue
             if previous is None:
                 text = line.text
-            elif _continues(previous.text, line.text) or i in place.indexes[1:]:
+            elif i in place.indexes[1:] or (_continues(previous.text, line.text)
+                                                and not (line.role == "address" and _STREET_START.match(line.text))):
                 text += " " + line.text
             else:
                 text += " | " + line.text
