@@ -478,10 +478,19 @@ def _not_a_flyer(lines: list[Line]) -> bool:
     sentences = sum(1 for ln in lines if len(re.findall(r"[A-Za-z]{2,}", ln.text)) >= 7)
     if sentences >= 4 and sentences >= 0.3 * len(lines):
         return True
+    if not nz.kind_hint(" ".join(ln.text for ln in lines)) and (
+            any(_HOURS.search(ln.text) for ln in lines) or any(_DAY_SPAN.search(ln.text) for ln in lines)):
+        return True  # opening hours: "Mon - Fri 9 am - 9 pm", "HOURS", "Closed"
     times = sum(1 for ln in lines if ln.when.starts and not ln.when.dates and not ln.when.weekday)
     if times >= 4 and times >= 0.3 * len(lines) and not any(ln.role == "address" for ln in lines):
         return True  # a chat: a clock time on every other row
     return False
+
+
+_HOURS = re.compile(r"(?i)\b(?:store\s+|opening\s+|business\s+|office\s+)?hours\b|\bopen\s+(?:daily|7\s+days|24)|"
+                    r"^\W*(?:now\s+)?open\W*$|\bclosed\b")
+_DAY_SPAN = re.compile(r"(?i)\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?\s*(?:-|to|thru|through)\s*"
+                       r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\b")
 
 
 def _is_show(show: ShowFields) -> bool:
@@ -839,6 +848,8 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
             # a "presents" company above the title is the host, not the act
     if title is None and performer and nz.kind_hint(performer):
         title = performer
+    if title and title_rows and not nz.kind_hint(title) and not _stands_out(lines, title_rows):
+        return []  # no what: plain text in the body size (a chat, a notice), not a flyer's headline
 
     # When: every when row together (a range may wrap: "November 30 -" / "December 2, 2026").
     when, _ = read_when(_join_when(lines), reference)
@@ -856,6 +867,14 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         raws.append({"title": title, "performer": performer, "venue": venue,
                      "address": place.address if place else None, **fields})
     return raws
+
+
+def _stands_out(lines: list[Line], rows: list[int]) -> bool:
+    """Whether these rows are set in display type: clearly bigger than the page's body text."""
+    if lines[rows[0]].row.pieces[0].typed:
+        return True
+    body = statistics.median(ln.height for ln in lines)
+    return max(lines[i].height for i in rows) >= 1.15 * body
 
 
 def _join_when(lines: list[Line]) -> str:

@@ -1,4 +1,4 @@
-"""The offline extractor: rapidocr reads the text lines, the flyer grammar turns them into shows.
+"""The offline extractor: rapidocr reads the text lines, the layout-aware flyer reader turns them into shows.
 
 The OCR engine (two ONNX models, ~1 s to load) is built once per process, on first use, and shared by
 every thread. It is pinned to the model files inside the rapidocr wheel, so it never looks for a
@@ -37,7 +37,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Bump when the OCR settings, flyer grammar or normaliser change what a flyer reads as: cached results of
 # the old version are then recomputed (daskparse.cache keys results by it).
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 
 def _cores() -> int:
