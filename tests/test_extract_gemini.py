@@ -337,7 +337,7 @@ def test_the_request_carries_the_verdict_schema_and_a_prompt_that_allows_it(serv
     reason_limit = properties["not_flyer_reason"].get("maxLength", properties["not_flyer_reason"].get("max_length"))
     assert reason_limit and int(reason_limit) <= 200
     assert properties["shows"]["type"] == "ARRAY" and "venue" in properties["shows"]["items"]["properties"]
-    system = " ".join(part["text"] for part in body["systemInstruction"]["parts"]).lower()
+    system = " ".join(" ".join(part["text"] for part in body["systemInstruction"]["parts"]).lower().split())
     for words in ("is_flyer false", "receipt", "menu", "chat", "meme", "without text", "no date, weekday or time",
                   "a time, price"):
         assert words in system, words
