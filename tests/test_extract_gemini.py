@@ -1,6 +1,7 @@
 """The Gemini extractor with the real google-genai client against the loopback Gemini server."""
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -281,3 +282,74 @@ def test_thinking_is_off_by_default_and_thoughts_are_counted_apart_from_the_answ
         extractor(server, media_resolution="low").extract(jpeg_bytes())
         assert _generation_config(server)["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
         assert "mediaResolution" not in server.requests[0].body["generationConfig"]
+
+
+# ---------------------------------------------------------------- not a flyer (issue 14)
+
+def test_a_non_flyer_yields_no_shows_and_a_flyer_still_its_shows(server):
+    """The model's "not a flyer" is a verdict, not a failure: no shows, no error, the call counted as usual."""
+    receipt, flyer = jpeg_bytes(480, 640, color=(250, 250, 245)), jpeg_bytes(1200, 800)
+    server.set_not_flyer(receipt, "a shop receipt")
+    server.set_answer(flyer, {"is_flyer": True, "shows": ANSWER["shows"]})
+    ex = extractor(server)
+    none = ex.extract(receipt)
+    assert none.shows == [] and none.extractor == "gemini"
+    assert none.usage["requests"] == 1 and none.usage["retries"] == 0
+    assert none.usage["inputTokens"] > 0 and none.usage["outputTokens"] > 0  # paid for like any answer
+    assert [show.title for show in ex.extract(flyer).shows] == ["Karaoke Night", "Trivia"]
+    assert server.count(":generateContent") == 2  # no retry for the verdict
+
+
+def test_shows_sent_with_is_flyer_false_are_dropped_and_logged_at_debug(server, caplog):
+    image = jpeg_bytes(color=(3, 3, 3))
+    server.set_answer(image, {"is_flyer": False, "not_flyer_reason": "a menu", "shows": ANSWER["shows"]})
+    with caplog.at_level(logging.DEBUG, logger="daskparse.gemini"):
+        result = extractor(server).extract(image)
+    assert result.shows == [] and result.usage["requests"] == 1
+    (record,) = [r for r in caplog.records if r.name == "daskparse.gemini"]
+    assert record.levelno == logging.DEBUG and "a menu" in record.getMessage() and "2 shows" in record.getMessage()
+
+
+@pytest.mark.parametrize("answer", [
+    ANSWER["shows"],  # a bare list: a model that ignores the schema
+    ANSWER,  # the object of prompt version 1
+    {"is_flyer": None, **ANSWER},
+    {"is_flyer": True, "not_flyer_reason": None, **ANSWER},
+], ids=["bare-list", "shows-only", "is_flyer-null", "new-shape"])
+def test_every_answer_shape_is_read_on_one_path(server, answer):
+    image = jpeg_bytes(color=(7, 70, 170))
+    server.set_answer(image, answer)
+    result = extractor(server).extract(image)
+    assert [show.title for show in result.shows] == ["Karaoke Night", "Trivia"] and result.usage["retries"] == 0
+
+
+def test_the_request_carries_the_verdict_schema_and_a_prompt_that_allows_it(server):
+    """What the SDK really sends: is_flyer required and first (the model writes it before any show), the
+    reason bounded, the shows as before; a system instruction that names what is not a flyer."""
+    extractor(server).extract(jpeg_bytes())
+    body = server.requests[-1].body
+    schema = body["generationConfig"]["responseSchema"]
+    properties = schema["properties"]
+    assert properties["is_flyer"]["type"] == "BOOLEAN" and "is_flyer" in schema["required"]
+    ordering = schema.get("propertyOrdering", schema.get("property_ordering"))
+    assert ordering == ["is_flyer", "not_flyer_reason", "shows"]
+    assert properties["not_flyer_reason"]["type"] == "STRING" and properties["not_flyer_reason"]["nullable"]
+    reason_limit = properties["not_flyer_reason"].get("maxLength", properties["not_flyer_reason"].get("max_length"))
+    assert reason_limit and int(reason_limit) <= 200
+    assert properties["shows"]["type"] == "ARRAY" and "venue" in properties["shows"]["items"]["properties"]
+    system = " ".join(" ".join(part["text"] for part in body["systemInstruction"]["parts"]).lower().split())
+    for words in ("is_flyer false", "receipt", "menu", "chat", "meme", "without text", "no date, weekday or time",
+                  "a time, price"):
+        assert words in system, words
+    user = [part["text"] for part in body["contents"][0]["parts"] if "text" in part]
+    assert user and "flyer" in user[0]
+
+
+def test_the_estimated_input_tokens_follow_the_prompt(server):
+    """The gate books a request's tokens before it is sent: the estimate must move with the prompt's length
+    (the loopback charges text at ~4 characters a token, as the estimate does)."""
+    from daskparse.extract.gemini import estimate_input_tokens
+
+    for image in (jpeg_bytes(1200, 800), jpeg_bytes(320, 240)):
+        result = extractor(server).extract(image)
+        assert abs(estimate_input_tokens(image) - result.usage["inputTokens"]) <= 2

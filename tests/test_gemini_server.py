@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from conftest import jpeg_bytes, noise_jpeg
 from daskparse.shows import ShowFields
-from daskparse.testing.gemini_server import GeminiServer, Latency, duration, image_tokens
+from daskparse.testing.gemini_server import GeminiServer, Latency, NotAFlyer, duration, image_tokens
 
 MODEL = "gemini-2.5-flash"
 
@@ -119,6 +119,36 @@ def test_registered_answers_by_image_and_by_callable(server):
     assert [show.venue for show in generate(client, other).parsed.shows] == [MODEL]
     server.set_default_answer(lambda call: '{"shows": []}')
     assert generate(client, noise_jpeg()).parsed.shows == []
+
+
+class Verdict(BaseModel):
+    """The shape the extractor asks for since prompt version 2: a verdict first, then the shows."""
+
+    is_flyer: bool
+    not_flyer_reason: str | None = None
+    shows: list[ShowFields] = []
+
+
+def test_the_default_answer_is_a_flyer_and_an_image_can_be_told_to_be_none(server):
+    """A required boolean the answer lacks would be fitted as false: the built-in answer must say it is a flyer,
+    or every image would read as no flyer. An image registered as no flyer answers so, in the schema asked for."""
+    client = client_for(server)
+    flyer, receipt, meme = jpeg_bytes(color=(5, 6, 7)), jpeg_bytes(color=(250, 250, 250)), noise_jpeg(seed=7)
+    read = generate(client, flyer, response_schema=Verdict).parsed
+    assert read.is_flyer is True and read.shows and read.not_flyer_reason is None
+    assert {show.venue for show in read.shows} == {f"Venue {hashlib.sha256(flyer).hexdigest()[:8]}"}
+
+    server.set_not_flyer(receipt, "a shop receipt")
+    read = generate(client, receipt, response_schema=Verdict).parsed
+    assert (read.is_flyer, read.not_flyer_reason, read.shows) == (False, "a shop receipt", [])
+    assert json.loads(generate(client, receipt).text) == {"shows": []}  # an older schema: just no shows
+    assert generate(client, receipt, response_schema=list[ShowFields]).parsed == []
+    as_json_schema = generate(client, receipt, response_schema=None, response_json_schema=Verdict.model_json_schema())
+    assert json.loads(as_json_schema.text) == {"is_flyer": False, "not_flyer_reason": "a shop receipt", "shows": []}
+
+    server.set_default_answer(lambda call: NotAFlyer("a meme") if call.images[0] == meme else None)
+    assert generate(client, meme, response_schema=Verdict).parsed.not_flyer_reason == "a meme"
+    assert generate(client, noise_jpeg(seed=8), response_schema=Verdict).parsed.is_flyer is True
 
 
 def test_default_answer_fits_whatever_schema_the_request_names(server):

@@ -5,7 +5,8 @@
             base_url=server.base_url, api_version="v1beta", timeout=30_000,
             retry_options=types.HttpRetryOptions(attempts=1)))
         server.add_fault("unavailable")              # the next generateContent gets a 503
-        server.set_answer(jpeg, {"shows": [...]})    # what the model "reads" on this image
+        server.set_answer(jpeg, {"is_flyer": True, "shows": [...]})  # what the model "reads" on this image
+        server.set_not_flyer(receipt, "a shop receipt")  # the model says this image is no event flyer
         ...
         assert server.count(":generateContent") == 3 and server.rate_limited["rpm"] == 0
 
@@ -38,8 +39,10 @@ docs and public issue threads):
   128..32768 with "The thinking budget (N) is invalid."; flash models accept up to 24,576. Thoughts are
   reported in ``usageMetadata.thoughtsTokenCount``, included in ``totalTokenCount``, billed as output.
 - Answers: a registered answer for the image (by sha256), else ``set_default_answer``'s callable, else a
-  deterministic shows JSON derived from the image's sha256 (venue ``Venue <first 8 hex>``), shaped to fit the
-  request's responseSchema / responseJsonSchema. Thoughts count against ``maxOutputTokens``: an answer
+  deterministic flyer's answer derived from the image's sha256 (``is_flyer`` true, venue ``Venue <first 8
+  hex>``), shaped to fit the request's responseSchema / responseJsonSchema. ``set_not_flyer`` (or an answer
+  ``NotAFlyer``) makes the model read an image as no event flyer: ``is_flyer`` false, its reason, no shows,
+  fitted to the schema the same way (a schema without ``is_flyer`` gets just no shows). Thoughts count against ``maxOutputTokens``: an answer
   longer than what the thoughts leave of it is cut and finishes with MAX_TOKENS, as the real model's is.
 - Faults, scripted (``add_fault``: a queue consumed in order, optionally only by a given image) or drawn per
   request from ``fault_rates`` with the seeded RNG; kinds in ``FAULT_KINDS``.
@@ -265,7 +268,7 @@ def thoughts_tokens_for(model: str, thinking_budget: Any, dynamic: int = DYNAMIC
 # ---------------------------------------------------------------- answers
 
 def default_answer(seed: bytes) -> dict:
-    """A valid, deterministic ``{"shows": [...]}`` derived from ``seed`` (the image bytes).
+    """A valid, deterministic ``{"is_flyer": true, "shows": [...]}`` derived from ``seed`` (the image bytes).
 
     The venue is ``Venue <first 8 hex of sha256(seed)>`` so a test can tell which image an answer belongs to.
     """
@@ -295,7 +298,18 @@ def default_answer(seed: bytes) -> dict:
             "start_time": f"{start:02d}:{draw.choice((0, 30)):02d}",
             "end_time": f"{(start + 3) % 24:02d}:00",
         })
-    return {"shows": shows}
+    return {"is_flyer": True, "shows": shows}
+
+
+@dataclass(frozen=True)
+class NotAFlyer:
+    """An answer (registered, or returned by an answer callable): the model reads the image as no event flyer.
+    Sent fitted to the request's schema, like the default answer."""
+
+    reason: str = "not an event flyer"
+
+    def answer(self) -> dict:
+        return {"is_flyer": False, "not_flyer_reason": self.reason, "shows": []}
 
 
 def fit_schema(value: Any, schema: Mapping | None, defs: Mapping | None = None) -> Any:
@@ -409,7 +423,7 @@ class GenerateCall:
         return self.body.get("generationConfig") or {}
 
 
-Answer = Any  # a dict/list (sent as JSON), a str (sent verbatim), or a callable(GenerateCall) returning one
+Answer = Any  # a dict/list (sent as JSON), a str (sent verbatim), a NotAFlyer, or a callable returning one of these
 
 
 # ---------------------------------------------------------------- quotas, latency, faults
@@ -613,6 +627,10 @@ class GeminiServer:
         """What the model answers for ``image`` (bytes or sha256 hex): a dict/list, raw text, or a callable."""
         with self._lock:
             self._answers[_sha256_of(image)] = answer
+
+    def set_not_flyer(self, image: bytes | str, reason: str = "not an event flyer") -> None:
+        """The model reads ``image`` (bytes or sha256 hex) as no event flyer: no shows, ``is_flyer`` false."""
+        self.set_answer(image, NotAFlyer(reason))
 
     def set_default_answer(self, answer: Callable[[GenerateCall], Any] | None) -> None:
         """A callable(GenerateCall) for images without a registered answer; None restores the built-in one."""
@@ -936,9 +954,11 @@ class GeminiServer:
             answer = fallback
         if callable(answer):
             answer = answer(call)
-        if answer is None:
-            config = call.generation_config
-            schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        config = call.generation_config
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if isinstance(answer, NotAFlyer):
+            answer = fit_schema(_default_hint(answer.answer(), schema), schema)
+        elif answer is None:
             seed = call.images[0] if call.images else call.text.encode()
             answer = fit_schema(_default_hint(default_answer(seed), schema), schema)
         return answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
