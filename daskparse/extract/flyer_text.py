@@ -382,7 +382,10 @@ def _joins(above: Line, below: Line) -> bool:
 
 def _small_aside(line: Line, beside: Line) -> bool:
     """A small decoration set beside a big phrase ("PRIZES!" next to a title): read past it."""
-    return line.role == "deco" and line.height < 0.5 * beside.height
+    if line.role == "deco" and line.height < 0.5 * beside.height:
+        return True
+    apart = line.row.left > beside.row.right or line.row.right < beside.row.left
+    return line.role == "name" and apart and line.height < 0.4 * beside.height
 
 
 def _phrase(lines: list[Line], start: int) -> list[int]:
@@ -843,9 +846,8 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         named = [i for i in free if _SELF_NAMED.match(lines[i].text) or _BAND_WORDS.search(lines[i].text)]
         pick = (named or after or [None])[0]
         if pick is not None and pick in after + named:
-            phrase = _phrase(lines, pick)
+            phrase = _phrase_back(lines, pick) + _phrase(lines, pick)[1:]
             performer = _text(lines, phrase)
-            # a "presents" company above the title is the host, not the act
     if title is None and performer and nz.kind_hint(performer):
         title = performer
     if title and title_rows and not nz.kind_hint(title) and not _stands_out(lines, title_rows):
