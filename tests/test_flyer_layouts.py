@@ -176,3 +176,22 @@ def test_columns_part_at_a_wide_gutter_but_not_a_tables_cells():
     table = [piece(t, x, y, x + 150, y + 40) for y, cells in ((0, ("MON", "Trivia", "7PM")), (60, ("TUE", "Bingo", "8PM")))
              for x, t in zip((0, 300, 600), cells)]
     assert [r.text for r in read_rows(table)] == ["MON  Trivia  7PM", "TUE  Bingo  8PM"]
+
+
+def test_a_kind_line_over_a_band_in_huge_type_is_the_title_and_the_band_the_act():
+    rows = [("COUNTRY NIGHT", 150, 40, 450, 90), ("Rusty", 80, 110, 560, 260), ("Spurs", 80, 270, 560, 420),
+            ("SAT DEC 19 · 9PM", 100, 440, 520, 490), ("The Hitching Post", 90, 510, 540, 570),
+            ("61 Ranch Rd, Amarillo, TX 79101", 60, 580, 580, 620)]
+    [show] = shows_of(rows)
+    assert (show["title"], show["kind"], show["performer"], show["venue"]) == (
+        "COUNTRY NIGHT", "live music", "Rusty Spurs", "The Hitching Post")
+
+
+def test_a_tour_header_in_one_type_parts_the_title_from_the_act_below_it():
+    rows = [("Harvest Tour", 60, 40, 700, 160), ("The Lamplighters", 60, 180, 560, 280),
+            ("Dec 4 Pine Hall | 8PM", 60, 300, 600, 350), ("14 Spruce Ln, Bend, OR 97701", 150, 355, 600, 395),
+            ("Dec 5 Cedar Room | 9PM", 60, 410, 600, 460), ("400 Elk Dr, Salem, OR 97301", 150, 465, 600, 505)]
+    shows = shows_of(rows)
+    assert picked(shows, "title", "performer", "venue", "date") == [
+        ("Harvest Tour", "The Lamplighters", "Pine Hall", "2026-12-04"),
+        ("Harvest Tour", "The Lamplighters", "Cedar Room", "2026-12-05")]

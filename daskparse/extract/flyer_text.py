@@ -563,9 +563,22 @@ def _grow_title(lines: list[Line], index: int) -> list[int]:
     phrase += _phrase(lines, phrase[-1])[1:]
     for cut in range(1, len(phrase)):
         head, tail = _text(lines, phrase[:cut]), _text(lines, phrase[cut:])
-        if nz.kind_hint(head) and not nz.kind_hint(tail) and (_BAND_WORDS.search(tail) or re.match(r"(?i)the\b", tail)):
+        if (nz.kind_hint(head) or _TITLE_END.search(head)) and not nz.kind_hint(tail) and _name_like(tail):
             return phrase[:cut]
     return phrase
+
+
+# Words an event's name ends with ("... Night", "... Tour"): a name set below one is the act's.
+_TITLE_END = re.compile(r"(?i)\b(?:night|nite|tour|show|party|fest|festival|jam|hour|showcase|celebration|tournament|"
+                        r"revue|series|social|session|sessions|bash|crawl|league|games?|quiz|trivia|karaoke|bingo|"
+                        r"mic|jamboree|hoedown|brunch|throwdown|extravaganza)\W*$")
+
+
+def _name_like(text: str) -> bool:
+    """An act's name: "The ...", a band word, or a person's two or three capitalised words."""
+    words = text.split()
+    return bool(re.match(r"(?i)the\b", text) or _BAND_WORDS.search(text) or _SELF_NAMED.match(text)
+                or (2 <= len(words) <= 3 and all(re.fullmatch(r"[A-Z][a-z'.-]+", w) for w in words)))
 
 
 def _performer_after_cue(lines: list[Line], index: int) -> tuple[Optional[str], list[int]]:
@@ -612,7 +625,7 @@ def _header(lines: list[Line], indexes: list[int]) -> dict:
         out["title"] = title
     for i in others:
         text = lines[i].text
-        if out["performer"] is None and (_SELF_NAMED.match(text) or _BAND_WORDS.search(text)):
+        if out["performer"] is None and _name_like(text) and not nz.kind_hint(text) and not _COMPANY.search(text):
             out["performer"] = text
         elif out["host"] is None and _COMPANY.search(text):
             out["host"] = text
@@ -840,6 +853,17 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         for i in title_rows:
             lines[i].role = "title"
 
+    # "LIVE MUSIC" over a band's name in huge type: the kind line is the title, the big name the act.
+    if title and not nz.kind_hint(title) and not _TITLE_END.search(title):
+        kinds = [i for i, ln in enumerate(lines) if ln.role == "name" and nz.kind_hint(ln.text)
+                 and ln.row.column == lines[title_rows[0]].row.column and len(ln.text.split()) <= 4]
+        if kinds:
+            nearest = min(kinds, key=lambda i: min(abs(i - j) for j in title_rows))
+            if performer is None:
+                performer = title
+            title = lines[nearest].text
+            lines[nearest].role = "title"
+
     if performer is None:
         free = [i for i, ln in enumerate(lines) if ln.role == "name"]
         after = [i for i in free if not title_rows or i > title_rows[-1] or lines[i].row.column != lines[title_rows[0]].row.column]
@@ -875,7 +899,8 @@ def _stands_out(lines: list[Line], rows: list[int]) -> bool:
     """Whether these rows are set in display type: clearly bigger than the page's body text."""
     if lines[rows[0]].row.pieces[0].typed:
         return True
-    body = statistics.median(ln.height for ln in lines)
+    heights = sorted(ln.height for ln in lines)
+    body = heights[len(heights) // 4]  # the small type; a flyer's headline is well above it
     return max(lines[i].height for i in rows) >= 1.15 * body
 
 
