@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import itertools
 import math
 import re
-import statistics
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 import usaddress
 
 from daskparse import normalise as nz
-from daskparse.extract.layout import Piece, Row, TextLine, pieces, read_rows, tilt
+from daskparse.extract.layout import Row, TextLine, pieces, read_rows, tilt
 from daskparse.shows import WEEKDAYS, ShowFields
 
 __all__ = ["TextLine", "parse_flyer"]
@@ -685,63 +683,69 @@ def _cut_address(text: str) -> tuple[str, Optional[str]]:
     return prepared[:start], prepared[start:]
 
 
+@dataclass
+class Record:
+    """One row of a tour or a line-up of venues: its own when, venue and address, maybe its own title."""
+
+    rows: list[int]
+    place: Place
+    when: When = field(default_factory=When)
+    title: Optional[str] = None
+    performer: Optional[str] = None
+    venue: Optional[str] = None
+    address: Optional[str] = None
+
+
+def _record_text(lines: list[Line], record: Record) -> str:
+    """A record's rows as one text: a row wrapped mid-name runs on, other rows are parted by " | "."""
+    text = ""
+    previous: Optional[Line] = None
+    for i in record.rows:
+        line = lines[i]
+        if line.role in ("deco", "heading") and i not in record.place.indexes:
+            continue
+        if previous is None:
+            text = line.text
+        elif i in record.place.indexes[1:] or (_continues(previous.text, line.text)
+                                               and not (line.role == "address" and _STREET_START.match(line.text))):
+            text += " " + line.text
+        else:
+            text += " | " + line.text
+        previous = line
+    return text
+
+
 def _read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+    """Every address closes a record; the rows above the first day or date are the header."""
     first_when = next((i for i, ln in enumerate(lines) if i < places[0].indexes[0] and
                        (ln.when.weekday or ln.when.dates) and ln.role != "heading"), None)
     start = first_when if first_when is not None else places[0].indexes[0]
     header = _header(lines, list(range(start)))
-    records: list[tuple[list[int], Place]] = []
-    begin = start
+    records: list[Record] = []
     for place in places:
-        end = place.indexes[-1]
-        if end < begin:
-            continue
-        records.append((list(range(begin, end + 1)), place))
-        begin = end + 1
-    labels = [i for i in range(begin, len(lines)) if lines[i].role == "when" and not _name_left(lines[i].rest)]
-    raws = []
-    row_titles = []
-    parsed = []
-    for indexes, place in records:
-        text = ""
-        previous: Optional[Line] = None
-        for i in indexes:
-            line = lines[i]
-            if line.role in ("deco", "heading") and i not in place.indexes:
-                continue
-            if previous is None:
-                text = line.text
-            elif i in place.indexes[1:] or (_continues(previous.text, line.text)
-                                                and not (line.role == "address" and _STREET_START.match(line.text))):
-                text += " " + line.text
-            else:
-                text += " | " + line.text
-            previous = line
-        before, address = _cut_address(text)
-        when, title, performer, venue = _record_fields(before, reference)
-        parsed.append((when, title, performer, venue, address, place))
-        row_titles.append(title)
-    # Day labels left in a column of their own (misaligned with their records): by height on the page.
-    for i in labels:
-        middle = lines[i].row.middle
-        best = min(range(len(records)), key=lambda k: abs(middle - (lines[records[k][0][0]].row.top +
-                                                                    lines[records[k][0][-1]].row.bottom) / 2))
-        when = parsed[best][0]
-        if not (when.weekday or when.dates):
-            when.weekday, when.recurrence = lines[i].when.weekday, lines[i].when.recurrence
-            when.dates = when.dates or lines[i].when.dates
-    own_titles = sum(1 for t in row_titles if t) >= max(1, len(records) // 2)
-    title = header["title"]
-    performer = header["performer"]
-    if own_titles and header["title"] and not nz.kind_hint(header["title"]) and not performer:
-        performer, title = header["title"], None
+        if place.indexes[-1] >= start:
+            records.append(Record(list(range(start, place.indexes[-1] + 1)), place))
+            start = place.indexes[-1] + 1
+    for record in records:
+        before, record.address = _cut_address(_record_text(lines, record))
+        record.when, record.title, record.performer, record.venue = _record_fields(before, reference)
+    # A day label that stood below the last address (a misaligned label column) goes to the nearest record.
+    for i in range(start, len(lines)):
+        if lines[i].role == "when" and not _name_left(lines[i].rest):
+            middle = lines[i].row.middle
+            nearest = min(records, key=lambda r: abs(middle - (lines[r.rows[0]].row.top + lines[r.rows[-1]].row.bottom) / 2))
+            if not (nearest.when.weekday or nearest.when.dates):
+                nearest.when.weekday, nearest.when.recurrence = lines[i].when.weekday, lines[i].when.recurrence
+                nearest.when.dates = lines[i].when.dates
+    # Rows with titles of their own ("Karaoke @ ..."): the header's big name is the host who runs them all.
+    own_titles = sum(1 for r in records if r.title) >= max(1, len(records) // 2)
+    title, performer = header["title"], header["performer"]
+    if own_titles and title and not nz.kind_hint(title) and not performer:
+        performer, title = title, None
     performer = performer or header["host"]
-    for when, row_title, row_performer, venue, address, place in parsed:
-        for fields in _when_raw(when):
-            raws.append({"title": row_title or title or row_performer, "performer": row_performer or performer,
-                         "venue": venue or place.venue or header["venue"], "address": address or place.address,
-                         **fields})
-    return raws
+    return [{"title": r.title or title or r.performer, "performer": r.performer or performer,
+             "venue": r.venue or r.place.venue or header["venue"], "address": r.address or r.place.address, **fields}
+            for r in records for fields in _when_raw(r.when)]
 
 
 def _continues(previous: str, text: str) -> bool:
@@ -755,9 +759,6 @@ def _continues(previous: str, text: str) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # One place
-
-
-_LABEL = re.compile(r"^\W*([A-Za-z]{3,10})\b\.?")
 
 
 def _lineup_label(line: Line) -> Optional[nz.WeekdayMatch]:
