@@ -483,39 +483,49 @@ def _menu(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
               f"{_pick(rng, ('$5 drafts', 'half-price apps', '$2 off cocktails', '$6 house wine'))}",
               _hours_phrase(rng), f"{_street(rng)}, {_city_line(rng)}", _phone(rng)]
     footer = [part for line in footer for part in _wrap(line, font, width - 2 * margin)]
-    footer_top = height * 0.96 - len(footer) * _line_height(font) * 1.2
+    footer_top = height * 0.96 - len(footer) * _line_height(font) * 1.2 - _line_height(font) * 0.5
     columns = 2 if landscape else 1
     gap = width * 0.05
     col_w = (width - 2 * margin - (columns - 1) * gap) / columns
-    section_font = _font(display, round(text_px * 1.25))
+    sections = list(rng.permutation(list(MENU_SECTIONS)))
+    section_font = _fit_font(display, [section.upper() for section in sections], col_w, text_px * 1.25,
+                             MIN_TEXT_PX * scale)
     step = _line_height(font) * 1.2
+    head_step = _line_height(section_font) * 1.3
     price_style = int(rng.integers(3))  # one way of printing prices per menu
     top = y
-    sections = list(rng.permutation(list(MENU_SECTIONS)))
     column = 0
     for section in sections:
         dishes = MENU_SECTIONS[section]
         wanted = int(rng.integers(2, 5))
-        need = _line_height(section_font) * 1.2 + step * wanted * 1.5
-        if y + need > footer_top:
+        room = int((footer_top - y - head_step) / (step * 1.4))  # a dish may take a description line
+        if room < 2:
             column += 1
             y = top
+            room = int((footer_top - y - head_step) / (step * 1.4))
             if column >= columns:
                 break
         x0 = margin + column * (col_w + gap)
         page.text((x0, y), section.upper(), section_font, accent)
-        y += _line_height(section_font) * 1.3
-        for dish in rng.choice(len(dishes), size=min(wanted, len(dishes)), replace=False):
-            if y + step > footer_top:
-                break
+        y += head_step
+        for dish in rng.choice(len(dishes), size=min(wanted, room, len(dishes)), replace=False):
             price = float(rng.choice([3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 22, 24, 26])) + \
                 float(rng.choice([0, 0.5, 0.95, 0.99]))
             price_text = (f"{price:.2f}", f"${price:.2f}", f"{price:g}")[price_style]
-            page.row(y, dishes[int(dish)], price_text, font, ink, x0, x0 + col_w)
+            # A long name in a narrow column runs over two lines; the price sits on the last.
+            name_lines = _wrap(dishes[int(dish)], font, col_w - font.getlength(f"  {price_text}"))
+            if y + step * len(name_lines) > footer_top:
+                break
+            for part in name_lines[:-1]:
+                page.text((x0, y), part, font, ink)
+                y += step
+            page.row(y, name_lines[-1], price_text, font, ink, x0, x0 + col_w)
             y += step
             if rng.random() < 0.4 and y + step < footer_top:
-                page.text((x0 + font.getlength("  "), y), _pick(rng, DESCRIPTIONS), font, ink)
-                y += step
+                description = _pick(rng, DESCRIPTIONS)
+                if font.getlength(f"  {description}") <= col_w:
+                    page.text((x0 + font.getlength("  "), y), description, font, ink)
+                    y += step
         y += step * 0.5
     y = footer_top
     for line in footer:
