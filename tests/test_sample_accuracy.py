@@ -34,7 +34,7 @@ def predictions():
 @pytest.mark.parametrize("photo", [False, True], ids=["clean", "photo-like"])
 def test_local_extractor_meets_its_floor_on_the_sample_flyers(predictions, photo):
     truth = {name: flyer["shows"] for name, flyer in TRUTH["flyers"].items() if flyer["photo"] == photo}
-    report = score(predictions, truth)
+    report = score(predictions, truth, key_fields=KEY_FIELDS)  # floors set when a right show meant every key field right
     floor = FLOORS[photo]
     assert report.show_accuracy >= floor["show_accuracy"], report.as_dict()
     low = {field: round(report.f1[field], 3) for field in KEY_FIELDS if report.f1[field] < floor["field_f1"]}
