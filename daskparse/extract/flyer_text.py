@@ -172,7 +172,7 @@ _RANGE_TAIL = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*(?P<day>[0
 _SERIES_TAIL = re.compile(r"(?i)^\s*(?:,|&|and|\+)\s*(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*[:.]\d)(?!\s*[ap]\.?m)")
 _RANGE_BETWEEN = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*$")
 _EVERY_IN_MONTH = re.compile(r"(?i)\bevery\s+(?P<day>[A-Za-z]+?)s?\s+(?:in|of|this|through)\s+(?P<month>[A-Za-z]+)")
-_MULTI_SHOW = re.compile(r"(?i)\b(?:and|&|\+)\b|\bshows\b|\bsets\b|\bseatings\b|&")
+_MULTI_SHOW = re.compile(r"(?i)\band\b|&|\+|\bshows\b|\bsets\b|\bseatings\b")
 
 
 def _date_matches(text: str, reference: dt.date) -> list[nz.DateMatch]:
@@ -566,6 +566,10 @@ def _grow_title(lines: list[Line], index: int) -> list[int]:
     return phrase
 
 
+# Words a place's name holds ("Badger Saloon", "Quarry Road Taproom").
+_VENUE_WORDS = re.compile(r"(?i)\b(?:bar|pub|tavern|saloon|lounge|hall|club|brewery|brewing|taproom|tap\s?house|cafe|"
+                          r"grill|inn|lodge|winery|distillery|cantina|bistro|diner|roadhouse|room|cellar|garden|"
+                          r"ale\s?house|beer\s?hall|icehouse|social|post|legion|vfw|theat(?:er|re)|venue|arena)\b")
 # Words an event's name ends with ("... Night", "... Tour"): a name set below one is the act's.
 _TITLE_END = re.compile(r"(?i)\b(?:night|nite|tour|show|party|fest|festival|jam|hour|showcase|celebration|tournament|"
                         r"revue|series|social|session|sessions|bash|crawl|league|games?|quiz|trivia|karaoke|bingo|"
@@ -761,27 +765,32 @@ def _continues(previous: str, text: str) -> bool:
 # One place
 
 
-def _lineup_label(line: Line) -> Optional[nz.WeekdayMatch]:
-    """The weekday a line-up row starts with ("MON", "Tue.", "WEDNESDAY", "Thursdays")."""
-    spaced = nz.unglue(line.text)
-    match = nz.find_weekdays(spaced)
-    if match and re.fullmatch(r"\W*(?:every\s+|each\s+)?", spaced[: match[0].start], re.I):
-        return match[0]
-    return None
+# A line-up row starts with its day: "MON", "Tuesdays", "Every Wed", "Dec 14", "12/14".
+_ROW_LABEL = re.compile(r"(?i)^\W*(?:every\s+|each\s+)?(?:(?:mon|tue|wed|thu|fri|sat|sun|jan|feb|mar|apr|may|jun|jul|aug|"
+                        r"sep|oct|nov|dec)[a-z]*\b|\d{1,2}/\d{1,2}\b)")
+
+
+def _day_of(when: When):
+    return when.dates[0] if when.dates else when.weekday
 
 
 def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
-    """A venue's line-up: two or more rows, each a weekday and what is on (and its time)."""
-    rows = []
+    """A venue's line-up: two or more rows, each a day and what is on (and its time)."""
+    rows: list[tuple[int, str]] = []
     for i, line in enumerate(lines):
-        label = _lineup_label(line)
-        if label is None or line.role in ("address", "heading") or line.when.dates:
+        if line.role in ("address", "heading") or not (line.when.weekday or line.when.dates):
             continue
-        what = _name_left(line.rest)
-        if not re.search(r"[A-Za-z]{2,}", what):
+        if not _ROW_LABEL.match(nz.unglue(line.text)) or not re.search(r"[A-Za-z]{2,}", _name_left(line.rest)):
             continue
-        rows.append((i, label))
-    if len({label.weekday for _, label in rows}) < 2:
+        text = line.text
+        # a row wrapped before its time: "Sat, Dec 19 · Cornhole League" / "8pm"
+        nxt = lines[i + 1] if i + 1 < len(lines) else None
+        if not line.when.starts and nxt is not None and nxt.role == "when" and nxt.when.starts \
+                and not (nxt.when.weekday or nxt.when.dates) and not _name_left(nxt.rest):
+            text += " | " + nxt.text
+        rows.append((i, text))
+    days = [_day_of(lines[i].when) for i, _ in rows]
+    if len(set(days)) < 2:
         return []
     first = rows[0][0]
     header = _header(lines, [i for i in range(first) if lines[i].role not in ("address",)])
@@ -791,19 +800,38 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
         above = [i for i in range(first) if lines[i].role == "name"]
         venue = header["title"] or header["host"] or (lines[above[0]].text if above else None)
     raws = []
-    for i, label in rows:
-        when, title, performer, row_venue = _record_fields(lines[i].text, reference)
+    for _, text in rows:
+        when, title, performer, row_venue = _record_fields(text, reference)
         if title is None and row_venue:
             title, row_venue = row_venue, None
         if title and performer is None:
             parts = _CUE_INSIDE.split(title, maxsplit=1)
             if len(parts) == 2 and parts[0].strip() and parts[1].strip():
                 title, performer = parts[0].strip(" -|"), parts[1].strip(" -|")
-        when.recurrence = when.recurrence or "weekly"
+        if not when.dates:
+            when.recurrence = when.recurrence or "weekly"
         for fields in _when_raw(when):
-            raws.append({"title": title, "performer": performer, "venue": venue,
+            raws.append({"title": title, "performer": performer or header["performer"], "venue": venue,
                          "address": place.address if place else None, **fields})
     return raws
+
+
+def _schedule(lines: list[Line]) -> list[When]:
+    """One show's days, each with its own time ("MONDAYS · 6pm" / "TUESDAYS · 2PM"): a When per row.
+    [] unless every day row has a time of its own (on its line or the line just below)."""
+    whens: list[When] = []
+    rows = [ln for ln in lines if ln.role == "when"]
+    for k, line in enumerate(rows):
+        if not (line.when.weekday or line.when.dates):
+            continue
+        when = When(list(line.when.dates), line.when.weekday, line.when.recurrence, list(line.when.starts))
+        below = rows[k + 1] if k + 1 < len(rows) else None
+        if not when.starts and below is not None and not (below.when.weekday or below.when.dates):
+            when.starts = list(below.when.starts)
+        if not when.starts:
+            return []
+        whens.append(when)
+    return whens if len({_day_of(w) for w in whens}) >= 2 else []
 
 
 def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
@@ -854,6 +882,14 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         for i in title_rows:
             lines[i].role = "title"
 
+    # No venue by the address: a place's name set under the title ("MUSIC BINGO" / "BADGER SALOON").
+    if venue is None and len(title_rows) >= 2:
+        for cut in range(1, len(title_rows)):
+            head, tail = _text(lines, title_rows[:cut]), _text(lines, title_rows[cut:])
+            if _VENUE_WORDS.search(tail) and not nz.kind_hint(tail) and (nz.kind_hint(head) or _TITLE_END.search(head)):
+                title, venue, title_rows = head, tail, title_rows[:cut]
+                break
+
     # "LIVE MUSIC" over a band's name in huge type: the kind line is the title, the big name the act.
     if title and not nz.kind_hint(title) and not _TITLE_END.search(title):
         kinds = [i for i, ln in enumerate(lines) if ln.role == "name" and nz.kind_hint(ln.text)
@@ -879,7 +915,15 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         return []  # no what: plain text in the body size (a chat, a notice), not a flyer's headline
 
     # When: every when row together (a range may wrap: "November 30 -" / "December 2, 2026").
-    when, _ = read_when(_join_when(lines), reference)
+    whens = _schedule(lines) or [read_when(_join_when(lines), reference)[0]]
+    raws = []
+    for when in whens:
+        raws += _single_raws(lines, when, title, performer, venue, place)
+    return raws
+
+
+def _single_raws(lines: list[Line], when: When, title, performer, venue, place) -> list[dict]:
+    """The raw shows of one single-show reading for one When (several for a series or two shows a night)."""
     if not when.weekday and not when.dates and title:
         days = nz.find_weekdays(title)
         if days and when.starts:
