@@ -262,6 +262,9 @@ def _starts(text: str) -> list[tuple[str, Optional[str]]]:
     if not times:
         return []
     shows = [t for t in times if t.cue == "show"]
+    if len(shows) >= 2 and not any(t.cue == "doors" for t in times) and \
+            all(re.search(r"(?i)\bshows?\W*(?:at\W*)?$", text[: t.span[0]]) for t in shows):  # "Early show 7 / Late show 10"
+        return [(t.start, t.end) for t in shows][:4]
     if shows:
         return [(shows[0].start, shows[0].end)]
     plain = [t for t in times if t.cue != "doors"] or times
@@ -653,10 +656,10 @@ def _record_fields(text: str, reference: dt.date) -> tuple[When, Optional[str], 
         cue = _CUE_INSIDE.split(segment, maxsplit=1) if _CUE_INSIDE.search(segment) else None
         if _PERFORMER_CUE.match(segment):
             performer = performer or nz.clean_performer(segment)
-        elif cue and len(cue) == 2 and cue[0] and cue[1] and nz.kind_hint(cue[0]):
-            title, performer = title or cue[0], performer or cue[1]
-        elif nz.kind_hint(segment) and title is None and not _SELF_NAMED.match(segment) and \
-                len(re.findall(r"[A-Za-z]+", segment)) <= 4:
+        elif cue and len(cue) == 2 and cue[0].strip() and cue[1].strip() and not _VENUE_WORDS.search(cue[0]):
+            title, performer = title or cue[0].strip(), performer or cue[1].strip()
+        elif (nz.kind_hint(segment) or _TITLE_END.search(segment)) and title is None and \
+                not _SELF_NAMED.match(segment) and len(re.findall(r"[A-Za-z]+", segment)) <= 4:
             title = segment
         else:
             names.append(segment)
@@ -724,6 +727,14 @@ def _read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> li
     first_when = next((i for i, ln in enumerate(lines) if i < places[0].indexes[0] and
                        (ln.when.weekday or ln.when.dates) and ln.role != "heading"), None)
     start = first_when if first_when is not None else places[0].indexes[0]
+    # Records that open with their venue's name ("Falcon Lounge" / "Sun / Open Mic / 8PM" / address): the
+    # first record's name stands just above its day, not in the header.
+    second = places[1].indexes[0] if len(places) >= 2 else None
+    after_first = places[0].indexes[-1] + 1
+    if second is not None and after_first < second and lines[after_first].role == "name" and \
+            not (lines[after_first].when.weekday or lines[after_first].when.dates) and start > 0 and \
+            lines[start - 1].role == "name":
+        start -= 1
     header = _header(lines, list(range(start)))
     records: list[Record] = []
     for place in places:
@@ -780,8 +791,10 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
     for i, line in enumerate(lines):
         if line.role in ("address", "heading") or not (line.when.weekday or line.when.dates):
             continue
-        if not _ROW_LABEL.match(nz.unglue(line.text)) or not re.search(r"[A-Za-z]{2,}", _name_left(line.rest)):
-            continue
+        what = _name_left(line.rest)
+        if not _ROW_LABEL.match(nz.unglue(line.text)) or not re.search(r"[A-Za-z]{2,}", what) or \
+                _PERFORMER_CUE.match(re.sub(r"(?i)\bw/\s*", "with ", what)):
+            continue  # no day label, nothing on, or only who is on (one show's dates: see _schedule)
         text = line.text
         # a row wrapped before its time: "Sat, Dec 19 · Cornhole League" / "8pm"
         nxt = lines[i + 1] if i + 1 < len(lines) else None
@@ -816,10 +829,11 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
     return raws
 
 
-def _schedule(lines: list[Line]) -> list[When]:
-    """One show's days, each with its own time ("MONDAYS · 6pm" / "TUESDAYS · 2PM"): a When per row.
-    [] unless every day row has a time of its own (on its line or the line just below)."""
-    whens: list[When] = []
+def _schedule(lines: list[Line]) -> list[tuple[When, Optional[str]]]:
+    """One show's days, each with its own time ("MONDAYS · 6pm" / "TUESDAYS · 2PM"): a When per row, with the
+    row's own performer ("WED 12/2 - w/ Ana Ruiz - 8PM"). [] unless every day row has a time of its own (on
+    its line or the line just below)."""
+    days: list[tuple[When, Optional[str]]] = []
     rows = [ln for ln in lines if ln.role == "when"]
     for k, line in enumerate(rows):
         if not (line.when.weekday or line.when.dates):
@@ -830,8 +844,9 @@ def _schedule(lines: list[Line]) -> list[When]:
             when.starts = list(below.when.starts)
         if not when.starts:
             return []
-        whens.append(when)
-    return whens if len({_day_of(w) for w in whens}) >= 2 else []
+        cued = re.search(r"(?i)(?:\bw/|\bwith\b|\bhosted\s+by\b|\bfeaturing\b|\bfeat\.)\s*([^|]+)", line.rest)
+        days.append((when, cued.group(1).strip(" -|") if cued else None))
+    return days if len({_day_of(w) for w, _ in days}) >= 2 else []
 
 
 def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
@@ -911,14 +926,14 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
             performer = _text(lines, phrase)
     if title is None and performer and nz.kind_hint(performer):
         title = performer
-    if title and title_rows and not nz.kind_hint(title) and not _stands_out(lines, title_rows):
+    if title and title_rows and not (nz.kind_hint(title) or _TITLE_END.search(title) or _stands_out(lines, title_rows)):
         return []  # no what: plain text in the body size (a chat, a notice), not a flyer's headline
 
     # When: every when row together (a range may wrap: "November 30 -" / "December 2, 2026").
-    whens = _schedule(lines) or [read_when(_join_when(lines), reference)[0]]
+    days = _schedule(lines) or [(read_when(_join_when(lines), reference)[0], None)]
     raws = []
-    for when in whens:
-        raws += _single_raws(lines, when, title, performer, venue, place)
+    for when, day_performer in days:
+        raws += _single_raws(lines, when, title, day_performer or performer, venue, place)
     return raws
 
 
