@@ -99,7 +99,9 @@ _DECORATION = re.compile(
     r"\bspecials?\b|\bdrafts?\b|\bhappy\s+hour\b|\ball\s+ages\b|\bbring\s+(?:your|a)\s+friends?\b|"
     r"\bprizes?\b|\bsign[\s-]?up\b|\$\s?\d|\bcover\s+charge\b|\btickets?\b|\brsvp\b|\bfollow\s+us\b|"
     r"\breservations?\b|\b21\s*\+|\bages?\s+\d\d\s*\+|\bkitchen\b|\bbook\s+us\b|\bfree\b|\bcall\b|"
-    r"\(\d{3}\)\s*\d{3}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\badv\b|\d\s*(?:at\s+the\s+)?door\b|\bmenu\b|\bdrinks?\b|\bwings\b")
+    r"\(\d{3}\)\s*\d{3}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\badv\b|\b\d+\s+(?:comments?|shares?|likes?|reactions?|views?|replies)\b|"
+    r"^\W*(?:like|comment|share|reply|send|follow|message)(?:\W+(?:like|comment|share|reply|send))*\W*$|\b\d{1,2}\s?[hmdw]\W*$|"
+    r"\d\s*(?:at\s+the\s+)?door\b|\bmenu\b|\bdrinks?\b|\bwings\b")
 _HEADING = re.compile(
     r"(?i)^\W*(?:weekly\s+(?:events?|line\s*-?\s*up|schedule|specials)|this\s+week(?:\s+at\b.*)?|"
     r"every\s*week|what'?s\s+on|line\s*-?\s*up|upcoming(?:\s+events)?|schedule|events|coming\s+up|"
@@ -364,12 +366,17 @@ def _tag(row: Row, reference: dt.date) -> Line:
 # Phrases: neighbouring rows of one type
 
 
-def _joins(above: Line, below: Line) -> bool:
+# Rows of one phrase: type sizes within this ratio (display titles vary more: a short word is set larger).
+PHRASE_RATIO = 0.62
+TITLE_RATIO = 0.5
+
+
+def _joins(above: Line, below: Line, ratio: float = PHRASE_RATIO) -> bool:
     """Whether ``below`` continues the phrase of ``above`` (one name set over two lines)."""
     if above.row.column != below.row.column or below.role != "name" or above.row.pieces[0].typed:
         return False
     small, big = sorted((above.height, below.height))
-    if small < 0.62 * big:
+    if small < ratio * big:
         return False
     if below.row.top - above.row.bottom > 0.9 * big:
         return False
@@ -389,7 +396,7 @@ def _small_aside(line: Line, beside: Line) -> bool:
     return line.role == "name" and apart and line.height < 0.4 * beside.height
 
 
-def _phrase(lines: list[Line], start: int) -> list[int]:
+def _phrase(lines: list[Line], start: int, ratio: float = PHRASE_RATIO) -> list[int]:
     """Indexes of the phrase starting at ``start``: it and the rows that continue it below."""
     picked = [start]
     i = start + 1
@@ -397,14 +404,14 @@ def _phrase(lines: list[Line], start: int) -> list[int]:
         if _small_aside(lines[i], lines[picked[-1]]):
             i += 1
             continue
-        if not _joins(lines[picked[-1]], lines[i]):
+        if not _joins(lines[picked[-1]], lines[i], ratio):
             break
         picked.append(i)
         i += 1
     return picked
 
 
-def _phrase_back(lines: list[Line], end: int) -> list[int]:
+def _phrase_back(lines: list[Line], end: int, ratio: float = PHRASE_RATIO) -> list[int]:
     """The phrase ending at ``end``: it and the rows above it that it continues."""
     picked = [end]
     i = end - 1
@@ -412,7 +419,7 @@ def _phrase_back(lines: list[Line], end: int) -> list[int]:
         if _small_aside(lines[i], lines[picked[0]]):
             i -= 1
             continue
-        if lines[i].role != "name" or not _joins(lines[i], lines[picked[0]]):
+        if lines[i].role != "name" or not _joins(lines[i], lines[picked[0]], ratio):
             break
         picked.insert(0, i)
         i -= 1
@@ -485,12 +492,16 @@ def _not_a_flyer(lines: list[Line]) -> bool:
     if not nz.kind_hint(" ".join(ln.text for ln in lines)) and (
             any(_HOURS.search(ln.text) for ln in lines) or any(_DAY_SPAN.search(ln.text) for ln in lines)):
         return True  # opening hours: "Mon - Fri 9 am - 9 pm", "HOURS", "Closed"
+    if sum(1 for ln in lines if _CHAT.search(ln.text)) >= 2:
+        return True  # a chat's screen: "last seen today at 8:39", "Yesterday 9:12 AM", "iMessage"
     times = sum(1 for ln in lines if ln.when.starts and not ln.when.dates and not ln.when.weekday)
     if times >= 4 and times >= 0.3 * len(lines) and not any(ln.role == "address" for ln in lines):
         return True  # a chat: a clock time on every other row
     return False
 
 
+_CHAT = re.compile(r"(?i)\blast\s+seen\b|^\W*(?:today|yesterday)\b.{0,12}\d{1,2}:\d\d|\bimessage\b|\btyping\.\.\.|"
+                   r"^\W*(?:delivered|read|seen)\W*$|\btext\s+message\b")
 _HOURS = re.compile(r"(?i)\b(?:store\s+|opening\s+|business\s+|office\s+)?hours\b|\bopen\s+(?:daily|7\s+days|24)|"
                     r"^\W*(?:now\s+)?open\W*$|\bclosed\b")
 _DAY_SPAN = re.compile(r"(?i)\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?\s*(?:-|to|thru|through)\s*"
@@ -498,8 +509,9 @@ _DAY_SPAN = re.compile(r"(?i)\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?\s*(?:-|t
 
 
 def _is_show(show: ShowFields) -> bool:
-    """A what, a when and a where read off the flyer."""
-    return bool(show.title and (show.date or show.weekday) and (show.venue or show.street or show.city))
+    """A what, a when and a where read off the flyer (an address, or a name that says it is a place)."""
+    where = show.street or show.city or (show.venue and _VENUE_WORDS.search(show.venue))
+    return bool(show.title and (show.date or show.weekday) and where)
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,8 +572,8 @@ def _title_index(lines: list[Line], candidates: list[int]) -> Optional[int]:
 def _grow_title(lines: list[Line], index: int) -> list[int]:
     """The title phrase around its biggest row: rows above and below of like type; a band named in the
     same type below the title ("BLUES" / "NIGHT" / "The" / "Moreau" / "Brothers") is not part of it."""
-    phrase = _phrase_back(lines, index)
-    phrase += _phrase(lines, phrase[-1])[1:]
+    phrase = _phrase_back(lines, index, TITLE_RATIO)
+    phrase += _phrase(lines, phrase[-1], TITLE_RATIO)[1:]
     for cut in range(1, len(phrase)):
         head, tail = _text(lines, phrase[:cut]), _text(lines, phrase[cut:])
         if (nz.kind_hint(head) or _TITLE_END.search(head)) and not nz.kind_hint(tail) and _name_like(tail):
@@ -791,14 +803,18 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
     for i, line in enumerate(lines):
         if line.role in ("address", "heading") or not (line.when.weekday or line.when.dates):
             continue
-        what = _name_left(line.rest)
-        if not _ROW_LABEL.match(nz.unglue(line.text)) or not re.search(r"[A-Za-z]{2,}", what) or \
-                _PERFORMER_CUE.match(re.sub(r"(?i)\bw/\s*", "with ", what)):
-            continue  # no day label, nothing on, or only who is on (one show's dates: see _schedule)
-        text = line.text
+        if not _ROW_LABEL.match(nz.unglue(line.text)):
+            continue
+        text, what, k = line.text, _name_left(line.rest), i + 1
+        if not re.search(r"[A-Za-z]{2,}", what) and not line.when.starts and not line.when.dates and \
+                k < len(lines) and lines[k].role == "name" and lines[k].height <= 1.3 * line.height and \
+                not _VENUE_WORDS.search(lines[k].text):
+            text, what, k = f"{text} | {lines[k].text}", lines[k].text, k + 1  # "THURSDAY" / "Brain Games"
+        if not re.search(r"[A-Za-z]{2,}", what) or _PERFORMER_CUE.match(re.sub(r"(?i)\bw/\s*", "with ", what)):
+            continue  # nothing on, or only who is on (one show's dates: see _schedule)
         # a row wrapped before its time: "Sat, Dec 19 · Cornhole League" / "8pm"
-        nxt = lines[i + 1] if i + 1 < len(lines) else None
-        if not line.when.starts and nxt is not None and nxt.role == "when" and nxt.when.starts \
+        nxt = lines[k] if k < len(lines) else None
+        if not read_when(text, reference)[0].starts and nxt is not None and nxt.role == "when" and nxt.when.starts \
                 and not (nxt.when.weekday or nxt.when.dates) and not _name_left(nxt.rest):
             text += " | " + nxt.text
         rows.append((i, text))
