@@ -98,7 +98,7 @@ _DECORATION = re.compile(
     r"(?i)^\W*\d{2}\s*\+\W*$|^\W*(?-i:[@#][a-z0-9_.]{3,})|\s(?-i:@[a-z0-9_.]{3,})|\#\w|www\.|\.com\b|\bfree\s+(?:entry|admission|show|to\s+play)\b|\bno\s+cover\b|"
     r"\bspecials?\b|\bdrafts?\b|\bhappy\s+hour\b|\ball\s+ages\b|\bbring\s+(?:your|a)\s+friends?\b|"
     r"\bprizes?\b|\bsign[\s-]?up\b|\$\s?\d|\bcover\s+charge\b|\btickets?\b|\brsvp\b|\bfollow\s+us\b|"
-    r"\breservations?\b|\b21\s*\+|\bages?\s+\d\d\s*\+|\bkitchen\b|\bbook\s+us\b|\bfree\b|\bcall\b|"
+    r"\breservations?\b|\b21\s*\+|\bages?\s+\d\d\s*\+|\bkitchen\s+(?:is\s+)?open\b|\bbook\s+us\b|\bfree\b|\bcall\b|"
     r"\(\d{3}\)\s*\d{3}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\badv\b|\b\d+\s+(?:comments?|shares?|likes?|reactions?|views?|replies)\b|"
     r"^\W*(?:like|comment|share|reply|send|follow|message)(?:\W+(?:like|comment|share|reply|send))*\W*$|\b\d{1,2}\s?[hmdw]\W*$|"
     r"\d\s*(?:at\s+the\s+)?door\b|\bmenu\b|\bdrinks?\b|\bwings\b")
@@ -582,7 +582,7 @@ def _grow_title(lines: list[Line], index: int) -> list[int]:
 
 
 # Words a place's name holds ("Badger Saloon", "Quarry Road Taproom").
-_VENUE_WORDS = re.compile(r"(?i)\b(?:bar|pub|tavern|saloon|lounge|hall|club|brewery|brewing|taproom|tap\s?house|cafe|"
+_VENUE_WORDS = re.compile(r"(?i)\b(?:bar|pub|tavern|saloon|lounge|hall|club|brewery|brewing|taproom|tap\s?house|tap|cafe|"
                           r"grill|inn|lodge|winery|distillery|cantina|bistro|diner|roadhouse|room|cellar|garden|"
                           r"ale\s?house|beer\s?hall|icehouse|social|post|legion|vfw|theat(?:er|re)|venue|arena)\b")
 # Words an event's name ends with ("... Night", "... Tour"): a name set below one is the act's.
@@ -779,7 +779,7 @@ def _continues(previous: str, text: str) -> bool:
     """A row wrapped over two lines: the first holds separators and ends mid-name, the next goes on."""
     if re.search(r"[|\-/:,@]\s*$", previous) or re.match(r"\s*[|\-/@]", text):
         return False
-    if not re.search(r"\s\|\s|\s-\s|\s@\s|/|\s{2}", previous):
+    if not re.search(r"\s\|\s|\s-\s|\s@\s|(?<!\bw)/|\s{2}", previous):  # ("w/" is "with", no separator)
         return False
     return bool(re.search(r"[A-Za-z0-9.']$", previous)) and bool(re.match(r"\s*[A-Za-z0-9]", text))
 
@@ -806,7 +806,7 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
         if not _ROW_LABEL.match(nz.unglue(line.text)):
             continue
         text, what, k = line.text, _name_left(line.rest), i + 1
-        if not re.search(r"[A-Za-z]{2,}", what) and not line.when.starts and not line.when.dates and \
+        if not re.search(r"[A-Za-z]{2,}", what) and not line.when.starts and \
                 k < len(lines) and lines[k].role == "name" and lines[k].height <= 1.3 * line.height and \
                 not _VENUE_WORDS.search(lines[k].text):
             text, what, k = f"{text} | {lines[k].text}", lines[k].text, k + 1  # "THURSDAY" / "Brain Games"
@@ -860,7 +860,8 @@ def _schedule(lines: list[Line]) -> list[tuple[When, Optional[str]]]:
             when.starts = list(below.when.starts)
         if not when.starts:
             return []
-        cued = re.search(r"(?i)(?:\bw/|\bwith\b|\bhosted\s+by\b|\bfeaturing\b|\bfeat\.)\s*([^|]+)", line.rest)
+        rests = line.rest + (" | " + below.rest if below is not None and not line.when.starts else "")
+        cued = re.search(r"(?i)(?:\bw/|\bwith\b|\bhosted\s+by\b|\bfeaturing\b|\bfeat\.)\s*([^|]+)", rests)
         days.append((when, cued.group(1).strip(" -|") if cued else None))
     return days if len({_day_of(w) for w, _ in days}) >= 2 else []
 
@@ -920,6 +921,13 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
             if _VENUE_WORDS.search(tail) and not nz.kind_hint(tail) and (nz.kind_hint(head) or _TITLE_END.search(head)):
                 title, venue, title_rows = head, tail, title_rows[:cut]
                 break
+
+    if venue is None:  # a place's name elsewhere ("Humble Tugboat Tap & Kitchen" under the title)
+        named = [i for i, ln in enumerate(lines) if ln.role == "name" and _VENUE_WORDS.search(ln.text)
+                 and not nz.kind_hint(ln.text)]
+        if named:
+            venue = _LEADING_AT.sub("", lines[named[0]].text)
+            lines[named[0]].role = "venue"
 
     # "LIVE MUSIC" over a band's name in huge type: the kind line is the title, the big name the act.
     if title and not nz.kind_hint(title) and not _TITLE_END.search(title):
