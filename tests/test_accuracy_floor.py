@@ -85,3 +85,24 @@ def test_ocr_noise_makes_the_misreads_it_names():
     assert spaced.replace(" ", "") == text.replace(" ", "") and spaced != text
     swapped = ocr_noise(text, rng, ("lookalikes",))
     assert swapped != text and swapped.replace("O", "0").replace("l", "1") == text
+
+
+def test_images_that_are_not_flyers_yield_no_show():
+    """Issue 14: receipts, menus, pages, chats, memes, photos, posters without a when, opening hours and
+    business cards, rendered and read as a user's are, give no show (38 of 40 receipts did before)."""
+    from daskparse.testing.nonflyers import KINDS, make_nonflyer
+
+    extractor = LocalExtractor(reference_date=REFERENCE)
+
+    def read(seed_photo):
+        seed, photo = seed_photo
+        image = make_nonflyer(seed, photo=photo)
+        buffer = io.BytesIO()
+        image.image.convert("RGB").save(buffer, "JPEG", quality=90)
+        return image.kind, extractor.shows(optimize_image(buffer.getvalue()).jpeg)
+
+    seeds = [(910_000 + i, i % 2 == 1) for i in range(2 * len(KINDS))]  # every kind, clean and photo-like
+    with ThreadPoolExecutor(OCR_THREADS) as pool:
+        readings = list(pool.map(read, seeds))
+    assert {kind for kind, _ in readings} == set(KINDS)
+    assert [(kind, [s.title for s in shows]) for kind, shows in readings if shows] == []
