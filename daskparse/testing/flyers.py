@@ -1383,6 +1383,7 @@ class _Ctx:
     held_out: bool
     room: float  # about how many body lines fit, at the minimum size
     narrow: bool  # portrait: little width per line
+    grid: bool = False  # landscape: rows of a tour or guide stand side by side (see _grid_columns)
 
     def pick(self, seq):
         return _pick(self.rng, seq)
@@ -1792,9 +1793,15 @@ def _venue_header(ctx: _Ctx, name: str, *, region: str = "head") -> list[_WItem]
             for line, rel in zip(lines, rels)]
 
 
+def _grid_columns(rows: int, *, wide: bool = False) -> int:
+    """How many columns a landscape flyer sets ``rows`` row blocks in (three only on a wide one)."""
+    return min(rows, 3 if wide and rows != 4 else 2)
+
+
 def _row_count(ctx: _Ctx, fixed: float, per_row: float, wanted: tuple[int, ...]) -> int:
     count = int(ctx.pick(wanted))
-    while count > 2 and fixed + count * per_row > ctx.room:
+    while count > 2 and fixed + -(-count // (_grid_columns(count) if ctx.grid else 1)) * per_row * (
+            1.3 if ctx.grid else 1.0) > ctx.room:
         count -= 1
     return count
 
@@ -1927,8 +1934,9 @@ def _tour(ctx: _Ctx) -> _WContent:
         items += _row_items(ctx, i, structure, sep, day_text, venue, _time_text(ctx.rng, when, compact=True), place,
                             None)
         shows.append(_show(kind, title, performer, place, venue, date, weekday, when.start, when.end))
-    deco_place = _Place(billed[0], "", "", "", None) if billed[1] else _wide_place(ctx)
-    items += _deco_items(ctx, kind, deco_place, 60, int(ctx.pick((0, 1, 1, 2))))
+    # The host's own small print: its site and handle are the host's, its hashtags the tour's city.
+    host = _Place(billed[0], place.street, place.city, place.state, place.zip)
+    items += _deco_items(ctx, kind, host, 60, int(ctx.pick((0, 1, 1, 2))))
     return _WContent(items, shows)
 
 
@@ -2094,7 +2102,10 @@ def _split_line(item: _WItem, style: _WStyle, px: int, width: float) -> list[_WI
     elif item.wrap == "sep":
         cuts = [(m.start(), m.end()) for m in re.finditer(r" [\u00b7|\u2022/\u2014-] |  ", text)]
         fitting = [c for c in cuts if _wwidth(_WItem(**{**item.__dict__, "text": text[:c[0]]}), style, px) <= width]
-        cuts = cuts if fitting else words  # no separator in reach: break between words ("... w/ The Band")
+        if not fitting:  # no separator in reach: break before "w/ The Band", else between words
+            phrases = [(m.start(), m.start() + 1) for m in re.finditer(r" (?=w/ |with |feat)", text)]
+            fits = [c for c in phrases if _wwidth(_WItem(**{**item.__dict__, "text": text[:c[0]]}), style, px) <= width]
+            cuts = fits or words
     else:
         cuts = words
     best = None
@@ -2132,7 +2143,11 @@ def _wsizes(items: list[_WItem], style: _WStyle, title_px: float, min_px: float,
     for item, px in zip(items, sizes):
         if item.same:
             shared[item.same] = min(shared.get(item.same, px), px)
-    return [shared[item.same] if item.same else px for item, px in zip(items, sizes)]
+    sizes = [shared[item.same] if item.same else px for item, px in zip(items, sizes)]
+    # Within a group no line outgrows one meant to be larger (an address under a row that had to shrink to fit
+    # the width), as long as that keeps it legible.
+    return [max(min([px] + [other for o, other in zip(items, sizes) if o.group == item.group and o.rel > item.rel]),
+                min(px, int(min_px))) for item, px in zip(items, sizes)]
 
 
 def _cell_columns(rows: list[_WItem], style: _WStyle, px: int, width: float) -> tuple[list[float], float] | None:
@@ -2147,7 +2162,8 @@ def _cell_columns(rows: list[_WItem], style: _WStyle, px: int, width: float) -> 
 
 
 def _wfit_once(items: list[_WItem], style: _WStyle, box: tuple[float, float, float, float], min_px0: float, *,
-               align: str, columns: bool, title_px: float | None) -> tuple[list[_WPlaced], bool]:
+               align: str, columns: bool, title_px: float | None,
+               sizes_out: list | None = None) -> tuple[list[_WPlaced], bool]:
     x0, y0, x1, y1 = box
     box_w, box_h = x1 - x0, y1 - y0
     # Break what does not fit at the smallest size it may take (a title: well above the body size).
@@ -2168,6 +2184,8 @@ def _wfit_once(items: list[_WItem], style: _WStyle, box: tuple[float, float, flo
         title_px *= 0.95
         if title_px * max(item.rel for item in items) < 1.5 * min_px:
             min_px *= 0.96
+    if sizes_out is not None:
+        sizes_out[:] = [title_px, min_px]
     spare = max(box_h - total, 0)
     between = [i for i, (a, b) in enumerate(zip(items, items[1:])) if a.group != b.group]
     share = min(spare * 0.6, len(between) * min_px * 2.0)
@@ -2195,16 +2213,84 @@ def _wfit_once(items: list[_WItem], style: _WStyle, box: tuple[float, float, flo
 
 
 def _wfit(items: list[_WItem], style: _WStyle, box: tuple[float, float, float, float], min_px: float, *,
-          align: str = "center", columns: bool = False, title_px: float | None = None) -> list[_WPlaced]:
+          align: str = "center", columns: bool = False, title_px: float | None = None,
+          sizes_out: list | None = None) -> list[_WPlaced]:
     """Fit the lines into the box, title as large as the room allows (``title_px``: at most that, for a region
-    under a title set elsewhere); small print goes first when the rest would fall under the legible size."""
+    under a title set elsewhere); small print goes first when the rest would fall under the legible size.
+    ``sizes_out`` receives the title and minimum sizes it settled on."""
     items = list(items)
     while True:
-        placed, cramped = _wfit_once(items, style, box, min_px, align=align, columns=columns, title_px=title_px)
+        placed, cramped = _wfit_once(items, style, box, min_px, align=align, columns=columns, title_px=title_px,
+                                     sizes_out=sizes_out)
         optional = [i for i, item in enumerate(items) if item.optional]
         if not cramped or not optional:
             return placed
         del items[optional[-1]]
+
+
+def _weight(items: list[_WItem]) -> float:
+    """Roughly how many body lines ``items`` take, big type counting double, a gap half."""
+    return sum(2.2 * i.rel if i.rel >= 0.6 else 1.0 for i in items) + 0.5 * len({i.group for i in items})
+
+
+def _fit_body(items: list[_WItem], style: _WStyle, box: tuple[float, float, float, float], min_px: float, *,
+              align: str = "center", columns: bool = False, title_px: float | None = None,
+              grid: bool = False) -> list[_WPlaced]:
+    """_wfit, or with ``grid`` (a landscape flyer) the rows of a tour or guide side by side in columns, read
+    column by column, between what comes before the rows and what comes after: as many columns as keep the
+    text at the legible size, else the layout that keeps it largest."""
+    rows = [i for i, item in enumerate(items) if 10 <= item.group < 40]
+    groups = sorted({items[i].group for i in rows})
+    x0, y0, x1, y1 = box
+    most = _grid_columns(len(groups), wide=(x1 - x0) >= 1.9 * (y1 - y0)) if grid and len(groups) >= 2 else 1
+    best: tuple[float, list[_WPlaced]] | None = None
+    for ncols in range(most, 0, -1):
+        sizes: list = []
+        if ncols == 1:
+            placed = _wfit(items, style, box, min_px, align=align, columns=columns, title_px=title_px,
+                           sizes_out=sizes)
+            smallest = sizes[1]
+        else:
+            placed, smallest = _grid_fit(items, rows, groups, ncols, style, box, min_px, align, title_px)
+        if smallest >= 0.9 * min_px:
+            return placed
+        if best is None or smallest > best[0]:
+            best = (smallest, placed)
+    return best[1]
+
+
+def _grid_fit(items: list[_WItem], rows: list[int], groups: list[int], ncols: int, style: _WStyle,
+              box: tuple[float, float, float, float], min_px: float, align: str,
+              title_px: float | None) -> tuple[list[_WPlaced], float]:
+    """The row blocks in ``ncols`` columns; returns the lines and the smallest size they took."""
+    x0, y0, x1, y1 = box
+    top, body, tail = items[:rows[0]], items[rows[0]:rows[-1] + 1], items[rows[-1] + 1:]
+    per = -(-len(groups) // ncols)
+    cols = [[i for i in body if i.group in groups[c * per:(c + 1) * per]] for c in range(ncols)]
+    cols = [c for c in cols if c]
+    total = _weight(top) + max(_weight(c) for c in cols) + _weight(tail)
+    top_h = (y1 - y0) * min(_weight(top) / total, 0.5) if top else 0
+    tail_h = (y1 - y0) * min(_weight(tail) / total, 0.25) if tail else 0
+    placed = _wfit(top, style, (x0, y0, x1, y0 + top_h), min_px, align=align,
+                   title_px=title_px or top_h * 0.6) if top else []
+    big = [p.font.size / p.item.rel for p in placed if p.item.rel >= 1.0]
+    title_px = max(big) if big else title_px
+    gutter = (x1 - x0) * 0.05
+    width = (x1 - x0 - gutter * (len(cols) - 1)) / len(cols)
+    boxes = [(x0 + c * (width + gutter), y0 + top_h + min_px * 0.5, x0 + c * (width + gutter) + width,
+              y1 - tail_h - min_px * 0.5) for c in range(len(cols))]
+    # Each column alone, then all at the smallest sizes any needed: the rows read as one table.
+    settled = []
+    for col, col_box in zip(cols, boxes):
+        sizes: list = []
+        _wfit(col, style, col_box, min_px, align=align, title_px=title_px, sizes_out=sizes)
+        settled.append(sizes)
+    common_title, common_min = min(s[0] for s in settled), min(s[1] for s in settled)
+    for col, col_box in zip(cols, boxes):
+        placed += _wfit(col, style, col_box, common_min, align=align, title_px=common_title)
+    if tail:
+        placed += _wfit(tail, style, (x0, y1 - tail_h, x1, y1), min_px, align=align, title_px=title_px)
+    return placed, common_min
 
 
 def _item_color(item: _WItem, style: _WStyle) -> str:
@@ -2246,7 +2332,7 @@ def _wboxes(placed: list[_WPlaced], pad: float) -> list[tuple[float, float, floa
 
 
 def _render_wide(rng: np.random.Generator, content: _WContent, template: str, size: tuple[int, int], fonts: str, *,
-                 min_px: float | None = None) -> tuple[Image.Image, list[_WPlaced]]:
+                 min_px: float | None = None, grid: bool = False) -> tuple[Image.Image, list[_WPlaced]]:
     style = _wide_style(rng, template, fonts)
     for item in content.items:
         name = _font_name(item, style)
@@ -2277,8 +2363,8 @@ def _render_wide(rng: np.random.Generator, content: _WContent, template: str, si
         top = _wfit(head, style, head_box, min_px, title_px=(head_box[3] - head_box[1]) * 0.6)
         title_px = max(p.font.size / p.item.rel for p in top if p.item.rel >= 1.0) if any(
             p.item.rel >= 1.0 for p in top) else None  # the rest stays smaller than the title
-        placed = top + _wfit(main, style, main_box, min_px, title_px=title_px,
-                             align="left" if landscape and rng.random() < 0.5 else "center")
+        placed = top + _fit_body(main, style, main_box, min_px, title_px=title_px, grid=grid and not landscape,
+                                 align="left" if landscape and rng.random() < 0.5 else "center")
         _draw_shapes(draw, rng, size, _wboxes(placed, pad) + [panel], style)
         draw.rectangle(panel, fill=style.head_panel)
     elif template == "boxed":
@@ -2289,18 +2375,19 @@ def _render_wide(rng: np.random.Generator, content: _WContent, template: str, si
         draw.rectangle(frame, fill=style.panel, outline=style.accents[0], width=max(4, round(inset * 0.5)))
     elif template == "card":
         box = (width * 0.13, height * 0.1, width * 0.87, height * 0.9)
-        placed = _wfit(content.items, style, box, min_px)
+        placed = _fit_body(content.items, style, box, min_px, grid=grid)
         clear = _wboxes(placed, pad)
         card = (width * 0.07, min(b[1] for b in clear) - pad, width * 0.93, max(b[3] for b in clear) + pad)
         _draw_shapes(draw, rng, size, clear + [card], style)
         draw.rounded_rectangle(card, radius=int(min(width, height) * 0.03), fill=style.panel)
     elif template == "leftbar":
-        placed = _wfit(content.items, style, (width * 0.12, my, width - mx, height - my), min_px, align="left")
-        bar = (width * 0.06, placed[0].y, width * 0.075, placed[-1].y + placed[-1].height)
+        placed = _fit_body(content.items, style, (width * 0.12, my, width - mx, height - my), min_px, align="left",
+                           grid=grid)
+        bar = (width * 0.06, min(p.y for p in placed), width * 0.075, max(p.y + p.height for p in placed))
         _draw_shapes(draw, rng, size, _wboxes(placed, pad) + [(bar[0] - pad, bar[1], bar[2] + pad, bar[3])], style)
         draw.rectangle(bar, fill=style.accents[0])
     else:  # stack
-        placed = _wfit(content.items, style, (mx, my, width - mx, height - my), min_px)
+        placed = _fit_body(content.items, style, (mx, my, width - mx, height - my), min_px, grid=grid)
         _draw_shapes(draw, rng, size, _wboxes(placed, pad), style)
     for p in placed:
         _draw_witem(draw, p, style)
@@ -2522,10 +2609,11 @@ def wide_flyer(seed: int, *, reference_date: dt.date, layout: str | None = None,
         template = f"{frame}/{template}"
     else:
         size = size or _wide_size(rng, layout)
+        grid = size[0] / size[1] >= 1.25 and template != "boxed"
         ctx = _Ctx(rng, words, reference_date, held_out, _room(size[1], MIN_TEXT_PX * _downscale_factor(size)),
-                   size[0] / size[1] < 0.9)
+                   size[0] / size[1] < 0.9, grid)
         content = _BUILDERS[layout](ctx, False)
-        image, placed = _render_wide(rng, content, template, size, fonts)
+        image, placed = _render_wide(rng, content, template, size, fonts, grid=grid)
         lines = [_Line(p.item.text, p.item.role, (p.x, p.y, p.x + p.width, p.y + p.height)) for p in placed]
     if photo:
         image = photo_variant(image, rng)
