@@ -282,3 +282,17 @@ def test_write_wide_set_and_cli(tmp_path):
                              "--held-out", "--count", "2", "--seed", "4"], capture_output=True, text=True, check=True)
     truth = json.loads(Path(result.stdout.strip()).read_text(encoding="utf-8"))
     assert truth["held_out"] is True and len(truth["flyers"]) == 2
+
+
+def test_dates_after_new_year_take_the_next_year():
+    """A December reference date: "Jan 8" and "every Friday in January" are next year's (the next occurrence)."""
+    reference = dt.date(2026, 12, 20)
+    years = set()
+    for flyer in wide_set(range(2 * len(WIDE_LAYOUTS)), reference_date=reference):
+        for show in flyer.shows:
+            if show["date"]:
+                date = dt.date.fromisoformat(show["date"])
+                assert reference <= date <= reference + dt.timedelta(days=130)
+                assert WEEKDAYS[date.weekday()] == show["weekday"]
+                years.add(date.year)
+    assert years == {2026, 2027}

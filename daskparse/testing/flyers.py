@@ -79,7 +79,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from daskparse.shows import WEEKDAYS, ShowFields
+from daskparse.shows import KINDS, WEEKDAYS, ShowFields
 
 __all__ = [
     "FONT_SETS",
@@ -1222,7 +1222,7 @@ _TUNING_WORDS = _Words(
               "Bring your friends!", "Save the date!", "Don't miss it!", "Come early for a good seat."),
     group_names=("{City} Nightlife", "{City} Events & Happenings", "Things To Do in {City}"),
     comments=("Count me in!", "We'll be there!", "So fun last time", "Who's going?"),
-    separators=(" · ", " | ", " - ", " • "),
+    separators=(" · ", " | ", " - ", " • ", " / "),
     weekly_forms=("Every {Weekday}", "{Weekday}s", "{WEEKDAY}S", "Every {Wd}", "{Weekday} Nights"),
     area_codes=("417", "918", "402", "509", "559", "859", "423", "864", "541"),
 )
@@ -1293,7 +1293,7 @@ _HELD_OUT_WORDS = _Words(
               "Cannot wait for this one!", "Who wants to team up?"),
     group_names=("{City} Bar Scene", "What's Happening {City}"),
     comments=("Yesss", "See you there", "Saving a seat for you"),
-    separators=(" · ", " | ", " - ", " • ", " / ", " — "),
+    separators=(" · ", " | ", " - ", " • ", " / ", " — ", " ~ "),
     weekly_forms=("Each {Weekday}", "Weekly on {Weekday}s", "Every week on {Wd}", "{WEEKDAY} NIGHTS"),
     area_codes=("541", "360", "916", "575", "915", "210", "806", "785"),
 )
@@ -1529,6 +1529,10 @@ def _wide_time(ctx: _Ctx, when: _When, *, compact: bool = False) -> str:
     return _time_text(ctx.rng, when, compact=compact)
 
 
+def _tag(kind: str) -> str:
+    return "gamenight" if kind == "other" else kind.replace(" ", "") + "night"
+
+
 def _deco_texts(ctx: _Ctx, kind: str, place: _Place, count: int) -> list[str]:
     """Small print that is no show: drink prices, phone numbers, URLs, rules, reservations, sponsors."""
     w = ctx.words
@@ -1557,7 +1561,7 @@ def _deco_texts(ctx: _Ctx, kind: str, place: _Place, count: int) -> list[str]:
             text = ctx.pick(("Happy hour specials", "Drink specials all night", "Kitchen open late",
                              "Bring your friends!", "Prizes!"))
         else:
-            text = f"#{kind.replace(' ', '')}night #{place.city.replace(' ', '').lower()}"
+            text = f"#{_tag(kind)} #{place.city.replace(' ', '').lower()}"
         if text not in chosen and not any(text.split()[0] == c.split()[0] for c in chosen):
             chosen.append(text)
     return chosen
@@ -1830,7 +1834,7 @@ def _lineup(ctx: _Ctx) -> _WContent:
     fixed = 6.5 + (1.2 if host else 0)
     count = _row_count(ctx, fixed, 2.3 if two_line_rows else 1.15, (3, 4, 4, 5, 6) if not single_kind else (3, 4, 5, 6, 7))
     days = sorted(ctx.rng.choice(7, size=count, replace=False).tolist())
-    kinds = [kind0] * count if single_kind else [str(k) for k in ctx.rng.choice(list(ROW_TITLES), size=count,
+    kinds = [kind0] * count if single_kind else [str(k) for k in ctx.rng.choice(list(KINDS), size=count,
                                                                                  replace=False)]
     monday = ctx.reference + dt.timedelta(days=(7 - ctx.reference.weekday()) % 7 + 7 * int(ctx.rng.integers(0, 4)))
     day_form = int(ctx.rng.integers(6))
@@ -1852,7 +1856,7 @@ def _lineup(ctx: _Ctx) -> _WContent:
                 performer = name
             what = f"w/ {row_performer}" if row_performer else None
         else:
-            title = ctx.pick(ROW_TITLES[kind] + ctx.words.titles[kind][:2])
+            title = ctx.pick(ctx.words.titles[kind])
             title = title.replace("{Weekday}", weekday)
             performer = None
             what = title
@@ -1951,7 +1955,7 @@ def _lineup_venues(ctx: _Ctx) -> _WContent:
     count = _row_count(ctx, 6.0, per_row * 1.1, (2, 3, 3, 4))
     city = ctx.pick(ctx.words.cities) if ctx.chance(0.7) else None
     sep = ctx.pick(ctx.words.separators)
-    kinds = [str(k) for k in ctx.rng.choice(list(ROW_TITLES), size=count, replace=True)]
+    kinds = [str(k) for k in ctx.rng.choice(list(KINDS), size=count, replace=True)]
     if weekly:
         days = sorted(ctx.rng.choice(7, size=count, replace=False).tolist())
         dates: list[dt.date | None] = [None] * count
@@ -2100,7 +2104,7 @@ def _split_line(item: _WItem, style: _WStyle, px: int, width: float) -> list[_WI
     if item.wrap == "address":
         cuts = [(m.start(), m.end()) for m in re.finditer(r", | [\u00b7-] ", text)][:1]
     elif item.wrap == "sep":
-        cuts = [(m.start(), m.end()) for m in re.finditer(r" [\u00b7|\u2022/\u2014-] |  ", text)]
+        cuts = [(m.start(), m.end()) for m in re.finditer(r" [\u00b7|\u2022/\u2014~-] |  ", text)]
         fitting = [c for c in cuts if _wwidth(_WItem(**{**item.__dict__, "text": text[:c[0]]}), style, px) <= width]
         if not fitting:  # no separator in reach: break before "w/ The Band", else between words
             phrases = [(m.start(), m.start() + 1) for m in re.finditer(r" (?=w/ |with |feat)", text)]
@@ -2401,8 +2405,8 @@ _TIMESTAMPS = ("2h", "5h", "Just now", "1d", "Posted 3:14 PM", "Yesterday at 9:0
 def _frame_texts(ctx: _Ctx, kind: str, place: _Place) -> dict[str, object]:
     w = ctx.words
     caption = ctx.pick(w.captions)
-    tags = [f"#{kind.replace(' ', '')}", f"#{place.city.replace(' ', '').lower()}", "#supportlocal",
-            f"#{kind.replace(' ', '')}night"]
+    tags = [f"#{_tag(kind)}", f"#{place.city.replace(' ', '').lower()}", "#supportlocal",
+            f"#{ctx.pick(('nightlife', 'thingstodo', 'weekend'))}"]
     picked = [tags[i] for i in sorted(ctx.rng.choice(len(tags), size=int(ctx.pick((1, 2, 3))), replace=False))]
     hour, minute = int(ctx.rng.integers(7, 12)), int(ctx.rng.integers(0, 60))
     return {
