@@ -31,8 +31,8 @@ the group (WIDE_LAYOUTS), for per-layout reporting:
 - "lineup-venues": a guide to the week under a large heading that is no title: each row its own show,
   venue and address, over two to four lines.
 - "tour": one host (a trivia company, a KJ, a comedian, a band, a DJ) at several venues, each row its own
-  weekday or date, venue, address and time, over two to four lines, with "·", "|", "•", "-" (and, held out,
-  "/" and "—") between day, venue and time.
+  weekday or date, venue, address and time, over two to four lines, with "·", "|", "•", "/", "-" (and, held
+  out, "—" and "~") between day, venue and time; on a landscape flyer the rows stand side by side.
 - "series": several dates of one show, one show per date: "Jan 9, 16 & 23", "Every Friday in January"
   (every such date of that month), or one date per line.
 - "range": one show per day of "November 30 - December 2, 2026", "Fri-Sun, Dec 4-6", "Thu Dec 3 thru ...".
@@ -50,7 +50,7 @@ was drawn.
 Held-out split of the wide generator (``held_out=True``), so a benchmark measures on flyers the parser was
 not tuned on: its own wording (venue name parts, streets, cities, titles, hosts, bands, small print,
 captions, headings; no entry shared with the tuning wording), fonts "held_out", some formats only it prints
-("Nov. 9 (Mon)", "Monday the 9th of November", "Bend OR 97701", "street · city", "/" and "—" separators,
+("Nov. 9 (Mon)", "Monday the 9th of November", "Bend OR 97701", "street · city", "—" and "~" separators,
 "starring"), and for half its flyers a template no tuning flyer uses (HELD_OUT_WIDE_TEMPLATES: "halves", a
 title panel beside or above the rest; "boxed", right-aligned in a frame, rows as columns) and, for "social",
 a frame none uses (HELD_OUT_SOCIAL_FRAMES: "desktop"). Tuning flyers use WIDE_TEMPLATES ("stack", "leftbar",
@@ -1562,13 +1562,14 @@ def _deco_texts(ctx: _Ctx, kind: str, place: _Place, count: int) -> list[str]:
                              "Bring your friends!", "Prizes!"))
         else:
             text = f"#{_tag(kind)} #{place.city.replace(' ', '').lower()}"
-        if text not in chosen and not any(text.split()[0] == c.split()[0] for c in chosen):
+        first = re.sub(r"\W", "", text.split()[0].lower())
+        if text not in chosen and not any(first == re.sub(r"\W", "", c.split()[0].lower()) for c in chosen):
             chosen.append(text)
     return chosen
 
 
 def _deco_items(ctx: _Ctx, kind: str, place: _Place, group: int, count: int) -> list[_WItem]:
-    return [_WItem(text, "deco", group, 0.32, wrap="words", optional=True)
+    return [_WItem(text, "deco", group, 0.32, wrap="sep", optional=True)
             for text in _deco_texts(ctx, kind, place, count)]
 
 
@@ -1733,8 +1734,8 @@ def _series(ctx: _Ctx, *, compact: bool = False) -> _WContent:
     items, performer = _head(ctx, kind, title, billed)
     time = _wide_time(ctx, when)
     items += [_WItem(text, "when", 1, 0.44, wrap="sep", same="dates") for text in date_lines]
-    items.append(_WItem(time if ctx.chance(0.7) else f"{ctx.pick(('Starts', 'at', 'All shows'))} {time}",
-                        "when", 1, 0.46))
+    prefixed = not when.doors and ctx.chance(0.3)
+    items.append(_WItem(f"{ctx.pick(('Starts', 'at', 'All shows'))} {time}" if prefixed else time, "when", 1, 0.46))
     venue = _printed_name(ctx, place.name)
     items.append(_venue_item(ctx, venue, 2))
     items += _place_items(ctx, place, 2)
@@ -2093,6 +2094,17 @@ def _wwidth(item: _WItem, style: _WStyle, px: int) -> float:
     return _wfont(item, style, px).getlength(item.text) + 2 * _wstroke(item, px)
 
 
+def _phrase_cuts(item: _WItem, style: _WStyle, px: int, width: float) -> list[tuple[int, int]]:
+    """Breaks that keep a name whole, where they fit: before "w/ The Band", after "Live at"."""
+    text = item.text
+    cuts = [(m.start(), m.start() + 1) for m in re.finditer(r" (?=(w/|with|feat\.?|featuring|hosted|presented) )",
+                                                           text, re.IGNORECASE)]
+    lead = re.match(r"(live at|at|@) ", text, re.IGNORECASE)
+    if lead:
+        cuts.append((lead.end() - 1, lead.end()))
+    return [c for c in cuts if _wwidth(_WItem(**{**item.__dict__, "text": text[:c[0]]}), style, px) <= width]
+
+
 def _split_line(item: _WItem, style: _WStyle, px: int, width: float) -> list[_WItem]:
     """``item`` broken into lines that fit ``width`` where its kind allows (address after the street, a row at a
     separator, small print at a word); lines that cannot break stay whole and are shrunk instead."""
@@ -2106,12 +2118,9 @@ def _split_line(item: _WItem, style: _WStyle, px: int, width: float) -> list[_WI
     elif item.wrap == "sep":
         cuts = [(m.start(), m.end()) for m in re.finditer(r" [\u00b7|\u2022/\u2014~-] |  ", text)]
         fitting = [c for c in cuts if _wwidth(_WItem(**{**item.__dict__, "text": text[:c[0]]}), style, px) <= width]
-        if not fitting:  # no separator in reach: break before "w/ The Band", else between words
-            phrases = [(m.start(), m.start() + 1) for m in re.finditer(r" (?=w/ |with |feat)", text)]
-            fits = [c for c in phrases if _wwidth(_WItem(**{**item.__dict__, "text": text[:c[0]]}), style, px) <= width]
-            cuts = fits or words
+        cuts = cuts if fitting else _phrase_cuts(item, style, px, width) or words
     else:
-        cuts = words
+        cuts = _phrase_cuts(item, style, px, width) or words
     best = None
     for start, end in cuts:
         head = _WItem(**{**item.__dict__, "text": text[:start].rstrip(), "cells": None})
