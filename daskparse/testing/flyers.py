@@ -1518,7 +1518,7 @@ def _date_text(ctx: _Ctx, date: dt.date, *, form: int | None = None, year: bool 
     return text
 
 
-def _weekday_text(ctx: _Ctx, weekday: str, *, form: int) -> str:
+def _weekday_text(weekday: str, *, form: int) -> str:
     return (weekday, weekday[:3].upper(), f"{weekday}s", weekday.upper(), weekday[:3], f"{weekday.upper()}S")[form % 6]
 
 
@@ -1667,8 +1667,8 @@ def _two_shows(ctx: _Ctx, *, compact: bool = False) -> _WContent:
     suffix = ctx.pick(("PM", "pm", " PM"))
     a, b = _clock(first, suffix), _clock(second, suffix)
     bare = _clock(first, suffix, meridiem=False)
-    forms = [f"{a} & {b} SHOWS", f"Shows at {bare} & {b}", f"Early show {a}{ctx.pick(ctx.words.separators)}Late show {b}",
-             f"Two shows: {a} and {b}", f"{a} + {b}"]
+    forms = [f"{a} & {b} SHOWS", f"Shows at {bare} & {b}",
+             f"Early show {a}{ctx.pick(ctx.words.separators)}Late show {b}", f"Two shows: {a} and {b}", f"{a} + {b}"]
     times = ctx.pick(forms)
     day = _date_text(ctx, when.date) if dated else ctx.pick(("Every ", "")) + f"{when.weekday}s"
     if day.startswith("Every ") and day.endswith("s"):
@@ -1749,7 +1749,8 @@ def _range_text(ctx: _Ctx, first: dt.date, last: dt.date) -> str:
     m1, m2 = MONTHS[first.month - 1], MONTHS[last.month - 1]
     w1, w2 = WEEKDAYS[first.weekday()], WEEKDAYS[last.weekday()]
     dash = ctx.pick((" - ", "-", " – ", " to ") if ctx.held_out else (" - ", "-", " – "))
-    forms = [f"{m1} {first.day}{dash}{m2} {last.day}, {last.year}", f"{w1[:3]} {_mon(m1)} {first.day} thru {w2[:3]} {_mon(m2)} {last.day}",
+    forms = [f"{m1} {first.day}{dash}{m2} {last.day}, {last.year}",
+             f"{w1[:3]} {_mon(m1)} {first.day} thru {w2[:3]} {_mon(m2)} {last.day}",
              f"{m1.upper()} {first.day}{dash}{m2.upper()} {last.day}"]
     if first.month == last.month:
         forms += [f"{_mon(m1)} {first.day}-{last.day}", f"{w1[:3]}-{w2[:3]}, {_mon(m1)} {first.day}-{last.day}",
@@ -1833,7 +1834,8 @@ def _lineup(ctx: _Ctx) -> _WContent:
     if not single_kind or ctx.chance(0.5):
         items.append(_WItem(ctx.pick(ctx.words.lineup_headings), "heading", 1, 0.5, "display"))
     fixed = 6.5 + (1.2 if host else 0)
-    count = _row_count(ctx, fixed, 2.3 if two_line_rows else 1.15, (3, 4, 4, 5, 6) if not single_kind else (3, 4, 5, 6, 7))
+    count = _row_count(ctx, fixed, 2.3 if two_line_rows else 1.15,
+                       (3, 4, 4, 5, 6) if not single_kind else (3, 4, 5, 6, 7))
     days = sorted(ctx.rng.choice(7, size=count, replace=False).tolist())
     kinds = [kind0] * count if single_kind else [str(k) for k in ctx.rng.choice(list(KINDS), size=count,
                                                                                  replace=False)]
@@ -1846,7 +1848,7 @@ def _lineup(ctx: _Ctx) -> _WContent:
         date = monday + dt.timedelta(days=day) if dated else None
         when = _pick_when(ctx.rng, kind, ctx.reference, recurring=True, weekday=weekday)
         when.doors = False
-        day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(ctx, weekday, form=day_form)
+        day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(weekday, form=day_form)
         time = _time_text(ctx.rng, when, compact=True)
         if single_kind:
             title, performer = title0, host
@@ -1934,7 +1936,7 @@ def _tour(ctx: _Ctx) -> _WContent:
         when = base if same_time else _pick_when(ctx.rng, kind, ctx.reference, recurring=True)
         when.doors = False
         weekday = WEEKDAYS[day]
-        day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(ctx, weekday, form=day_form)
+        day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(weekday, form=day_form)
         venue = _printed_name(ctx, place.name, 0.25)
         items += _row_items(ctx, i, structure, sep, day_text, venue, _time_text(ctx.rng, when, compact=True), place,
                             None)
@@ -1979,7 +1981,7 @@ def _lineup_venues(ctx: _Ctx) -> _WContent:
         if ctx.chance(0.4):
             performer, _ = _billed(ctx, kind)
             what = f"{title} w/ {performer}"
-        day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(ctx, weekday, form=day_form)
+        day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(weekday, form=day_form)
         venue = _printed_name(ctx, place.name, 0.25)
         items += _row_items(ctx, i, structure, sep, day_text, venue, _time_text(ctx.rng, when, compact=True), place,
                             what)
@@ -2364,14 +2366,16 @@ def _render_wide(rng: np.random.Generator, content: _WContent, template: str, si
         landscape = template == "halves" and width > height * 1.1
         if landscape:
             split = width * rng.uniform(0.4, 0.48)
-            head_box, main_box = (mx * 0.7, my, split - mx * 0.7, height - my), (split + mx * 0.7, my, width - mx, height - my)
+            head_box = (mx * 0.7, my, split - mx * 0.7, height - my)
+            main_box = (split + mx * 0.7, my, width - mx, height - my)
             panel = (0, 0, split, height)
         else:
             # The panel's share of the height follows how much each part holds (big type counts double).
             weight = sum(2.2 * i.rel if i.rel >= 0.6 else 1.2 for i in head)
             rest = len(main) + 0.5 * len({i.group for i in main})
             split = height * min(max(weight / (weight + rest) * 1.1, 0.2), 0.42)
-            head_box, main_box = (mx, my * 0.7, width - mx, split - pad), (mx, split + pad * 1.5, width - mx, height - my)
+            head_box = (mx, my * 0.7, width - mx, split - pad)
+            main_box = (mx, split + pad * 1.5, width - mx, height - my)
             panel = (0, 0, width, split)
         top = _wfit(head, style, head_box, min_px, title_px=(head_box[3] - head_box[1]) * 0.6)
         title_px = max(p.font.size / p.item.rel for p in top if p.item.rel >= 1.0) if any(
@@ -2425,7 +2429,8 @@ def _frame_texts(ctx: _Ctx, kind: str, place: _Place) -> dict[str, object]:
         "stamp": ctx.pick(_TIMESTAMPS),
         "caption": f"{caption} {' '.join(picked)}" + (f" @{place.slug}" if ctx.chance(0.4) else ""),
         "likes": ctx.pick((f"\u2665 {int(ctx.rng.integers(3, 900))}", f"{int(ctx.rng.integers(3, 900))} likes")),
-        "counts": f"{int(ctx.rng.integers(1, 80))} comments{ctx.pick(('  ', ' · '))}{int(ctx.rng.integers(1, 30))} shares",
+        "counts": f"{int(ctx.rng.integers(1, 80))} comments{ctx.pick(('  ', ' · '))}"
+                  f"{int(ctx.rng.integers(1, 30))} shares",
         "actions": "Like     Comment     Share",
         "comment": f"{_person(ctx)}: {ctx.pick(w.comments)}",
     }
@@ -2630,7 +2635,8 @@ def wide_flyer(seed: int, *, reference_date: dt.date, layout: str | None = None,
         lines = [_Line(p.item.text, p.item.role, (p.x, p.y, p.x + p.width, p.y + p.height)) for p in placed]
     if photo:
         image = photo_variant(image, rng)
-    boxes = [(math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)) for x0, y0, x1, y1 in (ln.box for ln in lines)]
+    boxes = [(math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1))
+             for x0, y0, x1, y1 in (ln.box for ln in lines)]
     return Flyer(image=image, shows=content.shows, lines=[ln.text for ln in lines], layout=layout, photo=photo,
                  boxes=boxes, roles=[ln.role for ln in lines], template=template, held_out=held_out)
 
