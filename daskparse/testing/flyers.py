@@ -1883,7 +1883,7 @@ def _row_items(ctx: _Ctx, index: int, structure: int, sep: str, day: str, venue:
                what: str | None) -> list[_WItem]:
     """The lines of one tour or guide row: day, venue, time (and what) on one to three lines, then the address."""
     g = 10 + index
-    two_address = ctx.narrow or structure == 3
+    two_address = ctx.chance(0.6 if ctx.narrow else 0.35)  # a line too long still breaks after the street
     if structure == 0:  # "MON · The Copper Fox · 7PM" / address
         first = [day, what, venue, time] if what else [day, venue, time]
         lines = [_WItem(sep.join(x for x in first if x), "row", g, 0.4, wrap="sep", same="row")]
@@ -1910,11 +1910,13 @@ def _tour(ctx: _Ctx) -> _WContent:
     items, performer = _head(ctx, kind, title, billed)
     if ctx.chance(0.5):
         items.append(_WItem(ctx.pick(ctx.words.tour_headings), "heading", 1, 0.44, "display"))
-    weekly = ctx.chance(0.5)
-    structure = int(ctx.pick((0, 1, 2, 3) if not ctx.narrow else (1, 2, 3)))
-    lines_per_row = (2 if structure == 0 else 3) + (1 if ctx.narrow or structure == 3 else 0.5)
-    count = _row_count(ctx, 7.0 + len(items) - 2, lines_per_row * 1.1, (2, 3, 3, 4, 4, 5))
-    city = ctx.pick(ctx.words.cities) if ctx.chance(0.6) else None
+    weekly = ctx.chance(0.5)  # a weekly round stays in one town; dated stops may travel
+    structure = int(ctx.pick((0, 1, 2, 3)))
+    # Lines a row takes: its own (a one-line row breaks once on a narrow flyer), the address, the gap.
+    per_row = (1.6 if structure == 0 and ctx.narrow else 1.0 if structure == 0 else 2.0) + \
+        (1.6 if ctx.narrow else 1.35) + 0.6
+    count = _row_count(ctx, 3.5 + len(items), per_row, (2, 3, 3, 4, 4, 5))  # head lines, gaps, small print
+    city = ctx.pick(ctx.words.cities) if weekly or ctx.chance(0.4) else None
     sep = ctx.pick(ctx.words.separators)
     same_time = ctx.chance(0.6)
     base = _pick_when(ctx.rng, kind, ctx.reference, recurring=weekly)
@@ -1953,9 +1955,9 @@ def _lineup_venues(ctx: _Ctx) -> _WContent:
     items = [_WItem(line.text, "heading", 0, line.rel, "display", line.effect, wrap="words", region="head",
                     color=line.color) for line in _title_items(ctx, heading)]
     weekly = ctx.chance(0.5)
-    structure = int(ctx.pick((0, 1, 2) if not ctx.narrow else (1, 2)))
-    per_row = (2.2 if structure == 0 else 3.3) + (1 if ctx.narrow else 0.5)
-    count = _row_count(ctx, 6.0, per_row * 1.1, (2, 3, 3, 4))
+    structure = int(ctx.pick((0, 1, 2)))
+    per_row = {0: 2.0 if ctx.narrow else 1.6, 1: 3.0, 2: 2.2}[structure] + (1.6 if ctx.narrow else 1.35) + 0.6
+    count = _row_count(ctx, 3.5 + len(items), per_row, (2, 3, 3, 4, 4))
     city = ctx.pick(ctx.words.cities) if ctx.chance(0.7) else None
     sep = ctx.pick(ctx.words.separators)
     kinds = [str(k) for k in ctx.rng.choice(list(KINDS), size=count, replace=True)]
@@ -2355,7 +2357,7 @@ def _render_wide(rng: np.random.Generator, content: _WContent, template: str, si
         if item.cells:
             item.cells = tuple(_printable(cell, name) for cell in item.cells)
     width, height = size
-    min_px = min_px or MIN_TEXT_PX * _downscale_factor(size)
+    min_px = min_px or MIN_TEXT_PX * _optimizer_factor(size)
     image = _paint_background(size, style, rng)
     draw = ImageDraw.Draw(image)
     pad = 0.02 * min(width, height)
@@ -2482,7 +2484,7 @@ def _render_social(ctx: _Ctx, inner: _WContent, inner_template: str, frame: str,
         ((255, 255, 255), (20, 22, 26), (92, 96, 104))
     image = Image.new("RGB", size, bg)
     draw = ImageDraw.Draw(image)
-    px = MIN_TEXT_PX * _downscale_factor(size) * 1.05
+    px = MIN_TEXT_PX * _optimizer_factor(size) * 1.05
     gap = px * 0.45
     lines: list[_Line] = []
     if frame == "phone":
@@ -2577,6 +2579,14 @@ _BUILDERS = {
 _SOCIAL_INNER = ("single-dated", "single-weekly", "two-shows", "series", "range")
 
 
+def _optimizer_factor(size: tuple[int, int]) -> float:
+    """How many original pixels make one pixel of what the extractor reads: ``optimize_image`` fits the long
+    side in 1200 and the short one in 800 (a portrait flyer in 800x1200), never upscaling. The wide
+    generator keeps its smallest text MIN_TEXT_PX high there (the older layouts assume a literal 1200x800
+    box, which leaves a portrait flyer room for half the lines)."""
+    return max(max(size) / 1200, min(size) / 800, 1.0)
+
+
 def _room(height: float, min_px: float) -> float:
     """About how many body lines of ``min_px`` fit in ``height`` with the gaps between them."""
     return 0.84 * height / (min_px * 1.55)
@@ -2617,7 +2627,7 @@ def wide_flyer(seed: int, *, reference_date: dt.date, layout: str | None = None,
     if layout == "social":
         frame = _pick(rng, HELD_OUT_SOCIAL_FRAMES if held_out and rng.random() < 0.5 else SOCIAL_FRAMES)
         size = size or _pick(rng, PHONE_SIZES if frame == "phone" else DESKTOP_SIZES)
-        min_px = MIN_TEXT_PX * _downscale_factor(size)
+        min_px = MIN_TEXT_PX * _optimizer_factor(size)
         inner_h, narrow = (size[1] * 0.55, False) if frame == "phone" else (size[1] * 0.9, True)
         ctx = _Ctx(rng, words, reference_date, held_out, _room(inner_h, min_px), narrow)
         content = _BUILDERS[_pick(rng, _SOCIAL_INNER)](ctx, True)
@@ -2628,7 +2638,7 @@ def wide_flyer(seed: int, *, reference_date: dt.date, layout: str | None = None,
     else:
         size = size or _wide_size(rng, layout)
         grid = size[0] / size[1] >= 1.25 and template != "boxed"
-        ctx = _Ctx(rng, words, reference_date, held_out, _room(size[1], MIN_TEXT_PX * _downscale_factor(size)),
+        ctx = _Ctx(rng, words, reference_date, held_out, _room(size[1], MIN_TEXT_PX * _optimizer_factor(size)),
                    size[0] / size[1] < 0.9, grid)
         content = _BUILDERS[layout](ctx, False)
         image, placed = _render_wide(rng, content, template, size, fonts, grid=grid)
