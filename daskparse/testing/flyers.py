@@ -45,7 +45,8 @@ Every wide flyer carries small print that is no show: drink prices ("$5 WELLS"),
 handles, "21+", "No cover", "Free entry", reservation lines, sponsors. Truth follows the product's field
 definitions (title whole and as printed, however many lines it takes; street/city/state/zip per show; a zip
 may be left unprinted, then None). ``Flyer.roles`` names each line (LINE_ROLES), ``Flyer.template`` how it
-was drawn.
+was drawn. Text is at least MIN_TEXT_PX high in the image optimize_image makes (long side 1200, short side
+800; the older layouts assume a literal 1200x800 box), on contrast as the older layouts ensure.
 
 Held-out split of the wide generator (``held_out=True``), so a benchmark measures on flyers the parser was
 not tuned on: its own wording (venue name parts, streets, cities, titles, hosts, bands, small print,
