@@ -12,7 +12,8 @@
    - ``held-out``: the project's own held-out flyers, ``make_flyer(held_out=True)`` from seeds 700000+
      (the samples use 2026000+, the tests < 2000), clean and photo-like; groups are the layouts.
      200 flyers, 400 images (12 flyers, 24 images in --quick).
-   - ``wide-held-out``: the slot for the wide generator's held-out split (marked below).
+   - ``wide-held-out``: the wide generator's held-out split (wide_flyer(held_out=True); seeds 720000+, which the
+     reader was never developed on).
    - ``non-flyers``: daskparse.testing.nonflyers (receipts, menus, chats, memes, photos, ...), clean and
      photographed, from seeds 900000+: the share of images that yield ANY show, per kind (target <= 5%).
      20 per kind, 360 images (3 per kind, 54 images in --quick).
@@ -60,6 +61,7 @@ DEFAULT_DEV_SET = ROOT.parent / "shared" / "flyers-dev"
 REFERENCE = dt.date(2026, 11, 1)  # the project's generated sets (held-out, non-flyers)
 SEED_BASE = 700_000
 NONFLYER_SEED_BASE = 900_000
+WIDE_SEED_BASE = 720_000  # the wide generator's held-out split (the tests use 880_000+, development 770_000+)
 CALLER_THREADS = 2
 SOURCE_QUALITY = 90  # a generated image saved as a phone or design tool would hand it over
 # F1 columns of the table (all fields are in the JSON), in report order.
@@ -158,17 +160,13 @@ def _held_out(options: Options) -> list[Case]:
                       seeds)
 
 
-# >>> SLOT: the wide generator's held-out split (issue 14) --------------------------------------------
-# When daskparse.testing.flyers has the wide generator (two-line titles, display type, tours, series, two
-# shows a night, social-media frames, distractors) with a held-out split, replace the body below with
-#     from daskparse.testing.flyers import make_flyer
-#     seeds = list(range(WIDE_SEED_BASE, WIDE_SEED_BASE + (12 if options.quick else 200)))
-#     return _generated(lambda seed, photo: make_flyer(seed, reference_date=REFERENCE, photo=photo,
-#                                                      <the wide generator's held-out switch>), seeds)
-# (any callable returning an object with image, shows, lines and layout works). Nothing else changes.
 def _wide_held_out(options: Options) -> list[Case]:
-    raise Skip("the wide generator's held-out split is not in daskparse.testing.flyers yet (slot in bench/accuracy.py)")
-# <<< SLOT -----------------------------------------------------------------------------------------
+    """The wide generator's held-out split: wording, fonts, templates and a social frame no tuning flyer has."""
+    from daskparse.testing.flyers import WIDE_LAYOUTS, wide_flyer
+
+    seeds = list(range(WIDE_SEED_BASE, WIDE_SEED_BASE + (2 if options.quick else 10) * len(WIDE_LAYOUTS)))
+    return _generated(lambda seed, photo: wide_flyer(seed, reference_date=REFERENCE, photo=photo, held_out=True,
+                                                     layout=WIDE_LAYOUTS[seed % len(WIDE_LAYOUTS)]), seeds)
 
 
 def _non_flyers(options: Options) -> list[Case]:
@@ -197,7 +195,7 @@ class SetSpec:
 SETS: list[SetSpec] = [
     SetSpec("flyers-dev", _dev_set, True, "independent development set (shared/flyers-dev) and its truth"),
     SetSpec("held-out", _held_out, True, "the project's held-out flyers: make_flyer(held_out=True)"),
-    SetSpec("wide-held-out", _wide_held_out, True, "the wide generator's held-out split"),  # the SLOT above
+    SetSpec("wide-held-out", _wide_held_out, True, "the wide generator's held-out split: wide_flyer(held_out=True)"),
     SetSpec("non-flyers", _non_flyers, False, "daskparse.testing.nonflyers: receipts, menus, chats, memes, ..."),
 ]
 

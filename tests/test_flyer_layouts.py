@@ -173,9 +173,19 @@ def test_columns_part_at_a_wide_gutter_but_not_a_tables_cells():
     two_columns = [piece("BIG", 0, 0, 300, 200), piece("TITLE", 0, 210, 300, 400),
                    piece("Fri 9PM", 500, 50, 800, 100), piece("The Venue", 500, 260, 800, 310)]
     assert [r.text for r in read_rows(two_columns)] == ["BIG", "TITLE", "Fri 9PM", "The Venue"]
-    table = [piece(t, x, y, x + 150, y + 40) for y, cells in ((0, ("MON", "Trivia", "7PM")), (60, ("TUE", "Bingo", "8PM")))
-             for x, t in zip((0, 300, 600), cells)]
-    assert [r.text for r in read_rows(table)] == ["MON  Trivia  7PM", "TUE  Bingo  8PM"]
+    # a line-up's table: a narrow day, a wide what, a narrow time, cell beside cell
+    table = [piece(t, x0, y, x1, y + 40) for y, cells in ((0, ("MON", "Trivia Night", "7PM")), (60, ("TUE", "Bingo", "8PM")))
+             for (x0, x1), t in zip(((0, 80), (200, 520), (640, 720)), cells, strict=True)]
+    assert [r.text for r in read_rows(table)] == ["MON  Trivia Night  7PM", "TUE  Bingo  8PM"]
+    # two records set side by side: alike cells (venue beside venue) under a centred heading are two columns
+    records = [piece("TOUR DATES", 250, 0, 650, 80)] + [
+        piece(t, x, y, x + 380, y + 40) for y, cells in ((120, ("Fri Dec 4 - 9pm", "Sat Dec 5 - 8pm")),
+                                                          (170, ("Pine Hall", "Cedar Room")),
+                                                          (220, ("14 Spruce Ln, Bend, OR", "400 Elk Dr, Salem, OR")))
+        for x, t in zip((0, 520), cells, strict=True)]
+    assert [r.text for r in read_rows(records)] == [
+        "TOUR DATES", "Fri Dec 4 - 9pm", "Pine Hall", "14 Spruce Ln, Bend, OR", "Sat Dec 5 - 8pm", "Cedar Room",
+        "400 Elk Dr, Salem, OR"]
 
 
 def test_a_kind_line_over_a_band_in_huge_type_is_the_title_and_the_band_the_act():

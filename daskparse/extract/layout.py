@@ -134,7 +134,11 @@ def _gutter(items: list[Piece]) -> Optional[float]:
         return None
     left, right = min(p.left for p in items), max(p.right for p in items)
     width = right - left
-    narrow = [p for p in items if p.width < 0.6 * width]
+    # Only boxes with a neighbour beside them say where columns are: a centred heading above two
+    # columns of text (a tour drawn side by side) crosses the gutter and is read as a band of its own.
+    beside = [p for p in items if any(q is not p and min(p.bottom, q.bottom) - max(p.top, q.top) > 0.3 * min(p.height, q.height)
+                                      and (q.left >= p.right or q.right <= p.left) for q in items)]
+    narrow = [p for p in beside if p.width < 0.6 * width]
     spans = sorted((p.left, p.right) for p in narrow)
     best, best_gap = None, MIN_GUTTER * width
     reach = spans[0][1] if spans else right
@@ -147,10 +151,17 @@ def _gutter(items: list[Piece]) -> Optional[float]:
     sides = ([p for p in narrow if p.right <= best], [p for p in narrow if p.left >= best])
     if min(len(s) for s in sides) < 2:
         return None
-    # A table (a line-up's day | what | time) lines its cells up row by row: that is not two columns.
+    # A box crossing the gutter between the columns' rows (not a band above or below them): one column.
+    top, bottom = min(p.top for p in narrow), max(p.bottom for p in narrow)
+    if any(p.left < best < p.right and top < p.middle < bottom for p in items):
+        return None
+    # A table (a line-up's day | what | time) lines its cells up row by row: that is not two columns. Records
+    # set side by side line up too, but their cells are alike (venue beside venue), a table's are not.
     fewer, other = sorted(sides, key=len)
-    aligned = sum(1 for p in fewer if any(_beside(p, q) for q in other))
-    if aligned >= 0.6 * len(fewer):
+    pairs = [(p, q) for p in fewer for q in other if _beside(p, q)]
+    aligned = {id(p) for p, _ in pairs}
+    alike = sum(1 for p, q in pairs if min(p.width, q.width) > 0.6 * max(p.width, q.width))
+    if len(aligned) >= 0.6 * len(fewer) and alike < 0.7 * len(pairs):
         return None
     return best
 
@@ -158,7 +169,7 @@ def _gutter(items: list[Piece]) -> Optional[float]:
 def _beside(a: Piece, b: Piece) -> bool:
     """On one baseline, in like type (a table's cells; a two-column flyer's lines only meet by chance)."""
     small, big = sorted((a.height, b.height))
-    return abs(a.middle - b.middle) < 0.25 * small and small > 0.7 * big
+    return abs(a.middle - b.middle) < 0.25 * small and small > 0.6 * big
 
 
 def _columns(items: list[Piece], depth: int = 0) -> list[list[Piece]]:
