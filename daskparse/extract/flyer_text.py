@@ -173,7 +173,8 @@ _RANGE_TAIL = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*(?P<day>[0
                          r"(?!\s*[ap]\.?m)(?:\s*,?\s*(?P<year>(?:19|20)\d\d))?")
 _SERIES_TAIL = re.compile(r"(?i)^\s*(?:,|&|and|\+)\s*(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*[:.]\d)(?!\s*[ap]\.?m)")
 _RANGE_BETWEEN = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*$")
-_EVERY_IN_MONTH = re.compile(r"(?i)\bevery\s+(?P<day>[A-Za-z]+?)s?\s+(?:in|of|this|through)\s+(?P<month>[A-Za-z]+)")
+_EVERY_IN_MONTH = re.compile(r"(?i)\b(?:every\s+(?P<day>[A-Za-z]+?)s?|(?P<days>[A-Za-z]+?)s)\s+(?:in|of|this|through)\s+"
+                             r"(?P<month>[A-Za-z]+)")
 _MULTI_SHOW = re.compile(r"(?i)\band\b|&|\+|\bshows\b|\bsets\b|\bseatings\b")
 
 
@@ -242,7 +243,7 @@ def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], str]:
         cuts.append((match.start, end))
     every = _EVERY_IN_MONTH.search(text)
     if every and not dates:
-        weekday = nz.weekday_of(every.group("day"))[0]
+        weekday = nz.weekday_of(every.group("day") or every.group("days"))[0]
         month = next((i for i, name in enumerate(calendar.month_name) if i and name.lower().startswith(
             every.group("month").lower()[:3])), None)
         if weekday and month:
@@ -359,6 +360,8 @@ def _tag(row: Row, reference: dt.date) -> Line:
         line.role = "deco"
     elif not re.search(r"[A-Za-z]{2,}|\d0'?s\b", text):  # a speck or a number ("90s" is a name)
         line.role = "deco"
+    if re.fullmatch(r"\W*\d{1,2}:\d\d\W*", text):
+        line.role = "deco"  # a bare clock without am/pm: a phone's status bar in a screenshot, not a show time
     return line
 
 
@@ -489,9 +492,10 @@ def _not_a_flyer(lines: list[Line]) -> bool:
     sentences = sum(1 for ln in lines if len(re.findall(r"[A-Za-z]{2,}", ln.text)) >= 7)
     if sentences >= 4 and sentences >= 0.3 * len(lines):
         return True
+    day_rows = sum(1 for ln in lines if _DAY_SPAN.search(ln.text) or (ln.when.weekday and ln.when.starts))
     if not nz.kind_hint(" ".join(ln.text for ln in lines)) and (
-            any(_HOURS.search(ln.text) for ln in lines) or any(_DAY_SPAN.search(ln.text) for ln in lines)):
-        return True  # opening hours: "Mon - Fri 9 am - 9 pm", "HOURS", "Closed"
+            any(_HOURS.search(ln.text) for ln in lines) or (day_rows >= 2 and any(_DAY_SPAN.search(ln.text) for ln in lines))):
+        return True  # opening hours: "HOURS", "Closed", "Mon - Fri 9 am - 9 pm" / "Sat 10 am - 4 pm"
     if sum(1 for ln in lines if _CHAT.search(ln.text)) >= 2:
         return True  # a chat's screen: "last seen today at 8:39", "Yesterday 9:12 AM", "iMessage"
     times = sum(1 for ln in lines if ln.when.starts and not ln.when.dates and not ln.when.weekday)
