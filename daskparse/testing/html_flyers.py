@@ -149,8 +149,8 @@ TITLES: dict[str, tuple[str, ...]] = {
     "comedy": ("Laugh Track Comedy", "Punchline Live", "Giggle Juice Comedy", "Late Laughs", "Roast Pit Comedy",
                "Stand-Up Showdown"),
     "open mic": ("Open Stage", "Mic's Open", "Songwriters in the Round", "Open Mic & Poetry Slam",
-                 "Bring Your Own Song", "Acoustic Open Mic"),
-    "dj": ("Silent Disco", "Neon Nights", "Glow Party", "Retro Dance Party", "Throwback Jams", "Salsa Social"),
+                 "Bring Your Own Song", "Unplugged Open Mic"),
+    "dj": ("Headphone Disco", "Neon Nights", "Glow Party", "Retro Dance Party", "Throwback Jams", "Salsa Social"),
     "bingo": ("Bingo Blowout", "Boozy Bingo", "Bingo Royale", "Rock & Roll Bingo", "Brunch Bingo",
               "Bingo Bonanza"),
     "other": ("Tabletop Night", "Pinball Showdown", "Cribbage Club", "Euchre Tournament", "Axe Throwing League",
@@ -161,12 +161,12 @@ TITLES: dict[str, tuple[str, ...]] = {
 ROW_TITLES: dict[str, tuple[str, ...]] = {
     "karaoke": ("Karaoke", "Karaoke Throwdown", "Duet Karaoke", "Mic Drop Karaoke"),
     "trivia": ("Trivia", "Pint & Quiz", "Music Trivia", "Movie Trivia"),
-    "live music": ("Live Music", "Acoustic Hour", "Blues Night", "Bluegrass Pickin'", "Jazz Trio"),
+    "live music": ("Live Music", "Acoustic Hour", "Delta Blues Hour", "Bluegrass Pickin'", "Late-Night Jazz"),
     "comedy": ("Comedy", "Stand-Up", "Late Laughs", "Comedy Open Mic"),
-    "open mic": ("Open Mic", "Open Stage", "Poetry Open Mic"),
-    "dj": ("Dance Party", "Neon Nights", "Salsa Social", "Vinyl Night"),
-    "bingo": ("Bingo", "Boozy Bingo", "Music Bingo", "Bingo Royale"),
-    "other": ("Game Night", "Cribbage Club", "Pinball League", "Euchre"),
+    "open mic": ("Open Mic", "Open Stage", "Spoken Word Night"),
+    "dj": ("Dance Floor Frenzy", "Neon Nights", "Salsa Social", "Vinyl Night"),
+    "bingo": ("Bingo", "Boozy Bingo", "Jukebox Bingo", "Bingo Royale"),
+    "other": ("Game Table Night", "Cribbage Club", "Pinball League", "Euchre"),
 }
 
 # Titles that suit several nights in a row (a date range); otherwise TITLES is used.
@@ -194,11 +194,11 @@ DJS = ("DJ Tidal", "DJ Honeydip", "DJ Marquee", "DJ Low Orbit", "DJ Velveteen", 
 TOURING: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "trivia": (("Lamplight Quiz Co.", "Pint-Sized Trivia", "Brainstorm Trivia Co."), ("Quiz Boss Gabe", "Nora Finch"),
                ("Brain Games Trivia", "Team Quiz", "Pint & Quiz", "Trivia Throwdown")),
-    "karaoke": (("Hi-Fi Karaoke", "Backbeat Entertainment"), ("KJ Roxie", "Stacey Starr"),
+    "karaoke": (("Hi-Fi Sing-Along Co.", "Backbeat Entertainment"), ("KJ Roxie", "Stacey Starr"),
                 ("Karaoke Throwdown", "Mic Drop Karaoke", "Karaoke Night Out")),
     "bingo": (("Bingo Bandits",), ("Lady Lucky", "Cousin Earl"), ("Boozy Bingo", "Bingo Royale", "Rock & Roll Bingo")),
     "comedy": (("Giggle Juice Productions",), ("Keisha Morgan",), ("Comedy on Tour", "Punchline Live")),
-    "dj": ((), ("DJ Low Orbit", "DJ Marquee"), ("Retro Dance Party", "Silent Disco")),
+    "dj": ((), ("DJ Low Orbit", "DJ Marquee"), ("Retro Dance Party", "Headphone Disco")),
 }
 
 PERFORMER_PREFIXES: dict[str, tuple[str, ...]] = {
