@@ -135,6 +135,16 @@ PLACES: tuple[Place, ...] = (
     Place("Fern Gully Lounge", "1918 N Mississippi Ave", "Portland", "OR", "97227"),
     Place("Basalt & Barley", "205 W Idaho St", "Boise", "ID", "83702"),
     Place("The Ridge Bar & Kitchen", "1002 N Woodlawn Blvd", "Wichita", "KS", "67208"),
+    # more bars in a few of the same cities, so a host can tour one town or state
+    Place("Loblolly Tap Room", "1611 E Cesar Chavez St", "Austin", "TX", "78702"),
+    Place("Prickly Pear Icehouse", "5312 Burnet Rd", "Austin", "TX", "78756"),
+    Place("The Gilded Lark", "2045 W Roscoe St", "Chicago", "IL", "60618"),
+    Place("Rail Yard Tap", "1547 W Fullerton Ave", "Chicago", "IL", "60614"),
+    Place("Kingfisher Tavern", "3702 SE Division St", "Portland", "OR", "97202"),
+    Place("Mossback Alehouse", "2425 NE Alberta Street", "Portland", "OR", "97211"),
+    Place("Northern Lights Bar", "2201 Lyndale Ave S", "Minneapolis", "MN", "55405"),
+    Place("Inclineview Tavern", "1115 E Carson St", "Pittsburgh", "PA", "15203"),
+    Place("Mangrove Social", "2001 E 7th Ave", "Tampa", "FL", "33605"),
 )
 
 KINDS = ("karaoke", "trivia", "live music", "comedy", "open mic", "dj", "bingo", "other")
@@ -545,7 +555,11 @@ def _tour_content(rng: np.random.Generator, reference: dt.date) -> tuple[_Parts,
     company = bool(companies) and rng.random() < 0.5
     host, title = _pick(rng, companies if company else people), _pick(rng, titles)
     count = int(rng.integers(3, 6))
-    places = [PLACES[i] for i in rng.choice(len(PLACES), size=count, replace=False)]
+    # a host works one region: the bars of the first stop's state first, then the nearest others by ZIP
+    order = [PLACES[i] for i in rng.permutation(len(PLACES))]
+    home = order[0]
+    places = sorted(order, key=lambda p: (p.state != home.state, abs(int(p.zip) - int(home.zip))))[:count]
+    places = [places[i] for i in rng.permutation(count)]
     with_zip = rng.random() < 0.7
     dated = rng.random() < 0.3
     day = _upcoming(rng, reference, within=30)
