@@ -375,11 +375,9 @@ def _performer(rng: np.random.Generator, kind: str) -> tuple[str | None, str | N
         name, role = _pick(rng, BANDS), "band"
     elif kind == "dj":
         name, role = _pick(rng, DJS), "dj"
-    elif rng.random() < 0.75:
+    elif rng.random() < 0.6:  # a host is named on most flyers, not all
         name, role = _pick(rng, HOSTS[kind]), "host"
     else:
-        return None, None
-    if rng.random() < 0.2 and kind != "live music" and kind != "dj":
         return None, None
     prefix = _pick(rng, PERFORMER_PREFIXES[role])
     return name, f"{prefix} {name}".strip()
@@ -1323,7 +1321,8 @@ def build_page(seed: int, *, reference_date: dt.date) -> HtmlPage:
     rng = np.random.default_rng(seed)
     layout = LAYOUTS[seed % len(LAYOUTS)]
     parts, shows, subtype = _content(rng, layout, reference_date)
-    many_rows = len(parts.rows) >= 4 or (parts.rows and len(parts.rows[0][-1]) >= 3)
+    # four rows or more, or rows whose last cell is three lines (a tour's venue, street, city): a tall page
+    many_rows = len(parts.rows) >= 4 or bool(parts.rows and len(parts.rows[0][-1]) >= 3)
     social = rng.random() < 0.3
     if social:
         size = _pick(rng, FRAME_SIZES)
@@ -1332,7 +1331,7 @@ def build_page(seed: int, *, reference_date: dt.date) -> HtmlPage:
     design = _pick(rng, tuple(DESIGNS))
     look = _look(rng, _palette(rng))
     width, height = LAYOUT_WIDTH, round(size[1] * LAYOUT_WIDTH / size[0])
-    post_height = height - 560 if social else height
+    post_height = height - 560 if social else height  # about what the feed's header and caption leave
     body = DESIGNS[design](rng, parts, look, width, post_height)
     if social:
         place = next((p for p in PLACES if p.name == shows[0]["venue"]), None)
