@@ -153,7 +153,7 @@ def test_the_cli_writes_a_folder_like_flyers_dev(tmp_path, capsys):
     assert figures["count"] == 3 and figures["seconds_per_flyer"] > 0
     truth = json.loads((tmp_path / "truth.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["reference_date"] == "2026-11-29"
+    assert manifest["reference_date"] == "2026-11-29" and "--seed 5150" in (tmp_path / "README.md").read_text()
     assert sorted(truth) == sorted(manifest["images"]) == ["html_000.jpg", "html_001.jpg", "html_002.jpg"]
     assert sum(meta["photo_like"] for meta in manifest["images"].values()) == 1
     for name, meta in manifest["images"].items():

@@ -1490,8 +1490,22 @@ def make_html_flyers(seeds, *, reference_date: dt.date, photo: bool = False) -> 
 # ---------------------------------------------------------------------------------------------------
 
 
+README = """# HTML flyers: {count} flyers drawn as web pages by headless Chromium, with ground truth
+
+Written by `python -m daskparse.testing.html_flyers --out DIR --count {count} --seed {seed} --reference-date {reference}`
+(flyer i is seed {seed}000 + i; {photos} of them photographed with `daskparse.testing.flyers.photo_variant`).
+A third set, independent of the project's Pillow generator and of flyers-dev: HTML/CSS layouts (stacks, split
+panels, tickets, bands, social-media post frames), own wording, the product's field definitions.
+
+- `html_NNN.jpg`: the images; `truth.json`: file name -> shows (title, kind, performer, venue, address, street,
+  city, state, zip, date, weekday, recurrence, start_time, end_time).
+- `manifest.json`: `reference_date`, and per image `category`/`subtype` (as flyers-dev's), `layout` (single,
+  weekly, lineup, tour, series, range, two-shows), `n_shows`, `photo_like`, `template`, `size`, `seed`.
+"""
+
+
 def write_html_set(out_dir, *, count: int, seed: int, reference_date: dt.date, photo_share: float = 0.5) -> dict:
-    """Write ``html_NNN.jpg``, truth.json and manifest.json to ``out_dir``; return timing figures.
+    """Write ``html_NNN.jpg``, truth.json, manifest.json and a README.md to ``out_dir``; return timing figures.
 
     Flyer i is seed ``seed * 1000 + i`` (so the groups take turns); ``photo_share`` of them, chosen by ``seed``,
     are photographed.
@@ -1519,6 +1533,8 @@ def write_html_set(out_dir, *, count: int, seed: int, reference_date: dt.date, p
     manifest = {"reference_date": reference_date.isoformat(), "seed": seed,
                 "generator": "daskparse.testing.html_flyers", "images": images}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    (out / "README.md").write_text(README.format(count=count, seed=seed, reference=reference_date.isoformat(),
+                                                  photos=len(photos)), encoding="utf-8")
     return {"count": count, "seconds": round(elapsed, 2), "seconds_per_flyer": round(elapsed / max(count, 1), 3)}
 
 
