@@ -205,3 +205,23 @@ def test_a_tour_header_in_one_type_parts_the_title_from_the_act_below_it():
     assert picked(shows, "title", "performer", "venue", "date") == [
         ("Harvest Tour", "The Lamplighters", "Pine Hall", "2026-12-04"),
         ("Harvest Tour", "The Lamplighters", "Cedar Room", "2026-12-05")]
+
+
+def test_calendar_tiles_a_post_location_line_and_a_slash_range():
+    tiles = [("SOUL SUPPER", 60, 40, 700, 160), ("featuring The Larkspurs", 60, 180, 600, 230)]
+    for x, (day, number, month) in zip((80, 220, 360), (("FRI", "18", "DEC"), ("FRI", "25", "DEC"), ("FRI", "1", "JAN")),
+                                       strict=True):
+        tiles += [(day, x, 260, x + 60, 290), (number, x - 5, 295, x + 65, 350), (month, x, 355, x + 60, 385)]
+    tiles += [("Doors 7:30 pm · Show 8 pm", 60, 400, 560, 450), ("at Saltmarsh Tavern", 60, 470, 400, 520),
+              ("62 Wharf Street", 60, 525, 330, 565), ("Portsmouth, NH 03801", 60, 570, 360, 610)]
+    assert picked(shows_of(tiles), "date", "start_time", "venue") == [
+        ("2026-12-18", "20:00", "Saltmarsh Tavern"), ("2026-12-25", "20:00", "Saltmarsh Tavern"),
+        ("2027-01-01", "20:00", "Saltmarsh Tavern")]
+
+    post = [("saltmarshtavern · 2h", 70, 10, 360, 40), ("Portsmouth, NH", 70, 42, 260, 70),
+            ("OPEN MIC", 60, 120, 600, 240), ("1/6 - 1/8", 200, 260, 420, 310), ("7 PM", 240, 320, 360, 360),
+            ("Saltmarsh Tavern", 60, 400, 400, 450), ("62 Wharf Street", 60, 455, 330, 495),
+            ("Portsmouth, NH 03801", 60, 500, 360, 540), ("1,204 likes", 10, 600, 160, 630)]
+    shows = shows_of(post)
+    assert picked(shows, "date", "start_time", "title", "street") == [
+        (d, "19:00", "OPEN MIC", "62 Wharf Street") for d in ("2027-01-06", "2027-01-07", "2027-01-08")]

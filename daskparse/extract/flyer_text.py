@@ -285,12 +285,19 @@ _DOTTED_DATE = re.compile(r"(?i)(\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?[\s|,
                           r"(?!\s*[ap]\.?m)")
 
 
+# "1/6 - 1/8": a range of month/day dates (a lone "1/6" may be a price's "1/2", not a date)
+_SLASH_RANGE = re.compile(r"(?<![\d/])(1[0-2]|0?[1-9])/([0-3]?\d)\s*(?:-|to|thru)\s*(1[0-2]|0?[1-9])/([0-3]?\d)(?![\d/])")
+_MONTH_ABBR = [""] + [calendar.month_abbr[m] for m in range(1, 13)]
+
+
 def read_when(text: str, reference: dt.date) -> tuple[When, str]:
     """What ``text`` says about when, and the text left once dates, weekdays and times are cut out."""
     text = nz.unglue(text) if re.search(r"\d[A-Za-z]|[A-Za-z]\d", text) else text
     text = re.sub(r"(?i)(\d\s?[ap]\.?m\.?)(to|til+|until)(?=\s?\d)", r"\1 \2 ", text)  # "8PMTO12AM"
     text = re.sub(r"\bG(?=\s?[AaPp]\.?[Mm]\b)", "6", text)  # "GPM": a 6 read as G
     text = _DOTTED_DATE.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", text)
+    text = _SLASH_RANGE.sub(lambda m: f"{_MONTH_ABBR[int(m.group(1))]} {m.group(2)} - {_MONTH_ABBR[int(m.group(3))]} {m.group(4)}",
+                            text)
     dates, rest = _dates(text, reference)
     weekdays = nz.find_weekdays(rest)
     when = When(dates=dates)
@@ -471,6 +478,11 @@ def _places(lines: list[Line]) -> list[Place]:
             continue  # the city line below takes this street line
         else:
             block = [i]
+        before = lines[block[0] - 1].text if block[0] > 0 else ""
+        if not any(_street_like(lines[j].text) or _STREET_START.match(nz.unglue(lines[j].text).lstrip(" -|")) for j in block) \
+                and not re.search(r"\b\d{5}\b", lines[i].text) \
+                and not any(_street_like(part) for part in re.split(r"\s[-|]\s|\|", before)):
+            continue  # "Saint Paul, MN" alone (a post's location line): no street, no ZIP, no place
         used.update(block)
         text = ", ".join(nz.prepare_address(lines[j].text).strip(" ,|") for j in block)
         venue, text = _venue_from_address(text)

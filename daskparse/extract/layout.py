@@ -17,6 +17,7 @@ Pure geometry, no words: :mod:`daskparse.extract.flyer_text` reads what the rows
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -235,9 +236,36 @@ def _rows(items: list[Piece], column: int) -> list[Row]:
     return rows
 
 
+# A calendar tile: a weekday, a day number and a month stacked in a small box ("FRI" / "18" / "DEC").
+_TILE_WORD = re.compile(r"(?i)^\W*(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
+                        r"oct|nov|dec)\.?\W*$|^\W*[0-3]?\d(?:st|nd|rd|th)?\W*$")
+
+
+def _tiles(items: list[Piece]) -> list[Piece]:
+    """Stacked tile words read as one piece, top to bottom ("FRI 18 DEC"), so a date set as a tile reads."""
+    out: list[Piece] = []
+    for piece in sorted(items, key=lambda p: p.top):
+        if piece.typed or not _TILE_WORD.match(piece.text):
+            out.append(piece)
+            continue
+        number = piece.text.strip()[:1].isdigit()
+        above = next((t for t in reversed(out) if _TILE_WORD.match(t.text.split()[-1]) and not t.typed
+                      and t.text.split()[-1][:1].isdigit() != number  # a word and a number take turns
+                      and len(t.text.split()) < 3 and 0 <= piece.top - t.bottom < 0.8 * piece.height
+                      and min(t.right, piece.right) - max(t.left, piece.left) > 0.5 * min(t.width, piece.width)), None)
+        if above is None:
+            out.append(piece)
+            continue
+        above.text = f"{above.text} {piece.text}"
+        above.left, above.right = min(above.left, piece.left), max(above.right, piece.right)
+        above.bottom = piece.bottom
+    return out
+
+
 def read_rows(items: list[Piece]) -> list[Row]:
     """Rows in reading order: column by column (left, then right), each top to bottom."""
     rows: list[Row] = []
+    items = _tiles(items)
     for column, group in enumerate(_columns(items)):
         rows += _rows(group, column)
     return rows
