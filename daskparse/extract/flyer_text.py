@@ -88,7 +88,12 @@ def _read(lines: Sequence[TextLine]) -> list[Row]:
     page_tilt = tilt(lines)
     kept = [(ln, _clean(ln.text)) for ln in lines]
     kept = [(ln, text) for ln, text in kept if _worth_reading(text, ln, page_tilt)]
-    return read_rows(pieces([ln for ln, _ in kept], [text for _, text in kept]))
+    rows = read_rows(pieces([ln for ln, _ in kept], [text for _, text in kept]))
+    for previous, row in zip(rows, rows[1:]):  # "Every Thu @ 7" / "pm": a time's am/pm wrapped to a line alone
+        if re.fullmatch(r"(?i)\W*[ap]\.?\s?m\.?\W*", row.text) and previous.column == row.column:
+            previous.texts = [previous.text + row.text.strip()]
+            row.texts = [""]
+    return [row for row in rows if row.text.strip()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,7 +486,7 @@ def _places(lines: list[Line]) -> list[Place]:
         before = lines[block[0] - 1].text if block[0] > 0 else ""
         if not any(_street_like(lines[j].text) or _STREET_START.match(nz.unglue(lines[j].text).lstrip(" -|")) for j in block) \
                 and not re.search(r"\b\d{5}\b", lines[i].text) \
-                and not any(_street_like(part) for part in re.split(r"\s[-|]\s|\|", before)):
+                and not any(_street_like(part) for part in re.split(r"\s[-|]\s|\||\s{2,}", before)):
             continue  # "Saint Paul, MN" alone (a post's location line): no street, no ZIP, no place
         used.update(block)
         text = ", ".join(nz.prepare_address(lines[j].text).strip(" ,|") for j in block)

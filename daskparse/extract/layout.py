@@ -251,7 +251,7 @@ def _tiles(items: list[Piece]) -> list[Piece]:
         number = piece.text.strip()[:1].isdigit()
         above = next((t for t in reversed(out) if _TILE_WORD.match(t.text.split()[-1]) and not t.typed
                       and t.text.split()[-1][:1].isdigit() != number  # a word and a number take turns
-                      and len(t.text.split()) < 3 and 0 <= piece.top - t.bottom < 0.8 * piece.height
+                      and len(t.text.split()) < 3 and -0.3 * piece.height <= piece.top - t.bottom < 0.8 * piece.height
                       and min(t.right, piece.right) - max(t.left, piece.left) > 0.5 * min(t.width, piece.width)), None)
         if above is None:
             out.append(piece)
