@@ -109,7 +109,7 @@ _DECORATION = re.compile(
     r"\d\s*(?:at\s+the\s+)?door\b|\bmenu\b|\bdrinks?\b|\bwings\b")
 _HEADING = re.compile(
     r"(?i)^\W*(?:weekly\s+(?:events?|line\s*-?\s*up|schedule|specials)|this\s+week(?:\s+at\b.*)?|"
-    r"every\s*week|what'?s\s+on|line\s*-?\s*up|upcoming(?:\s+events)?|schedule|events|coming\s+up|"
+    r"every\s*week|what'?s\s+(?:on|happening|up)|line\s*-?\s*up|upcoming(?:\s+events)?|schedule|events|coming\s+up|"
     r"don'?t\s+miss(?:\s+it)?|find\s+us(?:\s+at)?|where\s+to\s+find\s+us|join\s+us(?:\s+at)?|"
     r"(?:\d+|one|two|three|four|five)\s+nights?|(?:tour\s+)?dates|locations?)\W*$|"
     r"\bpresents?\W*$")
@@ -285,6 +285,8 @@ def _starts(text: str) -> list[tuple[str, Optional[str]]]:
     return [(plain[0].start, plain[0].end)]
 
 
+# "12.05.26": a dotted month.day.year is a date.
+_DOTTED_FULL_DATE = re.compile(r"(?<![\d.])(0?[1-9]|1[0-2])\.([0-3]?\d)\.((?:20)?\d\d)(?![\d.])")
 # "SAT 03.13", "TUE | 02.09": a dotted month.day after a weekday is a date, not a time.
 _DOTTED_DATE = re.compile(r"(?i)(\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?[\s|,]{0,4})(0?[1-9]|1[0-2])\.([0-3]\d)\b"
                           r"(?!\s*[ap]\.?m)")
@@ -300,6 +302,7 @@ def read_when(text: str, reference: dt.date) -> tuple[When, str]:
     text = nz.unglue(text) if re.search(r"\d[A-Za-z]|[A-Za-z]\d", text) else text
     text = re.sub(r"(?i)(\d\s?[ap]\.?m\.?)(to|til+|until)(?=\s?\d)", r"\1 \2 ", text)  # "8PMTO12AM"
     text = re.sub(r"\bG(?=\s?[AaPp]\.?[Mm]\b)", "6", text)  # "GPM": a 6 read as G
+    text = _DOTTED_FULL_DATE.sub(r"\1/\2/\3", text)
     text = _DOTTED_DATE.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", text)
     text = _SLASH_RANGE.sub(lambda m: f"{_MONTH_ABBR[int(m.group(1))]} {m.group(2)} - {_MONTH_ABBR[int(m.group(3))]} {m.group(4)}",
                             text)

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 # A gutter between columns is at least this share of the text's width wide (the gaps between a
 # line-up's day labels and its rows measured 2-3 %, two-column flyers' gutters 12-20 %).
-MIN_GUTTER = 0.07
+MIN_GUTTER = 0.05
 # Boxes in one row: their heights within this ratio (a caption beside a headline is another row).
 ROW_HEIGHT_RATIO = 0.5
 
