@@ -14,6 +14,9 @@
      200 flyers, 400 images (12 flyers, 24 images in --quick).
    - ``wide-held-out``: the wide generator's held-out split (wide_flyer(held_out=True); seeds 720000+, which the
      reader was never developed on).
+   - ``html``: flyers drawn another way entirely, HTML/CSS pages rendered by headless Chromium
+     (daskparse.testing.html_flyers, seeds 515000+, never used in development); 70 flyers, 140 images
+     (14 flyers in --quick). Skipped, with a note, without playwright and Debian's chromium.
    - ``non-flyers``: daskparse.testing.nonflyers (receipts, menus, chats, memes, photos, ...), clean and
      photographed, from seeds 900000+: the share of images that yield ANY show, per kind (target <= 5%).
      20 per kind, 360 images (3 per kind, 54 images in --quick).
@@ -61,6 +64,7 @@ DEFAULT_DEV_SET = ROOT.parent / "shared" / "flyers-dev"
 REFERENCE = dt.date(2026, 11, 1)  # the project's generated sets (held-out, non-flyers)
 SEED_BASE = 700_000
 NONFLYER_SEED_BASE = 900_000
+HTML_SEED_BASE = 515_000  # HTML flyers: never used in development (which used seeds 5150+ and 7070+)
 WIDE_SEED_BASE = 720_000  # the wide generator's held-out split (the tests use 880_000+, development 770_000+)
 CALLER_THREADS = 2
 SOURCE_QUALITY = 90  # a generated image saved as a phone or design tool would hand it over
@@ -169,6 +173,22 @@ def _wide_held_out(options: Options) -> list[Case]:
                                                      layout=WIDE_LAYOUTS[seed % len(WIDE_LAYOUTS)]), seeds)
 
 
+def _html_flyers(options: Options) -> list[Case]:
+    """Flyers drawn another way entirely: HTML/CSS pages rendered by headless Chromium (one browser per batch)."""
+    try:
+        from daskparse.testing.html_flyers import make_html_flyers
+
+        seeds = list(range(HTML_SEED_BASE, HTML_SEED_BASE + (14 if options.quick else 70)))
+        cases = []
+        for photo in (False, True):
+            for flyer in make_html_flyers(seeds, reference_date=REFERENCE, photo=photo):
+                name = f"{flyer.seed}-{flyer.layout}{'-photo' if photo else ''}.jpg"
+                cases.append(Case(name, _jpeg(flyer.image), flyer.shows, flyer.layout, photo, REFERENCE, flyer.lines))
+        return cases
+    except RuntimeError as exc:  # no playwright or no chromium on this machine
+        raise Skip(str(exc)) from exc
+
+
 def _non_flyers(options: Options) -> list[Case]:
     from daskparse.testing.nonflyers import KINDS, make_nonflyer
 
@@ -196,6 +216,7 @@ SETS: list[SetSpec] = [
     SetSpec("flyers-dev", _dev_set, True, "independent development set (shared/flyers-dev) and its truth"),
     SetSpec("held-out", _held_out, True, "the project's held-out flyers: make_flyer(held_out=True)"),
     SetSpec("wide-held-out", _wide_held_out, True, "the wide generator's held-out split: wide_flyer(held_out=True)"),
+    SetSpec("html", _html_flyers, True, "flyers drawn another way: HTML pages in headless Chromium (html_flyers)"),
     SetSpec("non-flyers", _non_flyers, False, "daskparse.testing.nonflyers: receipts, menus, chats, memes, ..."),
 ]
 
