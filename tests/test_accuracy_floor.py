@@ -106,3 +106,32 @@ def test_images_that_are_not_flyers_yield_no_show():
         readings = list(pool.map(read, seeds))
     assert {kind for kind, _ in readings} == set(KINDS)
     assert [(kind, [s.title for s in shows]) for kind, shows in readings if shows] == []
+
+
+WIDE_SEEDS = range(720_000, 720_009)  # the first seeds of bench/accuracy.py's wide-held-out set: every layout once
+# Floors under what the slice measured on 2026-12-03 (see BENCHMARKS.md, "accuracy (issue 14)").
+WIDE_FLOORS = {"field_f1": 0.75, "show_accuracy": 0.7}  # measured: 0.79, 0.75
+
+
+def test_the_wide_generators_held_out_flyers_meet_their_floor():
+    """Tours, line-ups of venues, series, ranges, two shows a night and social-media frames, in wording, fonts
+    and templates the reader was not developed on, read as a user's are."""
+    from daskparse.testing.flyers import WIDE_LAYOUTS, wide_flyer
+    from daskparse.testing.scoring import score
+
+    extractor = LocalExtractor(reference_date=REFERENCE)
+
+    def read(seed_photo):
+        seed, photo = seed_photo
+        flyer = wide_flyer(seed, reference_date=REFERENCE, photo=photo, held_out=True,
+                           layout=WIDE_LAYOUTS[seed % len(WIDE_LAYOUTS)])
+        buffer = io.BytesIO()
+        flyer.image.save(buffer, "JPEG", quality=90)
+        shows = [s.model_dump() for s in extractor.shows(optimize_image(buffer.getvalue()).jpeg)]
+        return f"{seed}-{photo}", shows, flyer.shows
+
+    with ThreadPoolExecutor(OCR_THREADS) as pool:
+        readings = list(pool.map(read, [(seed, photo) for seed in WIDE_SEEDS for photo in (False, True)]))
+    report = score({name: shows for name, shows, _ in readings}, {name: truth for name, _, truth in readings})
+    assert report.field_f1 >= WIDE_FLOORS["field_f1"], report.as_dict()
+    assert report.show_accuracy >= WIDE_FLOORS["show_accuracy"], report.as_dict()
