@@ -512,9 +512,10 @@ def _not_a_flyer(lines: list[Line]) -> bool:
     sentences = sum(1 for ln in lines if len(re.findall(r"[A-Za-z]{2,}", ln.text)) >= 7)
     if sentences >= 4 and sentences >= 0.3 * len(lines):
         return True
+    spans = sum(len(_DAY_SPAN.findall(ln.text)) for ln in lines)
     day_rows = sum(1 for ln in lines if _DAY_SPAN.search(ln.text) or (ln.when.weekday and ln.when.starts))
     if not nz.kind_hint(" ".join(ln.text for ln in lines)) and (
-            any(_HOURS.search(ln.text) for ln in lines) or (day_rows >= 2 and any(_DAY_SPAN.search(ln.text) for ln in lines))):
+            any(_HOURS.search(ln.text) for ln in lines) or spans >= 2 or (spans and day_rows >= 2)):
         return True  # opening hours: "HOURS", "Closed", "Mon - Fri 9 am - 9 pm" / "Sat 10 am - 4 pm"
     if sum(1 for ln in lines if _CHAT.search(ln.text)) >= 2:
         return True  # a chat's screen: "last seen today at 8:39", "Yesterday 9:12 AM", "iMessage"
