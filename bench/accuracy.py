@@ -574,7 +574,8 @@ def _set_note(name: str, scores: dict, flyers: bool) -> str:
             + ", ".join(part(label) for label in ("all", "clean", "photo-like")))
 
 
-def run(quick: bool, dev_set: Optional[Path] = None, dump_path: Optional[Path] = None) -> dict:
+def run(quick: bool, dev_set: Optional[Path] = None, dump_path: Optional[Path] = None,
+        only: Optional[set[str]] = None) -> dict:
     from daskparse.extract.local import get_engine
 
     options = Options(quick=quick, dev_set=Path(dev_set) if dev_set else DEFAULT_DEV_SET, dump=dump_path)
@@ -584,6 +585,9 @@ def run(quick: bool, dev_set: Optional[Path] = None, dump_path: Optional[Path] =
     readings_by_set: dict[str, list[Reading]] = {}
     rows, notes, walls = [], [], []
     for spec in SETS:
+        if only and spec.name not in only:
+            sets[spec.name] = {"about": spec.about, "skipped": "not asked for (--sets)"}
+            continue
         started = time.perf_counter()
         try:
             cases = spec.load(options)
@@ -646,9 +650,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help=f"folder with the flyers, truth.json and manifest.json (default {DEFAULT_DEV_SET})")
     parser.add_argument("--dump", type=Path, help="write each image's OCR lines, predictions and truth (JSON)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-accuracy.json", help="JSON file to write")
+    parser.add_argument("--sets", help="comma-separated set names to run (default: all of " +
+                        ", ".join(spec.name for spec in SETS) + ")")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run(args.quick, dev_set=args.dev_set, dump_path=args.dump)
+    result = run(args.quick, dev_set=args.dev_set, dump_path=args.dump,
+                 only=set(args.sets.split(",")) if args.sets else None)
     result["seconds_total"] = round(time.perf_counter() - started, 1)
     print(format_table(result["rows"]))
     for note in result["notes"]:
