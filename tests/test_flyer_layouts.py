@@ -149,7 +149,10 @@ def test_store_hours_receipts_and_chats_are_not_flyers():
     chat = [("Dana", 40, 40 + i * 60, 140, 70 + i * 60) if i % 2 == 0 else
             ("see you at 8pm at Rosie's, 14 Oak St, Akron, OH 44305", 40, 40 + i * 60, 640, 70 + i * 60)
             for i in range(8)] + [("Fri 7:41 PM", 250, 540, 400, 565)]
-    for rows in (hours, receipt, chat):
+    menu = [("Juniper Kitchen & Bar", 80, 40, 600, 120), ("Fish Tacos 8.5", 60, 150, 300, 190),
+            ("Salmon Plate 24.5", 360, 150, 640, 190), ("Iced Tea 3.25", 60, 200, 300, 240),
+            ("Happy hour Sundays 3-6pm", 80, 260, 600, 300), ("74 Elm Pl, Greenville, SC 29601", 80, 320, 600, 360)]
+    for rows in (hours, receipt, chat, menu):
         assert shows_of(rows) == []
 
 

@@ -130,6 +130,8 @@ _STREET_START = re.compile(r"(?i)^[\s(#]*\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s*(?:[A-Z
 _LEADING_AT = re.compile(r"(?i)^\W*(?:(?:at|live\s+at|located\s+at)\s+|@\s*)")
 # Money: "$5", "12.99", "RM 41.95": rows of these are a receipt or a menu, not a flyer.
 _PRICE = re.compile(r"(?:[$€£]\s?\d+(?:[.,]\d\d)?|(?<![\d:])\d{1,5}[.,]\d\d(?![\d:]|\s?[ap]\.?m))", re.I)
+# A decimal amount ("8.5", "22.50"), not a time ("8.30pm"), a date ("12.05.26") or a percentage.
+_DECIMAL = re.compile(r"(?<![\d:.])\d{1,3}\.\d{1,2}(?![\d:.%])(?!\s?[ap]\.?m)", re.I)
 _SEPARATORS = re.compile(r"\s*(?:\s\|\s|\|| [-/:] | [-/] ?|/|\s@\s|^@\s|\s{2,}|\s-(?=\s)|(?<=[a-z.'])-(?=\d))\s*")
 
 
@@ -509,6 +511,8 @@ def _not_a_flyer(lines: list[Line]) -> bool:
     priced = sum(1 for ln in lines if _PRICE.search(ln.text))
     if priced >= 3 and priced >= 0.15 * len(lines):
         return True
+    if sum(len(_DECIMAL.findall(ln.text)) for ln in lines) >= 3:
+        return True  # a menu set in columns (dish and price on one row): "Shrimp Tacos 8.5  Salmon 24.5"
     sentences = sum(1 for ln in lines if len(re.findall(r"[A-Za-z]{2,}", ln.text)) >= 7)
     if sentences >= 4 and sentences >= 0.3 * len(lines):
         return True
