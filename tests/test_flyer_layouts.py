@@ -228,3 +228,12 @@ def test_calendar_tiles_a_post_location_line_and_a_slash_range():
     shows = shows_of(post)
     assert picked(shows, "date", "start_time", "title", "street") == [
         (d, "19:00", "OPEN MIC", "62 Wharf Street") for d in ("2027-01-06", "2027-01-07", "2027-01-08")]
+
+
+def test_a_title_that_starts_with_a_weekday_over_a_dated_line_is_one_show_not_a_lineup():
+    rows = [("Tuesday Night Karaoke", 90, 180, 700, 245), ("with Tony B", 90, 250, 310, 300),
+            ("Tue Jan 5 | 9PM 'til close", 92, 400, 530, 450), ("Green Lantern Tavern", 92, 550, 490, 600),
+            ("417 State St", 90, 605, 330, 645), ("Madison, WI 53703", 90, 655, 440, 700)]
+    [show] = shows_of(rows)
+    assert (show["title"], show["performer"], show["venue"], show["date"], show["start_time"], show["recurrence"]) == (
+        "Tuesday Night Karaoke", "Tony B", "Green Lantern Tavern", "2027-01-05", "21:00", None)

@@ -322,8 +322,9 @@ def read_when(text: str, reference: dt.date) -> tuple[When, str]:
         before = re.search(r"(?i)\b(?:every|each)\s*(?:other\s*)?$", rest[: match.start])
         start = before.start() if before else match.start
         rest = rest[:start] + " | " + rest[match.end:]
-    rest = re.sub(r"(?i)\b(?:doors?(?:\s+open)?|shows?|starts?(?:\s+at)?|from|at|til+|till|until|to|and|"
-                  r"every|each|close|late)\b(?=\s*(?:\||$))", " ", rest)
+    for _ in range(2):  # "'til close": the last word goes first, then the one before it
+        rest = re.sub(r"(?i)'?\b(?:doors?(?:\s+open)?|shows?|starts?(?:\s+at)?|from|at|til+|till|until|to|and|"
+                      r"every|each|close|late)\b(?=\s*(?:\||$))", " ", rest)
     rest = re.sub(r"(?i)\b(?:\d+|two|three|four|five|six|seven)\s+nights?\b!?", " ", rest)
     return when, rest
 
@@ -847,6 +848,10 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
                 and not (nxt.when.weekday or nxt.when.dates) and not _name_left(nxt.rest):
             text += " | " + nxt.text
         rows.append((i, text))
+    # A line-up's rows are alike: all by weekday or all by date ("Tuesday Night Karaoke" over "Tue Jan 5" is no
+    # line-up but one show's title and date).
+    dated = [r for r in rows if lines[r[0]].when.dates]
+    rows = dated if len(dated) * 2 > len(rows) else [r for r in rows if not lines[r[0]].when.dates]
     days = [_day_of(lines[i].when) for i, _ in rows]
     if len(set(days)) < 2:
         return []
