@@ -34,14 +34,28 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "flyers"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No guessing at abbreviations: "--mode batch" must not become "--model batch".
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # argparse exits 2 already; keep its message, drop nothing
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def program_name(argv0: str) -> str:
+    """How the user called us: "daskparse" (the console script) or "python -m daskparse"."""
+    return "daskparse" if Path(argv0).stem == "daskparse" else "python -m daskparse"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m daskparse", description="Turn photos of event flyers into a table of shows.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from daskparse import __version__
+
+    parser = _Parser(prog=program_name(sys.argv[0] if sys.argv else ""),
+                     description="Turn photos of event flyers into a table of shows.")
+    parser.add_argument("--version", action="version", version=f"daskparse {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     run = commands.add_parser("run", help="parse images into shows")
     run.add_argument("sources", nargs="*", metavar="SOURCE",
                      help="image URL, path, glob, directory, fsspec URL or .txt list (default: the bundled samples)")
@@ -126,7 +140,11 @@ def cache_command(action: str, url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `python -m daskparse`: say what it can do
+        parser.print_help()
+        return EXIT_OK
     options = {key: value for key, value in vars(args).items() if key not in ("command", "sources", "action")}
     try:
         settings = load_settings(**options)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import dask.config
+import pytest
 import pandas as pd
 
 from daskparse.cli import build_parser
@@ -127,3 +128,32 @@ def test_the_readme_lists_the_exit_codes_the_cli_documents():
     documented = dict(re.findall(r"^  (\d+)\s+(\S.*)$", cli.__doc__, re.M))
     in_readme = dict(re.findall(r"^\| `(\d+)` \| (.*) \|$", (DATA.parent / "README.md").read_text(), re.M))
     assert sorted(documented, key=int) == sorted(in_readme, key=int) == ["0", "2", "3", "4", "130", "143"]
+
+
+def test_abbreviated_flags_are_refused_not_guessed():
+    """Issue 15: '--thread 4' was read as --threads and '--mode batch' as --model batch (an online run with a model
+    named "batch"). A flag is spelled out or refused."""
+    for args in (["run", "--thread", "4"], ["run", "--mode", "batch"], ["run", "--extract", "local"]):
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(args)
+        assert stop.value.code == 2, args
+    assert build_parser().parse_args(["run", "--threads", "4"]).threads == 4
+
+
+def test_bare_command_shows_help_and_version_is_printed(tmp_path):
+    """Issue 15: bare `python -m daskparse` errored instead of showing help; there was no --version."""
+    from daskparse import __version__
+
+    bare = run_cli(cwd=tmp_path, timeout=60)
+    assert bare.returncode == 0, bare.stderr
+    assert "usage: python -m daskparse" in bare.stdout and "run" in bare.stdout and "cache" in bare.stdout
+    version = run_cli("--version", cwd=tmp_path, timeout=60)
+    assert version.returncode == 0 and version.stdout.strip() == f"daskparse {__version__}"
+
+
+def test_the_console_script_names_itself():
+    """Issue 15: `daskparse --help` said `usage: python -m daskparse`."""
+    from daskparse.cli import program_name
+
+    assert program_name("/usr/local/bin/daskparse") == "daskparse"
+    assert program_name("/work/daskparse/__main__.py") == "python -m daskparse"
