@@ -21,6 +21,11 @@ OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached", *OUTCOM
 TABLE_COLUMNS = ["weekday", "date", "start_time", "kind", "title", "performer", "venue", "city", "state"]
 
 
+def _count(number: int, noun: str) -> str:
+    """"1 image", "2 images"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 @dataclass
 class ParseResult:
     shows: pd.DataFrame
@@ -31,9 +36,9 @@ class ParseResult:
     def summary(self) -> str:
         s = self.stats
         return (
-            f"{s.get('totalImages', 0)} images: {s.get('imagesWithShows', 0)} with shows, "
-            f"{s.get('imagesWithoutShows', 0)} without, {s.get('errors', 0)} errors; "
-            f"{s.get('shows', 0)} shows in {s.get('wallSeconds', 0):.1f} s "
+            f"{_count(s.get('totalImages', 0), 'image')}: {s.get('imagesWithShows', 0)} with shows, "
+            f"{s.get('imagesWithoutShows', 0)} without, {_count(s.get('errors', 0), 'error')}; "
+            f"{_count(s.get('shows', 0), 'show')} in {s.get('wallSeconds', 0):.1f} s "
             f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor"
             + (f"; {s['cacheHits']} from the cache" if s.get("cacheHits") else "") + ")"
             + (f"; Gemini ~${s['estimatedCostUSD']:.4f}" + (f", ${s['costPer1000ImagesUSD']:.2f} per 1,000 images"
