@@ -172,9 +172,6 @@ class When:
     recurrence: Optional[str] = None
     starts: list[tuple[str, Optional[str]]] = field(default_factory=list)  # (start, end) per show a night
 
-    def __bool__(self) -> bool:
-        return bool(self.dates or self.weekday or self.starts)
-
 
 _RANGE_TAIL = re.compile(r"(?i)^\s*(?:-|to|thru|through|until|till)\s*(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*[:.]\d)"
                          r"(?!\s*[ap]\.?m)(?:\s*,?\s*(?P<year>(?:19|20)\d\d))?")
@@ -364,22 +361,22 @@ def _tag(row: Row, reference: dt.date) -> Line:
     line.when, line.rest = when, rest
     left = _name_left(rest)
     words_left = re.findall(r"[A-Za-z]{2,}", left)
-    if _city_line(text) or _street_like(text):
+    # "Every Wednesday", "THURSDAY", "Every Sat night" (but "Trivia Tuesday" is a title)
+    day_only = when.weekday and not nz.kind_hint(left) and (
+        len(words_left) <= 2 or (len(words_left) <= 3 and re.match(r"\W*(?:every|each)", text, re.I)))
+    if re.fullmatch(r"\W*\d{1,2}:\d\d\W*", text):
+        line.role = "deco"  # a bare clock without am/pm: a phone's status bar in a screenshot, not a show time
+    elif _city_line(text) or _street_like(text):
         line.role = "address"
     elif _HEADING.search(text) and not when.dates and not when.starts:
         line.role = "heading"
     elif _PERFORMER_CUE.match(text):
         line.role = "cue"
-    elif when.dates or when.starts or (when.weekday and len(words_left) <= 2 and not nz.kind_hint(left)):
+    elif when.dates or when.starts or day_only:
         line.role = "when"
-    elif when.weekday and nz.kind_hint(left) is None and len(words_left) <= 3 and re.match(r"\W*(?:every|each)", text, re.I):
-        line.role = "when"
-    elif _DECORATION.search(text) and not nz.kind_hint(re.sub(r"(?i)\bfree\b|\bprizes?\b", "", text)):
+    elif (_DECORATION.search(text) and not nz.kind_hint(re.sub(r"(?i)\bfree\b|\bprizes?\b", "", text))
+          or not re.search(r"[A-Za-z]{2,}|\d0'?s\b", text)):  # small print, or a speck ("90s" is a name)
         line.role = "deco"
-    elif not re.search(r"[A-Za-z]{2,}|\d0'?s\b", text):  # a speck or a number ("90s" is a name)
-        line.role = "deco"
-    if re.fullmatch(r"\W*\d{1,2}:\d\d\W*", text):
-        line.role = "deco"  # a bare clock without am/pm: a phone's status bar in a screenshot, not a show time
     return line
 
 
@@ -844,7 +841,7 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
             continue  # nothing on, or only who is on (one show's dates: see _schedule)
         # a row wrapped before its time: "Sat, Dec 19 · Cornhole League" / "8pm"
         nxt = lines[k] if k < len(lines) else None
-        if not read_when(text, reference)[0].starts and nxt is not None and nxt.role == "when" and nxt.when.starts \
+        if not line.when.starts and nxt is not None and nxt.role == "when" and nxt.when.starts \
                 and not (nxt.when.weekday or nxt.when.dates) and not _name_left(nxt.rest):
             text += " | " + nxt.text
         rows.append((i, text))
