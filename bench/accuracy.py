@@ -241,7 +241,7 @@ def read(case: Case, extractor, prepare: Optional[Callable[[bytes], bytes]] = No
     try:
         jpeg = prepare(case.data) if prepare else optimize_image(case.data).jpeg
         prepared = time.perf_counter()
-        shows = [show.model_dump() for show in extractor.extract(jpeg).shows]
+        shows = [show.model_dump() for show in extractor.shows(jpeg)]  # dates given their year, as a run does
     except Exception as exc:  # one image's failure is a result, not the end of the run
         now = time.perf_counter()
         return Reading(case, [], now - started, 0.0, f"{type(exc).__name__}: {exc}")

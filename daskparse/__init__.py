@@ -5,12 +5,15 @@
     >>> result.shows      # one row per show
     >>> result.errors     # one row per source that failed, with a stable ``kind``
     >>> result.stats      # totalImages, cacheHits, averageTimePerImage, ...
+    >>> daskparse.parse_frame(posts, url="image_url", posted="posted_at").shows  # a table of posts in
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from daskparse.frames import parse_frame
 from daskparse.result import ParseResult
 from daskparse.settings import Settings, SettingsError, load_settings
 from daskparse.shows import SHOW_COLUMNS, ShowFields
@@ -18,7 +21,7 @@ from daskparse.shows import SHOW_COLUMNS, ShowFields
 if TYPE_CHECKING:
     from daskparse.tally import RunProgress
 
-__all__ = ["parse_images", "ParseResult", "Settings", "SettingsError", "ShowFields", "SHOW_COLUMNS", "load_settings"]
+__all__ = ["parse_images", "parse_frame", "ParseResult", "Settings", "SettingsError", "ShowFields", "SHOW_COLUMNS", "load_settings"]
 __version__ = "0.1.0"
 
 
@@ -29,6 +32,7 @@ def parse_images(
     log: Callable[[str, str], None] | None = None,
     progress: Callable[[RunProgress], None] | None = None,
     stop: Any = None,
+    reference_dates: Mapping[str, dt.date] | None = None,
     **options: Any,
 ) -> ParseResult:
     """Parse flyer images into shows.
@@ -41,9 +45,12 @@ def parse_images(
     (``done``, ``total``, ``failed``, ``shows``, ``cache_hits``, ``requests``, tokens, cost, ``rate``, ``eta``).
     ``stop``: a ``threading.Event``; once set, no new image is started, those in progress finish, and the
     result holds what was done (``stats["stopped"]``, ``stats["notReached"]``).
+    ``reference_dates``: the day each source was seen (source -> date), for its dates printed without a year;
+    the others take ``reference_date`` (default: today).
     ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
 
     settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
-    return pipeline.run(sources, settings, client=client, log=log, progress=progress, stop=stop)
+    return pipeline.run(sources, settings, client=client, log=log, progress=progress, stop=stop,
+                        reference_dates=reference_dates)

@@ -4,7 +4,8 @@ Every extractor ends here: the local OCR parser and the Gemini extractor hand th
 :func:`normalise_show`, so the same facts always come out as the same values. The smaller parsers are
 public because the flyer-text parser also uses them to *find* fields in OCR lines:
 
-- :func:`parse_date` / :func:`find_date`: "Dec 4", "12/05", "December 4th, 2026" -> ISO date
+- :func:`parse_date` / :func:`find_date`: "Dec 4", "12/05", "December 4th, 2026" -> the date as printed
+  ("--12-04" without a year; the year is given per run, :mod:`daskparse.dates`)
 - :func:`parse_weekday`: "THU", "Thurs", "Sundays", "Every Wednesday" -> ("Thursday", recurrence)
 - :func:`parse_time` / :func:`parse_time_range`: "9:30 p.m.", "8-11pm", "noon", "Doors 7 / Show 8"
 - :func:`parse_state`, :func:`parse_zip`, :func:`parse_address` (``usaddress`` does the tagging)
@@ -25,11 +26,14 @@ from typing import Any, Optional
 
 import usaddress
 
+from daskparse import dates
 from daskparse.shows import KINDS, WEEKDAYS, ShowFields, strip_controls, strip_controls_in
 
 # Bump when a change here alters the values of a show: cached results (of either extractor) are recomputed.
 # (Control characters are stripped from cached values as they are read, daskparse.cache: no bump for that.)
-NORMALISER_VERSION = "2"
+# 3: dates are stored as printed ("--11-28" without a year) and a printed weekday is kept: the year is given
+# per run after the cache (daskparse.dates), so a cached result no longer carries the year of the day it was read.
+NORMALISER_VERSION = "3"
 
 # --------------------------------------------------------------------------------------------
 # Text clean-up
@@ -187,14 +191,7 @@ def _after_weekday(text: str, position: int) -> bool:
 
 def infer_year(month: int, day: int, reference_date: dt.date) -> Optional[dt.date]:
     """The first date with this month and day on or after reference_date (Feb 29 waits for a leap year)."""
-    for year in range(reference_date.year, reference_date.year + 9):
-        try:
-            candidate = dt.date(year, month, day)
-        except ValueError:
-            continue
-        if candidate >= reference_date:
-            return candidate
-    return None
+    return dates.next_on_or_after(month, day, reference_date)
 
 
 @dataclass(frozen=True)
@@ -259,11 +256,17 @@ def _dateparser():
     return DateDataParser(languages=["en"], settings=settings)
 
 
-def parse_date(text: Any, reference_date: dt.date) -> Optional[str]:
-    """A date as ISO "YYYY-MM-DD", or None. A date without a year is the next one on/after reference_date.
+# A leap year: any month and day printed without a year is a date in it (Feb 29 included).
+_YEARLESS_ANCHOR = dt.date(2000, 1, 1)
 
-    Flyer formats are read by :func:`find_date`; anything else ("the 4th of Dec.", "4 December") goes to
-    ``dateparser`` (English only, no language detection, so it never loads a model or touches a network).
+
+def parse_date(text: Any, reference_date: Optional[dt.date] = None) -> Optional[str]:
+    """A date as printed: ISO "YYYY-MM-DD" when the year is printed, "--MM-DD" when not; or None.
+
+    With ``reference_date``, a date without a year is given one (:func:`daskparse.dates.resolve`: the next
+    such day on or after it). Flyer formats are read by :func:`find_date`; anything else ("the 4th of Dec.",
+    "4 December") goes to ``dateparser`` (English only, no language detection, so it never loads a model or
+    touches a network).
     """
     if text is None:
         return None
@@ -272,17 +275,29 @@ def parse_date(text: Any, reference_date: dt.date) -> Optional[str]:
     if isinstance(text, dt.date):
         return text.isoformat()
     cleaned = repair_ocr_text(str(text))
-    match = find_date(cleaned, reference_date) or find_date(unglue(cleaned), reference_date)
+    if re.fullmatch(r"\s*-{0,2}(0[1-9]|1[0-2])-([0-3]\d)\s*", cleaned):  # "--11-28" or the prompt's "11-28"
+        month, day = (int(part) for part in cleaned.strip().lstrip("-").split("-"))
+        found = _valid(month, day)
+        return _resolved(dates.printed(found, False), reference_date) if found else None
+    match = find_date(cleaned, _YEARLESS_ANCHOR) or find_date(unglue(cleaned), _YEARLESS_ANCHOR)
     if match:
-        return match.date.isoformat()
+        return _resolved(dates.printed(match.date, match.year_given), reference_date)
     data = _dateparser().get_date_data(cleaned)
     if data is None or data.date_obj is None:
         return None
     parsed = data.date_obj.date()
-    if re.search(r"\b(?:19|20)\d\d\b", cleaned):
-        return parsed.isoformat()
-    inferred = infer_year(parsed.month, parsed.day, reference_date)
-    return inferred.isoformat() if inferred else None
+    return _resolved(dates.printed(parsed, bool(re.search(r"\b(?:19|20)\d\d\b", cleaned))), reference_date)
+
+
+def _valid(month: int, day: int) -> Optional[dt.date]:
+    try:
+        return _YEARLESS_ANCHOR.replace(month=month, day=day)
+    except ValueError:
+        return None
+
+
+def _resolved(printed: str, reference_date: Optional[dt.date]) -> Optional[str]:
+    return printed if reference_date is None else dates.resolve(printed, None, reference_date)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -764,26 +779,29 @@ def _first(raw: dict, *keys: str) -> Any:
     return None
 
 
-def normalise_show(raw: dict, *, reference_date: dt.date) -> ShowFields:
+def normalise_show(raw: dict, *, reference_date: Optional[dt.date] = None) -> ShowFields:
     """Clean loosely formatted fields into a ShowFields.
 
     Accepts the ShowFields keys with any loose values (e.g. date "Dec 4", start_time "9PM" or even
-    "8-11pm", state "Texas", only an ``address`` line) and fills what can be derived: the weekday from
-    the date, street/city/state/zip from the address line, the end time from a range, the kind from
-    the title or performer when the given kind is not one of KINDS.
+    "8-11pm", state "Texas", only an ``address`` line) and fills what can be derived: street/city/state/zip
+    from the address line, the end time from a range, the kind from the title or performer when the given
+    kind is not one of KINDS.
+
+    The date stays as printed ("--12-04" without a year) with the weekday as printed: the year is a run's
+    business (:func:`daskparse.dates.resolve_show`, after the cache). Given ``reference_date``, the show
+    comes back resolved, as a run would give it.
     """
     # The parsers below read the raw values too: an escape sequence inside "9PM" must not hide the time.
     raw = strip_controls_in(raw)
     text = {key: clean_text(raw.get(key), _MAX_LENGTH.get(key)) for key in
             ("title", "performer", "venue", "address", "street", "city", "recurrence")}
 
-    date = parse_date(_first(raw, "date"), reference_date)
+    date = parse_date(_first(raw, "date"))
 
     weekday, weekday_recurrence = parse_weekday(_first(raw, "weekday"))
-    if date:
-        weekday = WEEKDAYS[dt.date.fromisoformat(date).weekday()]
-    elif weekday is None and raw.get("date"):  # a "date" of "Every Thursday" names a weekday, not a date
-        weekday, weekday_recurrence = parse_weekday(raw.get("date"))
+    if weekday is None and raw.get("date"):  # "Sat Nov 28" names its weekday; "Every Thursday" is one
+        weekday, named_recurrence = parse_weekday(raw.get("date"))
+        weekday_recurrence = None if date else named_recurrence
     recurrence = parse_recurrence(text["recurrence"]) or weekday_recurrence
     if recurrence is None and text["recurrence"] and text["recurrence"].lower() not in _ONE_OFF:
         recurrence = clean_text(text["recurrence"].lower(), 40)  # e.g. "every full moon": keep the words
@@ -807,7 +825,7 @@ def normalise_show(raw: dict, *, reference_date: dt.date) -> ShowFields:
     given = classify_kind(raw.get("kind")) if raw.get("kind") else "other"
     kind = given if given != "other" else classify_kind(text["title"], performer)
 
-    return ShowFields(
+    show = ShowFields(
         title=text["title"],
         kind=kind,
         performer=performer,
@@ -822,5 +840,9 @@ def normalise_show(raw: dict, *, reference_date: dt.date) -> ShowFields:
         recurrence=recurrence,
         start_time=start_time,
         end_time=end_time,
+        date_note=clean_text(raw.get("date_note"), _MAX_LENGTH["date_note"]),
     )
+    if reference_date is None:
+        return show
+    return ShowFields(**dates.resolve_show(show.model_dump(), reference_date))
 

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import dask
 import dask.bag as db
@@ -333,10 +333,11 @@ def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:
 
 def run(sources: Sequence[str] | str, settings: Settings, client: Client | None = None,
         log: LogCallback | None = None, progress: ProgressCallback | None = None,
-        stop: threading.Event | None = None) -> ParseResult:
+        stop: threading.Event | None = None, reference_dates: Mapping[str, dt.date] | None = None) -> ParseResult:
     """Every source to a shows, no-shows or error outcome. ``progress(RunProgress)`` is called once the
     sources are known and after each partition (on this thread: a slow callback slows the run's bookkeeping).
-    Once ``stop`` is set, no new partition starts; the result holds what was done."""
+    Once ``stop`` is set, no new partition starts; the result holds what was done. ``reference_dates``: the day
+    each source was seen, which gives its dates printed without a year their year (others: the settings')."""
     report = _reporter(log)
     started = time.perf_counter()
     if isinstance(sources, str):
@@ -348,7 +349,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     run_id = uuid.uuid4().hex  # the workers' extractors are this run's own (``extractor_for``)
     sources_in_order = [item.source for item in items]  # results come back in the order given
     board = RunBoard(progress)  # the run's numbers on its scheduler's daskparse page, and your callback
-    tally = RunTally(len(items), settings, board)
+    tally = RunTally(len(items), settings, board, references=reference_dates)
     tally.notify()
     gate_metrics = None
     cache = open_cache(settings) if items else None

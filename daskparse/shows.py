@@ -65,11 +65,14 @@ class ShowFields(BaseModel):
     city: Optional[str] = Field(None, max_length=100)
     state: Optional[str] = Field(None, max_length=2, description="Two-letter US state code")
     zip: Optional[str] = Field(None, max_length=5, description="Five-digit ZIP code")
+    # An extractor reports "--MM-DD" when no year is printed; a run gives the year (daskparse.dates).
     date: Optional[str] = Field(None, description="ISO date YYYY-MM-DD, when the flyer names a date")
     weekday: Optional[str] = Field(None, description="Weekday name, e.g. Thursday")
     recurrence: Optional[str] = Field(None, description="e.g. weekly, when the show repeats")
     start_time: Optional[str] = Field(None, description="Start time HH:MM, 24 h")
     end_time: Optional[str] = Field(None, description="End time HH:MM, 24 h")
+    date_note: Optional[str] = Field(None, max_length=300, description="Why the date is empty or doubtful, e.g. "
+                                     "the printed weekday does not agree with the printed date")
 
     @field_validator("*", mode="before")
     @classmethod

@@ -13,15 +13,17 @@ error row, if any; timings, usage and cache levels are summed as they come.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
 
 from daskparse.cache import LEVELS
+from daskparse.dates import resolve_show
 from daskparse.errors import ERROR_COLUMNS, ErrorRecord
 from daskparse.result import OUTCOME_COLUMNS, OUTCOME_USAGE, ParseResult
 from daskparse.settings import Settings
@@ -61,8 +63,13 @@ class RunProgress:
 
 class RunTally:
     def __init__(self, total: int, settings: Settings,
-                 on_progress: Callable[[RunProgress], None] | None = None) -> None:
+                 on_progress: Callable[[RunProgress], None] | None = None,
+                 references: Mapping[str, dt.date] | None = None) -> None:
         self.total, self.settings, self.on_progress = total, settings, on_progress
+        # the day each source was seen, which gives a date printed without a year its year (daskparse.dates):
+        # here, after the cache, so a result never depends on the day it was cached
+        self.reference_date = settings.run_reference_date()
+        self.references = references or {}
         self.started = time.perf_counter()
         self.rows: list[tuple] = []  # OUTCOME_COLUMNS, one per outcome
         self.errors: list[dict] = []
@@ -87,7 +94,8 @@ class RunTally:
                               *(usage.get(key, 0) for key in OUTCOME_USAGE)))
             if error:
                 self.errors.append(error)
-            self._show_records.extend(shows)
+            reference = self.references.get(outcome["source"], self.reference_date)
+            self._show_records.extend(resolve_show(show, reference) for show in shows)
             self.show_count += len(shows)
             if cache:
                 self.levels[cache["level"]] += 1

@@ -37,7 +37,7 @@ def extractor(server, sleeps=None, fallback=None, **options):
     return GeminiExtractor(
         GeminiOptions(api_key=options.pop("api_key", KEY), base_url=server.base_url, api_version="v1beta",
                       timeout=options.pop("timeout", 10), **options),
-        reference_date=REFERENCE, gate=ProcessGate(sleep=sleeps), fallback=fallback, sleep=sleeps,
+        gate=ProcessGate(sleep=sleeps), fallback=fallback, sleep=sleeps,
     )
 
 
@@ -57,8 +57,9 @@ def test_extracts_and_normalises_shows_through_the_real_client(server):
     server.set_answer(image, ANSWER)
     result = extractor(server).extract(image)
     first, second = result.shows
+    # the date as printed ("12-04": no year): the run gives it a year after the cache (daskparse.dates)
     assert (first.kind, first.performer, first.date, first.weekday, first.start_time) == \
-        ("karaoke", "DJ Sparkle", "2026-12-04", "Friday", "21:00")
+        ("karaoke", "DJ Sparkle", "--12-04", None, "21:00")
     assert (first.state, first.zip, first.city) == ("TX", "78701", "Austin")
     assert (second.kind, second.weekday, second.recurrence, second.end_time) == ("trivia", "Tuesday", "weekly", "21:00")
     assert result.extractor == "gemini"
@@ -224,7 +225,7 @@ def test_each_attempt_reports_when_its_request_really_left(server):
     server.add_fault("unavailable", times=1)
     gate = RecordingGate()
     ex = GeminiExtractor(GeminiOptions(api_key=KEY, base_url=server.base_url, api_version="v1beta", timeout=10),
-                         reference_date=REFERENCE, gate=gate, sleep=Sleeps())
+                         gate=gate, sleep=Sleeps())
     assert ex.extract(jpeg_bytes()).shows
     arrivals = [r.time for r in server.requests if r.path.split("?")[0].endswith(":generateContent")]
     assert len(gate.slots) == len(arrivals) == 2  # a retry takes a new slot: one send per slot

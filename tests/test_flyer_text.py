@@ -23,7 +23,7 @@ SINGLE_EXPECTED = {
     "title": "KARAOKE NIGHT", "kind": "karaoke", "performer": "DJ Sparkle", "venue": "The Rusty Anchor",
     "address": "1234 Main St, Austin, TX 78701", "street": "1234 Main St", "city": "Austin", "state": "TX",
     "zip": "78701", "date": "2026-12-10", "weekday": "Thursday", "recurrence": None,
-    "start_time": "21:00", "end_time": None,
+    "start_time": "21:00", "end_time": None, "date_note": None,
 }
 
 LINEUP = [
@@ -49,7 +49,7 @@ def test_single_show_flyer():
 def test_lineup_flyer_gives_one_weekly_show_per_row():
     shows = dumps(parse_flyer(LINEUP, reference_date=REF))
     shared = {"venue": "BLUE DOOR TAVERN", "address": "2207 E 6th St, Austin, TX 78702", "street": "2207 E 6th St",
-              "city": "Austin", "state": "TX", "zip": "78702", "date": None, "recurrence": "weekly"}
+              "city": "Austin", "state": "TX", "zip": "78702", "date": None, "recurrence": "weekly", "date_note": None}
     assert shows == [
         {**shared, "title": "Trivia", "kind": "trivia", "performer": "Quizmaster Dan", "weekday": "Monday",
          "start_time": "19:00", "end_time": None},

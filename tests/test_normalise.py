@@ -306,8 +306,8 @@ def test_normalise_show_from_loose_fields():
         "title": "KARAOKE NIGHT", "kind": "karaoke", "performer": "DJ Sparkle", "venue": "The Rusty Anchor",
         "address": "1234 Main St, Austin, Texas 78701", "street": "1234 Main St", "city": "Austin",
         "state": "TX", "zip": "78701", "date": "2026-12-04",
-        "weekday": "Friday",  # from the date: Dec 4 2026 is a Friday, whatever "weekday" said
-        "recurrence": None, "start_time": "21:00", "end_time": "01:00",
+        "weekday": "Friday",  # printed "Fri", and Dec 4 2026 is one
+        "recurrence": None, "start_time": "21:00", "end_time": "01:00", "date_note": None,
     }
 
 
@@ -322,11 +322,15 @@ def test_normalise_show_recurring_and_ranges():
 
 def test_normalise_show_is_idempotent():
     raw = {"title": "Live Music", "performer": "with The Night Owls", "venue": "Blue Door Tavern",
-           "address": "2207 E 6th St, Austin, TX 78702", "date": "Sat Dec 6", "start_time": "Doors 7 / Show 8"}
+           "address": "2207 E 6th St, Austin, TX 78702", "date": "Sun Dec 6", "start_time": "Doors 7 / Show 8"}
     once = normalise_show(raw, reference_date=REF)
     twice = normalise_show(once.model_dump(), reference_date=REF)
     assert once == twice
     assert (once.kind, once.date, once.weekday, once.start_time) == ("live music", "2026-12-06", "Sunday", "20:00")
+    # a date the printed weekday contradicts stays noted, and empty, however often it is normalised
+    contradicted = normalise_show({**raw, "date": "Sat Dec 6"}, reference_date=REF)
+    assert normalise_show(contradicted.model_dump(), reference_date=REF) == contradicted
+    assert contradicted.date is None and "Saturday" in contradicted.date_note
 
 
 def test_normalise_show_bounds_lengths_and_empty_input():

@@ -230,3 +230,27 @@ def test_a_run_that_wrote_many_small_files_merges_them(gemini_server, client):
     assert stats["live"] == len(flyers) and stats["files"] < 4 and stats["tempFiles"] == 0
     again = parse(gemini_server, client, flyers)
     assert gemini_server.count(CALLS) == len(flyers) and again.stats["cacheHits"] == len(flyers)
+
+
+def test_a_cached_result_takes_this_runs_year_not_the_year_it_was_read(gemini_server, client):
+    """Issue 15: a run with another reference date was answered with the year of the day the cache was filled."""
+    from daskparse.optimize import optimize_image
+
+    path = PATHS[0]
+    shows = [{"title": "Trivia", "kind": "trivia", "venue": "The Lantern", "address": "512 Elm St, Denver, CO 80202",
+              "date": "11-28", "weekday": None, "start_time": "20:00"},
+             {"title": "Tuesday Night Karaoke", "kind": "karaoke", "venue": "The Lantern",
+              "address": "512 Elm St, Denver, CO 80202", "date": "01-05", "weekday": "Tue", "start_time": "21:00"}]
+    gemini_server.set_answer(optimize_image((DATA / "flyers" / NAMES[0]).read_bytes()).jpeg,
+                             {"is_flyer": True, "shows": shows})
+
+    def dates(reference, **options):
+        result = daskparse.parse_images([path], extractor="gemini", client=client, gemini_api_key=KEY,
+                                        gemini_base_url=gemini_server.base_url, gemini_api_version="v1beta",
+                                        timeout=10, reference_date=reference, **options)
+        return sorted(zip(result.shows["date"], result.shows["weekday"]))
+
+    assert dates("2026-11-01") == [("2026-11-28", "Saturday"), ("2027-01-05", "Tuesday")]
+    cached = dates("2027-06-01")
+    assert gemini_server.count(CALLS) == 1  # the second run was answered from the cache
+    assert cached == dates("2027-06-01", use_cache=False) == [("2027-01-05", "Tuesday"), ("2027-11-28", "Sunday")]

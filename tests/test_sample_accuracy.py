@@ -25,7 +25,7 @@ def predictions():
     extractor = LocalExtractor(reference_date=dt.date.fromisoformat(TRUTH["reference_date"]))
 
     def read(name):
-        return [show.model_dump() for show in extractor.extract(optimize_image((DATA / "flyers" / name).read_bytes()).jpeg).shows]
+        return [show.model_dump() for show in extractor.shows(optimize_image((DATA / "flyers" / name).read_bytes()).jpeg)]
 
     with ThreadPoolExecutor(OCR_THREADS) as pool:  # as the pipeline does: every core's OCR thread busy
         return dict(zip(TRUTH["flyers"], pool.map(read, TRUTH["flyers"])))

@@ -72,4 +72,4 @@ def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) ->
         media_resolution=settings.media_resolution,
     )
     fallback = LocalExtractor(reference_date=reference_date) if settings.fallback == "local" else None
-    return GeminiExtractor(options, reference_date=reference_date, gate=gate or ProcessGate(), fallback=fallback)
+    return GeminiExtractor(options, gate=gate or ProcessGate(), fallback=fallback)

@@ -28,6 +28,7 @@ Raw fields go through :func:`daskparse.normalise.normalise_show`, like every oth
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -37,6 +38,7 @@ from typing import Optional, Sequence, Union
 import usaddress
 
 from daskparse import normalise as nz
+from daskparse.dates import printed, resolve_show
 from daskparse.extract.layout import Row, TextLine, pieces, read_rows, tilt
 from daskparse.shows import WEEKDAYS, ShowFields
 
@@ -168,6 +170,8 @@ class When:
     """Everything a text says about when: dates (a series or a range expanded), weekday, times."""
 
     dates: list[dt.date] = field(default_factory=list)
+    year_printed: bool = False  # else the dates' year is the reader's guess: the run gives it (daskparse.dates)
+    series_weekday: Optional[str] = None  # "Tuesdays in December": the printed day of every date
     weekday: Optional[str] = None
     recurrence: Optional[str] = None
     starts: list[tuple[str, Optional[str]]] = field(default_factory=list)  # (start, end) per show a night
@@ -204,9 +208,11 @@ def _next_month_date(month: int, day: int, year: Optional[int], reference: dt.da
     return nz.infer_year(month, day, reference)
 
 
-def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], str]:
-    """Dates of ``text`` (ranges and series expanded) and the text with them cut out."""
+def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], bool, Optional[str], str]:
+    """Dates of ``text`` (ranges and series expanded), whether a year is printed, the weekday a series names
+    ("Tuesdays in December"), and the text without them."""
     matches = _date_matches(text, reference)
+    year_printed = any(match.year_given for match in matches)
     dates: list[dt.date] = []
     cuts: list[tuple[int, int]] = []
     for index, match in enumerate(matches):
@@ -221,6 +227,7 @@ def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], str]:
                 dates += [match.date + dt.timedelta(days=d) for d in range(1, (last - match.date).days + 1)]
                 end += ranged.end()
                 if ranged.group("year") and not match.year_given:
+                    year_printed = True
                     year = int(ranged.group("year"))
                     dates = [d.replace(year=year) if d.year != year and d >= match.date else d for d in dates]
         else:
@@ -246,6 +253,7 @@ def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], str]:
                 dates += [dates[-1] + dt.timedelta(days=d) for d in range(1, span)]
         cuts.append((match.start, end))
     every = _EVERY_IN_MONTH.search(text)
+    series_weekday = None
     if every and not dates:
         weekday = nz.weekday_of(every.group("day") or every.group("days"))[0]
         month = next((i for i, name in enumerate(calendar.month_name) if i and name.lower().startswith(
@@ -254,13 +262,15 @@ def _dates(text: str, reference: dt.date) -> tuple[list[dt.date], str]:
             first = nz.infer_year(month, 1, reference.replace(day=1))
             if first:
                 days = calendar.monthrange(first.year, month)[1]
+                # every one of them, passed or not: which are listed must not depend on the day it is read
                 dates = [first.replace(day=d) for d in range(1, days + 1)
-                         if WEEKDAYS[first.replace(day=d).weekday()] == weekday and first.replace(day=d) >= reference]
+                         if WEEKDAYS[first.replace(day=d).weekday()] == weekday]
+                series_weekday = weekday
                 cuts.append(every.span())
     for start, end in sorted(cuts, reverse=True):
         text = text[:start] + " | " + text[end:]
     unique = sorted(set(dates))
-    return unique[:MAX_SHOWS], text
+    return unique[:MAX_SHOWS], year_printed, series_weekday, text
 
 
 def _starts(text: str) -> list[tuple[str, Optional[str]]]:
@@ -305,9 +315,9 @@ def read_when(text: str, reference: dt.date) -> tuple[When, str]:
     text = _DOTTED_DATE.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", text)
     text = _SLASH_RANGE.sub(lambda m: f"{_MONTH_ABBR[int(m.group(1))]} {m.group(2)} - {_MONTH_ABBR[int(m.group(3))]} {m.group(4)}",
                             text)
-    dates, rest = _dates(text, reference)
+    dates, year_printed, series_weekday, rest = _dates(text, reference)
     weekdays = nz.find_weekdays(rest)
-    when = When(dates=dates)
+    when = When(dates=dates, year_printed=year_printed, series_weekday=series_weekday)
     if weekdays:
         when.weekday = weekdays[0].weekday
         when.recurrence = next((w.recurrence for w in weekdays if w.recurrence), None)
@@ -546,7 +556,15 @@ def _is_show(show: ShowFields) -> bool:
 
 
 def parse_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.date) -> list[ShowFields]:
-    """Shows on a flyer from its text lines (top to bottom for plain strings). [] when there is none."""
+    """Shows on a flyer from its text lines (top to bottom for plain strings), their dates given a year against
+    ``reference_date`` as a run gives them. [] when there is none."""
+    return [ShowFields(**resolve_show(show.model_dump(), reference_date))
+            for show in read_flyer(lines, reference_date=reference_date)]
+
+
+def read_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.date) -> list[ShowFields]:
+    """Shows on a flyer with their dates as printed ("--11-28" without a year: daskparse.dates); the reader uses
+    ``reference_date`` only to read ranges and series (month lengths, a year's weekdays)."""
     text_lines = [ln if isinstance(ln, TextLine) else TextLine(str(ln)) for ln in lines]
     rows = _read(text_lines)
     tagged = [_tag(row, reference_date) for row in rows]
@@ -557,7 +575,7 @@ def parse_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.dat
         raws = _read_tour(tagged, places, reference_date)
     else:
         raws = _read_lineup(tagged, places, reference_date) or _read_single(tagged, places, reference_date)
-    shows = [nz.normalise_show(raw, reference_date=reference_date) for raw in raws]
+    shows = [nz.normalise_show(raw) for raw in raws]
     return [show for show in shows if _is_show(show)][:MAX_SHOWS]
 
 
@@ -573,7 +591,11 @@ def _when_raw(when: When) -> list[dict]:
     """Raw date/weekday/time fields, one dict per show the when stands for."""
     starts = [(_clock(s), _clock(e)) for s, e in when.starts] or [(None, None)]
     if when.dates:
-        return [{"date": d.isoformat(), "start_time": s, "end_time": e} for d in when.dates for s, e in starts]
+        # the date as printed, with its printed weekday: a lone date's, or a series' day where it agrees
+        day = when.weekday or when.series_weekday
+        return [{"date": printed(d, when.year_printed), "start_time": s, "end_time": e,
+                 "weekday": day if len(when.dates) == 1 or WEEKDAYS[d.weekday()] == day else None}
+                for d in when.dates for s, e in starts]
     if when.weekday:
         recurrence = when.recurrence or "weekly"
         return [{"weekday": when.weekday, "recurrence": recurrence, "start_time": s, "end_time": e}
@@ -885,7 +907,7 @@ def _schedule(lines: list[Line]) -> list[tuple[When, Optional[str]]]:
     for k, line in enumerate(rows):
         if not (line.when.weekday or line.when.dates):
             continue
-        when = When(list(line.when.dates), line.when.weekday, line.when.recurrence, list(line.when.starts))
+        when = dataclasses.replace(line.when, dates=list(line.when.dates), starts=list(line.when.starts))
         below = rows[k + 1] if k + 1 < len(rows) else None
         if not when.starts and below is not None and not (below.when.weekday or below.when.dates):
             when.starts = list(below.when.starts)

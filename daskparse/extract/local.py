@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from daskparse.errors import SourceError
 from daskparse.extract import Extraction
-from daskparse.extract.flyer_text import TextLine, parse_flyer
+from daskparse.extract.flyer_text import TextLine, parse_flyer, read_flyer
 from daskparse.shows import ShowFields
 
 # onnxruntime 1.32's Linux wheels start Microsoft's 1DS telemetry on import: a device id under ~/.cache, a
@@ -154,9 +154,12 @@ class LocalExtractor:
         self.reference_date = reference_date
 
     def shows(self, jpeg: bytes) -> list[ShowFields]:
-        """The shows on the flyer ([] when OCR finds none)."""
-        reference = self.reference_date or dt.date.today()
-        return parse_flyer(ocr_lines(jpeg), reference_date=reference)
+        """The shows on the flyer ([] when OCR finds none), dates given their year against the reference date."""
+        return parse_flyer(ocr_lines(jpeg), reference_date=self._reference())
 
     def extract(self, jpeg: bytes) -> Extraction:
-        return Extraction(self.shows(jpeg), self.name)
+        """The shows with their dates as printed (a run gives the year after the cache: daskparse.dates)."""
+        return Extraction(read_flyer(ocr_lines(jpeg), reference_date=self._reference()), self.name)
+
+    def _reference(self) -> dt.date:
+        return self.reference_date or dt.date.today()
