@@ -7,9 +7,10 @@
     dask scheduler --preload daskparse.dashboard     # a cluster started elsewhere: the page from its start
     http://SCHEDULER:8787/daskparse                   # the page (500 ms updates); /metrics: daskparse_*
 
-The page shows the rate gate (granted rate against the limit, in flight, paused, 429s) and the latest run
-(images done and failed, cache hit rate, tokens, estimated cost, shows found); the metrics count every run
-since the scheduler started. Where the numbers live: the gate's in ``RateGateExtension`` (read in-process), a
+The page shows the latest run: where it stands (the time left, or "done"), images done and failed, cache hit
+rate, shows found, its latest error rows; and, for a Gemini run only, the rate gate (granted rate against the
+limit, in flight, paused, 429s), tokens and estimated cost. The metrics count every run since the scheduler
+started. Where the numbers live: the gate's in ``RateGateExtension`` (read in-process), a
 run's on the client until each partition ends, then here, in ``BoardExtension`` on the scheduler: one
 RPC per partition, sent from the client's event loop without waiting (latest wins, at most one in flight), so
 a slow scheduler never slows a run and a failed publish is only logged.
@@ -27,13 +28,14 @@ no page and no link; the metrics are still on ``/metrics``.
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import time
 import uuid
 import weakref
 from collections import Counter
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
@@ -48,6 +50,9 @@ COUNTED = ("done", "failed", "shows", "cache_hits", "requests", "input_tokens", 
            "estimated_cost_usd")
 UPDATE_MS = 500
 HISTORY = 1200  # points kept per plot: 10 minutes at 500 ms
+SOURCE_CHARS = 80  # an error row's source, shortened in the middle (a path's file name is at its end)
+MESSAGE_CHARS = 300
+SENT_CHARS = 1000  # an error row's fields as sent to the scheduler: the RPC stays small whatever a source holds
 
 
 class BoardExtension(SchedulerPlugin):
@@ -83,7 +88,7 @@ class BoardExtension(SchedulerPlugin):
             return
         progress = {key: value for key, value in progress.items() if value is not None}  # cost of an unknown model
         self.runs.pop(run, None)  # to the end: ``runs`` is ordered from the least recently updated
-        self.runs[run] = {**progress, "seq": seq, "client": client,
+        self.runs[run] = {**progress, "seq": seq, "client": client, "received": time.monotonic(),
                           "finished": finished or bool(current and current["finished"])}
         if len(self.runs) > KEEP_RUNS:
             self._retire()
@@ -134,6 +139,9 @@ class BoardExtension(SchedulerPlugin):
             **{key: run.get(key, 0) for key in ("total", *COUNTED)},
             "cache_hit_rate": run.get("cache_hits", 0) / done if done else 0.0,
             "running": bool(run) and not run["finished"],
+            "gemini": uses_gemini(run),
+            "status": run_status(run, time.monotonic()),
+            "errors": run.get("latest_errors", []),
         }
 
     def _retire(self) -> None:
@@ -141,6 +149,11 @@ class BoardExtension(SchedulerPlugin):
         for run in finished[:len(self.runs) - KEEP_RUNS]:  # the least recently updated first
             state = self.runs.pop(run)
             self.retired.update({key: state.get(key, 0) for key in COUNTED})
+
+
+def uses_gemini(run: dict) -> bool:
+    """Whether the run calls Gemini (its panels are shown); a client too old to say so sent requests if it did."""
+    return run.get("extractor") == "gemini" or run.get("requests", 0) > 0
 
 
 def _granted_rpm(gate: dict) -> float:
@@ -165,7 +178,9 @@ class RunBoard:
         if self.forward is not None:
             self.forward(progress)
         self._seq += 1
-        self._latest = {**dataclasses.asdict(progress), "seq": self._seq}
+        self._latest = {**dataclasses.asdict(progress), "eta": progress.eta, "rate": progress.rate, "seq": self._seq,
+                        "latest_errors": [tuple(str(field)[:SENT_CHARS] for field in row)
+                                          for row in progress.latest_errors]}
         client = self._client
         if client is not None:
             client.loop.add_callback(self._send, client)
@@ -263,6 +278,7 @@ def board_doc(scheduler, extra: dict, doc) -> None:
     series = ColumnDataSource({key: [] for key in SERIES}, name="daskparse-series")
     slots = ColumnDataSource({"what": ["in flight", "waiting"], "count": [0, 0]}, name="daskparse-slots")
     summary = Div(name="daskparse-summary", sizing_mode="stretch_width")
+    errors = Div(name="daskparse-errors", sizing_mode="stretch_width")
 
     def timeline(title: str, lines: list[tuple[str, str, str]], y_format: str = "0,0.[00]") -> Any:
         plot = figure(title=title, x_axis_type="datetime", height=230, sizing_mode="stretch_width",
@@ -277,32 +293,42 @@ def board_doc(scheduler, extra: dict, doc) -> None:
     in_flight = figure(title="Gemini calls in flight (the gate's concurrency is the axis' end)",
                        y_range=["waiting", "in flight"], height=230, sizing_mode="stretch_width", tools="")
     in_flight.hbar(y="what", right="count", height=0.6, source=slots, color="#1f77b4")
-    plots = [
+    every_run = [
+        timeline("Images", [("done", "done", "#2ca02c"), ("failed", "failed", "#d62728"),
+                            ("total", "to do", "#7f7f7f")]),
+        timeline("Shows found", [("shows", "shows", "#17becf")]),
+        timeline("Cache hit rate", [("cache_hit_rate", "hits / images done", "#9467bd")], y_format="0%"),
+    ]
+    gemini_only = [
         timeline("Gemini requests per minute: granted against the limit",
                  [("granted_rpm", "granted", "#1f77b4"), ("allowed_rpm", "allowed now", "#ff7f0e"),
                   ("limit_rpm", "limit", "#d62728")]),
         in_flight,
-        timeline("Images", [("done", "done", "#2ca02c"), ("failed", "failed", "#d62728"),
-                            ("total", "to do", "#7f7f7f")]),
         timeline("429s and pauses", [("rate_limited", "429s", "#d62728"), ("paused_for", "paused (s)", "#ff7f0e")]),
-        timeline("Cache hit rate", [("cache_hit_rate", "hits / images done", "#9467bd")], y_format="0%"),
         timeline("Tokens", [("input_tokens", "input", "#1f77b4"), ("output_tokens", "output", "#ff7f0e"),
                             ("thoughts_tokens", "thoughts", "#e377c2")]),
         timeline("Estimated cost (USD)", [("estimated_cost_usd", "cost", "#8c564b")], y_format="$0.[0000]"),
-        timeline("Shows found", [("shows", "shows", "#17becf")]),
     ]
+    # a local run has no gate, tokens or cost: those panels are hidden, not drawn at zero (shown once a Gemini
+    # run is the latest; a tab opened before the run sees them appear)
+    gemini = gridplot(gemini_only, ncols=2, sizing_mode="stretch_width")
+    gemini.name = "daskparse-gemini"
 
     def update() -> None:
         point = board.snapshot()
         series.stream({key: [point[key]] for key in SERIES}, rollover=HISTORY)
         slots.data = {"what": ["in flight", "waiting"], "count": [point["in_flight"], point["waiting"]]}
         in_flight.x_range.end = max(point["concurrency"], point["in_flight"] + point["waiting"], 1)
+        gemini.visible = point["gemini"]
         summary.text = _summary(point)
+        table = errors_html(point["errors"], point["failed"])
+        if errors.text != table:  # the same rows most of the time: nothing sent to the browser
+            errors.text = table
 
     update()
     doc.add_periodic_callback(update, UPDATE_MS)
     doc.title = "Dask: daskparse"
-    doc.add_root(column(summary, gridplot(plots, ncols=2, sizing_mode="stretch_width"),
+    doc.add_root(column(summary, gridplot(every_run, ncols=3, sizing_mode="stretch_width"), gemini, errors,
                         sizing_mode="stretch_width"))
     doc.template = env.get_template("simple.html")
     doc.template_variables.update(extra)
@@ -310,13 +336,100 @@ def board_doc(scheduler, extra: dict, doc) -> None:
 
 
 def _summary(point: dict) -> str:
-    state = "running" if point["running"] else "no run going on"
-    return (f"<b>daskparse</b>: {state} · images {point['done']:,}/{point['total']:,} done, {point['failed']:,} "
-            f"failed · {point['granted_rpm']:,.0f}/{point['limit_rpm']:,.0f} requests per minute · "
-            f"{point['in_flight']} in flight · 429s {point['rate_limited']} · paused {point['paused_for']:.1f} s · "
-            f"cache hit rate {point['cache_hit_rate']:.0%} · tokens {point['input_tokens']:,} in, "
-            f"{point['output_tokens']:,} out, {point['thoughts_tokens']:,} thoughts · ~${point['estimated_cost_usd']:.4f} · "
-            f"{point['shows']:,} shows")
+    """Where the run stands (the time left), then its numbers; the gate's and Gemini's only if it uses them."""
+    parts = [f"images {point['done']:,}/{point['total']:,} done, {point['failed']:,} failed",
+             f"cache hit rate {point['cache_hit_rate']:.0%}", f"{point['shows']:,} shows"]
+    if point["gemini"]:
+        parts[1:1] = [
+            f"{point['granted_rpm']:,.0f}/{point['limit_rpm']:,.0f} requests per minute",
+            f"{point['in_flight']} in flight", f"429s {point['rate_limited']}", f"paused {point['paused_for']:.1f} s"]
+        parts += [f"tokens {point['input_tokens']:,} in, {point['output_tokens']:,} out, "
+                  f"{point['thoughts_tokens']:,} thoughts", f"~${point['estimated_cost_usd']:.4f}"]
+    return (f'<span style="font-size: 1.3em"><b>daskparse</b>: <span class="daskparse-status">'
+            f'{html.escape(point["status"])}</span></span><br><span class="daskparse-summary">'
+            + " · ".join(parts) + "</span>")
+
+
+def readable_duration(seconds: float) -> str:
+    """``125`` -> "2 min 05 s": two units at most, as a person would say it."""
+    if seconds < 1:
+        return "under 1 s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def _rate(images_per_second: float) -> str:
+    if images_per_second >= 1:
+        return f"{images_per_second:,.1f} images/s"
+    return f"{images_per_second * 60:,.1f} images/min"
+
+
+def run_status(run: dict, now: float) -> str:
+    """The run's state in a few words: the time left at its rate so far (counting down between its updates,
+    ``now`` on ``time.monotonic()``), "done", or why it ended early."""
+    if not run:
+        return "no run yet"
+    left = run.get("total", 0) - run.get("done", 0)
+    if left <= 0:
+        return "done"
+    if run.get("finished"):  # stopped, or its client went away
+        return f"stopped with {left:,} image{'s' if left != 1 else ''} not done"
+    eta = run.get("eta")
+    if eta is None:
+        return "ETA: estimating (no image answered yet)"
+    remaining = max(0.0, eta - (now - run.get("received", now)))
+    return f"ETA {readable_duration(remaining)} left ({_rate(run.get('rate', 0.0))})"
+
+
+def _visible(text: str) -> str:
+    """``text`` with control and format characters written out (``\\x1b``, ``\\u202e``): a source may hold
+    terminal escapes or a right-to-left override; shown, they would hide what the source really is."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+def short_source(source: str, limit: int = SOURCE_CHARS) -> str:
+    """A source fit for a table cell: a URL without its query (signatures, tokens) or credentials, control
+    characters written out, and a long one cut in the middle, keeping the file name at its end."""
+    try:
+        parts = urlsplit(source)
+        if parts.scheme.lower() in ("http", "https") and (parts.query or parts.fragment or "@" in parts.netloc):
+            netloc = parts.netloc.rpartition("@")[2]
+            source = urlunsplit((parts.scheme, netloc, parts.path, "", "")) + ("?…" if parts.query else "")
+    except ValueError:  # not a URL after all (an unclosed "[" in a host): shown as given
+        pass
+    source = _visible(source)
+    if len(source) <= limit:
+        return source
+    head = (limit - 1) // 3
+    return source[:head] + "…" + source[len(source) - (limit - 1 - head):]
+
+
+def errors_html(rows: list, failed: int) -> str:
+    """The latest error rows (oldest first, as a run keeps them) as an HTML table, the latest first. Every
+    field is escaped: sources and messages are text from users and servers, never markup for this page."""
+    if not rows:
+        return '<div class="daskparse-errors"><b>Latest errors</b>: none</div>'
+    cell = 'style="padding: 2px 8px; text-align: left; vertical-align: top"'
+    lines = []
+    for source, kind, message in reversed(rows):
+        message = _visible(str(message))
+        message = message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS - 1] + "…"
+        lines.append(f'<tr><td class="daskparse-source" {cell}><code>{html.escape(short_source(str(source)))}</code>'
+                     f'</td><td class="daskparse-kind" {cell}>{html.escape(_visible(str(kind)))}</td>'
+                     f'<td class="daskparse-message" {cell}>{html.escape(message)}</td></tr>')
+    return (f'<div class="daskparse-errors"><b>Latest errors</b> ({len(rows)} of {failed:,}, the latest first)'
+            f'<table style="border-collapse: collapse; font-size: 13px"><tr><th {cell}>source</th>'
+            f'<th {cell}>kind</th><th {cell}>message</th></tr>' + "".join(lines) + "</table></div>")
 
 
 # -- /metrics ---------------------------------------------------------------------------------------------

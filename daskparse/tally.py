@@ -32,6 +32,7 @@ from daskparse.shows import shows_frame
 STAGES = ("cache", "fetch", "optimize", "extract")
 USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens", "thoughtsTokens")
 PACK_EVERY = 2000  # show records kept as dicts before they are packed into an Arrow table
+LATEST_ERRORS = 10  # error rows a RunProgress carries (the dashboard page lists them)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class RunProgress:
     estimated_cost_usd: float
     elapsed: float  # seconds since the tally began
     thoughts_tokens: int = 0  # thinking, billed as output (inside estimated_cost_usd); last: positions unchanged
+    # for the dashboard page (its panels, its error list); at the end, so positional construction keeps working
+    extractor: str = ""  # "gemini" or "local"
+    latest_errors: tuple[tuple[str, str, str], ...] = ()  # (source, kind, message) of the last error rows, oldest first
 
     @property
     def rate(self) -> float:
@@ -146,7 +150,8 @@ class RunTally:
             cache_hits=sum(self.levels.values()), requests=self.usage["requests"],
             input_tokens=self.usage["inputTokens"], output_tokens=self.usage["outputTokens"],
             thoughts_tokens=self.usage["thoughtsTokens"], estimated_cost_usd=self.cost(self.usage),
-            elapsed=time.perf_counter() - self.started)
+            elapsed=time.perf_counter() - self.started, extractor=self.settings.extractor_name,
+            latest_errors=tuple((e["source"], e["kind"], e["message"]) for e in self.errors[-LATEST_ERRORS:]))
 
     def hit_stats(self) -> dict:
         """``cacheHits``, hits by level, hit rate and extractor calls saved."""

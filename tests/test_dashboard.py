@@ -238,3 +238,148 @@ def test_parse_images_on_a_cluster_started_elsewhere(dask_processes, gemini_serv
     assert result.stats["gate"]["in_flight"] == 0 and gemini_server.count(":generateContent") == 4
     assert done_after - done_before == 4
     assert result.stats["dashboard"].endswith("/daskparse")
+
+
+# -- what the page shows: the run's own panels, an ETA, the latest errors (issue 15) -------------------------------
+def test_a_runs_progress_carries_its_extractor_and_its_latest_errors():
+    """What the page needs beyond the counts: which extractor (its panels) and the last error rows."""
+    from daskparse.settings import load_settings
+    from daskparse.tally import LATEST_ERRORS, RunTally
+
+    seen = []
+    tally = RunTally(30, load_settings(extractor="local"), seen.append)
+    tally.notify()
+    for index in range(25):
+        error = {"source": f"/flyers/{index}.jpg", "cleaned_url": "", "stage": "decode", "kind": "decode.corrupt",
+                 "message": f"not an image ({index})"}
+        tally.add([{"source": error["source"], "cleaned_url": "", "shows": [], "seconds": {"fetch": 0.1},
+                    "usage": {}, "error": error}])
+    assert seen[0].extractor == "local" and seen[0].latest_errors == ()
+    assert [row[0] for row in seen[-1].latest_errors] == [f"/flyers/{index}.jpg" for index in range(15, 25)]
+    assert seen[-1].latest_errors[-1] == ("/flyers/24.jpg", "decode.corrupt", "not an image (24)")
+    assert LATEST_ERRORS == 10
+
+
+@pytest.mark.parametrize("seconds, text", [(0.2, "under 1 s"), (12.4, "12 s"), (125, "2 min 05 s"),
+                                           (3 * 3600 + 7 * 60 + 20, "3 h 07 min"), (2 * 86400 + 5 * 3600, "2 d 5 h")])
+def test_time_left_reads_as_a_person_would_say_it(seconds, text):
+    from daskparse.dashboard import readable_duration
+
+    assert readable_duration(seconds) == text
+
+
+def test_the_run_line_says_done_stopped_or_the_time_left():
+    from daskparse.dashboard import run_status
+
+    assert run_status({}, now=0) == "no run yet"
+    running = {"total": 10, "done": 4, "finished": False, "eta": 90.0, "rate": 0.2, "received": 100.0}
+    assert run_status(running, now=100.0) == "ETA 1 min 30 s left (12.0 images/min)"
+    assert run_status(running, now=130.0) == "ETA 1 min 00 s left (12.0 images/min)"  # counts down between updates
+    assert run_status({**running, "eta": None, "done": 0}, now=100) == "ETA: estimating (no image answered yet)"
+    assert run_status({**running, "done": 10}, now=100) == "done"
+    assert run_status({**running, "finished": True}, now=100) == "stopped with 6 images not done"
+
+
+def test_error_rows_are_text_never_markup_or_terminal_escapes():
+    from daskparse.dashboard import errors_html
+
+    signed = "https://cdn.example.org/flyers/show.jpg?X-Amz-Signature=" + "f" * 64
+    rows = [("/tmp/<img src=x onerror=alert(1)>.jpg", "decode.corrupt", "<script>alert(2)</script>"),
+            ("\x1b[31mred\x1b[0m\u202e.jpg", "decode.corrupt", "bad & worse"),
+            (signed, "fetch.not_found", "HTTP 404")]
+    text = errors_html(rows, failed=3)
+    assert "<img" not in text and "<script" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in text and "&lt;script&gt;alert(2)&lt;/script&gt;" in text
+    assert "\x1b" not in text and "\u202e" not in text and r"\x1b[31mred\x1b[0m\u202e.jpg" in text
+    assert "bad &amp; worse" in text
+    assert "X-Amz-Signature" not in text and "https://cdn.example.org/flyers/show.jpg?…" in text  # no signed query
+    assert text.index("HTTP 404") < text.index("bad &amp; worse")  # the latest first
+    long = errors_html([("/data/" + "x" * 300 + "/flyer.jpg", "decode.corrupt", "m" * 2000)], failed=1)
+    assert "…/flyer.jpg" not in long and "x…x" in long and "/flyer.jpg" in long and len(long) < 1500
+    assert "none" in errors_html([], failed=0)
+
+
+# The titles of the plots the browser drew: a plot not on the page, or hidden, has no box.
+SHOWN_PLOTS_JS = """() => {
+  const views = Bokeh.documents[0].views_manager;
+  const shown = [];
+  for (const view of views.query(view => "x_range" in view.model && view.model.title != null)) {
+    const box = view.el.getBoundingClientRect();
+    if (box.width > 0 && box.height > 0) shown.push(view.model.title.text);
+  }
+  return shown;
+}"""
+GEMINI_WORDS = ("Gemini", "429", "Tokens", "cost")
+
+
+def _open_board(chromium, link: str):
+    page = chromium.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(link, timeout=60_000)
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           "Bokeh.documents[0].get_model_by_name('daskparse-series')", timeout=60_000)
+    return page
+
+
+def _preloaded_cluster():
+    """An in-process cluster whose scheduler has the page from its start, as `--preload daskparse.dashboard` gives."""
+    return LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0",
+                        scheduler_kwargs={"preload": ["daskparse.dashboard"]})
+
+
+def test_a_local_runs_page_has_no_gemini_panel_and_lists_its_errors_as_text(chromium, tmp_path):
+    """A run with the offline extractor: no Gemini panels at zero, "done" at the end, its bad sources listed,
+    a file name that looks like HTML shown as the text it is (not run as markup), a terminal escape made visible."""
+    from playwright.sync_api import expect
+
+    paths = _images(tmp_path, 2)
+    html_name, escape_name = "<img src=x onerror=window.pwned=1>.jpg", "\x1b[31mred.jpg"
+    for name in ("not-a-flyer.jpg", html_name, escape_name):
+        (tmp_path / name).write_bytes(b"<html>not an image</html>")
+        paths.append(str(tmp_path / name))
+    with _preloaded_cluster() as cluster, Client(cluster) as client:
+        page = _open_board(chromium, f"http://127.0.0.1:{cluster.scheduler.http_server.port}/daskparse")
+        result = daskparse.parse_images(paths, extractor="local", client=client, use_cache=False)
+        assert len(result.errors) == 3 and result.stats["extractor"] == "local"
+        expect(page.locator(".daskparse-status")).to_have_text("done", timeout=30_000)
+        shown = page.evaluate(SHOWN_PLOTS_JS)
+        assert "Images" in shown and not [title for title in shown if any(w in title for w in GEMINI_WORDS)], shown
+        summary = page.locator(".daskparse-summary").inner_text()
+        assert "5/5" in summary and not any(word in summary for word in ("requests per minute", "tokens", "$"))
+
+        sources = page.locator(".daskparse-errors td.daskparse-source")
+        expect(sources).to_have_count(3, timeout=30_000)
+        texts = sources.all_inner_texts()
+        assert any(text.endswith(html_name) for text in texts), texts  # the name as text, not an <img>
+        assert any(text.endswith(r"\x1b[31mred.jpg") for text in texts), texts
+        kinds = page.locator(".daskparse-errors td.daskparse-kind").all_inner_texts()
+        assert sorted(kinds) == sorted(result.errors["kind"])
+        assert page.locator(".daskparse-errors img").count() == 0
+        assert page.evaluate("() => window.pwned") is None
+        page.close()
+
+
+def test_a_gemini_runs_page_shows_its_panels_and_the_time_left_while_it_runs(chromium, tmp_path):
+    """The page opened before a Gemini run: its panels appear with the run, an ETA while it runs, "done" after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playwright.sync_api import expect
+
+    count = 12
+    paths = _images(tmp_path, count)
+    with GeminiServer(api_key=GEMINI_KEY, latency=Latency.fixed(0.5)) as server, _preloaded_cluster() as cluster, \
+            Client(cluster) as client, ThreadPoolExecutor(1) as pool:
+        page = _open_board(chromium, f"http://127.0.0.1:{cluster.scheduler.http_server.port}/daskparse")
+        expect(page.locator(".daskparse-status")).to_have_text("no run yet", timeout=30_000)
+        # one call at a time, 0.5 s each: the run lasts a dozen of the page's 500 ms updates
+        running = pool.submit(_parse, server, paths, client, concurrency=1, rpm=600)
+        expect(page.locator(".daskparse-status")).to_contain_text(" left (", timeout=60_000)  # only while running
+        result = running.result(timeout=120)
+        assert result.errors.empty and result.stats["requests"] == count
+        expect(page.locator(".daskparse-status")).to_have_text("done", timeout=30_000)
+        shown = page.evaluate(SHOWN_PLOTS_JS)
+        for word in GEMINI_WORDS:
+            assert any(word in title for title in shown), (word, shown)
+        assert "Images" in shown
+        assert "requests per minute" in page.locator(".daskparse-summary").inner_text()
+        assert page.locator(".daskparse-errors").inner_text().startswith("Latest errors: none")
+        page.close()
