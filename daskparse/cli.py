@@ -80,8 +80,8 @@ def _words(value: Any) -> str:
 
 
 def _option(group, *flags: str, help: str, unset: str = "", shown=_words, **kwargs) -> argparse.Action:
-    """A flag of ``run`` whose help ends with its default, read from the Settings field of the same name
-    (``unset``: what a default of None means; ``shown``: the default in the flag's own terms)."""
+    """A flag whose help ends with its default, read from the Settings field it sets (its ``dest``): one place
+    for every default. ``unset``: what a default of None means; ``shown``: the default in the flag's own terms."""
     action = group.add_argument(*flags, help=help, **kwargs)
     default = _default(action.dest)
     shown_default = unset if default is None else shown(default)
