@@ -20,11 +20,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
-from daskparse.settings import Settings, SettingsError, load_settings
+from daskparse.settings import DEFAULT_TOTAL_THREADS, MIN_THINKING_BUDGET, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from daskparse.schedule import Stopper
@@ -49,67 +49,145 @@ def program_name(argv0: str) -> str:
     return "daskparse" if Path(argv0).stem == "daskparse" else "python -m daskparse"
 
 
+EXAMPLES = """\
+examples:
+  {prog} run data/flyers --reference-date 2026-11-01
+      the sample flyers of a clone of the repository, dated from the day they were made
+  {prog} run urls.txt --output shows
+      every image URL or path listed in urls.txt, one a line; the files in shows/
+  GEMINI_API_KEY=... {prog} run urls.txt --extractor gemini --rpm 10
+      read by Gemini, at most 10 requests a minute across the whole cluster
+  {prog} run urls.txt --output shows --every 1h
+      again every hour until stopped (from cron: the same without --every)
+"""
+
+
+def _default(field: str) -> Any:
+    """A setting's default, read from Settings itself: the help never repeats a number that could drift."""
+    return Settings.model_fields[field].get_default(call_default_factory=True)
+
+
+def _duration(seconds: float) -> str:
+    """604800 -> "7d": the way --cache-ttl and --every take it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _words(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _option(group, *flags: str, help: str, unset: str = "", shown=_words, **kwargs) -> argparse.Action:
+    """A flag whose help ends with its default, read from the Settings field it sets (its ``dest``): one place
+    for every default. ``unset``: what a default of None means; ``shown``: the default in the flag's own terms."""
+    action = group.add_argument(*flags, help=help, **kwargs)
+    default = _default(action.dest)
+    shown_default = unset if default is None else shown(default)
+    action.help = f"{help} (default: {shown_default.replace('%', '%%')})"  # argparse %-formats help
+    return action
+
+
 def build_parser() -> argparse.ArgumentParser:
     from daskparse import __version__
 
-    parser = _Parser(prog=program_name(sys.argv[0] if sys.argv else ""),
-                     description="Turn photos of event flyers into a table of shows.")
+    prog = program_name(sys.argv[0] if sys.argv else "")
+    parser = _Parser(prog=prog, description="Turn photos of event flyers into a table of shows.")
     parser.add_argument("--version", action="version", version=f"daskparse {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    run = commands.add_parser("run", help="parse images into shows")
-    run.add_argument("sources", nargs="*", metavar="SOURCE",
-                     help="image URL, path, glob, directory, fsspec URL or .txt list (default: the bundled samples)")
-    run.add_argument("--output", help="output directory or fsspec URL (default: out)")
-    run.add_argument("--every", metavar="DURATION",
-                     help="run again every DURATION (30m, 12h, 1d), start to start, until SIGINT or SIGTERM")
-    run.add_argument("--extractor", choices=["auto", "gemini", "local"],
-                     help="auto: Gemini when GEMINI_API_KEY is set, else local OCR")
-    run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
-    run.add_argument("--threads", type=int, help="threads per worker (default: 20 threads in total)")
-    run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing cluster; start nothing")
-    run.add_argument("--dashboard-address", metavar="HOST:PORT",
-                     help="where the LocalCluster's dashboard listens (default 127.0.0.1:8787; :8787 for every interface)")
-    run.add_argument("--allow-private-hosts", action="store_const", const=True,
-                     help="let downloads reach loopback, link-local and private addresses (refused by default)")
-    run.add_argument("--cache", metavar="URL", help="result cache location, any fsspec URL (default .cache/daskparse)")
-    run.add_argument("--no-cache", dest="use_cache", action="store_const", const=False,
-                     help="neither read nor write the result cache")
-    run.add_argument("--cache-ttl", metavar="DURATION", help="how long a result stays valid (default 7d; 12h, 30m, ...)")
-    run.add_argument("--cache-error-ttl", metavar="DURATION",
-                     help="how long a permanent per-image error (not found, not an image) is cached (default 1d)")
-    run.add_argument("--cache-phash-distance", metavar="BITS|off",
-                     help="look-alike level: how many of 64 pHash bits a repost may differ by (default 16; off)")
-    run.add_argument("--reference-date", metavar="YYYY-MM-DD",
-                     help="dates without a year resolve to their next occurrence on or after this day (default: today)")
-    run.add_argument("--model", help="Gemini model (default gemini-2.5-flash)")
-    run.add_argument("--fallback", choices=["local", "none"],
-                     help="once Gemini's daily quota is spent: local OCR for the rest, or an error per image")
-    run.add_argument("--max-retries", type=int, help="retries per image for Gemini 5xx, timeouts, dropped connections")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="Gemini request timeout (at least 10)")
-    run.add_argument("--thinking-budget", metavar="N|dynamic",
-                     help="Gemini thinking tokens per request (default: off, 0; Pro's minimum, 128, on Pro); "
-                          "dynamic lets the model choose. Thoughts are billed as output")
-    run.add_argument("--media-resolution", choices=["low", "medium", "high"],
-                     help="Gemini's mediaResolution for the image (default: the model's own)")
-    run.add_argument("--max-output-tokens", type=int, metavar="N",
-                     help="Gemini output tokens per answer, thoughts included (default 2048; a cut answer is "
-                          "asked again once with twice as many)")
-    run.add_argument("--rpm", type=float, help="Gemini requests per minute, for the whole cluster (default 1800)")
-    run.add_argument("--tpm", type=int, help="Gemini input tokens per minute (default: no limit)")
-    run.add_argument("--rpd", type=int, help="Gemini requests per day (default: no limit)")
-    run.add_argument("--concurrency", type=int, help="Gemini requests in flight across the cluster (default 20)")
-    run.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    run.add_argument("--log-format", choices=["text", "json"],
-                     help="json: one JSON object per line on stderr, for log collectors (default text)")
-    run.add_argument("--progress", dest="progress_bar", action=argparse.BooleanOptionalAction,
-                     help="progress bar on stderr (default: only when stderr is a terminal)")
+    run = commands.add_parser("run", help="parse images into shows", description="Parse images into a table of shows.",
+                              epilog=EXAMPLES.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
+    thinking = "".join(f"; {least} on {model}, the least it allows" for model, least in MIN_THINKING_BUDGET.items())
 
-    cache = commands.add_parser("cache", help="look after the result cache: stats, prune, clear")
-    cache.add_argument("action", choices=["stats", "prune", "clear"],
-                       help="stats: entries and size; prune: drop expired entries and merge small files; "
-                            "clear: remove every entry")
-    cache.add_argument("--cache", metavar="URL", help="cache location, any fsspec URL (default .cache/daskparse)")
+    io = run.add_argument_group("inputs and output")
+    io.add_argument("sources", nargs="*", metavar="SOURCE",
+                    help="image URL, path, glob, directory, fsspec URL or .txt list (default: the sample flyers "
+                         "of a clone of the repository, data/flyers)")
+    _option(io, "--output", metavar="DIR|URL", help="output directory or fsspec URL")
+    _option(io, "--reference-date", metavar="YYYY-MM-DD", unset="today",
+            help="dates without a year resolve to their next occurrence on or after this day")
+    _option(io, "--every", metavar="DURATION", unset="run once", shown=_duration,
+            help="run again every DURATION (30m, 12h, 1d), start to start, until SIGINT or SIGTERM")
+
+    cluster = run.add_argument_group("where it runs")
+    _option(cluster, "--workers", type=int, metavar="N", help="worker processes of the LocalCluster")
+    _option(cluster, "--threads", type=int, metavar="N", help="threads per worker",
+            unset=f"{DEFAULT_TOTAL_THREADS} threads in total, split over the workers")
+    _option(cluster, "--scheduler", metavar="ADDRESS", unset="start a LocalCluster on this machine",
+            help="use an existing cluster; start nothing")
+    # --no-fallback (fail rather than run in this process when the cluster cannot be had) belongs in this group
+    _option(cluster, "--dashboard-address", metavar="HOST:PORT",
+            help="where the LocalCluster's dashboard listens; :8787 for every interface")
+
+    downloads = run.add_argument_group("downloads")
+    _option(downloads, "--allow-private-hosts", action="store_const", const=True,
+            shown=lambda allowed: "allowed" if allowed else "refused",
+            help="let downloads reach loopback, link-local and private addresses, and trust .txt lists")
+
+    cache = run.add_argument_group("cache")
+    _add_cache_option(cache)
+    _option(cache, "--no-cache", dest="use_cache", action="store_const", const=False,
+            shown=lambda used: "read and written" if used else "off", help="neither read nor write the result cache")
+    _option(cache, "--cache-ttl", metavar="DURATION", shown=_duration, help="how long a result stays valid")
+    _option(cache, "--cache-error-ttl", metavar="DURATION", shown=_duration,
+            help="how long a permanent per-image error (not found, not an image) is cached")
+    _option(cache, "--cache-phash-distance", metavar="BITS|off", unset="off",
+            help="look-alike level: how many of 64 pHash bits a repost may differ by; off turns it off")
+
+    extractor = run.add_argument_group("extractor: Gemini or local OCR")
+    _option(extractor, "--extractor", choices=["auto", "gemini", "local"],
+            help="auto: Gemini when GEMINI_API_KEY is set, else local OCR")
+    _option(extractor, "--model", help="Gemini model")
+    _option(extractor, "--fallback", choices=["local", "none"],
+            help="once Gemini's daily quota is spent: local OCR for the rest, or (none) an error per image")
+    _option(extractor, "--max-retries", type=int, metavar="N",
+            help="retries per image for Gemini 5xx, timeouts, dropped connections")
+    _option(extractor, "--timeout", type=float, metavar="SECONDS", help="Gemini request timeout, at least 10")
+    _option(extractor, "--thinking-budget", metavar="N|dynamic", unset=f"off, 0{thinking}",
+            help="Gemini thinking tokens per request; dynamic lets the model choose. Thoughts are billed as output")
+    _option(extractor, "--media-resolution", choices=["low", "medium", "high"], unset="not sent: the model's own",
+            help="Gemini's mediaResolution for the image")
+    _option(extractor, "--max-output-tokens", type=int, metavar="N",
+            help="Gemini output tokens per answer, thoughts included; a cut answer is asked again once with "
+                 "twice as many")
+
+    limits = run.add_argument_group("rate limits", "Gemini calls, counted across every worker of the cluster")
+    _option(limits, "--rpm", type=float, metavar="N", help="requests per minute")
+    _option(limits, "--tpm", type=int, metavar="N", unset="no limit", help="input tokens per minute")
+    _option(limits, "--rpd", type=int, metavar="N", unset="no limit", help="requests per day")
+    _option(limits, "--concurrency", type=int, metavar="N", help="requests in flight")
+
+    logs = run.add_argument_group("logging and progress")
+    _option(logs, "--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            help="what is logged on stderr")
+    _option(logs, "--log-format", choices=["text", "json"], help="json: one JSON object per line, for log collectors")
+    _option(logs, "--progress", dest="progress_bar", action=argparse.BooleanOptionalAction,
+            unset="only when stderr is a terminal", help="progress bar on stderr")
+
+    cache_command = commands.add_parser("cache", help="look after the result cache: stats, prune, clear")
+    cache_command.add_argument("action", choices=["stats", "prune", "clear"],
+                               help="stats: entries and size; prune: drop expired entries and merge small files; "
+                                    "clear: remove every entry")
+    _add_cache_option(cache_command)
+    # every flag's spellings, by the setting it sets: messages about a value name the flag it came from
+    parser.flags = {action.dest: action.option_strings for command in (run, cache_command)
+                    for action in command._actions if action.option_strings and action.dest != "help"}
     return parser
+
+
+def _add_cache_option(group) -> None:
+    _option(group, "--cache", metavar="URL", help="result cache location, any fsspec URL")
+
+
+def _flags_given(parser: argparse.ArgumentParser, options: dict[str, Any]) -> dict[str, str]:
+    """The flag each option came from, as typed: ``--no-progress`` for ``progress_bar=False``."""
+    given = {}
+    for name, value in options.items():
+        spellings = parser.flags.get(name, [])
+        negative = [flag for flag in spellings if flag.startswith("--no-")]
+        given[name] = negative[0] if value is False and negative else spellings[0] if spellings else f"--{name}"
+    return given
 
 
 def entry() -> NoReturn:
@@ -124,6 +202,34 @@ def entry() -> NoReturn:
             stream.flush()
     logging.shutdown()
     os._exit(code)
+
+
+def no_source_message(prog: str) -> str:
+    """What to do when no SOURCE is given and no sample flyers came with this installation (a wheel has none)."""
+    page = project_page(_metadata_urls())
+    where = f"the data/flyers folder of the repository, {page}" if page else \
+        "the data/flyers folder of a clone of the repository"
+    return (f"no SOURCE given, and no sample flyers installed. Name the images to read: paths, URLs, globs, "
+            f"folders or a .txt list (e.g. {prog} run photos/ or {prog} run urls.txt). Sample flyers are in {where}.")
+
+
+def project_page(urls: list[str]) -> str | None:
+    """The repository's address among the package's Project-URL entries ("Source, https://..."), if any."""
+    found = dict(entry.split(",", 1) for entry in urls if "," in entry)
+    found = {label.strip().lower(): url.strip() for label, url in found.items()}
+    for label in ("repository", "source", "source code", "homepage"):
+        if found.get(label):
+            return found[label]
+    return None
+
+
+def _metadata_urls() -> list[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.metadata("daskparse").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        return []
 
 
 def cache_command(action: str, url: str) -> int:
@@ -147,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     options = {key: value for key, value in vars(args).items() if key not in ("command", "sources", "action")}
     try:
-        settings = load_settings(**options)
+        settings = load_settings(flags=_flags_given(parser, options), **options)
     except SettingsError as error:
         print(f"python -m daskparse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -157,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sources = args.sources
     if not sources:
-        if not SAMPLE_DATA.is_dir():
-            print(f"python -m daskparse: error: no SOURCE given and no sample data at {SAMPLE_DATA}", file=sys.stderr)
+        if not SAMPLE_DATA.is_dir():  # installed from a wheel: the samples stay in the repository
+            print(f"python -m daskparse: error: {no_source_message(parser.prog)}", file=sys.stderr)
             return EXIT_USAGE
         sources = [str(SAMPLE_DATA)]
 

@@ -26,7 +26,9 @@ import http.client
 import ipaddress
 import mmap
 import os
+import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3 import exceptions as urllib3_exceptions
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from daskparse.errors import SourceError
 from daskparse.imagetypes import sniff
@@ -327,6 +329,7 @@ def _fetch_http(url: str, limits: FetchLimits) -> bytes:
 
 def _follow_redirects(url: str, limits: FetchLimits, deadline: _Deadline) -> bytes:
     session = http_session(allow_private_hosts=limits.allow_private_hosts)
+    connect_timeout = limits.connect_timeout
     try:
         for _hop in range(limits.max_redirects + 1):  # the first request, then one per redirect followed
             if not limits.allow_private_hosts:
@@ -334,8 +337,8 @@ def _follow_redirects(url: str, limits: FetchLimits, deadline: _Deadline) -> byt
             left = deadline.left()
             if left <= 0:
                 raise SourceError("fetch.timeout", "the redirects took too long", transient=True)
-            with session.get(url, stream=True, allow_redirects=False,
-                             timeout=(min(limits.connect_timeout, left), left)) as response:
+            connect_timeout = min(limits.connect_timeout, left)
+            with session.get(url, stream=True, allow_redirects=False, timeout=(connect_timeout, left)) as response:
                 if not response.is_redirect:  # a 301, 302, 303, 307 or 308 with a Location
                     return _read_body(response, limits, deadline)
                 location = response.headers["Location"]
@@ -345,19 +348,22 @@ def _follow_redirects(url: str, limits: FetchLimits, deadline: _Deadline) -> byt
     except PrivateAddressError as error:
         raise SourceError("fetch.private_address", str(error)) from None
     except socket.gaierror:
-        raise SourceError("fetch.connection_failed", f"cannot resolve {urlsplit(url).hostname}", transient=True) from None
+        raise SourceError("fetch.connection_failed", f"name not found: {urlsplit(url).hostname}",
+                          transient=True) from None
     except urllib3_exceptions.ReadTimeoutError:  # raised by read1 itself, not wrapped by requests
-        raise SourceError("fetch.timeout", "the server stopped sending", transient=True) from None
+        raise SourceError("fetch.timeout", f"{_where(url)} stopped sending", transient=True) from None
     except (urllib3_exceptions.ProtocolError, urllib3_exceptions.DecodeError) as error:
-        raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
+        raise SourceError("fetch.connection_failed", _plain(error, url, connect_timeout), transient=True) from None
+    except requests.ConnectTimeout as error:  # before Timeout: it is one
+        raise SourceError("fetch.timeout", _plain(error, url, connect_timeout), transient=True) from None
     except requests.Timeout:
-        raise SourceError("fetch.timeout", "the server did not answer in time", transient=True) from None
+        raise SourceError("fetch.timeout", f"{_where(url)} did not answer in time", transient=True) from None
     except requests.ConnectionError as error:
-        raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
+        raise SourceError("fetch.connection_failed", _plain(error, url, connect_timeout), transient=True) from None
     except requests.RequestException as error:
-        raise SourceError("fetch.failed", _short(error)) from None
+        raise SourceError("fetch.failed", _plain(error, url, connect_timeout)) from None
     except (urllib3_exceptions.HTTPError, http.client.HTTPException, OSError) as error:  # e.g. TLS cut mid-body
-        raise SourceError("fetch.connection_failed", _short(error), transient=True) from None
+        raise SourceError("fetch.connection_failed", _plain(error, url, connect_timeout), transient=True) from None
 
 
 def _check_proxied_host(session: requests.Session, url: str) -> None:
@@ -448,5 +454,93 @@ def _fetch_fsspec(url: str, limits: FetchLimits) -> bytes:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    text = _scrubbed(str(error)) or type(error).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+# A message for the user, not a traceback (issue 15): requests and urllib3 put their pool and connection reprs
+# in their messages ("HTTPConnectionPool(host=..., port=...): Max retries exceeded ... <urllib3.connection
+# .HTTPConnection object at 0x7f...>"). What went wrong is further down the chain of causes: say that.
+
+def _plain(error: BaseException, url: str, connect_timeout: float) -> str:
+    """What went wrong with a connection, in words: "connection refused by 127.0.0.1:8080"."""
+    causes = _causes(error)
+    host, port = _peer(url, causes)
+    proxied = any(isinstance(cause, (urllib3_exceptions.ProxyError, requests.exceptions.ProxyError))
+                  for cause in causes)
+    return ("through the proxy: " if proxied else "") + _what_happened(causes, host, port, connect_timeout)
+
+
+def _what_happened(causes: list[BaseException], host: str, port: int | str, connect_timeout: float) -> str:
+    def first(*types):
+        return next((cause for cause in causes if isinstance(cause, types)), None)
+
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if first(NameResolutionError, socket.gaierror):
+        return f"name not found: {host}"
+    if found := first(ssl.SSLCertVerificationError):
+        return f"the TLS certificate of {where} is not trusted ({found.verify_message or found.reason})"
+    if found := first(ssl.SSLError):  # reason: OpenSSL's code, WRONG_VERSION_NUMBER for a server without TLS
+        reason = (found.reason or found.strerror or "no reason given").replace("_", " ").lower()
+        return f"TLS failed with {where} ({reason})"
+    if first(ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if first(http.client.RemoteDisconnected):  # before ConnectionResetError: it is one
+        return f"{where} closed the connection without answering"
+    if first(ConnectionResetError, BrokenPipeError):
+        return f"connection reset by {where}"
+    if first(http.client.IncompleteRead, urllib3_exceptions.IncompleteRead):
+        return f"{where} closed the connection before the whole answer arrived"
+    if first(requests.ConnectTimeout) or any(isinstance(cause, ConnectTimeoutError)
+                                              and not isinstance(cause, NewConnectionError) for cause in causes):
+        return f"timed out after {connect_timeout:g} s connecting to {where}"
+    if first(http.client.HTTPException, urllib3_exceptions.HeaderParsingError):  # a status line like "SSH-2.0"
+        return f"{where} did not answer in HTTP"
+    if first(urllib3_exceptions.DecodeError):
+        return f"{where} sent a body that could not be decompressed"
+    found = first(OSError)
+    if found is not None and found.errno and not isinstance(found, (requests.RequestException,
+                                                                   urllib3_exceptions.HTTPError)):
+        return f"{os.strerror(found.errno).lower()} ({where})"  # "network is unreachable", "no route to host"
+    return _short(causes[-1])
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and all it wraps (urllib3's reason, __cause__, __context__, exceptions in args), outermost first."""
+    found: list[BaseException] = []
+    waiting = [error]
+    while waiting:
+        cause = waiting.pop(0)
+        if any(cause is seen for seen in found):
+            continue
+        found.append(cause)
+        inner = [getattr(cause, "reason", None), cause.__cause__, cause.__context__, *cause.args]
+        waiting += [item for item in inner if isinstance(item, BaseException)]
+    return found
+
+
+def _peer(url: str, causes: list[BaseException] = ()) -> tuple[str, int | str]:
+    """Host and port of the connection that failed: the proxy's when it was the proxy, else the URL's."""
+    for cause in causes:
+        connection = getattr(cause, "conn", None)  # urllib3's NewConnectionError and its kin
+        if getattr(connection, "host", None) and getattr(connection, "port", None):
+            return connection.host, connection.port
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # out of range: the request failed on it
+        port = "?"
+    return parts.hostname or "", port
+
+
+def _where(url: str) -> str:
+    host, port = _peer(url)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+_REPRS = re.compile(r"<[^<>]*? object at 0x[0-9a-fA-F]+>|\b\w+(?:Pool|Connection)\(host='([^']*)', port=(\d+)\)")
+
+
+def _scrubbed(text: str) -> str:
+    """No object reprs or addresses in a message, whatever library wrote it (the fallback of ``_plain``)."""
+    return _REPRS.sub(lambda match: f"{match[1]}:{match[2]}" if match[1] is not None else "a connection", text)

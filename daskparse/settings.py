@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+from collections.abc import Mapping
 from typing import Any, Literal, Optional
 
 import dask.config
@@ -23,8 +24,21 @@ DEFAULT_TOTAL_THREADS = 20
 MIN_THINKING_BUDGET = {"gemini-2.5-pro": 128}
 
 
+GEMINI_KEY_PAGE = "https://aistudio.google.com/apikey"
+
+
 class SettingsError(ValueError):
     """Settings that cannot work together; reported to the user without a traceback."""
+
+
+class _OptionProblem(ValueError):
+    """A check across fields about one of them: ``load_settings`` fills the ``{option}`` slot of ``sentence`` with
+    the option the way the user gave it (``--extractor gemini``, ``DASKPARSE_EXTRACTOR=gemini``). Filled by
+    ``replace``, not ``format``: a model name in the sentence may hold braces."""
+
+    def __init__(self, field: str, sentence: str) -> None:
+        super().__init__(sentence.replace("{option}", field))
+        self.field, self.sentence = field, sentence
 
 
 class Settings(BaseModel):
@@ -142,13 +156,14 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.extractor == "gemini" and self.gemini_api_key is None:
-            raise ValueError("--extractor gemini needs GEMINI_API_KEY in the environment")
+            raise _OptionProblem("extractor", "{option} needs a Gemini API key: set GEMINI_API_KEY in the "
+                                 f"environment (get a key at {GEMINI_KEY_PAGE})")
         if isinstance(self.thinking_budget, int) and self.thinking_budget < 0:
-            raise ValueError("thinking_budget: a number of tokens (0 or more), or dynamic")
+            raise _OptionProblem("thinking_budget", "{option}: a number of tokens (0 or more), or dynamic")
         minimum = MIN_THINKING_BUDGET.get(self.model_name, 0)
         if isinstance(self.thinking_budget, int) and self.thinking_budget < minimum:
-            raise ValueError(f"thinking_budget: {self.model_name} cannot think less than {minimum} tokens "
-                             "(it cannot turn thinking off)")
+            raise _OptionProblem("thinking_budget", f"{{option}}: {self.model_name} cannot think less than "
+                                 f"{minimum} tokens (it cannot turn thinking off)")
         return self
 
     @property
@@ -194,37 +209,111 @@ class Settings(BaseModel):
         return self.reference_date or dt.date.today()
 
 
-def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """Settings found in the environment: field -> (value, the variable it came from)."""
+    values: dict[str, tuple[Any, str]] = {}
     for name in Settings.model_fields:
         key = f"DASKPARSE_{name.upper()}"
         if environ.get(key):
-            values[name] = environ[key]
+            values[name] = (environ[key], key)
     # The google-genai client's own variables, read here so they travel with the settings: workers of a
     # cluster started elsewhere do not share this process's environment. GOOGLE_API_KEY is the key's other name.
-    key = environ.get("GEMINI_API_KEY") or environ.get("GOOGLE_API_KEY")
-    if key:
-        values["gemini_api_key"] = key
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        if environ.get(variable):
+            values["gemini_api_key"] = (environ[variable], variable)
+            break
     for variable, name in (("GOOGLE_GEMINI_BASE_URL", "gemini_base_url"), ("GOOGLE_GENAI_API_VERSION", "gemini_api_version")):
         if environ.get(variable) and name not in values:
-            values[name] = environ[variable]
+            values[name] = (environ[variable], variable)
     return values
 
 
-def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, *, flags: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
     """Merge defaults, ``dask.config['daskparse']``, the environment and ``overrides`` into Settings.
 
-    Raises SettingsError with a readable message for an unknown option or a bad value.
+    ``flags`` names the command-line flag each override came from (``{"threads": "--threads"}``), for the
+    messages. Raises SettingsError with a readable message for an unknown option or a bad value, naming the
+    option the way it was given: ``--threads``, ``DASKPARSE_THREADS=abc``, ``daskparse.threads`` (dask.config).
     """
-    values: dict[str, Any] = dict(dask.config.get("daskparse", default={}) or {})
-    values = {key.replace("-", "_"): value for key, value in values.items()}
-    values.update(_from_environment(dict(os.environ) if environ is None else environ))
-    values.update({key: value for key, value in overrides.items() if value is not None})
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # field -> how the user gave it, for messages
+    for key, value in (dask.config.get("daskparse", default={}) or {}).items():
+        name = key.replace("-", "_")
+        values[name] = value
+        origins[name] = f"daskparse.{key}{_shown('=', name, value)} (dask config)"
+    for name, (value, variable) in _from_environment(dict(os.environ) if environ is None else environ).items():
+        values[name] = value
+        origins[name] = f"{variable}{_shown('=', name, value)}"
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        values[name] = value
+        flag = (flags or {}).get(name)
+        origins[name] = (flag + ("" if isinstance(value, bool) else _shown(" ", name, value)) if flag
+                         else f"{name}{_shown('=', name, value, repr)}")
     try:
         return Settings(**values)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'settings'}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False)
-        )
-        raise SettingsError(problems) from None
+        raise SettingsError(_plain_problems(error, origins)) from None
+
+
+def _shown(separator: str, name: str, value: Any, form=str) -> str:
+    """``=value`` for a message: never a secret, never more than a line."""
+    if name == "gemini_api_key":
+        return ""
+    text = form(value)
+    return separator + (text if len(text) <= 60 else text[:57] + "...")
+
+
+# What pydantic expected, as words: "DASKPARSE_THREADS=abc: not a whole number"
+_EXPECTED = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+             "float_parsing": "a number", "float_type": "a number", "string_type": "text",
+             "bool_parsing": "yes or no (1 or 0, true or false, on or off)", "bool_type": "yes or no",
+             "date_parsing": "a date (YYYY-MM-DD)", "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+             "date_from_datetime_inexact": "a date (YYYY-MM-DD)", "date_type": "a date (YYYY-MM-DD)"}
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
+def _plain_problems(error: ValidationError, origins: Mapping[str, str]) -> str:
+    """pydantic's errors in plain words, one clause per option, each naming the option the way it was given."""
+    by_field: dict[str, list[dict]] = {}
+    for problem in error.errors(include_url=False, include_input=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        by_field.setdefault(field, []).append(problem)
+    clauses = []
+    for field, problems in by_field.items():
+        found = problems[0].get("ctx", {}).get("error")
+        if isinstance(found, _OptionProblem):  # a check across fields: its own sentence
+            clauses.append(found.sentence.replace("{option}", origins.get(found.field, found.field)))
+            continue
+        expected = [_expected(problem) for problem in problems]
+        if all(expected):  # one field of several types (an int or "dynamic"): one list of what it may be
+            words = "not " + " or ".join(dict.fromkeys(expected))
+        else:
+            words = "; ".join(dict.fromkeys(_words(problem) for problem in problems))
+        clauses.append(f"{origins.get(field, field)}: {words}" if field else words)
+    return "; ".join(clauses)
+
+
+def _expected(problem: dict) -> str | None:
+    if problem["type"] == "literal_error":
+        choices = problem["ctx"]["expected"]
+        return f"one of {choices}" if " or " in choices else choices
+    return _EXPECTED.get(problem["type"])
+
+
+def _words(problem: dict) -> str:
+    kind, context = problem["type"], problem.get("ctx", {})
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"must be {words} {context[key]:g}"
+    if kind == "string_too_short":
+        return "must not be empty" if context.get("min_length") == 1 else f"at least {context['min_length']} characters"
+    if kind == "extra_forbidden":
+        return "no such option"
+    if kind == "value_error" and "error" in context:  # our validators' own words (a duration, ...)
+        return str(context["error"])
+    expected = _expected(problem)
+    return f"not {expected}" if expected else problem["msg"]

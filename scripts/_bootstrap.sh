@@ -14,11 +14,19 @@ fi
   echo "daskparse needs Python >= 3.11 (found: $("$python" --version 2>&1))" >&2; exit 1; }
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=".venv/.installed-$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+# One stamp per set of extras, named after the pyproject.toml installed from: scripts/test ("test") and
+# scripts/run-sample (none) each keep their own, so running them in turn installs nothing again (each used to
+# delete the other's). No extras are satisfied by any stamp of this pyproject.toml: every install holds them.
+digest="$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.installed-$digest-${extras:-base}"
+if [ ! -f "$stamp" ] && ! { [ -z "$extras" ] && compgen -G ".venv/.installed-$digest-*" >/dev/null; }; then
   echo "Installing daskparse${extras:+[$extras]} into .venv (first run takes a few minutes)..." >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
-  rm -f .venv/.installed-*
+  # -q -q: errors only. With one -q pip still prints warnings, and setuptools warns on every editable install
+  # ("BuildBackendWarning: Editable installation. Please be careful with folders in your working directory...").
+  .venv/bin/python -m pip install -q -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q -q --disable-pip-version-check -e ".${extras:+[$extras]}"
+  for old in .venv/.installed-*; do  # stamps of another pyproject.toml, or of the old one-stamp scheme
+    [[ "$old" == ".venv/.installed-$digest-"* ]] || rm -f "$old"
+  done
   touch "$stamp"
 fi

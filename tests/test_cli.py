@@ -157,3 +157,97 @@ def test_the_console_script_names_itself():
 
     assert program_name("/usr/local/bin/daskparse") == "daskparse"
     assert program_name("/work/daskparse/__main__.py") == "python -m daskparse"
+
+
+def _run_parser():
+    import argparse
+
+    commands = next(action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.choices["run"]
+
+
+RUN_GROUPS = ["inputs and output", "where it runs", "downloads", "cache", "extractor: Gemini or local OCR",
+              "rate limits", "logging and progress"]
+
+
+def test_run_help_groups_its_options_and_names_every_default(monkeypatch):
+    """Issue 15: `run --help` was a flat list of 25 options, most without their default."""
+    from daskparse.settings import Settings
+
+    monkeypatch.setenv("COLUMNS", "100")
+    run = _run_parser()
+    text = run.format_help()
+    assert [title for title in RUN_GROUPS if f"\n{title}:\n" in text] == RUN_GROUPS
+    options = [action for action in run._actions if action.option_strings and action.dest != "help"]
+    assert len(options) >= 28
+    for action in options:
+        assert action.dest in Settings.model_fields, action.option_strings
+        assert re.search(r"\(default: [^)]+\)$", action.help), (action.option_strings, action.help)
+    helps = {action.option_strings[0]: action.help for action in options}
+    for flag, default in {"--workers": "2", "--cache-ttl": "7d", "--cache-error-ttl": "1d", "--rpm": "1800",
+                          "--model": "gemini-2.5-flash", "--timeout": "60", "--max-retries": "3",
+                          "--fallback": "none", "--log-level": "WARNING", "--max-output-tokens": "2048",
+                          "--dashboard-address": "127.0.0.1:8787", "--cache-phash-distance": "16",
+                          "--concurrency": "20", "--log-format": "text", "--output": "out"}.items():
+        assert helps[flag].endswith(f"(default: {default})"), (flag, helps[flag])
+    assert helps["--tpm"].endswith("(default: no limit)") and helps["--reference-date"].endswith("(default: today)")
+
+
+def test_run_help_reads_its_defaults_from_the_settings(monkeypatch):
+    """One place for a default: the help follows the Settings field, it does not repeat it."""
+    from daskparse.settings import Settings
+
+    monkeypatch.setattr(Settings.model_fields["workers"], "default", 7)
+    monkeypatch.setattr(Settings.model_fields["cache"], "default", "/var/cache/100%/daskparse")
+    text = _run_parser().format_help()
+    assert "(default: 7)" in text and "/var/cache/100%/daskparse" in text
+
+
+def test_run_help_shows_examples_with_their_line_breaks(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")  # narrower than the examples: they must not be re-wrapped
+    text = _run_parser().format_help()
+    examples = text[text.index("\nexamples:\n"):]
+    for command in ("run data/flyers --reference-date 2026-11-01", "run urls.txt --output shows\n",
+                    "GEMINI_API_KEY=... python -m daskparse run urls.txt --extractor gemini --rpm 10\n",
+                    "run urls.txt --output shows --every 1h\n"):
+        assert command in examples, command
+
+
+def test_usage_errors_name_the_option_as_typed_in_plain_words(monkeypatch, capsys):
+    """Issue 15: these read "workers: Input should be greater than or equal to 1", "threads: Input should be a
+    valid integer" (for DASKPARSE_THREADS=abc) and "settings: Value error, ...", with no word of where a Gemini
+    key comes from."""
+    from daskparse.cli import main
+
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    assert main(["run", "--workers", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("error: --workers 0: must be at least 1")
+    assert main(["run", "--extractor", "gemini"]) == 2
+    error = capsys.readouterr().err
+    assert "--extractor gemini needs a Gemini API key" in error and "GEMINI_API_KEY" in error
+    assert "https://aistudio.google.com/apikey" in error
+    monkeypatch.setenv("DASKPARSE_THREADS", "abc")
+    assert main(["cache", "stats"]) == 2
+    assert capsys.readouterr().err.strip().endswith("error: DASKPARSE_THREADS=abc: not a whole number")
+
+
+def test_no_source_and_no_sample_flyers_says_what_to_do(tmp_path):
+    """Issue 15: installed from a wheel (no data/flyers beside the package), `daskparse run` said only "no SOURCE
+    given and no sample data at .../site-packages/data/flyers"."""
+    script = ("import sys, pathlib, daskparse.cli as cli\n"
+              f"cli.SAMPLE_DATA = pathlib.Path({str(tmp_path / 'none')!r})\n"
+              "sys.exit(cli.main(['run']))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "no SOURCE given" in done.stderr and "run photos/" in done.stderr
+    assert "data/flyers folder of a clone of the repository" in done.stderr
+    assert "Traceback" not in done.stderr and str(tmp_path) not in done.stderr
+
+
+def test_the_sample_flyers_are_found_on_the_projects_page_when_it_has_one():
+    from daskparse.cli import project_page
+
+    assert project_page([]) is None
+    assert project_page(["Documentation, https://docs.example/daskparse",
+                         "Repository, https://git.example/daskparse"]) == "https://git.example/daskparse"

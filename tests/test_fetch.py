@@ -1,7 +1,9 @@
+import contextlib
 import datetime as dt
 import gzip
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -369,3 +371,114 @@ def test_https_downloads_pass_the_address_guard(tls_server_context, monkeypatch)
         started = time.monotonic()
         assert kind_of(stall, guarded) == "fetch.timeout"
         assert time.monotonic() - started < 2 + 1.5
+
+
+# Messages (issue 15): what went wrong in words, no urllib3 pool or connection reprs, no object addresses.
+LEAKS = ("0x", "Pool(", "Connection(", "object at", "Max retries", "Caused by", "Errno")
+
+
+def message_of(url, limits=LIMITS):
+    with pytest.raises(SourceError) as caught:
+        fetch(url, limits)
+    text = str(caught.value)
+    assert not any(leak in text for leak in LEAKS), text
+    return caught.value.kind, text.split(": ", 1)[1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def raw_server(answer):
+    """A loopback TCP server that reads the request and then does ``answer(connection)``: a misbehaving peer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                connection.recv(65536)
+                answer(connection)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def _reset(connection):
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+
+
+def test_a_refused_connection_is_said_in_plain_words():
+    port = _closed_port()
+    for scheme in ("http", "https"):
+        assert message_of(f"{scheme}://127.0.0.1:{port}/a.jpg") == \
+            ("fetch.connection_failed", f"connection refused by 127.0.0.1:{port}")
+
+
+def test_a_connect_timeout_is_said_in_plain_words():
+    """A listener whose accept queue is full: Linux drops the SYNs, so connecting times out on 127.0.0.1."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+            limits = FetchLimits(connect_timeout=0.5, read_timeout=5, allow_private_hosts=True)
+            assert message_of(f"http://127.0.0.1:{port}/a.jpg", limits) == \
+                ("fetch.timeout", f"timed out after 0.5 s connecting to 127.0.0.1:{port}")
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_a_name_not_found_is_said_in_plain_words(monkeypatch):
+    """The resolver is the one part replaced: a lookup must not leave this machine (it would reach a DNS server)."""
+    def no_such_name(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    for limits in (LIMITS, FetchLimits(connect_timeout=2, read_timeout=2)):  # the guard off, then on
+        assert message_of("http://flyers.test/a.jpg", limits) == \
+            ("fetch.connection_failed", "name not found: flyers.test")
+
+
+def test_peers_that_misbehave_are_said_in_plain_words():
+    answers = {
+        "closed the connection without answering": lambda connection: None,
+        "connection reset by": _reset,
+        "closed the connection before the whole answer arrived": lambda connection: connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n\xff\xd8\xff\xe0" + b"\0" * 100),
+        "did not answer in HTTP": lambda connection: connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"),
+        "sent a body that could not be decompressed": lambda connection: connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n" + b"x" * 20),
+    }
+    for words, answer in answers.items():
+        with raw_server(answer) as port:
+            kind, message = message_of(f"http://127.0.0.1:{port}/a.jpg")
+        assert kind == "fetch.connection_failed" and words in message and f"127.0.0.1:{port}" in message, message
+    with raw_server(lambda connection: connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")) as port:
+        assert message_of(f"https://127.0.0.1:{port}/a.jpg") == \
+            ("fetch.connection_failed", f"TLS failed with 127.0.0.1:{port} (wrong version number)")
+
+
+def test_an_untrusted_certificate_is_said_in_plain_words(tls_server_context, monkeypatch):
+    context, _ = tls_server_context  # signed by the test's own CA, which this fetch does not trust
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with ImageServer(tls=context) as server:
+        kind, message = message_of(server.add("/a.jpg", jpeg_bytes()))
+    assert kind == "fetch.connection_failed"
+    assert message.startswith(f"the TLS certificate of 127.0.0.1:{server.port} is not trusted ("), message

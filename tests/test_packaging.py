@@ -35,3 +35,13 @@ def test_environment_yml_and_pyproject_agree():
 
 def test_requirements_are_ranges_not_pins():
     assert all("==" not in spec and spec for spec in _pyproject_requirements().values())
+
+
+def test_the_licence_pyproject_names_is_there_and_packaged():
+    """Issue 15: pyproject said MIT but there was no LICENSE file (setuptools puts license-files into the sdist
+    and the wheel's .dist-info/licenses/)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = (ROOT / "LICENSE").read_text()
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert text.startswith("MIT License\n") and "Copyright (c) 2026 the daskparse authors" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text

@@ -95,3 +95,50 @@ def test_the_estimated_cost_bills_thoughts_as_output_and_batch_at_half():
     assert settings.estimated_cost(0, 500_000, 500_000) == 2.50
     assert settings.estimated_cost(1_000_000, 1_000_000, batch=True) == 1.40
     assert load_settings(model="gemini-9").estimated_cost(1, 1) is None
+
+
+def _message(**kwargs) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**kwargs)
+    text = str(caught.value)
+    assert not any(words in text for words in ("Value error", "Input should", "settings:")), text
+    return text
+
+
+def test_a_bad_value_is_named_the_way_it_was_given_in_plain_words():
+    """Issue 15: DASKPARSE_THREADS=abc reported "threads: Input should be a valid integer, ...", pydantic's words
+    about a name the user never typed."""
+    assert _message(environ={"DASKPARSE_THREADS": "abc"}) == "DASKPARSE_THREADS=abc: not a whole number"
+    assert _message(environ={}, flags={"workers": "--workers"}, workers=0) == "--workers 0: must be at least 1"
+    assert _message(environ={}, workers=0) == "workers=0: must be at least 1"  # the Python API's keyword
+    with dask.config.set({"daskparse.threads": "abc"}):
+        assert _message(environ={}) == "daskparse.threads=abc (dask config): not a whole number"
+    assert _message(environ={"DASKPARSE_REFERENCE_DATE": "yesterday"}) == \
+        "DASKPARSE_REFERENCE_DATE=yesterday: not a date (YYYY-MM-DD)"
+    assert _message(environ={}, flags={"extractor": "--extractor"}, extractor="ocr") == \
+        "--extractor ocr: not one of 'auto', 'gemini' or 'local'"
+    assert _message(environ={}, thinking_budget="lots") == "thinking_budget='lots': not a whole number or 'dynamic'"
+    # the value that wins is the one named: the flag over the variable
+    assert _message(environ={"DASKPARSE_WORKERS": "3"}, flags={"workers": "--workers"}, workers=0).startswith("--workers 0")
+
+
+def test_a_check_across_options_names_the_option_the_way_it_was_given():
+    key = {"GEMINI_API_KEY": "k" * 39}
+    assert _message(environ=key, flags={"thinking_budget": "--thinking-budget"}, model="gemini-2.5-pro",
+                    thinking_budget=0).startswith("--thinking-budget 0: gemini-2.5-pro cannot think less than 128")
+    assert _message(environ={**key, "DASKPARSE_MODEL": "gemini-2.5-pro", "DASKPARSE_THINKING_BUDGET": "0"}) \
+        .startswith("DASKPARSE_THINKING_BUDGET=0: gemini-2.5-pro")
+
+
+def test_gemini_without_a_key_says_where_to_get_one_and_which_variable_to_set():
+    for given, named in (({"flags": {"extractor": "--extractor"}, "extractor": "gemini"}, "--extractor gemini"),
+                         ({"environ": {"DASKPARSE_EXTRACTOR": "gemini"}}, "DASKPARSE_EXTRACTOR=gemini")):
+        text = _message(**{"environ": {}, **given})
+        assert text.startswith(f"{named} needs a Gemini API key"), text
+        assert "GEMINI_API_KEY" in text and "https://aistudio.google.com/apikey" in text
+
+
+def test_a_key_is_never_shown_in_a_message():
+    with dask.config.set({"daskparse.gemini-api-key": 123456789}):  # not text: refused, and not repeated
+        text = _message(environ={})
+    assert text == "daskparse.gemini-api-key (dask config): not text" and "123456789" not in text
