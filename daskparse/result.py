@@ -10,7 +10,7 @@ import pandas as pd
 
 from daskparse.errors import ERROR_COLUMNS
 from daskparse.output import atomic_write, write_shows
-from daskparse.shows import SHOW_COLUMNS
+from daskparse.shows import SHOW_COLUMNS, as_text
 
 # Gemini usage per image, this run's (a cache hit made no call: zeros): Usage key -> outcome column
 OUTCOME_USAGE = {"requests": "requests", "inputTokens": "input_tokens", "outputTokens": "output_tokens",
@@ -52,7 +52,7 @@ class ParseResult:
     def table(self, max_rows: int = 60) -> str:
         if self.shows.empty:
             return "(no shows)"
-        view = self.shows[TABLE_COLUMNS].fillna("")
+        view = as_text(self.shows[TABLE_COLUMNS]).fillna("")  # a date or time column takes no "": as text
         return view.to_string(index=False, max_rows=max_rows, max_colwidth=28)
 
     def save(self, output: str) -> dict[str, str]:
