@@ -26,6 +26,17 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
+def _cost_clause(s: dict) -> str:
+    """What a Gemini run cost, or that its model has no price to tell (a run that cost nothing says $0)."""
+    if s.get("extractor") != "gemini" and s.get("estimatedCostUSD") is None:
+        return ""
+    if s.get("estimatedCostUSD") is None:
+        return f"; Gemini cost unknown: no price for {s.get('model') or 'this model'} in Settings.gemini_prices"
+    return (f"; Gemini ~${s['estimatedCostUSD']:.4f}"
+            + (f", ${s['costPer1000ImagesUSD']:.2f} per 1,000 images" if s.get("costPer1000ImagesUSD") is not None else "")
+            + (f", the cache saved ~${s['cacheSavingsUSD']:.4f}" if s.get("cacheSavingsUSD") else ""))
+
+
 @dataclass
 class ParseResult:
     shows: pd.DataFrame
@@ -41,11 +52,8 @@ class ParseResult:
             f"{_count(s.get('shows', 0), 'show')} in {s.get('wallSeconds', 0):.1f} s "
             f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor"
             + (f"; {s['cacheHits']} from the cache" if s.get("cacheHits") else "") + ")"
-            + (f"; Gemini ~${s['estimatedCostUSD']:.4f}" + (f", ${s['costPer1000ImagesUSD']:.2f} per 1,000 images"
-                                                          if s.get("costPer1000ImagesUSD") is not None else "")
-               + (f", the cache saved ~${s['cacheSavingsUSD']:.4f}" if s.get("cacheSavingsUSD") else "")
-               if s.get("estimatedCostUSD") is not None else "")
-            + (f"; stopped early: {s.get('notReached', 0)} images not started (the next run does them)"
+            + _cost_clause(s)
+            + (f"; stopped early: {_count(s.get('notReached', 0), 'image')} not started (the next run does them)"
                if s.get("stopped") else "")
         )
 
