@@ -1,7 +1,8 @@
 """The output folder (any fsspec URL): every show seen so far, once, and a Parquet dataset of each run's sightings.
 
     out/shows.parquet     the merged current view: one row per show_id as last seen, with first_seen and
-                          last_seen (UTC timestamps of the runs) and sources (the cleaned URLs it was seen on)
+                          last_seen (UTC timestamps of the runs) and sources (the cleaned URLs it was seen on),
+                          sorted by date, weekday, start time and venue (missing ones last)
     out/shows/run_date=2026-11-05/part-20261105T103000Z-1a2b3c4d.parquet   a run's shows (its sightings), one
                           file per run under the local date it ran (hive partitioning)
 
@@ -10,6 +11,9 @@
 
 Every file is written under a temporary name and moved into place (``atomic_write``), so a reader never sees
 half a file. ``ParseResult.save`` writes the run's errors, outcomes and stats next to them.
+
+Dates and times are typed (``daskparse.shows.SHOW_SCHEMA``). Files an earlier version wrote (them as text, no
+``venue_key``) are read as if written now (``with_show_types``), so an output folder keeps merging across versions.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import pandas as pd
 import pyarrow as pa
 from fsspec.implementations.local import LocalFileSystem
 
-from daskparse.shows import FIELD_COLUMNS, SHOW_COLUMNS
+from daskparse.shows import (DERIVED_COLUMNS, FIELD_COLUMNS, SHOW_COLUMNS, SHOW_DTYPES, SHOW_SCHEMA, TYPED_COLUMNS,
+                             WEEKDAYS, with_show_types)
 
 logger = logging.getLogger("daskparse.output")
 DATASET = "shows"
@@ -33,8 +38,11 @@ VIEW = "shows.parquet"
 SIGHTING_COLUMNS = SHOW_COLUMNS + ["run_id", "seen_at"]
 VIEW_COLUMNS = SHOW_COLUMNS + ["first_seen", "last_seen", "sources"]
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-VIEW_SCHEMA = pa.schema([(name, pa.string()) for name in SHOW_COLUMNS]
+VIEW_SCHEMA = pa.schema(list(SHOW_SCHEMA)
                         + [("first_seen", _TIMESTAMP), ("last_seen", _TIMESTAMP), ("sources", pa.list_(pa.string()))])
+# The view's order: what is on first (by date, then the weekday of a weekly show), then time and venue.
+VIEW_ORDER = ["date", "_weekday", "start_time", "venue_key", "show_id"]
+_WEEKDAY_NUMBER = {name.casefold(): number for number, name in enumerate(WEEKDAYS)}
 
 
 def atomic_write(fs, root: str, name: str, write: Callable) -> str:
@@ -63,6 +71,7 @@ def write_shows(fs, root: str, shows: pd.DataFrame, now: dt.datetime | None = No
     run_id = f"{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     written = {}
     if not shows.empty:
+        shows = with_show_types(shows)
         sightings = shows[SHOW_COLUMNS].assign(run_id=run_id, seen_at=pd.Timestamp(now).tz_convert("UTC"))
         folder = posixpath.join(root, DATASET, f"run_date={now.astimezone():%Y-%m-%d}")
         fs.makedirs(folder, exist_ok=True)
@@ -79,19 +88,22 @@ def merged_view(fs, root: str) -> pd.DataFrame:
     Those are the sightings of the run dates from the day before the view's latest sighting on (all of them
     when there is no view yet): a run stopped between writing its sightings and the view is merged by the
     next run, and a sighting merged twice changes nothing. Reading only those keeps a run's cost flat as
-    the dataset grows.
+    the dataset grows. A view of an earlier layout (dates as text) is merged with every sighting once, and
+    each sightings file of that layout is rewritten in the current one on the way, so the whole dataset
+    reads with one schema (``pd.read_parquet("out/shows")``) from then on.
     """
-    previous = _read_view(fs, root)
+    previous, current = _read_view(fs, root)
     since = None
-    if previous is not None and not previous.empty:
+    if previous is not None and not previous.empty and current:
         since = previous["last_seen"].max().to_pydatetime().astimezone().date() - dt.timedelta(days=1)
     frames = [previous] if previous is not None else []
-    frames.append(_as_view_rows(read_sightings(fs, root, since)))
+    frames.append(_as_view_rows(read_sightings(fs, root, since, upgrade=True)))
     return _merge(frames)
 
 
-def read_sightings(fs, root: str, since: dt.date | None = None) -> pd.DataFrame:
-    """The dataset's sightings of run dates ``since`` on (all without it)."""
+def read_sightings(fs, root: str, since: dt.date | None = None, upgrade: bool = False) -> pd.DataFrame:
+    """The dataset's sightings of run dates ``since`` on (all without it); with ``upgrade``, a file of an
+    earlier layout is rewritten in the current one as it is read."""
     frames = []
     for folder in sorted(fs.glob(posixpath.join(root, DATASET, "run_date=*"))):
         day = posixpath.basename(folder.rstrip("/")).removeprefix("run_date=")
@@ -99,28 +111,47 @@ def read_sightings(fs, root: str, since: dt.date | None = None) -> pd.DataFrame:
             continue
         for path in sorted(fs.glob(posixpath.join(folder, "part-*.parquet"))):
             sightings = _read_parquet(fs, path)
-            if sightings is None or not set(SIGHTING_COLUMNS) <= set(sightings.columns):
+            if sightings is None or not _required(SIGHTING_COLUMNS) <= set(sightings.columns):
                 logger.warning("skipping the unreadable sightings file %s", fs.unstrip_protocol(path))
                 continue
+            current = _current_layout(sightings, SIGHTING_COLUMNS)
+            sightings = with_show_types(sightings)[SIGHTING_COLUMNS]
+            if upgrade and not current:
+                atomic_write(fs, folder, posixpath.basename(path),
+                             lambda file, frame=sightings: frame.to_parquet(file, index=False))
             frames.append(sightings)
     if not frames:
-        return pd.DataFrame({name: pd.Series(dtype="string") for name in SIGHTING_COLUMNS[:-1]}).assign(
-            seen_at=pd.Series(dtype="datetime64[us, UTC]"))
+        return with_show_types(pd.DataFrame(columns=SHOW_COLUMNS)).assign(
+            run_id=pd.Series(dtype="string"), seen_at=pd.Series(dtype="datetime64[us, UTC]"))[SIGHTING_COLUMNS]
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_view(fs, root: str) -> pd.DataFrame | None:
-    """The view on disk; None when there is none, it is a shows.parquet of a version before the dataset, or it
-    cannot be read (torn by a crash mid-write): the view is then rebuilt from the whole dataset."""
+def _required(columns: list[str]) -> set[str]:
+    """The columns a file must hold to be read: the derived ones are made again (an older file has none)."""
+    return set(columns) - set(DERIVED_COLUMNS)
+
+
+def _current_layout(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether ``frame`` (as read) has every column of this version, dates and times typed."""
+    return set(columns) <= set(frame.columns) and all(frame[name].dtype == SHOW_DTYPES[name] for name in TYPED_COLUMNS)
+
+
+def _read_view(fs, root: str) -> tuple[pd.DataFrame | None, bool]:
+    """The view on disk, and whether it is of the current layout (an earlier one wrote dates as text).
+
+    None when there is none, it is a shows.parquet of a version before the dataset, or it cannot be read
+    (torn by a crash mid-write): the view is then rebuilt from the whole dataset."""
     path = posixpath.join(root, VIEW)
     if not fs.exists(path):
-        return None
+        return None, False
     view = _read_parquet(fs, path)
     if view is None:
         logger.warning("%s cannot be read (a write cut short?): rebuilding it from the sightings in %s",
                        fs.unstrip_protocol(path), fs.unstrip_protocol(posixpath.join(root, DATASET)))
-        return None
-    return view if set(VIEW_COLUMNS) <= set(view.columns) else None
+        return None, False
+    if not _required(VIEW_COLUMNS) <= set(view.columns):
+        return None, False
+    return with_show_types(view)[VIEW_COLUMNS], _current_layout(view, VIEW_COLUMNS)
 
 
 def _read_parquet(fs, path: str) -> pd.DataFrame | None:
@@ -145,7 +176,8 @@ def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
     provenance, the earliest first_seen and every source."""
     filled = [frame for frame in frames if not frame.empty]
     if not filled:  # no show yet: zero rows, every column with its type
-        return VIEW_SCHEMA.empty_table().to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+        empty = VIEW_SCHEMA.empty_table().to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+        return with_show_types(empty)[VIEW_COLUMNS]
     rows = pd.concat(filled, ignore_index=True)
     rows = rows.assign(_filled=rows[FIELD_COLUMNS].notna().sum(axis=1)).sort_values(
         ["last_seen", "_filled", "cleaned_url"], ascending=[False, False, True], kind="stable")
@@ -154,4 +186,6 @@ def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
     view[FIELD_COLUMNS] = groups[FIELD_COLUMNS].first()  # a field the latest flyer left out, from an earlier one
     view["first_seen"] = groups["first_seen"].min()
     view["sources"] = groups["sources"].agg(lambda lists: sorted({url for urls in lists for url in urls}))
-    return view.reset_index().sort_values(["first_seen", "show_id"], kind="stable")[VIEW_COLUMNS].reset_index(drop=True)
+    view = with_show_types(view.reset_index())  # venue_key again, from the venue as merged
+    view["_weekday"] = view["weekday"].str.casefold().map(_WEEKDAY_NUMBER).astype("Int64")
+    return view.sort_values(VIEW_ORDER, na_position="last", kind="stable")[VIEW_COLUMNS].reset_index(drop=True)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from daskparse.errors import ERROR_COLUMNS
 from daskparse.output import atomic_write, write_shows
-from daskparse.shows import SHOW_COLUMNS
+from daskparse.shows import SHOW_COLUMNS, as_text
 
 # Gemini usage per image, this run's (a cache hit made no call: zeros): Usage key -> outcome column
 OUTCOME_USAGE = {"requests": "requests", "inputTokens": "input_tokens", "outputTokens": "output_tokens",
@@ -24,6 +24,17 @@ TABLE_COLUMNS = ["weekday", "date", "start_time", "kind", "title", "performer", 
 def _count(number: int, noun: str) -> str:
     """"1 image", "2 images"."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _cost_clause(s: dict) -> str:
+    """What a Gemini run cost, or that its model has no price to tell (a run that cost nothing says $0)."""
+    if s.get("extractor") != "gemini" and s.get("estimatedCostUSD") is None:
+        return ""
+    if s.get("estimatedCostUSD") is None:
+        return f"; Gemini cost unknown: no price for {s.get('model') or 'this model'} in Settings.gemini_prices"
+    return (f"; Gemini ~${s['estimatedCostUSD']:.4f}"
+            + (f", ${s['costPer1000ImagesUSD']:.2f} per 1,000 images" if s.get("costPer1000ImagesUSD") is not None else "")
+            + (f", the cache saved ~${s['cacheSavingsUSD']:.4f}" if s.get("cacheSavingsUSD") else ""))
 
 
 @dataclass
@@ -41,18 +52,15 @@ class ParseResult:
             f"{_count(s.get('shows', 0), 'show')} in {s.get('wallSeconds', 0):.1f} s "
             f"({s.get('averageTimePerImage', 0):.0f} ms per image, {s.get('extractor', '?')} extractor"
             + (f"; {s['cacheHits']} from the cache" if s.get("cacheHits") else "") + ")"
-            + (f"; Gemini ~${s['estimatedCostUSD']:.4f}" + (f", ${s['costPer1000ImagesUSD']:.2f} per 1,000 images"
-                                                          if s.get("costPer1000ImagesUSD") is not None else "")
-               + (f", the cache saved ~${s['cacheSavingsUSD']:.4f}" if s.get("cacheSavingsUSD") else "")
-               if s.get("estimatedCostUSD") is not None else "")
-            + (f"; stopped early: {s.get('notReached', 0)} images not started (the next run does them)"
+            + _cost_clause(s)
+            + (f"; stopped early: {_count(s.get('notReached', 0), 'image')} not started (the next run does them)"
                if s.get("stopped") else "")
         )
 
     def table(self, max_rows: int = 60) -> str:
         if self.shows.empty:
             return "(no shows)"
-        view = self.shows[TABLE_COLUMNS].fillna("")
+        view = as_text(self.shows[TABLE_COLUMNS]).fillna("")  # a date or time column takes no "": as text
         return view.to_string(index=False, max_rows=max_rows, max_colwidth=28)
 
     def save(self, output: str) -> dict[str, str]:

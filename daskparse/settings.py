@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Optional
 
 import dask.config
+import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 DEFAULT_TOTAL_THREADS = 20
@@ -25,6 +26,13 @@ MIN_THINKING_BUDGET = {"gemini-2.5-pro": 128}
 
 
 GEMINI_KEY_PAGE = "https://aistudio.google.com/apikey"
+
+
+def default_cache() -> str:
+    """The user's cache folder for daskparse (platformdirs: ``$XDG_CACHE_HOME/daskparse``, else
+    ``~/.cache/daskparse`` on Linux; ``~/Library/Caches/daskparse`` on macOS; ``%LOCALAPPDATA%\\daskparse\\Cache``
+    on Windows). Not relative to where a run starts: that made a second cache under ``notebooks/``."""
+    return platformdirs.user_cache_dir("daskparse", appauthor=False)
 
 
 class SettingsError(ValueError):
@@ -48,7 +56,8 @@ class Settings(BaseModel):
     extractor: Literal["auto", "gemini", "local"] = "auto"
     output: str = "out"
     # the result cache (daskparse.cache): any fsspec URL; results depend on extractor, model and optimizer
-    cache: str = Field(".cache/daskparse", min_length=1, description="cache location (fsspec URL)")
+    cache: str = Field(default_factory=default_cache, min_length=1,
+                       description="cache location (fsspec URL; default: the user's cache folder)")
     use_cache: bool = True
     cache_ttl: float = Field(7 * 86400.0, gt=0, description="seconds a result stays valid (7d, 12h, ... accepted)")
     cache_error_ttl: float = Field(86400.0, gt=0, description="seconds a permanent per-image error stays cached")

@@ -1,19 +1,27 @@
 """The Show model: the single source of truth for columns, dtypes and the extractor output schema.
 
 ``ShowFields`` is what an extractor reports for one show on a flyer (and, later, the Gemini response
-schema). ``SHOW_COLUMNS`` adds ``show_id`` (:func:`show_id`, the same show on any flyer in any run) and the
-provenance the pipeline attaches. ``shows_frame`` turns records into a DataFrame with stable names and
-dtypes, including when there are no rows at all.
+schema). ``SHOW_COLUMNS`` adds ``show_id`` (:func:`show_id`, the same show on any flyer in any run), the
+provenance the pipeline attaches and, last, ``venue_key`` (:func:`venue_key`, to group by venue).
+``shows_frame`` turns records into a DataFrame with stable names and dtypes, including when there are no
+rows at all.
+
+A record (a dict: what extractors return, the cache stores, dates are resolved on) holds dates and times as
+ISO text, "YYYY-MM-DD" and "HH:MM"; a frame holds them typed (``SHOW_DTYPES``: Arrow date32 and time64), so
+``shows[shows.date >= datetime.date.today()]`` and sorting work. ``with_show_types`` gives any frame of
+show columns those types (an output file of an earlier version held text); ``as_text`` turns them back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import unicodedata
 from typing import Any, Literal, Mapping, Optional
 
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Kind = Literal["karaoke", "trivia", "live music", "comedy", "open mic", "dj", "bingo", "other"]
@@ -83,7 +91,21 @@ class ShowFields(BaseModel):
 
 PROVENANCE_COLUMNS = ["source", "cleaned_url", "image_sha256", "extractor"]
 FIELD_COLUMNS = list(ShowFields.model_fields)
-SHOW_COLUMNS = ["show_id"] + FIELD_COLUMNS + PROVENANCE_COLUMNS
+# Derived from the fields, never read off a flyer: last, so every column before keeps its position.
+DERIVED_COLUMNS = ["venue_key"]
+SHOW_COLUMNS = ["show_id"] + FIELD_COLUMNS + PROVENANCE_COLUMNS + DERIVED_COLUMNS
+
+# Typed in a frame and in Parquet; every other column is a nullable string. date32 compares with a
+# datetime.date (pandas refuses a Timestamp: ``pd.Timestamp.today().date()``); time64[us] is what Arrow makes
+# of a datetime.time, and Parquet stores it as is (it has no time32 in seconds).
+DATE_TYPE = pa.date32()
+TIME_TYPE = pa.time64("us")
+TYPED_COLUMNS = {"date": DATE_TYPE, "start_time": TIME_TYPE, "end_time": TIME_TYPE}
+SHOW_SCHEMA = pa.schema([(name, TYPED_COLUMNS.get(name, pa.string())) for name in SHOW_COLUMNS])
+SHOW_DTYPES = {name: pd.ArrowDtype(TYPED_COLUMNS[name]) if name in TYPED_COLUMNS else pd.StringDtype()
+               for name in SHOW_COLUMNS}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
 
 def show_id(show: Mapping) -> str:
@@ -115,9 +137,74 @@ def _identity(value: Optional[str]) -> str:
     return re.sub(r"[^a-z0-9]+", "", text)
 
 
+def venue_key(venue: Optional[str]) -> Optional[str]:
+    """The venue as ``show_id`` reads it, to group by: "THE BLUE DOOR" and "Blue Door" are both "bluedoor";
+    None without a venue."""
+    return (_identity(venue) or None) if isinstance(venue, str) else None
+
+
+def parse_date(value: Any) -> Optional[dt.date]:
+    """A record's date as a date: "YYYY-MM-DD" (or a date); None for anything else, such as a year-less
+    "--11-28" no year could be found for, or a day that does not exist."""
+    if isinstance(value, dt.datetime):
+        return None if pd.isna(value) else value.date()  # a NaT is a datetime too
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def parse_clock(value: Any) -> Optional[dt.time]:
+    """A record's time as a time: "HH:MM" (or "HH:MM:SS", or a time); None for anything else."""
+    if isinstance(value, dt.time):
+        return value
+    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    hour, minute, second = (int(group or 0) for group in match.groups())
+    return dt.time(hour, minute, second) if hour < 24 and minute < 60 and second < 60 else None
+
+
+def with_show_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every SHOW_COLUMNS column in its type (``SHOW_DTYPES``), missing ones added empty and
+    ``venue_key`` derived from ``venue``; other columns as they were. Reads what an earlier version wrote
+    (dates and times as text); a value that is not a date or time becomes missing, never an error."""
+    frame = frame.copy()
+    for name in SHOW_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = None
+    frame["venue_key"] = _converted(frame["venue"], venue_key, SHOW_DTYPES["venue_key"])
+    for name, kind in TYPED_COLUMNS.items():
+        if frame[name].dtype != SHOW_DTYPES[name]:
+            frame[name] = _converted(frame[name], parse_date if kind == DATE_TYPE else parse_clock, SHOW_DTYPES[name])
+    return frame.astype({name: SHOW_DTYPES[name] for name in SHOW_COLUMNS if name not in TYPED_COLUMNS})
+
+
+def _converted(values: pd.Series, convert, dtype) -> pd.api.extensions.ExtensionArray:
+    """``convert`` applied to each distinct value once (a view of 100,000 shows has a few hundred venues and
+    dates); missing values stay missing."""
+    codes, distinct = pd.factorize(values)  # a missing value's code is -1: the None appended last
+    return pd.array([convert(value) for value in distinct] + [None], dtype=dtype).take(codes)
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its typed show columns as the text a record holds: "YYYY-MM-DD", "HH:MM" (for a table,
+    or for code that compares text)."""
+    typed = [name for name in TYPED_COLUMNS if name in frame.columns]
+    text = frame.astype({name: pd.StringDtype() for name in typed})
+    for name in typed:
+        if TYPED_COLUMNS[name] == TIME_TYPE:
+            text[name] = text[name].str.slice(0, 5)  # "22:00:00" -> "22:00"
+    return text
+
+
 def shows_frame(records: list[dict]) -> pd.DataFrame:
-    """Records (dicts with the other SHOW_COLUMNS keys) to a DataFrame whose columns are all nullable strings;
-    ``show_id`` is derived here, so it is never stale."""
+    """Records (dicts with the other SHOW_COLUMNS keys, dates and times as ISO text) to a DataFrame of
+    SHOW_COLUMNS in ``SHOW_DTYPES``; ``show_id`` and ``venue_key`` are derived here, so they are never stale."""
     frame = pd.DataFrame.from_records([{**record, "show_id": show_id(record)} for record in records],
                                       columns=SHOW_COLUMNS)
-    return frame.astype({column: pd.StringDtype() for column in SHOW_COLUMNS})
+    return with_show_types(frame)[SHOW_COLUMNS]

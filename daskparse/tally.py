@@ -35,6 +35,17 @@ PACK_EVERY = 2000  # show records kept as dicts before they are packed into an A
 LATEST_ERRORS = 10  # error rows a RunProgress carries (the dashboard page lists them)
 
 
+def gate_stats(metrics: dict) -> dict:
+    """The rate gate's metrics (``RateGate.metrics()``, snake_case as the rest of its Python API) as they go
+    into stats: camelCase, as every other key of stats.json ("in_flight" -> "inFlight")."""
+    return {_camel_case(key): value for key, value in metrics.items()}
+
+
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 @dataclass(frozen=True)
 class RunProgress:
     """Where a run stands; given to the ``progress`` callback once at the start and after every partition."""
@@ -203,6 +214,7 @@ class RunTally:
             "dashboard": dashboard,
         }
         if settings.extractor_name == "gemini":
+            stats["model"] = settings.model_name  # what the cost is priced for (or why it is unknown)
             stats.update({key: self.usage[key] for key in USAGE_KEYS})
             stats.update(self.cost_stats())
             stats["thinkingBudget"] = settings.thinking_budget if settings.thinking_budget is not None else \

@@ -56,10 +56,21 @@ def loopback_sources_allowed():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def user_cache_folder(tmp_path_factory):
+    """The user's cache folder (XDG_CACHE_HOME: the default cache, platformdirs.user_cache_dir, and the lock
+    records of remote outputs) in a temporary folder: a test that builds settings without DASKPARSE_CACHE, or
+    a subprocess, never writes to the real ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        location = tmp_path_factory.mktemp("xdg-cache")
+        patch.setenv("XDG_CACHE_HOME", str(location))
+        yield location
+
+
 @pytest.fixture(autouse=True, scope="module")
 def module_cache(tmp_path_factory):
     """An empty result cache per test module, for its module-scoped fixtures (they run before `own_cache`),
-    so no test ever writes to the default .cache/daskparse of the directory pytest runs in."""
+    so no test ever writes to the default cache (the user's cache folder)."""
     with pytest.MonkeyPatch.context() as patch:
         location = tmp_path_factory.mktemp("module-cache")
         patch.setenv("DASKPARSE_CACHE", str(location))

@@ -5,10 +5,12 @@ import uuid
 
 import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from daskparse.output import SIGHTING_COLUMNS, VIEW, VIEW_COLUMNS, write_shows
-from daskparse.shows import show_id, shows_frame
+from daskparse.output import SIGHTING_COLUMNS, VIEW, VIEW_COLUMNS, VIEW_SCHEMA, write_shows
+from daskparse.shows import as_text, show_id, shows_frame
 
 DAY1 = dt.datetime(2026, 11, 5, 18, 0, tzinfo=dt.timezone.utc)
 DAY2 = DAY1 + dt.timedelta(days=1)
@@ -131,3 +133,62 @@ def test_local_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     fs.makedirs(root, exist_ok=True)
     write_shows(fs, root, shows_frame(seen_on("a", KARAOKE)), now=DAY1)
     assert events == ["fsync", "mv", "fsync", "mv"]  # the sightings file, then the view
+
+
+def write_as_an_earlier_version(fs, root, records, now):
+    """What the version before typed dates wrote: every show column text ("2026-11-13", "22:00"), no venue_key."""
+    text = as_text(shows_frame(records)).drop(columns="venue_key")
+    seen_at = pd.Timestamp(now).tz_convert("UTC")
+    folder = f"{root}/shows/run_date={now.astimezone():%Y-%m-%d}"
+    fs.makedirs(folder, exist_ok=True)
+    with fs.open(f"{folder}/part-{now:%Y%m%dT%H%M%SZ}-0ld0ld00.parquet", "wb") as file:
+        text.assign(run_id="old-run", seen_at=seen_at).to_parquet(file, index=False)
+    view = text.assign(first_seen=seen_at, last_seen=seen_at, sources=[[url] for url in text["cleaned_url"]])
+    old_schema = pa.schema([(name, pa.string()) for name in text.columns]
+                           + [(field.name, field.type) for field in VIEW_SCHEMA if field.name in view.columns
+                              and field.name not in text.columns])
+    with fs.open(f"{root}/{VIEW}", "wb") as file:
+        view.to_parquet(file, index=False, schema=old_schema)
+
+
+def test_an_output_written_with_text_dates_still_merges_and_is_typed_from_then_on(output):
+    """Issue 15: dates and times are typed now; a user's out/ from last week held them as text."""
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    unresolved = {**TRIVIA, "venue": "Brick House", "date": "--11-28"}  # a year-less date left as printed
+    write_as_an_earlier_version(fs, root, seen_on("a", KARAOKE, TRIVIA, unresolved), DAY1)
+    assert pq.read_schema(fs.open(f"{root}/{VIEW}")).field("date").type == pa.string()
+    write_shows(fs, root, shows_frame(seen_on("b", {**TRIVIA, "venue": "HALF MOON SALOON"})), now=DAY2)
+    view = view_of(output)
+    assert len(view) == 3 and list(view.reset_index().columns) == VIEW_COLUMNS
+    trivia = view.loc[show_id(TRIVIA)]
+    assert list(trivia["sources"]) == ["https://example.org/a", "https://example.org/b"]
+    assert (trivia["date"], trivia["start_time"]) == (dt.date(2026, 11, 13), dt.time(19, 30))
+    assert trivia["first_seen"] == pd.Timestamp(DAY1) and trivia["venue_key"] == "halfmoonsaloon"
+    assert pd.isna(view.loc[show_id(unresolved), "date"]) and view.loc[show_id(KARAOKE), "venue_key"] == "rustyanchor"
+    assert view[view["date"] >= dt.date(2026, 11, 1)].index.tolist() == [show_id(TRIVIA)]
+    # the old sightings file was rewritten typed: the whole dataset reads with one schema
+    history = pd.read_parquet(f"{output}/shows")
+    assert len(history) == 4 and history["date"].dtype == pd.ArrowDtype(pa.date32())
+    assert sorted(history["date"].dropna().tolist()) == [dt.date(2026, 11, 13)] * 2
+    assert history["venue_key"].notna().all()
+    assert not [path for path in fs.find(root) if path.rsplit("/", 1)[-1].startswith(".")]  # no temporary files
+
+
+def test_the_view_is_sorted_by_date_then_weekday_time_and_venue_missing_last(output):
+    """Issue 15: shows.parquet was sorted by when each show was first seen, then by its hash."""
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    shows = [
+        {**TRIVIA, "venue": "Zed's", "date": "2026-11-13", "start_time": "19:30"},
+        {**TRIVIA, "venue": "alpha bar", "date": "2026-11-13", "start_time": "19:30"},
+        {**TRIVIA, "venue": "Alpha Bar", "date": "2026-11-13", "start_time": None, "kind": "bingo"},
+        {**TRIVIA, "venue": "Mid", "date": "2026-11-12", "start_time": "23:00"},
+        {**KARAOKE, "venue": "Weekly", "weekday": "Friday", "start_time": "20:00"},
+        {**KARAOKE, "venue": "Weekly", "weekday": "monday", "start_time": "21:00"},
+        {**KARAOKE, "venue": None, "weekday": None, "street": "1 Main St", "start_time": "18:00"},
+    ]
+    write_shows(fs, root, shows_frame(seen_on("a", *shows[:3])), now=DAY1)
+    write_shows(fs, root, shows_frame(seen_on("b", *shows[3:])), now=DAY2)  # seen later, yet sorted first
+    view = pd.read_parquet(f"{output}/{VIEW}")
+    assert view["show_id"].tolist() == [show_id(shows[i]) for i in (3, 1, 0, 2, 5, 4, 6)]

@@ -12,7 +12,7 @@ import daskparse
 from conftest import cluster_client, noise_jpeg
 from daskparse.pipeline import partition_size
 from daskparse.output import SIGHTING_COLUMNS, VIEW_COLUMNS, VIEW_SCHEMA
-from daskparse.shows import SHOW_COLUMNS
+from daskparse.shows import SHOW_COLUMNS, SHOW_DTYPES
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
@@ -87,7 +87,7 @@ def test_shows_come_from_the_flyers_with_provenance(mixed_run):
     result = mixed_run["result"]
     shows = result.shows
     assert list(shows.columns) == SHOW_COLUMNS
-    assert all(str(dtype) == "string" for dtype in shows.dtypes)
+    assert dict(shows.dtypes) == SHOW_DTYPES  # dates and times typed, the rest strings
     assert set(mixed_run["good"]) <= set(shows["source"])  # every clean sample flyer gave shows
     assert mixed_run["blank"] not in set(shows["source"])
     assert (shows["extractor"] == "local").all()

@@ -54,7 +54,7 @@ def test_cache_settings_take_durations_and_off():
     settings = load_settings(environ={"DASKPARSE_CACHE_TTL": "12h"}, cache_error_ttl="30m",
                              cache_phash_distance="off")
     assert (settings.cache_ttl, settings.cache_error_ttl, settings.cache_phash_distance) == (43200, 1800, None)
-    assert load_settings(environ={}).cache == ".cache/daskparse" and load_settings(environ={}).use_cache
+    assert load_settings(environ={}).use_cache
     assert not load_settings(environ={"DASKPARSE_USE_CACHE": "0"}).use_cache
     with pytest.raises(SettingsError, match="cache_ttl"):
         load_settings(environ={}, cache_ttl="soon")

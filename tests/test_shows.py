@@ -1,6 +1,11 @@
-"""show_id: one show, one id, whichever flyer or run it comes from."""
+"""show_id: one show, one id, whichever flyer or run it comes from; the frame's columns and types."""
 
-from daskparse.shows import SHOW_COLUMNS, ShowFields, show_id, shows_frame
+import datetime as dt
+
+import pandas as pd
+import pyarrow as pa
+
+from daskparse.shows import SHOW_COLUMNS, ShowFields, as_text, show_id, shows_frame, with_show_types
 
 KARAOKE = {"title": "Karaoke Night", "kind": "karaoke", "venue": "The Rusty Anchor", "weekday": "Wednesday",
            "start_time": "22:00", "city": "Portland", "image_sha256": "a" * 64}
@@ -53,3 +58,58 @@ def test_show_fields_drop_terminal_escapes_and_control_and_format_characters():
         "address": "12 Main St  Austin TX", "street": "12 Main St", "city": "Austin", "recurrence": "weekly",
         "weekday": "Thursday"}
     assert ShowFields(title="Café Olé \U0001F3A4 ½ price", venue="Zürich Tap").title == "Café Olé \U0001F3A4 ½ price"
+
+
+def test_dates_and_times_are_typed_so_a_frame_filters_and_sorts_by_them():
+    """Issue 15: date, start_time and end_time were strings."""
+    frame = shows_frame([{**KARAOKE, "date": "2026-12-02", "start_time": "22:00", "end_time": "01:30"},
+                         {**KARAOKE, "date": "2026-11-28", "start_time": "9:05"},
+                         {**KARAOKE, "date": None, "start_time": None}])
+    assert frame["date"].dtype == pd.ArrowDtype(pa.date32())
+    assert frame["start_time"].dtype == frame["end_time"].dtype == pd.ArrowDtype(pa.time64("us"))
+    assert frame["date"].tolist()[:2] == [dt.date(2026, 12, 2), dt.date(2026, 11, 28)]
+    assert frame["start_time"].tolist()[:2] == [dt.time(22, 0), dt.time(9, 5)] and frame["date"].isna().tolist()[2]
+    # what users write: a date today or later, a Timestamp's date; sorting puts missing last
+    on = frame[frame["date"] >= dt.date(2026, 12, 1)]
+    assert on["end_time"].tolist() == [dt.time(1, 30)]
+    assert (frame["date"] >= pd.Timestamp("2026-11-30").date()).tolist()[:2] == [True, False]
+    assert frame[frame["date"] >= dt.date.today()].shape[1] == len(SHOW_COLUMNS)  # no error, whatever today is
+    assert frame.sort_values("date")["date"].astype("string").tolist() == ["2026-11-28", "2026-12-02", pd.NA]
+    assert frame.sort_values("start_time")["start_time"].tolist()[:2] == [dt.time(9, 5), dt.time(22, 0)]
+
+
+def test_a_date_or_time_that_is_not_one_becomes_missing_never_an_error():
+    """A year-less "--11-28" no year was found for, a day that does not exist, text an extractor left."""
+    values = ["--11-28", "2026-02-30", "Dec 4", "", "2026-1-5", None]
+    frame = shows_frame([{**KARAOKE, "date": value, "start_time": value} for value in values]
+                        + [{**KARAOKE, "start_time": clock} for clock in ("9PM", "24:00", "21:60", "7")])
+    assert frame["date"].isna().all() and frame["start_time"].isna().all()
+    assert frame["show_id"][0] == show_id({**KARAOKE, "date": "--11-28", "start_time": "--11-28"})  # as recorded
+
+
+def test_as_text_gives_back_what_the_records_held():
+    records = [{**KARAOKE, "date": "2026-12-02", "start_time": "22:00", "end_time": "01:30"}, KARAOKE]
+    text = as_text(shows_frame(records))
+    assert text[["date", "start_time", "end_time"]].fillna("").values.tolist() == [["2026-12-02", "22:00", "01:30"],
+                                                                                  ["", "22:00", ""]]
+    assert text.to_string()  # the CLI's table
+
+
+def test_with_show_types_reads_a_frame_of_text_as_an_earlier_version_wrote_it():
+    old = as_text(shows_frame([{**KARAOKE, "date": "2026-12-02", "venue": "THE BLUE DOOR"}])).drop(columns="venue_key")
+    typed = with_show_types(old.assign(run_id="r1"))
+    assert typed["date"].tolist() == [dt.date(2026, 12, 2)] and typed["start_time"].tolist() == [dt.time(22, 0)]
+    assert typed["venue_key"].tolist() == ["bluedoor"] and typed["run_id"].tolist() == ["r1"]
+    assert dict(typed[SHOW_COLUMNS].dtypes) == dict(shows_frame([]).dtypes)
+
+
+def test_venue_key_groups_one_venue_however_it_is_printed():
+    """Issue 15: venue keeps the printed case (30 venues, 26 once lower-cased)."""
+    printed = ["THE BLUE DOOR", "Blue Door", "the blue door!", "Blue-Door", "Café Olé", "CAFE OLE", "Cedar & Smoke",
+               "cedar and smoke", None]
+    frame = shows_frame([{**KARAOKE, "venue": venue} for venue in printed])
+    assert list(frame.columns) == SHOW_COLUMNS and SHOW_COLUMNS[-1] == "venue_key"
+    assert frame["venue_key"].tolist()[:-1] == ["bluedoor"] * 4 + ["cafeole"] * 2 + ["cedarandsmoke"] * 2
+    assert frame["venue_key"].isna().tolist()[-1]
+    assert frame.groupby("venue_key").size().to_dict() == {"bluedoor": 4, "cafeole": 2, "cedarandsmoke": 2}
+    assert shows_frame([{**KARAOKE, "venue": "Theatre X"}])["venue_key"].tolist() == ["theatrex"]  # not a "The"

@@ -1,13 +1,17 @@
 """RunTally: a run's outcomes folded as partitions end, its progress, and the result built from it."""
 
+import re
+import threading
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 import daskparse.tally as tally_module
 from daskparse.errors import ErrorRecord
 from daskparse.settings import load_settings
-from daskparse.shows import SHOW_COLUMNS
-from daskparse.tally import RunTally
+from daskparse.shows import SHOW_COLUMNS, SHOW_DTYPES
+from daskparse.tally import RunTally, gate_stats
 
 
 def _outcome(n: int, shows: int = 1, *, error: str | None = None, level: str | None = None) -> dict:
@@ -54,7 +58,7 @@ def test_the_result_holds_every_outcome_show_and_error_across_packs(gemini_setti
     result = tally.result([bad_line], wall=2.0, dashboard=None)
     expected = [show for partition in partitions for outcome in partition for show in outcome["shows"]]
     assert list(result.shows.columns) == SHOW_COLUMNS
-    assert (result.shows.dtypes == pd.StringDtype()).all()
+    assert dict(result.shows.dtypes) == SHOW_DTYPES  # through Arrow and back: dates and times still typed
     assert result.shows["title"].tolist() == [show["title"] for show in expected]  # order kept across packs
     assert result.shows["date"].isna().all()
     assert result.outcomes["status"].tolist() == ["error", "shows", "no_shows", "shows", "error", "shows", "shows"]
@@ -110,3 +114,64 @@ def test_cost_per_image_and_the_caches_savings_in_money(gemini_settings):
     assert stats["costPerImageUSD"] is None and stats["cacheSavingsUSD"] == pytest.approx(2 * per_image)
     assert "per 1,000 images" not in only_hits.result([], 1.0, None).summary()
     assert "cache saved" in only_hits.result([], 1.0, None).summary()
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+CAMEL_CASE = re.compile(r"[a-z][a-zA-Z0-9]*")
+NAMED_PARTS = ("cacheHitsByLevel", "stageSeconds", "gate")  # objects whose keys are names (errorKinds': data)
+
+
+def _every_stats_key(gemini_settings, tmp_path) -> dict:
+    """One stats object with every key a run can have: a local run's, a Gemini run's (all from RunTally),
+    a stopped run's (the pipeline adds stopped and notReached) and the gate's metrics (the pipeline adds them)."""
+    from daskparse import parse_images
+    from daskparse.gate import RateGateExtension
+
+    local = RunTally(1, load_settings(extractor="local"))
+    local.add([_outcome(1)])
+    gemini = RunTally(1, gemini_settings)
+    gemini.add([_outcome(1, error="fetch.not_found")])
+    stop = threading.Event()
+    stop.set()  # stopped before it starts: nothing is computed, no cluster is started
+    flyer = tmp_path / "flyer.jpg"
+    flyer.write_bytes(b"\xff\xd8\xff not read")
+    stopped = parse_images([str(flyer)], extractor="local", stop=stop).stats
+    assert stopped["stopped"] is True and stopped["notReached"] == 1
+    return {**local.result([], 1.0, None).stats, **gemini.result([], 1.0, None).stats, **stopped,
+            "gate": gate_stats(RateGateExtension().metrics())}
+
+
+def _readme_stats_table() -> dict[str, str]:
+    """The Run stats table of README.md: key -> the rest of its row."""
+    section = README.read_text().split("### Run stats", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {re.match(r"\| `([^`]+)`", row).group(1): row for row in rows}
+
+
+def test_every_stats_key_is_camel_case_and_documented_with_its_unit_in_the_readme(gemini_settings, tmp_path):
+    """Issue 15: stats.json mixed camelCase and snake_case (the gate's in_flight, paused_for...), and its units
+    were nowhere (averageTimePerImage is in ms, stageSeconds thread time)."""
+    stats = _every_stats_key(gemini_settings, tmp_path)
+    keys = list(stats) + [f"{part}.{key}" for part in NAMED_PARTS for key in stats[part]]
+    assert [key for key in keys if not CAMEL_CASE.fullmatch(key.rsplit(".", 1)[-1])] == []
+    table = _readme_stats_table()
+    assert sorted(set(stats) - set(table)) == []
+    assert sorted(set(table) - set(stats)) == []  # nothing documented that no run writes
+    for part in NAMED_PARTS:  # the keys of an object in its row
+        assert [key for key in stats[part] if f"`{key}`" not in table[part]] == [], part
+    units = {key: row.split("|")[2].strip() for key, row in table.items()}
+    assert units["averageTimePerImage"] == "milliseconds" and units["stageSeconds"] == "thread-seconds"
+    assert all(units.values())
+
+
+def test_the_gates_metrics_go_into_stats_in_camel_case():
+    assert gate_stats({"in_flight": 2, "current_rpm": 600.0, "rpm": 1800, "requests_in_window": 3}) == {
+        "inFlight": 2, "currentRpm": 600.0, "rpm": 1800, "requestsInWindow": 3}
+
+
+def test_a_gemini_runs_stats_name_its_model():
+    tally = RunTally(1, load_settings(extractor="gemini", gemini_api_key="k" * 39, model="models/gemini-9-ultra"))
+    tally.add([_outcome(1)])
+    stats = tally.result([], 1.0, None).stats
+    assert stats["model"] == "gemini-9-ultra" and stats["estimatedCostUSD"] is None
+    assert "model" not in RunTally(1, load_settings(extractor="local")).result([], 1.0, None).stats
