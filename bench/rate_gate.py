@@ -414,7 +414,7 @@ def limit_bound(paths: list[str], window: float, rpm: int, naive: bool, guard: f
     if not naive:
         out["grant_to_arrival"] = grant_to_arrival(grants, log.arrivals, guard)
         out["send_to_arrival"] = grant_to_arrival(sends, log.arrivals, guard)
-        out["gate"] = {**sampler.summary(), "rate_limited": result.stats["gate"]["rate_limited"],
+        out["gate"] = {**sampler.summary(), "rate_limited": result.stats["gate"]["rateLimited"],
                        "granted": result.stats["gate"]["granted"]}
     if keep_log:
         out["log"], out["grants"] = log, grants

@@ -16,10 +16,11 @@ DATA = ROOT / "data"
 
 
 def _score(shows, truth: dict) -> dict:
+    from daskparse.shows import as_text
     from daskparse.testing.scoring import KEY_FIELDS, score
 
     predicted: dict[str, list[dict]] = {}
-    for record in shows.to_dict("records"):
+    for record in as_text(shows).to_dict("records"):  # typed dates and times back to the truth's text
         predicted.setdefault(Path(record["source"]).name, []).append(record)
     out = {}
     for label, photo in (("clean", False), ("photo", True)):

@@ -11,7 +11,8 @@ A source's outcome is looked up, in order, by
    a distinct flyer of the same layout (10 bits away) on generated flyers; the thumbnail check can.
    It cannot tell a venue's reused design with only the date changed: turn the level off for those.
 
-Layout under the cache URL (``.cache/daskparse`` by default, ``memory://`` in tests; no local disk assumed)::
+Layout under the cache URL (the user's cache folder by default, ``settings.default_cache``; ``memory://`` in
+tests; no local disk assumed)::
 
     v1/<variant>/<md5 of the partition's cleaned URLs>.parquet   one file per partition, moved into place
     v1/<variant>/m-<md5 of the merged files' names>.parquet      small files merged by ``compact``
@@ -68,7 +69,6 @@ logger = logging.getLogger("daskparse.cache")
 
 LAYOUT = "v1"
 DAY = 86400.0
-DEFAULT_URL = ".cache/daskparse"
 DEFAULT_TTL = 7 * DAY
 DEFAULT_ERROR_TTL = 1 * DAY
 # Candidate radius in bits and the thumbnail check, from bench/cache.py (100 generated flyers, 233 reposts,
@@ -216,7 +216,7 @@ class ResultCache:
     partition's computed outcomes with ``store_partition``. Thread-safe.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, variant: str, ttl: float = DEFAULT_TTL,
+    def __init__(self, url: str, *, variant: str, ttl: float = DEFAULT_TTL,
                  error_ttl: float = DEFAULT_ERROR_TTL, phash_distance: int | None = DEFAULT_PHASH_DISTANCE,
                  min_similarity: float = DEFAULT_MIN_SIMILARITY, extractor: str | None = None,
                  clock: Callable[[], float] = time.time):
@@ -520,7 +520,7 @@ class ResultCache:
 # --- maintenance: stats, prune, clear (the ``python -m daskparse cache ...`` commands) ------------------
 
 
-def cache_stats(url: str = DEFAULT_URL, now: float | None = None) -> dict:
+def cache_stats(url: str | None = None, now: float | None = None) -> dict:
     """Entries, live and expired, by status and variant; bytes; leftover temp and unreadable files."""
     fs, root = _filesystem(url)
     now_ms = _ms(time.time() if now is None else now)
@@ -563,12 +563,12 @@ def cache_stats(url: str = DEFAULT_URL, now: float | None = None) -> dict:
     }
 
 
-def prune(url: str = DEFAULT_URL, now: float | None = None) -> dict:
+def prune(url: str | None = None, now: float | None = None) -> dict:
     """Drop expired entries (delete or rewrite their files), unreadable files and temp files over an hour old."""
     return _prune(url, time.time() if now is None else now, rewrite=True)
 
 
-def clear(url: str = DEFAULT_URL) -> dict:
+def clear(url: str | None = None) -> dict:
     """Remove every cache file under ``url``: only files that are recognisably the cache's own (entry files named
     by their hash, temporary files, the prune marker) inside its ``v1`` folder, then the folders left empty.
     Anything else found there is left alone and counted in ``keptFiles``: ``--cache .`` or a ``v1/`` of
@@ -620,7 +620,7 @@ def _auto_prune(url: str, now: float) -> None:
         logger.info("cache pruned: %s", result)
 
 
-def _prune(url: str, now: float, *, rewrite: bool) -> dict:
+def _prune(url: str | None, now: float, *, rewrite: bool) -> dict:
     fs, root = _filesystem(url)
     now_ms = _ms(now)
     result = Counter(filesDeleted=0, filesRewritten=0, entriesRemoved=0, entriesKept=0, tempFilesRemoved=0,
@@ -753,7 +753,12 @@ def absolute_url(url: str) -> str:
     return fs.unstrip_protocol(root) if url.startswith("file:") else root
 
 
-def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+def _filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The cache's file system and folder; no ``url``: the default cache (the user's cache folder)."""
+    if url is None:
+        from daskparse.settings import default_cache
+
+        url = default_cache()
     try:
         fs, root = fsspec.core.url_to_fs(url)
     except (ValueError, ImportError) as error:

@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "of a clone of the repository, data/flyers)")
     _option(io, "--output", metavar="DIR|URL", help="output directory or fsspec URL")
     _option(io, "--reference-date", metavar="YYYY-MM-DD", unset="today",
-            help="dates without a year resolve to their next occurrence on or after this day")
+            help="the day the flyers were seen: a date printed without a year takes the year in which it falls on "
+                 "its printed weekday, near this day; with no weekday, its next occurrence on or after it")
     _option(io, "--every", metavar="DURATION", unset="run once", shown=_duration,
             help="run again every DURATION (30m, 12h, 1d), start to start, until SIGINT or SIGTERM")
 

@@ -42,7 +42,7 @@ from daskparse.optimize import OPTIMIZER_VERSION, optimize_image
 from daskparse.result import ParseResult
 from daskparse.settings import Settings
 from daskparse.sources import Source, expand_sources
-from daskparse.tally import RunProgress, RunTally
+from daskparse.tally import RunProgress, RunTally, gate_stats
 
 logger = logging.getLogger("daskparse")
 LogCallback = Callable[[str, str], None]
@@ -386,7 +386,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
                 report(f"cache compacted: {compaction}", "INFO")
     result = tally.result(input_errors, time.perf_counter() - started, board.link, order=sources_in_order)
     if gate_metrics is not None:
-        result.stats["gate"] = gate_metrics
+        result.stats["gate"] = gate_stats(gate_metrics)
     if _stop_requested(stop):
         result.stats.update(stopped=True, notReached=len(not_reached))
     report(result.summary(), "INFO", stats=result.stats)

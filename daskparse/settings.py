@@ -66,8 +66,8 @@ class Settings(BaseModel):
     every: Optional[float] = Field(None, gt=0, description="CLI only: run again every this long (30m, 12h, ...) "
                                    "until stopped; seconds")
     reference_date: Optional[dt.date] = Field(
-        None, description="Dates without a year resolve to their next occurrence on or after this day (default: today)"
-    )
+        None, description="The day the flyers were seen, which gives a date printed without a year its year "
+        "(daskparse.dates; default: today)")
 
     # Where to run: a LocalCluster of `workers` processes x `threads` threads, or an existing scheduler
     scheduler: Optional[str] = None

@@ -198,7 +198,7 @@ def test_run_help_reads_its_defaults_from_the_settings(monkeypatch):
     from daskparse.settings import Settings
 
     monkeypatch.setattr(Settings.model_fields["workers"], "default", 7)
-    monkeypatch.setattr(Settings.model_fields["cache"], "default", "/var/cache/100%/daskparse")
+    monkeypatch.setattr(Settings.model_fields["cache"], "default_factory", lambda: "/var/cache/100%/daskparse")
     text = _run_parser().format_help()
     assert "(default: 7)" in text and "/var/cache/100%/daskparse" in text
 

@@ -235,7 +235,7 @@ def test_parse_images_on_a_cluster_started_elsewhere(dask_processes, gemini_serv
         result = _parse(gemini_server, paths, client)
         done_after = _metrics(client.dashboard_link)[("daskparse_images_done_total", ())]
     assert set(result.shows["source"]) == set(paths) and result.errors.empty
-    assert result.stats["gate"]["in_flight"] == 0 and gemini_server.count(":generateContent") == 4
+    assert result.stats["gate"]["inFlight"] == 0 and gemini_server.count(":generateContent") == 4
     assert done_after - done_before == 4
     assert result.stats["dashboard"].endswith("/daskparse")
 

@@ -9,6 +9,7 @@ import pytest
 
 import daskparse
 from daskparse.optimize import optimize_image
+from daskparse.shows import as_text
 from conftest import GEMINI_KEY, cluster_client
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -62,8 +63,7 @@ def test_every_show_keeps_its_posts_columns_and_the_posting_day_gives_the_year(a
     assert list(shows["title"]) == ["Trivia", "Trivia", "Bingo", "Karaoke"]
     # "Nov 28" posted on 2026-11-25 is three days later, for the repost too (its first posting day);
     # "Sat Dec 5" posted on 2026-11-26 is that Saturday; a weekly show has no date
-    assert list(shows["date"].astype(object).where(shows["date"].notna(), None)) == \
-        [str(d) if d else None for d in ["2026-11-28", "2026-11-28", "2026-12-05", None]]
+    assert list(as_text(shows)["date"].fillna("")) == ["2026-11-28", "2026-11-28", "2026-12-05", ""]
     assert answers.count(":generateContent") == 3  # one call per distinct image, not per post
 
 
@@ -78,7 +78,7 @@ def test_rows_that_fail_are_error_rows_with_their_posts_columns(answers, client)
 
 def test_without_a_posted_column_the_run_reference_date_applies(answers, client):
     result = parse(POSTS[["post_id", "image_url"]].head(1), answers, client, reference_date="2026-12-03")
-    assert list(result.shows["date"].astype(str)) == ["2027-11-28"]  # the next Nov 28 from the run's day
+    assert list(as_text(result.shows)["date"]) == ["2027-11-28"]  # the next Nov 28 from the run's day
 
 
 def test_a_dask_dataframe_comes_back_as_one_joined_lazily(answers, client):

@@ -264,8 +264,8 @@ def test_against_a_sliding_window_quota_the_gate_causes_no_429_and_a_scripted_42
         gaps = [(b - a, i) for i, (a, b) in enumerate(zip(arrivals, arrivals[1:]))]
         longest, before = max(gaps)
         assert longest >= 2.5 and before + 1 <= 6
-        assert result.stats["rateLimited"] == 1 and result.stats["gate"]["rate_limited"] == 1
-        assert result.stats["gate"]["in_flight"] == 0
+        assert result.stats["rateLimited"] == 1 and result.stats["gate"]["rateLimited"] == 1
+        assert result.stats["gate"]["inFlight"] == 0
 
 
 def test_separately_started_scheduler_and_workers_share_one_gate(dask_processes, tmp_path):
@@ -294,7 +294,7 @@ def test_separately_started_scheduler_and_workers_share_one_gate(dask_processes,
         assert server.count(":generateContent", status=429) == 0 == stats["rateLimited"]
         arrivals = [r.time for r in server.requests if r.path.endswith(":generateContent")]
         assert len(arrivals) == 40 and _max_in_window(arrivals, 2.0) <= 20
-        assert stats["gate"]["granted"] == 40 and stats["gate"]["in_flight"] == 0
+        assert stats["gate"]["granted"] == 40 and stats["gate"]["inFlight"] == 0
         assert cache_stats(str(tmp_path / ".cache" / "daskparse"))["live"] == 40  # stored where the client reads
 
     def die_holding_a_slot(name):  # local, so it travels by value: workers started elsewhere cannot import tests

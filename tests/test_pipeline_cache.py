@@ -235,6 +235,7 @@ def test_a_run_that_wrote_many_small_files_merges_them(gemini_server, client):
 def test_a_cached_result_takes_this_runs_year_not_the_year_it_was_read(gemini_server, client):
     """Issue 15: a run with another reference date was answered with the year of the day the cache was filled."""
     from daskparse.optimize import optimize_image
+    from daskparse.shows import as_text
 
     path = PATHS[0]
     shows = [{"title": "Trivia", "kind": "trivia", "venue": "The Lantern", "address": "512 Elm St, Denver, CO 80202",
@@ -248,7 +249,8 @@ def test_a_cached_result_takes_this_runs_year_not_the_year_it_was_read(gemini_se
         result = daskparse.parse_images([path], extractor="gemini", client=client, gemini_api_key=KEY,
                                         gemini_base_url=gemini_server.base_url, gemini_api_version="v1beta",
                                         timeout=10, reference_date=reference, **options)
-        return sorted(zip(result.shows["date"], result.shows["weekday"]))
+        shows = as_text(result.shows)
+        return sorted(zip(shows["date"], shows["weekday"]))
 
     assert dates("2026-11-01") == [("2026-11-28", "Saturday"), ("2027-01-05", "Tuesday")]
     cached = dates("2027-06-01")

@@ -185,7 +185,7 @@ def test_a_run_rides_out_a_429_storm_and_a_burst_of_5xx_and_dropped_connections(
     stats = result.stats
     assert stats["rateLimited"] == 8 and stats["retries"] == sum(storm.values())
     assert stats["requests"] == gemini_server.count(":generateContent") == len(PATHS) + sum(storm.values())
-    assert stats["gate"]["rate_limited"] - before == 8  # each 429 reached the cluster-wide gate
+    assert stats["gate"]["rateLimited"] - before == 8  # each 429 reached the cluster-wide gate
 
 
 def test_the_daily_quota_running_out_mid_run_hands_the_rest_to_the_fallback():
