@@ -172,6 +172,7 @@ def test_bad_key_and_unknown_model_stop_the_run_without_leaking_the_key(server):
     with pytest.raises(GeminiConfigError) as caught:
         extractor(server, api_key="wrong-key-abcdef").extract(jpeg_bytes())
     assert "API key" in str(caught.value) and "wrong-key-abcdef" not in str(caught.value)
+    assert "GEMINI_API_KEY" in str(caught.value) and "https://aistudio.google.com/apikey" in str(caught.value)
     with pytest.raises(GeminiConfigError, match="model"):
         extractor(server, model="gemini-0-nonexistent").extract(jpeg_bytes())
     server.add_fault("permission")

@@ -43,6 +43,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from daskparse.errors import QuotaExhausted, SourceError
 from daskparse.extract import Extraction
 from daskparse.normalise import normalise_show
+from daskparse.settings import GEMINI_KEY_PAGE
 from daskparse.shows import ShowFields
 
 logger = logging.getLogger("daskparse.gemini")
@@ -367,7 +368,8 @@ class GeminiExtractor:
                     self.gate.pause(retry_delay(error.details, error.message))
                     continue
                 if _is_bad_key(error):
-                    raise GeminiConfigError(f"Gemini refused the API key (HTTP {error.code} {error.status})") from None
+                    raise GeminiConfigError(f"Gemini refused the API key (HTTP {error.code} {error.status}): check "
+                                            f"GEMINI_API_KEY (a key comes from {GEMINI_KEY_PAGE})") from None
                 if error.code == 404:
                     raise GeminiConfigError(f"Gemini does not know the model {self.options.model!r} "
                                             f"(HTTP 404)") from None
