@@ -135,3 +135,17 @@ def test_a_generated_flyer_named_with_a_space_is_parsed_end_to_end(awkward_run):
     truth = awkward_run["flyer"].shows
     assert sorted(shows["venue"]) == sorted(show["venue"] for show in truth) and len(truth) > 0
     assert sorted(shows["date"].astype(str)) == sorted(str(show["date"]) for show in truth)
+
+
+def test_no_log_line_carries_a_control_character(awkward_run):
+    _, escaped_file, escaped_missing, url = awkward_run["sources"]
+    lines = [message for _, message in awkward_run["messages"]] + [r.getMessage() for r in awkward_run["records"]]
+    assert lines and all(line.isprintable() for line in lines), [line for line in lines if not line.isprintable()]
+    # the error rows keep each source as it was given: that is the data
+    assert awkward_run["result"].errors.set_index("source")["kind"].to_dict() == {
+        escaped_file: "decode.not_an_image", escaped_missing: "inputs.not_found", url: "fetch.not_found"}
+    # each bad source was warned about, its escapes written out, so it is still recognisable
+    warnings = [message for level, message in awkward_run["messages"] if level == "WARNING"]
+    for source in (escaped_file, escaped_missing, url):
+        shown = source.encode("unicode_escape").decode("ascii")
+        assert sum(shown in warning for warning in warnings) == 1, (shown, warnings)
