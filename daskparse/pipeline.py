@@ -349,7 +349,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     run_id = uuid.uuid4().hex  # the workers' extractors are this run's own (``extractor_for``)
     sources_in_order = [item.source for item in items]  # results come back in the order given
     board = RunBoard(progress)  # the run's numbers on its scheduler's daskparse page, and your callback
-    tally = RunTally(len(items), settings, board, references=reference_dates)
+    tally = RunTally(len(items), settings, board, references=reference_dates, input_errors=input_errors)
     tally.notify()
     gate_metrics = None
     cache = open_cache(settings) if items else None

@@ -149,3 +149,25 @@ def test_no_log_line_carries_a_control_character(awkward_run):
     for source in (escaped_file, escaped_missing, url):
         shown = source.encode("unicode_escape").decode("ascii")
         assert sum(shown in warning for warning in warnings) == 1, (shown, warnings)
+
+
+def test_errors_found_before_the_run_are_in_its_progress_from_the_first_call(awkward_run):
+    progress, result = awkward_run["progress"], awkward_run["result"]
+    escaped_missing = awkward_run["sources"][2]
+    first, last = progress[0], progress[-1]
+    assert [row[:2] for row in first.latest_errors] == [(escaped_missing, "inputs.not_found")]
+    assert (first.total, first.done, first.failed) == (4, 1, 1)
+    # the last progress agrees with the result's stats
+    assert (last.total, last.done, last.failed) == (result.stats["totalImages"], result.stats["totalImages"],
+                                                    result.stats["errors"]) == (4, 4, 3)
+    assert {row[0] for row in last.latest_errors} == set(result.errors["source"])
+
+
+def test_a_run_of_input_errors_only_shows_them_in_its_first_progress():
+    seen = []
+    result = daskparse.parse_images(["/no/such/flyer.jpg", "gopher://example.invalid/a.jpg"], extractor="local",
+                                    progress=seen.append)
+    assert [row[:2] for row in seen[0].latest_errors] == [("/no/such/flyer.jpg", "inputs.not_found"), (
+        "gopher://example.invalid/a.jpg", "inputs.unsupported_scheme")]
+    assert (seen[0].total, seen[0].done, seen[0].failed, seen[0].eta) == (2, 2, 2, None)
+    assert result.stats["totalImages"] == result.stats["errors"] == 2
