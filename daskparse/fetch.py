@@ -311,7 +311,9 @@ def fetch_bytes(source: Source, limits: FetchLimits = FetchLimits()) -> bytes:
     """The bytes of one image source; raises SourceError (``fetch.*`` / ``decode.not_an_image``)."""
     if source.scheme == "http":
         return _fetch_http(source.source, limits)
-    return _fetch_fsspec(source.cleaned_url if source.scheme == "file" else source.source, limits)
+    if source.scheme == "file":  # its path, not its cleaned URL: fsspec would open "my%20flyer.jpg" as written
+        return _fetch_fsspec(source.path, limits, opener=open)
+    return _fetch_fsspec(source.source, limits)
 
 
 def _fetch_http(url: str, limits: FetchLimits) -> bytes:
@@ -438,9 +440,11 @@ def _check_signature(head: bytes) -> None:
         raise SourceError("decode.not_an_image", "the content is not an image (its first bytes match no image format)")
 
 
-def _fetch_fsspec(url: str, limits: FetchLimits) -> bytes:
+def _fetch_fsspec(url: str, limits: FetchLimits, opener=fsspec.open) -> bytes:
+    """``url`` read through fsspec, or a local path through ``opener=open`` (no URL parsing: a "::" or a "#"
+    in a file's name is part of it)."""
     try:
-        with fsspec.open(url, "rb") as file:
+        with opener(url, "rb") as file:
             deadline = time.monotonic() + limits.read_timeout
             return _read_bounded(iter(lambda: file.read(CHUNK_BYTES), b""), limits.max_bytes, deadline)
     except FileNotFoundError:

@@ -31,7 +31,7 @@ from distributed import Client, Event, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse.cache import ResultCache, cache_variant
-from daskparse.console import logging_config
+from daskparse.console import logging_config, visible
 from daskparse.dashboard import RunBoard
 from daskparse.errors import ErrorRecord, RunError, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor, result_key
@@ -135,7 +135,7 @@ def process_source(source: Source, settings: Settings, extractor: Extractor, cac
     except GeminiConfigError:
         raise
     except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
-        logger.exception("unexpected failure in %s for %s", stage, source.source)
+        logger.exception("unexpected failure in %s for %s", stage, visible(source.source))
         outcome["error"] = {**ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
                                           f"{type(error).__name__}: {error}"[:500]).__dict__, "transient": True}
     return outcome
@@ -344,12 +344,12 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         sources = [sources]
     items, input_errors = expand_sources(sources, trust_lists=settings.allow_private_hosts)
     for error in input_errors:
-        report(f"{error.source}: {error.kind}: {error.message}", "WARNING")
+        report(_error_line(error.__dict__), "WARNING")
     reference_date = settings.run_reference_date()
     run_id = uuid.uuid4().hex  # the workers' extractors are this run's own (``extractor_for``)
     sources_in_order = [item.source for item in items]  # results come back in the order given
     board = RunBoard(progress)  # the run's numbers on its scheduler's daskparse page, and your callback
-    tally = RunTally(len(items), settings, board, references=reference_dates)
+    tally = RunTally(len(items), settings, board, references=reference_dates, input_errors=input_errors)
     tally.notify()
     gate_metrics = None
     cache = open_cache(settings) if items else None
@@ -564,7 +564,7 @@ def _report_partition(partition: list[dict], settings: Settings, report: LogCall
     for outcome in partition:
         error = outcome["error"]
         if error:
-            report(f"{error['source']}: {error['kind']}: {error['message']}", "WARNING")
+            report(_error_line(error), "WARNING")
         quota_spent = (error and error["kind"] == "gemini.quota_exhausted") or (
             settings.extractor_name == "gemini" and outcome.get("extractor") == "local")
         if quota_spent and "quota" not in noted:
@@ -572,6 +572,13 @@ def _report_partition(partition: list[dict], settings: Settings, report: LogCall
             rest = ("go to the local extractor" if settings.fallback == "local"
                     else "are not sent (use --fallback local to read them with the local extractor)")
             report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
+
+
+def _error_line(error: Mapping[str, str]) -> str:
+    """An error row as a log line, its escapes written out (``\\x1b``): a source is whatever was typed, listed or
+    named a file ("\\x1b[31mred.jpg"), and the line reaches the user's terminal and ``log`` callback, which
+    may print it as it is. Written out rather than dropped, as the command line's error table shows it."""
+    return visible(f"{error['source']}: {error['kind']}: {error['message']}")
 
 
 def _reporter(log: LogCallback | None) -> LogCallback:

@@ -9,7 +9,11 @@ http(s) URL (fetched behind the address guard) or a file inside the list's own f
 (see :func:`_expand_list_line`). ``trust_lists`` (``--allow-private-hosts``) lifts that.
 
 The *cleaned URL* drops signature and tracking query parameters, so a re-signed CDN link of the
-same image has the same cleaned URL (the cache key of a later stage).
+same image has the same cleaned URL (the cache key of a later stage). A local file's cleaned URL is its
+percent-encoded ``file://`` URL; the Source also carries the file's path, which is what fetch opens.
+
+A local path is taken as it is written when a file or folder of that name exists, even if it holds glob
+characters (``what?.jpg``, ``[1].jpg``); otherwise a path with ``*``, ``?`` or ``[`` is a glob pattern.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from typing import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import fsspec
 
@@ -54,6 +58,10 @@ class Source:
     source: str  # as the user gave it (a line of a list file counts as given)
     cleaned_url: str
     scheme: str  # "http", "file" or an fsspec protocol
+    # scheme "file": the file's resolved path, which fetch opens. Not the cleaned URL: that is percent-encoded
+    # ("my%20flyer.jpg"), and fsspec opens a file:// URL's path as written. Last, with a default: positional
+    # construction keeps working.
+    path: str = ""
 
 
 def clean_url(url: str) -> str:
@@ -90,7 +98,7 @@ def _expand_local(path_text: str, seen_lists: set[str], trust_lists: bool) -> It
     except RuntimeError:  # "~nosuchuser/x.jpg"
         yield _error(path_text, "inputs.not_found", "no such home folder")
         return
-    if _is_glob(path_text):
+    if _is_glob(path_text) and not path.exists():  # "what?.jpg" that exists is that file, not a pattern
         matches = sorted(glob.glob(os.path.expanduser(path_text), recursive=True))
         if not matches:
             yield _error(path_text, "inputs.not_found", "the pattern matches no files")
@@ -111,11 +119,13 @@ def _expand_local(path_text: str, seen_lists: set[str], trust_lists: bool) -> It
     if not path.exists():
         yield _error(path_text, "inputs.not_found", "no such file")
         return
-    yield Source(path_text, path.resolve().as_uri(), "file")
+    yield _local_source(path_text, path)
 
 
-def _local_source(path_text: str) -> Source:
-    return Source(path_text, Path(path_text).resolve().as_uri(), "file")
+def _local_source(path_text: str, path: Path | None = None) -> Source:
+    """The Source of a local file named ``path_text`` (``path``: that name with ``~`` expanded)."""
+    real = (path or Path(path_text)).resolve()
+    return Source(path_text, real.as_uri(), "file", str(real))
 
 
 def _expand_list(path: Path, seen_lists: set[str], trust_lists: bool) -> Iterable[Source | ErrorRecord]:
@@ -133,8 +143,10 @@ def _expand_list(path: Path, seen_lists: set[str], trust_lists: bool) -> Iterabl
         if not line or line.startswith("#"):
             continue
         where = f"{path} line {number}"
-        # Control and format characters (ESC, BiDi overrides) too: a line is echoed to the terminal.
-        if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf") for char in line):
+        # Control and format characters (ESC, BiDi overrides) too: a line is echoed to the terminal. A space
+        # only where the line names a file that exists ("my flyer.jpg"): elsewhere it is prose, not a source.
+        if any(unicodedata.category(char) in ("Cc", "Cf") for char in line) or (
+                any(char.isspace() for char in line) and not _names_a_file(path.parent, line)):
             yield _error(line, "inputs.invalid_source", f"{where}: not a URL or path")
         elif trust_lists:
             # Relative paths in a list are relative to the list, as a user reading it would expect.
@@ -158,7 +170,7 @@ def _expand_list_line(line: str, where: str, listing: Path, seen_lists: set[str]
     if scheme and "::" not in line and _never_fetched(scheme):  # refused wherever it is given: say that
         yield _error(line, "inputs.unsupported_scheme", f"{where}: {scheme}: URLs are not supported")
         return
-    refused = _refusal(line, scheme)
+    refused = _refusal(line, scheme, listing.parent)
     folder = listing.parent.resolve()
     target = listing.parent / line
     if refused is None:
@@ -179,11 +191,17 @@ def _expand_list_line(line: str, where: str, listing: Path, seen_lists: set[str]
     elif real.suffix.lower() in SOURCE_LIST_SUFFIXES:
         yield from _expand_list(real, seen_lists, False)  # its lines stay inside its own folder, inside ours
     else:
-        yield Source(str(target), real.as_uri(), "file")
+        yield Source(str(target), real.as_uri(), "file", str(real))
 
 
-def _refusal(line: str, scheme: str | None) -> str | None:
-    """Why ``line`` may not stand in an untrusted list, from its text alone (None: it may, if it stays inside)."""
+def _names_a_file(folder: Path, line: str) -> bool:
+    """Whether a list line names a file that exists (relative to the list's folder): a local check only."""
+    return os.path.isfile(os.path.join(folder, os.path.expanduser(line)))
+
+
+def _refusal(line: str, scheme: str | None, folder: Path) -> str | None:
+    """Why ``line`` may not stand in an untrusted list, from its text (None: it may, if it stays inside);
+    ``folder``, the list's, only to tell a file named with glob characters from a pattern."""
     if "::" in line:
         return "an fsspec chain (::)"
     if scheme:
@@ -192,7 +210,7 @@ def _refusal(line: str, scheme: str | None) -> str | None:
         return "a path in a home folder (~)"
     if os.path.isabs(line) or line.startswith(("/", "\\")) or PureWindowsPath(line).drive:
         return "an absolute path"
-    if _is_glob(line):
+    if _is_glob(line) and not _names_a_file(folder, line):  # "what?.jpg" that exists is that one file
         return "a glob pattern"
     if ".." in re.split(r"[/\\]", line):
         return "a path out of the list's folder (..)"
@@ -218,7 +236,7 @@ def _expand_one(text: str, seen_lists: set[str], trust_lists: bool) -> Iterable[
     elif scheme in ("http", "https"):
         yield from _expand_http(text)
     elif scheme == "file":
-        path = urlsplit(text).path
+        path = unquote(urlsplit(text).path)  # a file: URL is percent-encoded, as a cleaned URL is ("my%20flyer.jpg")
         if not path:  # "file:" alone would otherwise name the current directory
             yield _error(text, "inputs.invalid_source", "the URL has no path")
         else:

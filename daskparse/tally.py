@@ -1,6 +1,6 @@
 """A run's outcomes, folded partition by partition into what its result is made of, and its progress.
 
-    tally = RunTally(total=len(sources), settings=settings, on_progress=print)
+    tally = RunTally(total=len(sources), settings=settings, on_progress=print, input_errors=input_errors)
     tally.add(partition_outcomes)        # as each partition ends (on the client); calls on_progress
     tally.progress()                     # RunProgress: done, failed, shows, cache hits, tokens, cost, ETA
     tally.result(input_errors, settings, wall, dashboard)  # the ParseResult
@@ -50,7 +50,9 @@ def _camel_case(name: str) -> str:
 class RunProgress:
     """Where a run stands; given to the ``progress`` callback once at the start and after every partition."""
 
-    total: int  # distinct sources to answer (input errors not counted)
+    # the sources found before the run (a missing file, an unknown scheme) count from the start in total, done
+    # and failed, as they do in stats (totalImages, errors): the last progress agrees with the result
+    total: int  # distinct sources to answer, input errors included
     done: int
     failed: int
     shows: int
@@ -64,11 +66,13 @@ class RunProgress:
     # for the dashboard page (its panels, its error list); at the end, so positional construction keeps working
     extractor: str = ""  # "gemini" or "local"
     latest_errors: tuple[tuple[str, str, str], ...] = ()  # (source, kind, message) of the last error rows, oldest first
+    input_errors: int = 0  # of done and failed: sources that failed before the run started (none of its time)
 
     @property
     def rate(self) -> float:
-        """Images answered per second so far."""
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        """Images answered per second so far (input errors, done before the run began, left out: counted, they
+        made the first rates, and so the ETA, look faster than the run is)."""
+        return (self.done - self.input_errors) / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def eta(self) -> float | None:
@@ -79,8 +83,12 @@ class RunProgress:
 class RunTally:
     def __init__(self, total: int, settings: Settings,
                  on_progress: Callable[[RunProgress], None] | None = None,
-                 references: Mapping[str, dt.date] | None = None) -> None:
+                 references: Mapping[str, dt.date] | None = None,
+                 input_errors: Sequence[ErrorRecord] = ()) -> None:
         self.total, self.settings, self.on_progress = total, settings, on_progress
+        # sources that failed before the run started: counted in progress (and on the dashboard page's error
+        # list) from the first call on; ``result`` is given them again to make its rows
+        self.input_errors = [(e.source, e.kind, e.message) for e in input_errors]
         # the day each source was seen, which gives a date printed without a year its year (daskparse.dates):
         # here, after the cache, so a result never depends on the day it was cached
         self.reference_date = settings.run_reference_date()
@@ -156,13 +164,17 @@ class RunTally:
             self._show_records = []
 
     def progress(self) -> RunProgress:
+        before = len(self.input_errors)
+        latest = [(e["source"], e["kind"], e["message"]) for e in self.errors[-LATEST_ERRORS:]]
+        latest = self.input_errors[max(0, before - LATEST_ERRORS + len(latest)):] + latest  # oldest first
         return RunProgress(
-            total=self.total, done=len(self.rows), failed=len(self.errors), shows=self.show_count,
+            total=self.total + before, done=len(self.rows) + before, failed=len(self.errors) + before,
+            shows=self.show_count,
             cache_hits=sum(self.levels.values()), requests=self.usage["requests"],
             input_tokens=self.usage["inputTokens"], output_tokens=self.usage["outputTokens"],
             thoughts_tokens=self.usage["thoughtsTokens"], estimated_cost_usd=self.cost(self.usage),
             elapsed=time.perf_counter() - self.started, extractor=self.settings.extractor_name,
-            latest_errors=tuple((e["source"], e["kind"], e["message"]) for e in self.errors[-LATEST_ERRORS:]))
+            latest_errors=tuple(latest), input_errors=before)
 
     def hit_stats(self) -> dict:
         """``cacheHits``, hits by level, hit rate and extractor calls saved."""

@@ -47,6 +47,33 @@ def test_progress_counts_each_partition_as_it_ends(gemini_settings):
     assert seen[0].eta is None
 
 
+def test_input_errors_count_in_progress_from_the_first_call_and_leave_the_stats_as_they_were(gemini_settings,
+                                                                                            monkeypatch):
+    """Errors met before the run (a missing file) reached only the result, not the dashboard page's error list."""
+    monkeypatch.setattr(tally_module, "LATEST_ERRORS", 3)
+    missing = [ErrorRecord(f"/no/{n}.jpg", "", "inputs", "inputs.not_found", "no such file") for n in (1, 2)]
+    seen = []
+    tally = RunTally(3, gemini_settings, seen.append, input_errors=missing)
+    tally.notify()
+    first = seen[0]
+    assert [row[0] for row in first.latest_errors] == ["/no/1.jpg", "/no/2.jpg"]
+    assert (first.total, first.done, first.failed, first.rate, first.eta) == (5, 2, 2, 0.0, None)
+    tally.add([_outcome(1, error="fetch.not_found"), _outcome(2)])
+    assert [row[0] for row in seen[-1].latest_errors] == ["/no/1.jpg", "/no/2.jpg", "https://example.org/1.jpg"]
+    tally.add([_outcome(3, error="decode.corrupt")])
+    last = seen[-1]
+    assert [row[0] for row in last.latest_errors] == ["/no/2.jpg", "https://example.org/1.jpg",
+                                                      "https://example.org/3.jpg"]  # the last 3, oldest first
+    # the rate counts what the run answered, not the errors known before it began
+    assert last.rate == 3 / last.elapsed
+    stats = tally.result(missing, wall=1.0, dashboard=None).stats
+    assert (last.total, last.done, last.failed) == (stats["totalImages"], stats["totalImages"], stats["errors"])
+    untold = RunTally(3, gemini_settings)  # as before: the same stats, whether or not progress counted them
+    untold.add([_outcome(1, error="fetch.not_found"), _outcome(2)])
+    untold.add([_outcome(3, error="decode.corrupt")])
+    assert untold.result(missing, wall=1.0, dashboard=None).stats == stats
+
+
 def test_the_result_holds_every_outcome_show_and_error_across_packs(gemini_settings, monkeypatch):
     monkeypatch.setattr(tally_module, "PACK_EVERY", 3)  # shows are packed into Arrow several times
     tally = RunTally(7, gemini_settings)
