@@ -117,8 +117,9 @@ class ProgressBar:
         if not self.enabled:
             return
         if self.bar is None:
+            # sources refused before the run are done at its start: not part of the rate tqdm measures
             self.bar = self.tqdm_class(total=progress.total, unit="img", desc="images", file=self.file,
-                                       dynamic_ncols=True, smoothing=0.1)
+                                       dynamic_ncols=True, smoothing=0.1, initial=progress.input_errors)
         self.bar.set_postfix(postfix(progress), refresh=progress.done == 0)  # update() redraws the others
         if progress.done > self.bar.n:
             self.bar.update(progress.done - self.bar.n)  # redraws at most every 0.1 s; tqdm computes rate and ETA

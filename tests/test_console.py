@@ -153,3 +153,12 @@ def test_worker_processes_log_as_json_too(capfd):
     said = [line for line in capfd.readouterr().err.splitlines() if "said in a worker" in line]
     assert len(said) == 1 and json.loads(said[0])["logger"] == "daskparse.worker-test", said
     assert "DASK_LOGGING" not in os.environ  # what the nanny set for its workers is gone with the cluster
+
+
+def test_sources_refused_before_the_run_start_the_bar_without_counting_in_its_rate():
+    stream = io.StringIO()
+    bar = ProgressBar(True, file=stream)
+    bar(RunProgress(total=4, done=2, failed=2, shows=0, cache_hits=0, requests=0, input_tokens=0, output_tokens=0,
+                    estimated_cost_usd=0.0, elapsed=0.0, input_errors=2))
+    assert bar.bar.n == 2 and bar.bar.initial == 2  # tqdm measures its rate from there, not from 0
+    bar.close()
