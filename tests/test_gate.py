@@ -284,7 +284,8 @@ def test_separately_started_scheduler_and_workers_share_one_gate(dask_processes,
     with GeminiServer(api_key=key, rpm=20, minute_seconds=2.0, latency=Latency.fixed(0.05)) as server:
         env = {**os.environ, "GEMINI_API_KEY": key, "GOOGLE_GEMINI_BASE_URL": server.base_url,
                "DASKPARSE_GATE_WINDOW": "2"}
-        del env["DASKPARSE_CACHE"]  # the default, relative to this run's directory (the workers have another)
+        del env["DASKPARSE_CACHE"]  # the default, resolved by the client (the workers have another directory)
+        env["XDG_CACHE_HOME"] = str(tmp_path / "user-cache")
         done = subprocess.run([sys.executable, "-m", "daskparse", "run", str(tmp_path / "*.jpg"), "--scheduler",
                                dask_processes, "--rpm", "20", "--output", str(tmp_path / "out"), "--timeout", "10"],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
@@ -295,7 +296,7 @@ def test_separately_started_scheduler_and_workers_share_one_gate(dask_processes,
         arrivals = [r.time for r in server.requests if r.path.endswith(":generateContent")]
         assert len(arrivals) == 40 and _max_in_window(arrivals, 2.0) <= 20
         assert stats["gate"]["granted"] == 40 and stats["gate"]["inFlight"] == 0
-        assert cache_stats(str(tmp_path / ".cache" / "daskparse"))["live"] == 40  # stored where the client reads
+        assert cache_stats(str(tmp_path / "user-cache" / "daskparse"))["live"] == 40  # stored where the client reads
 
     def die_holding_a_slot(name):  # local, so it travels by value: workers started elsewhere cannot import tests
         from daskparse.gate import RateGate

@@ -448,7 +448,7 @@ class _Content:
 
 def _truth(**fields) -> dict:
     """A validated ShowFields dict with every key present."""
-    return ShowFields(**fields).model_dump()
+    return ShowFields(**fields).model_dump(exclude={"date_note"})  # a run's remark, not something a flyer prints
 
 
 def _place_fields(venue: Venue, printed_name: str) -> dict:

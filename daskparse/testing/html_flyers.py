@@ -366,7 +366,7 @@ def _show(*, title: str, kind: str, performer: str | None, place: Place, with_zi
         fields.update(date=day.isoformat(), weekday=WEEKDAYS[day.weekday()], recurrence=None)
     else:
         fields.update(date=None, weekday=weekday, recurrence="weekly")
-    return ShowFields(**fields).model_dump()
+    return ShowFields(**fields).model_dump(exclude={"date_note"})  # a run's remark, not something a flyer prints
 
 
 def _performer(rng: np.random.Generator, kind: str) -> tuple[str | None, str | None]:
