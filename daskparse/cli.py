@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, NoReturn
 
 from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
+from daskparse.interrupts import EarlyInterrupts
 from daskparse.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from daskparse.schedule import Stopper
 
 EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_LOCKED = 0, 2, 3, 4  # 130 and 143: Stopper.exit_code
+EXIT_INTERRUPTED = 130  # SIGINT, by the shell's convention (128 + 2)
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "flyers"
 
 
@@ -64,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run again every DURATION (30m, 12h, 1d), start to start, until SIGINT or SIGTERM")
     run.add_argument("--extractor", choices=["auto", "gemini", "local"],
                      help="auto: Gemini when GEMINI_API_KEY is set, else local OCR")
-    run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
-    run.add_argument("--threads", type=int, help="threads per worker (default: 20 threads in total)")
+    run.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2; never more "
+                                                 "than --threads)")
+    run.add_argument("--threads", type=int, help="threads in total, spread evenly over the workers (default 20)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing cluster; start nothing")
     run.add_argument("--dashboard-address", metavar="HOST:PORT",
                      help="where the LocalCluster's dashboard listens (default 127.0.0.1:8787; :8787 for every interface)")
@@ -112,13 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def entry() -> NoReturn:
+def entry(early: EarlyInterrupts | None = None) -> NoReturn:
     """``python -m daskparse`` and the ``daskparse`` script: ``main``, then an exit that skips the interpreter's
     teardown. pyarrow's native thread pools can still be running while it tears down, and the process then
     aborts ("terminate called without an active exception", exit -6) after its work is done and its outputs
     are written (apache/arrow#34314; seen once in this project's test suite on ``cache prune``). Everything
-    that needs closing (clusters, files, the lock) is closed by ``main`` itself."""
-    code = main()
+    that needs closing (clusters, files, the lock) is closed by ``main`` itself.
+
+    ``early``: what ``python -m daskparse`` noted of Ctrl-C while this module loaded (the console script notes
+    it from here on)."""
+    try:
+        code = main(early=early or EarlyInterrupts())
+    except KeyboardInterrupt:  # Ctrl-C before a run could take it: nothing was started
+        code = _interrupted()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -139,7 +148,8 @@ def cache_command(action: str, url: str) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) -> int:
+    """The command line; ``early``: Ctrl-C noted while the libraries loaded, acted on once they have (``entry``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # bare `python -m daskparse`: say what it can do
@@ -153,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings.log_level, settings.log_format)  # before distributed is imported: see there
     if args.command == "cache":
+        if early is not None and early.release():
+            return _interrupted()
         return cache_command(args.action, settings.cache)
 
     sources = args.sources
@@ -165,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
 
     _quiet_distributed(settings.log_level)
+    _show_cluster_line(settings.log_level)
+    if early is not None and early.release():  # pressed while the libraries loaded: nothing was started
+        return _interrupted()
     stopper = schedule.Stopper()
     with stopper.installed():
         try:
@@ -213,6 +228,19 @@ def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:
     print(f"Output: {', '.join(written.values())}")
     print(result.summary(), flush=True)  # flushed: under cron or systemd, stdout is a file or a pipe
     return EXIT_OK
+
+
+def _interrupted() -> int:
+    print("interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _show_cluster_line(level: str) -> None:
+    """The run's line saying where its cluster and dashboard are (INFO, as it is no problem) is shown at the default
+    level too, as a script's Client() shows distributed's "dashboard at"; --log-level ERROR hides it."""
+    from daskparse.pipeline import cluster_logger
+
+    cluster_logger.setLevel(logging.INFO if level == "WARNING" else level)
 
 
 def _quiet_distributed(level: str) -> None:

@@ -23,11 +23,13 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
+from multiprocessing import resource_tracker
 from typing import Callable, Iterator, Sequence
 
 import dask
 import dask.bag as db
-from distributed import Client, Event, LocalCluster, as_completed
+from distributed import Client, Event, LocalCluster, Nanny, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse.cache import ResultCache, cache_variant
@@ -45,6 +47,9 @@ from daskparse.sources import Source, expand_sources
 from daskparse.tally import RunProgress, RunTally
 
 logger = logging.getLogger("daskparse")
+# The line that says where the run's cluster and dashboard are, at INFO: the command line shows this logger at its
+# default level (WARNING) too, as distributed shows its "dashboard at" line when a script starts a Client.
+cluster_logger = logging.getLogger("daskparse.cluster")
 LogCallback = Callable[[str, str], None]
 ProgressCallback = Callable[[RunProgress], None]
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``_on_cluster``)
@@ -221,12 +226,13 @@ def _limits(settings: Settings) -> FetchLimits:
 
 
 @contextlib.contextmanager
-def cluster_client(settings: Settings, client: Client | None = None,
-                   log: LogCallback | None = None) -> Iterator[Client | None]:
+def cluster_client(settings: Settings, client: Client | None = None, log: LogCallback | None = None,
+                   stop: threading.Event | None = None) -> Iterator[Client | None]:
     """The given client, a client of ``settings.scheduler``, or a new LocalCluster closed afterwards.
 
     When the scheduler cannot be reached or the LocalCluster cannot start, the run goes on in this process
-    (``fallback_client``) with a WARNING naming the cause: the results are the same, only slower.
+    (``fallback_client``) with a WARNING naming the cause: the results are the same, only slower. Not for a run
+    that was asked to ``stop`` meanwhile (Ctrl-C during start-up): None, the run starts nothing.
     """
     if client is not None:
         yield client
@@ -237,8 +243,8 @@ def cluster_client(settings: Settings, client: Client | None = None,
             own = stack.enter_context(_own_client(settings))
         except Exception as error:  # noqa: BLE001 - whatever stops the cluster, the images can still be read
             where = f"the scheduler at {settings.scheduler}" if settings.scheduler else "a LocalCluster"
-            own = stack.enter_context(fallback_client(settings, report, f"could not start or reach {where}: "
-                                                                        f"{type(error).__name__}: {error}"))
+            own = None if _stop_requested(stop) else stack.enter_context(fallback_client(
+                settings, report, f"could not start or reach {where}: {type(error).__name__}: {error}"))
         yield own
 
 
@@ -248,15 +254,57 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         with Client(settings.scheduler, timeout="10s") as own:
             yield own
         return
-    with _cluster_config(settings), LocalCluster(
-        n_workers=settings.workers,
-        threads_per_worker=settings.threads_per_worker,
-        processes=True,
-        dashboard_address=settings.dashboard_address,
-        silence_logs=logging.ERROR,
-        preload=[__name__],  # dask_setup below
-    ) as cluster, Client(cluster) as own:
+    with _cluster_config(settings), _local_cluster(settings) as cluster, Client(cluster) as own:
         yield own
+
+
+def _local_cluster(settings: Settings) -> LocalCluster:
+    """The run's LocalCluster: ``settings.worker_threads`` threads in each worker process (``SplitNanny``).
+
+    Started with SIGINT blocked in this thread: the threads it starts inherit that, and so do the worker processes
+    they spawn, which then never see a Ctrl-C meant for the run (sent to the whole process group), not even
+    while they start, before ``dask_setup`` can tell them to ignore it: it ended in their tracebacks and a
+    "Nanny failed to start". This thread takes a Ctrl-C pressed meanwhile once the cluster is up (~1 s), as the
+    first Ctrl-C of a run: the run then starts nothing (``run``'s ``stop``).
+    """
+    split = settings.worker_threads
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        # multiprocessing unblocks SIGINT in the thread that first starts a process (its resource tracker's
+        # start-up, resource_tracker.ensure_running), which would be the cluster's IO loop: start it here first
+        resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if held else None
+    try:
+        with warnings.catch_warnings():
+            # "Port 8787 is already in use. Perhaps you already have a cluster running? Hosting the HTTP server on
+            # port N instead", four lines on every run while another cluster has the port: the run says where its
+            # dashboard is itself (``_compute``). A process-wide filter for the second the cluster takes to start;
+            # it hides only this message, from any thread.
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
+            return LocalCluster(
+                n_workers=len(split),
+                threads_per_worker=max(split),
+                processes=True,
+                worker_class=SplitNanny,
+                worker_threads=split,
+                dashboard_address=settings.dashboard_address,
+                silence_logs=logging.ERROR,
+                preload=[__name__],  # dask_setup below
+            )
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class SplitNanny(Nanny):
+    """A LocalCluster's worker with its share of the run's threads: ``worker_threads[name]`` (LocalCluster names
+    its workers 0, 1, ...; it gives them all one ``threads_per_worker``, and 3 threads on 2 workers is 2 + 1)."""
+
+    def __init__(self, *args, worker_threads: Sequence[int] = (), **kwargs):
+        name = kwargs.get("name")
+        if isinstance(name, int) and 0 <= name < len(worker_threads):
+            kwargs["nthreads"] = worker_threads[name]
+        super().__init__(*args, **kwargs)
 
 
 def dask_setup(worker) -> None:
@@ -309,7 +357,7 @@ def fallback_client(settings: Settings, report: LogCallback, reason: str) -> Ite
     start, None: ``run`` then uses a thread pool, and the Gemini extractor paces this one process itself
     (``ProcessGate``: concurrency and 429 pauses, no requests-per-minute pacing).
     """
-    threads = settings.threads_per_worker * settings.workers  # as many calls in flight as the cluster had
+    threads = settings.total_threads  # as many calls in flight as the cluster had
     # its dashboard listens on 127.0.0.1; distributed would name the machine's address in the link
     link = {"distributed.dashboard.link": "{scheme}://127.0.0.1:{port}/status"}
     with _cluster_config(settings), dask.config.set(link):
@@ -365,7 +413,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         not_reached, items = list(items), []
     if items:
         noted: set[str] = set()
-        with cluster_client(settings, client, report) as active:
+        with cluster_client(settings, client, report, stop=stop) as active:
             lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, board, report,
                                           noted, stop, not_reached, run_id)
         if lost and _stop_requested(stop):  # no fallback for a run that is stopping: the next run does them
@@ -404,16 +452,16 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
     Once ``stop`` is set, the items of partitions not started are added to ``not_reached``.
     """
     not_reached = [] if not_reached is None else not_reached
-    threads = (sum(active.nthreads().values()) if active is not None else 0) or (
-        settings.threads_per_worker * settings.workers)
+    threads = (sum(active.nthreads().values()) if active is not None else 0) or settings.total_threads
     # A Gemini call waits ~1.5 s on the network: one image per task keeps 20 calls in flight to the
     # end of the run (3 per partition cost 13% of makespan); OCR is CPU-bound, so fewer, larger tasks.
     size = 1 if settings.extractor_name == "gemini" else partition_size(
         len(items), threads, settings.partitions_per_thread)
     chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
     dashboard = board.attach(active) if active is not None else None
-    report(f"{len(items)} images in {len(chunks)} partitions on {threads} threads"
-           + (f"; dashboard {dashboard}" if dashboard else ""), "INFO")
+    # shown by the command line at its default level: where the run's dashboard is, as soon as its cluster is up
+    report(f"{len(items)} image{'s' * (len(items) != 1)} in {len(chunks)} partition{'s' * (len(chunks) != 1)} "
+           f"on {threads} threads" + (f"; dashboard {dashboard}" if dashboard else ""), "INFO", to=cluster_logger)
     gate = None
     if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
         gate = RateGate.install(active, **settings.gate_limits())
@@ -574,8 +622,9 @@ def _report_partition(partition: list[dict], settings: Settings, report: LogCall
 
 
 def _reporter(log: LogCallback | None) -> LogCallback:
-    def report(message: str, level: str, **fields) -> None:  # fields: structured extras (in JSON log lines)
-        logger.log(logging.getLevelName(level), message, extra=fields or None)
+    def report(message: str, level: str, to: logging.Logger = logger, **fields) -> None:
+        # fields: structured extras (in JSON log lines)
+        to.log(logging.getLevelName(level), message, extra=fields or None)
         if log is not None:
             log(message, level)
 

@@ -11,7 +11,6 @@ then explicit arguments (CLI flags or keyword options). ``GEMINI_API_KEY`` is re
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 from typing import Any, Literal, Optional
 
@@ -46,10 +45,12 @@ class Settings(BaseModel):
         None, description="Dates without a year resolve to their next occurrence on or after this day (default: today)"
     )
 
-    # Where to run: a LocalCluster of `workers` processes x `threads` threads, or an existing scheduler
+    # Where to run: a LocalCluster of `workers` processes sharing `threads` threads, or an existing scheduler
     scheduler: Optional[str] = None
-    workers: int = Field(2, ge=1, le=64)
-    threads: Optional[int] = Field(None, ge=1, le=256, description="threads per worker (default: 20 in total)")
+    workers: int = Field(2, ge=1, le=64, description="worker processes of the LocalCluster (never more than threads)")
+    # the total, as users read it: threads=8 on 2 workers is 4 + 4, not 8 + 8 (issue 15)
+    threads: Optional[int] = Field(None, ge=1, le=256, description="threads in total across the LocalCluster's "
+                                   "workers, spread evenly (default 20)")
     partitions_per_thread: int = Field(4, ge=1, le=64)
     # the dashboard shows worker logs with signed source URLs, call stacks and metrics: this machine only, unless asked
     dashboard_address: str = Field("127.0.0.1:8787", min_length=1, description="where the LocalCluster's dashboard "
@@ -165,8 +166,21 @@ class Settings(BaseModel):
         return self.thinking_budget
 
     @property
+    def total_threads(self) -> int:
+        return self.threads or DEFAULT_TOTAL_THREADS
+
+    @property
+    def worker_threads(self) -> list[int]:
+        """Each LocalCluster worker's threads: ``total_threads`` spread as evenly as it goes (3 on 2 workers is
+        [2, 1]); never a worker without a thread, so fewer workers than asked when there are fewer threads."""
+        workers = min(self.workers, self.total_threads)
+        share, extra = divmod(self.total_threads, workers)
+        return [share + (1 if i < extra else 0) for i in range(workers)]
+
+    @property
     def threads_per_worker(self) -> int:
-        return self.threads or max(1, math.ceil(DEFAULT_TOTAL_THREADS / self.workers))
+        """The most threads one worker has (``worker_threads``)."""
+        return self.worker_threads[0]
 
     @property
     def extractor_name(self) -> str:

@@ -1,0 +1,145 @@
+"""The cluster's life as a user meets it (issue 15): what ``threads`` means, the
+dashboard's link as the cluster starts, and Ctrl-C while it starts.
+
+End to end: ``python -m daskparse`` in subprocesses, real LocalClusters, real signals."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+import daskparse.pipeline as pipeline
+from conftest import GEMINI_KEY, noise_jpeg
+from daskparse.settings import load_settings
+from daskparse.testing.gemini_server import GeminiServer
+
+def environment(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def image(tmp_path):
+    """A small image with nothing to read: quick through OCR, and it needs a cluster (no cache has it)."""
+    path = tmp_path / "image.jpg"
+    path.write_bytes(noise_jpeg(160, 120))
+    return path
+
+
+# ---------------------------------------------------------------- threads
+
+def test_threads_is_the_total_spread_evenly_over_the_workers():
+    """It was per worker: threads=8 on 2 workers was 16 threads."""
+    split = lambda **options: load_settings(environ={}, **options).worker_threads  # noqa: E731
+    assert split() == [10, 10] and sum(split(workers=3)) == 20
+    assert split(threads=8) == [4, 4] and split(threads=3) == [2, 1] and split(threads=8, workers=3) == [3, 3, 2]
+    assert split(threads=1) == [1]  # never a worker without a thread
+    assert load_settings(environ={"DASKPARSE_THREADS": "6"}, workers=4).worker_threads == [2, 2, 1, 1]
+
+
+def test_a_local_cluster_of_3_threads_on_2_workers_has_3_threads():
+    settings = load_settings(threads=3, workers=2, extractor="local", dashboard_address="127.0.0.1:0")
+    with pipeline.cluster_client(settings) as client:
+        assert sorted(client.nthreads().values()) == [1, 2]
+
+
+# ---------------------------------------------------------------- the dashboard's link
+
+def test_the_dashboard_link_is_shown_as_the_cluster_starts_and_a_taken_port_is_no_warning(tmp_path, image):
+    """The link was printed only once the run ended, and a taken port printed distributed's four lines "Port 8787
+    is already in use. Perhaps you already have a cluster running? Hosting the HTTP server on port N instead"."""
+    with socket.socket() as taken, GeminiServer(api_key=GEMINI_KEY, latency=2.0) as server:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daskparse", "run", str(image), "--output", str(tmp_path / "out"), "--workers", "1",
+             "--threads", "2", "--timeout", "10", "--dashboard-address", f"127.0.0.1:{port}"],
+            cwd=tmp_path, env=environment(GEMINI_API_KEY=GEMINI_KEY, GOOGLE_GEMINI_BASE_URL=server.base_url),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            seen = []
+            for line in process.stderr:
+                seen.append(line)
+                if " INFO daskparse.cluster: " in line:
+                    break
+            # Gemini answers 2 s after it is asked: the run cannot have ended yet
+            assert process.poll() is None and not (tmp_path / "out" / "stats.json").exists(), seen
+            stdout, rest = process.communicate(timeout=240)
+        finally:
+            process.kill()
+    stderr = "".join(seen) + rest
+    assert process.returncode == 0, stderr
+    assert "already in use" not in stderr and "Perhaps you already have a cluster" not in stderr
+    [link] = re.findall(r"INFO daskparse\.cluster: 1 image in 1 partition on 2 threads; dashboard (\S+)", seen[-1])
+    assert link.startswith("http://127.0.0.1:") and f":{port}/" not in link
+    assert f"Dashboard (while the run lasted): {link}" in stdout
+
+
+# ---------------------------------------------------------------- Ctrl-C during start-up
+
+def worker_processes(pid):
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):  # not multiprocessing's resource tracker
+                found.append(child)
+        except psutil.Error:  # gone meanwhile
+            pass
+    return found
+
+
+def loading_libraries(pid):
+    """Whether the process has begun loading daskparse's libraries (Python itself has started: a SIGINT during
+    the interpreter's own start-up is Python's to handle)."""
+    try:
+        return any("pydantic_core" in mapped.path for mapped in psutil.Process(pid).memory_maps())
+    except psutil.Error:
+        return False
+
+
+def wait_until(condition, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("moment", ["loading the libraries", "a worker process starting", "the workers started"])
+def test_ctrl_c_during_start_up_ends_as_cleanly_as_mid_run(tmp_path, image, moment):
+    """Ctrl-C at a terminal reaches the whole process group, worker processes too. During start-up it ended in
+    a KeyboardInterrupt traceback (-2), or the workers' tracebacks, "Nanny failed to start" and a fallback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daskparse", "run", str(image), "--output", str(tmp_path / "out"), "--workers", "2",
+         "--threads", "2", "--extractor", "local", "--dashboard-address", "127.0.0.1:0"],
+        cwd=tmp_path, env=environment(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        if moment == "loading the libraries":
+            wait_until(lambda: loading_libraries(process.pid), process)
+        elif moment == "a worker process starting":
+            wait_until(lambda: worker_processes(process.pid), process)
+        else:
+            wait_until(lambda: len(worker_processes(process.pid)) == 2, process)
+            time.sleep(0.5)
+        assert process.poll() is None, process.communicate()
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=240)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Nanny" not in stderr and "Status." not in stderr, stderr
+    said = [line for line in stderr.splitlines() if line and " INFO daskparse.cluster: " not in line]
+    assert said in (["interrupted"], ["SIGINT: finishing the images in progress, then saving (send it again to "
+                                      "stop at once)"]), stderr
