@@ -4,7 +4,8 @@ Exit codes:
   0  the run completed: every source ended as shows, an image with no shows, or a recorded error;
      with --every: stopped by SIGINT or SIGTERM while waiting for the next run
   2  usage error (bad flag or value): a message, no traceback
-  3  the run itself could not complete (cluster and in-process fallback lost, key refused, output not writable)
+  3  the run itself could not complete (cluster and in-process fallback lost, or with --no-cluster-fallback the
+     cluster not started, reached or kept; key refused, output not writable)
   4  another run holds the output's lock: this one did nothing
   130 stopped by SIGINT (Ctrl-C) during a run: the images in progress finished and were saved, the rest were not
       started (the next run does them); a second Ctrl-C stops at once
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "than --threads)")
     run.add_argument("--threads", type=int, help="threads in total, spread evenly over the workers (default 20)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing cluster; start nothing")
+    run.add_argument("--cluster-fallback", action=argparse.BooleanOptionalAction,
+                     help="when the --scheduler cannot be reached or the LocalCluster cannot start (or is lost "
+                          "mid-run), run in this process (default); --no-cluster-fallback: end the run with exit 3")
     run.add_argument("--dashboard-address", metavar="HOST:PORT",
                      help="where the LocalCluster's dashboard listens (default 127.0.0.1:8787; :8787 for every interface)")
     run.add_argument("--allow-private-hosts", action="store_const", const=True,

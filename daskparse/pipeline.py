@@ -227,12 +227,13 @@ def _limits(settings: Settings) -> FetchLimits:
 
 @contextlib.contextmanager
 def cluster_client(settings: Settings, client: Client | None = None, log: LogCallback | None = None,
-                   stop: threading.Event | None = None) -> Iterator[Client | None]:
+                   fell_back: list[str] | None = None, stop: threading.Event | None = None) -> Iterator[Client | None]:
     """The given client, a client of ``settings.scheduler``, or a new LocalCluster closed afterwards.
 
     When the scheduler cannot be reached or the LocalCluster cannot start, the run goes on in this process
-    (``fallback_client``) with a WARNING naming the cause: the results are the same, only slower. Not for a run
-    that was asked to ``stop`` meanwhile (Ctrl-C during start-up): None, the run starts nothing.
+    (``fallback_client``) with a WARNING naming the cause, which is also added to ``fell_back``: the results are
+    the same, only slower. Not with ``settings.cluster_fallback`` off: then RunError (exit 3 on the command line).
+    Nor for a run that was asked to ``stop`` meanwhile (Ctrl-C during start-up): None, the run starts nothing.
     """
     if client is not None:
         yield client
@@ -242,9 +243,18 @@ def cluster_client(settings: Settings, client: Client | None = None, log: LogCal
         try:
             own = stack.enter_context(_own_client(settings))
         except Exception as error:  # noqa: BLE001 - whatever stops the cluster, the images can still be read
-            where = f"the scheduler at {settings.scheduler}" if settings.scheduler else "a LocalCluster"
-            own = None if _stop_requested(stop) else stack.enter_context(fallback_client(
-                settings, report, f"could not start or reach {where}: {type(error).__name__}: {error}"))
+            reason = (f"the scheduler at {settings.scheduler} could not be reached" if settings.scheduler
+                      else "a LocalCluster could not start")
+            detail = f"{type(error).__name__}: {error}".rstrip(": ")
+            if _stop_requested(stop):
+                own = None
+            elif not settings.cluster_fallback:
+                raise RunError(f"{reason} ({detail}); the cluster fallback is off, so nothing ran in this process"
+                               ) from None
+            else:
+                if fell_back is not None:
+                    fell_back.append(reason)
+                own = stack.enter_context(fallback_client(settings, report, f"{reason} ({detail})"))
         yield own
 
 
@@ -409,17 +419,22 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             _report_partition(answered, settings, report, set())  # a cached error is still worth a warning
             tally.add(answered)
     not_reached: list[Source] = []
+    fell_back: list[str] = []  # why the run went on in this process, if it did (stats["clusterFallback"])
     if items and _stop_requested(stop):
         not_reached, items = list(items), []
     if items:
         noted: set[str] = set()
-        with cluster_client(settings, client, report, stop=stop) as active:
+        with cluster_client(settings, client, report, fell_back, stop) as active:
             lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, board, report,
                                           noted, stop, not_reached, run_id)
         if lost and _stop_requested(stop):  # no fallback for a run that is stopping: the next run does them
             not_reached.extend(lost[0])
             lost = None
+        if lost and not settings.cluster_fallback:  # what was finished is in the cache: the next run skips it
+            raise RunError(f"the cluster was lost mid-run ({lost[1]}) with {len(lost[0])} images not done; "
+                           "the cluster fallback is off, so they did not run in this process")
         if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
+            fell_back.append("the cluster was lost mid-run")
             with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
                                                    f"{len(lost[0])} images not done") as active:
                 lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, board,
@@ -434,6 +449,8 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     result = tally.result(input_errors, time.perf_counter() - started, board.link, order=sources_in_order)
     if gate_metrics is not None:
         result.stats["gate"] = gate_metrics
+    if fell_back:
+        result.stats["clusterFallback"] = "; ".join(fell_back)
     if _stop_requested(stop):
         result.stats.update(stopped=True, notReached=len(not_reached))
     report(result.summary(), "INFO", stats=result.stats)

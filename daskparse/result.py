@@ -47,6 +47,7 @@ class ParseResult:
                if s.get("estimatedCostUSD") is not None else "")
             + (f"; stopped early: {s.get('notReached', 0)} images not started (the next run does them)"
                if s.get("stopped") else "")
+            + (f"; ran in this process: {s['clusterFallback']}" if s.get("clusterFallback") else "")
         )
 
     def table(self, max_rows: int = 60) -> str:

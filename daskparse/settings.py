@@ -51,6 +51,9 @@ class Settings(BaseModel):
     # the total, as users read it: threads=8 on 2 workers is 4 + 4, not 8 + 8 (issue 15)
     threads: Optional[int] = Field(None, ge=1, le=256, description="threads in total across the LocalCluster's "
                                    "workers, spread evenly (default 20)")
+    # when the cluster cannot be started or reached (or is lost mid-run), run in this process; False: exit 3
+    cluster_fallback: bool = Field(True, description="run in this process when the cluster cannot be started or "
+                                   "reached, or is lost mid-run (False: the run ends with exit code 3)")
     partitions_per_thread: int = Field(4, ge=1, le=64)
     # the dashboard shows worker logs with signed source URLs, call stacks and metrics: this machine only, unless asked
     dashboard_address: str = Field("127.0.0.1:8787", min_length=1, description="where the LocalCluster's dashboard "

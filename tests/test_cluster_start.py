@@ -1,7 +1,8 @@
 """The cluster's life as a user meets it (issue 15): what ``threads`` means, the
-dashboard's link as the cluster starts, and Ctrl-C while it starts.
+dashboard's link as the cluster starts, Ctrl-C while it starts, and a cluster that cannot be had.
 
-End to end: ``python -m daskparse`` in subprocesses, real LocalClusters, real signals."""
+End to end: scripts and ``python -m daskparse`` in subprocesses, real LocalClusters, real signals, and a scheduler
+address on 127.0.0.1 where nothing listens."""
 
 import json
 import os
@@ -15,8 +16,11 @@ import time
 import psutil
 import pytest
 
+import daskparse
 import daskparse.pipeline as pipeline
 from conftest import GEMINI_KEY, noise_jpeg
+from daskparse.cli import build_parser
+from daskparse.errors import RunError
 from daskparse.settings import load_settings
 from daskparse.testing.gemini_server import GeminiServer
 
@@ -32,6 +36,12 @@ def image(tmp_path):
     path = tmp_path / "image.jpg"
     path.write_bytes(noise_jpeg(160, 120))
     return path
+
+
+def closed_port():
+    with socket.socket() as sock:  # bound, never listening: a connection is refused
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------- threads
@@ -143,3 +153,41 @@ def test_ctrl_c_during_start_up_ends_as_cleanly_as_mid_run(tmp_path, image, mome
     said = [line for line in stderr.splitlines() if line and " INFO daskparse.cluster: " not in line]
     assert said in (["interrupted"], ["SIGINT: finishing the images in progress, then saving (send it again to "
                                       "stop at once)"]), stderr
+
+
+# ---------------------------------------------------------------- no cluster to be had
+
+def test_an_unreachable_scheduler_runs_here_and_the_summary_says_so(image):
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    messages = []
+    result = daskparse.parse_images([str(image)], extractor="local", scheduler=address, threads=3, workers=2,
+                                    use_cache=False, log=lambda message, level: messages.append(message))
+    assert result.stats["clusterFallback"] == f"the scheduler at {address} could not be reached"
+    assert result.summary().endswith(f"; ran in this process: the scheduler at {address} could not be reached")
+    assert "1 image in 1 partition on 3 threads" in " ".join(messages)  # the total asked for, not 2 x 3
+
+
+def test_without_the_cluster_fallback_an_unreachable_scheduler_ends_the_run_with_exit_3(tmp_path, image):
+    """For cron: an unreachable --scheduler ran everything in this process and exited 0."""
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    done = subprocess.run([sys.executable, "-m", "daskparse", "run", str(image), "--output", str(tmp_path / "out"),
+                           "--extractor", "local", "--scheduler", address, "--no-cluster-fallback"],
+                          cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 3, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"python -m daskparse: the run could not complete: the scheduler at {address} could "
+                           "not be reached") and "nothing ran in this process" in line
+    assert not (tmp_path / "out" / "stats.json").exists()
+
+
+def test_without_the_cluster_fallback_a_local_cluster_that_cannot_start_ends_the_run(image, monkeypatch):
+    class NoCluster:  # the one mock: no real way to make LocalCluster fail on demand without breaking the host
+        def __init__(self, *args, **kwargs):
+            raise OSError("no cluster for you")
+
+    monkeypatch.setattr(pipeline, "LocalCluster", NoCluster)
+    with pytest.raises(RunError, match="a LocalCluster could not start .OSError: no cluster for you.; the cluster "
+                                       "fallback is off"):
+        daskparse.parse_images([str(image)], extractor="local", use_cache=False, cluster_fallback=False)
+    assert load_settings(environ={"DASKPARSE_CLUSTER_FALLBACK": "0"}).cluster_fallback is False
+    assert build_parser().parse_args(["run", "--no-cluster-fallback"]).cluster_fallback is False
