@@ -32,6 +32,7 @@ import dask.bag as db
 from distributed import Client, Event, LocalCluster, Nanny, as_completed
 from distributed.scheduler import KilledWorker
 
+from daskparse import main_guard
 from daskparse.cache import ResultCache, cache_variant
 from daskparse.console import logging_config
 from daskparse.dashboard import RunBoard
@@ -395,6 +396,9 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     """Every source to a shows, no-shows or error outcome. ``progress(RunProgress)`` is called once the
     sources are known and after each partition (on this thread: a slow callback slows the run's bookkeeping).
     Once ``stop`` is set, no new partition starts; the result holds what was done."""
+    # before anything: a script without the main guard would run all this again in each worker process
+    main_guard.check(starts_processes=client is None and not settings.scheduler
+                     and dask.config.get("distributed.worker.multiprocessing-method") != "fork")
     report = _reporter(log)
     started = time.perf_counter()
     if isinstance(sources, str):

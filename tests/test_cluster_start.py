@@ -1,9 +1,10 @@
-"""The cluster's life as a user meets it (issue 15): what ``threads`` means, the
+"""The cluster's life as a user meets it (issue 15): a script without the main guard, what ``threads`` means, the
 dashboard's link as the cluster starts, Ctrl-C while it starts, and a cluster that cannot be had.
 
 End to end: scripts and ``python -m daskparse`` in subprocesses, real LocalClusters, real signals, and a scheduler
 address on 127.0.0.1 where nothing listens."""
 
+import ast
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 
 import psutil
@@ -30,6 +32,11 @@ def environment(**extra):
     return env
 
 
+def run_script(path, cwd, timeout=240):
+    return subprocess.run([sys.executable, str(path)], cwd=cwd, env=environment(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
 @pytest.fixture
 def image(tmp_path):
     """A small image with nothing to read: quick through OCR, and it needs a cluster (no cache has it)."""
@@ -42,6 +49,90 @@ def closed_port():
     with socket.socket() as sock:  # bound, never listening: a connection is refused
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------- the main guard
+
+JOB = """\
+result = daskparse.parse_images([{image!r}, "/nonexistent/flyer.jpg"], extractor="local", workers=2, threads=2)
+result.save({output!r})
+print(result.summary(), flush=True)
+"""
+
+
+def script(image, output, guard):
+    job = JOB.format(image=str(image), output=str(output))
+    return ('import daskparse\nprint("the script\'s body ran", flush=True)\n'
+            + ('if __name__ == "__main__":\n' + textwrap.indent(job, "    ") if guard else job))
+
+
+def test_a_script_without_the_main_guard_stops_with_one_line_before_running_anything(tmp_path, image):
+    """It ran the whole job three times (each worker process loads the script again and ran it again, after
+    multiprocessing's tracebacks and a fallback), and exited 0."""
+    path = tmp_path / "unguarded.py"
+    path.write_text(script(image, tmp_path / "out", guard=False))
+    done = run_script(path, tmp_path)
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.strip().splitlines()  # one line, no traceback: where, why, and the guard to add
+    assert str(path) in line and "line 3" in line and 'if __name__ == "__main__":' in line, line
+    assert done.stdout.splitlines() == ["the script's body ran"]  # once: no worker process ever loaded it
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_guarded_script_runs_its_job_once(tmp_path, image):
+    path = tmp_path / "guarded.py"
+    path.write_text(script(image, tmp_path / "out", guard=True))
+    done = run_script(path, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len([line for line in done.stdout.splitlines() if line.startswith("2 images:")]) == 1  # the job, once
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["totalImages"] == 2
+    assert "Traceback" not in done.stderr
+
+
+def test_a_worker_process_loading_the_script_again_does_not_run_the_job(tmp_path):
+    """The backstop, for a script whose source did not tell: a process being started that reaches a run while it
+    loads the script again stops with the one line. Here the script says outright what its module level runs in
+    such a process (``__mp_main__``); the process is started by multiprocessing's spawn, as Dask starts workers."""
+    script = tmp_path / "reloaded.py"
+    script.write_text(textwrap.dedent("""\
+        import multiprocessing
+        import daskparse
+
+        if __name__ == "__mp_main__":  # what a spawned process runs as it loads this script again
+            daskparse.parse_images(["/nonexistent/flyer.jpg"], extractor="local")
+            print("the job ran in the new process", flush=True)
+
+        def nothing():
+            pass
+
+        if __name__ == "__main__":
+            process = multiprocessing.get_context("spawn").Process(target=nothing)
+            process.start()
+            process.join()
+            print("exit code", process.exitcode, flush=True)
+        """))
+    done = run_script(script, tmp_path)
+    assert done.stdout.splitlines() == ["exit code 1"], done.stdout
+    [line] = done.stderr.strip().splitlines()
+    assert "worker process" in line and 'if __name__ == "__main__":' in line
+
+
+@pytest.mark.parametrize("source, guarded_", [
+    ('if __name__ == "__main__":\n    x = 1\n    run(\n        1)  # here\n', True),
+    ("if '__main__' == __name__:\n    run()  # here\n", True),
+    ('if __name__ == "__main__": run()  # here\n', True),
+    ('try:\n    import a\nexcept ImportError:\n    a = None\nelse:\n'
+     '    if __name__ == "__main__":\n        run()  # here\n', True),
+    ("def main():\n    run()\n\nmain()  # here\n", False),
+    ('run()  # here\nif __name__ == "__main__":\n    pass\n', False),
+    ('if __name__ != "__main__":\n    run()  # here\n', False),
+    ('if __name__ == "__main__":\n    pass\nrun()  # here\n', False),
+])
+def test_the_guard_is_read_from_the_scripts_source(source, guarded_):
+    from daskparse.main_guard import guarded
+
+    [line] = [number for number, text in enumerate(source.splitlines(), 1) if text.endswith("# here")]
+    assert guarded(ast.parse(source), line) is guarded_
 
 
 # ---------------------------------------------------------------- threads
