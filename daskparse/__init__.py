@@ -11,17 +11,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from daskparse.frames import parse_frame
-from daskparse.result import ParseResult
-from daskparse.settings import Settings, SettingsError, load_settings
-from daskparse.shows import SHOW_COLUMNS, ShowFields
-
 if TYPE_CHECKING:
+    from daskparse.frames import parse_frame
+    from daskparse.result import ParseResult
+    from daskparse.settings import Settings, SettingsError, load_settings
+    from daskparse.shows import SHOW_COLUMNS, ShowFields
     from daskparse.tally import RunProgress
 
-__all__ = ["parse_images", "parse_frame", "ParseResult", "Settings", "SettingsError", "ShowFields", "SHOW_COLUMNS", "load_settings"]
+# Loaded when first used (PEP 562): `python -m daskparse` imports this package before its own code runs, and
+# pandas, pydantic and dask took ~1 s here, a time in which a Ctrl-C could only end in a traceback (issue 15).
+_LAZY = {"ParseResult": "daskparse.result", "Settings": "daskparse.settings", "SettingsError": "daskparse.settings",
+         "load_settings": "daskparse.settings", "SHOW_COLUMNS": "daskparse.shows", "ShowFields": "daskparse.shows",
+         "parse_frame": "daskparse.frames"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'daskparse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["parse_images", "parse_frame", "ParseResult", "Settings", "SettingsError", "ShowFields", "SHOW_COLUMNS",
+           "load_settings"]
 __version__ = "0.1.0"
 
 
@@ -50,6 +66,7 @@ def parse_images(
     ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
+    from daskparse.settings import load_settings
 
     settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
     return pipeline.run(sources, settings, client=client, log=log, progress=progress, stop=stop,

@@ -1,3 +1,7 @@
-from daskparse.cli import entry
+from daskparse.interrupts import EarlyInterrupts
 
-entry()
+early = EarlyInterrupts()  # first thing: Ctrl-C while the libraries below load (daskparse.interrupts)
+
+from daskparse.cli import entry  # noqa: E402
+
+entry(early)

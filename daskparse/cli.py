@@ -4,7 +4,8 @@ Exit codes:
   0  the run completed: every source ended as shows, an image with no shows, or a recorded error;
      with --every: stopped by SIGINT or SIGTERM while waiting for the next run
   2  usage error (bad flag or value): a message, no traceback
-  3  the run itself could not complete (cluster and in-process fallback lost, key refused, output not writable)
+  3  the run itself could not complete (cluster and in-process fallback lost, or with --no-cluster-fallback the
+     cluster not started, reached or kept; key refused, output not writable)
   4  another run holds the output's lock: this one did nothing
   130 stopped by SIGINT (Ctrl-C) during a run: the images in progress finished and were saved, the rest were not
       started (the next run does them); a second Ctrl-C stops at once
@@ -24,12 +25,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
-from daskparse.settings import DEFAULT_TOTAL_THREADS, MIN_THINKING_BUDGET, Settings, SettingsError, load_settings
+from daskparse.interrupts import EarlyInterrupts
+from daskparse.settings import MIN_THINKING_BUDGET, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from daskparse.schedule import Stopper
 
 EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_LOCKED = 0, 2, 3, 4  # 130 and 143: Stopper.exit_code
+EXIT_INTERRUPTED = 130  # SIGINT, by the shell's convention (128 + 2)
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "flyers"
 
 
@@ -112,12 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="run again every DURATION (30m, 12h, 1d), start to start, until SIGINT or SIGTERM")
 
     cluster = run.add_argument_group("where it runs")
-    _option(cluster, "--workers", type=int, metavar="N", help="worker processes of the LocalCluster")
-    _option(cluster, "--threads", type=int, metavar="N", help="threads per worker",
-            unset=f"{DEFAULT_TOTAL_THREADS} threads in total, split over the workers")
+    _option(cluster, "--workers", type=int, metavar="N", help="worker processes of the LocalCluster (never more "
+                                                               "than --threads)")
+    _option(cluster, "--threads", type=int, metavar="N", help="threads in total, spread evenly over the workers")
     _option(cluster, "--scheduler", metavar="ADDRESS", unset="start a LocalCluster on this machine",
             help="use an existing cluster; start nothing")
-    # --no-fallback (fail rather than run in this process when the cluster cannot be had) belongs in this group
+    _option(cluster, "--cluster-fallback", action=argparse.BooleanOptionalAction,
+            shown=lambda fallback: "run in this process" if fallback else "exit 3",
+            help="when the --scheduler cannot be reached or the LocalCluster cannot start (or is lost mid-run): "
+                 "run in this process; --no-cluster-fallback ends the run with exit 3 (for cron)")
     _option(cluster, "--dashboard-address", metavar="HOST:PORT",
             help="where the LocalCluster's dashboard listens; :8787 for every interface")
 
@@ -191,13 +197,19 @@ def _flags_given(parser: argparse.ArgumentParser, options: dict[str, Any]) -> di
     return given
 
 
-def entry() -> NoReturn:
+def entry(early: EarlyInterrupts | None = None) -> NoReturn:
     """``python -m daskparse`` and the ``daskparse`` script: ``main``, then an exit that skips the interpreter's
     teardown. pyarrow's native thread pools can still be running while it tears down, and the process then
     aborts ("terminate called without an active exception", exit -6) after its work is done and its outputs
     are written (apache/arrow#34314; seen once in this project's test suite on ``cache prune``). Everything
-    that needs closing (clusters, files, the lock) is closed by ``main`` itself."""
-    code = main()
+    that needs closing (clusters, files, the lock) is closed by ``main`` itself.
+
+    ``early``: what ``python -m daskparse`` noted of Ctrl-C while this module loaded (the console script notes
+    it from here on)."""
+    try:
+        code = main(early=early or EarlyInterrupts())
+    except KeyboardInterrupt:  # Ctrl-C before a run could take it: nothing was started
+        code = _interrupted()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -246,7 +258,8 @@ def cache_command(action: str, url: str) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) -> int:
+    """The command line; ``early``: Ctrl-C noted while the libraries loaded, acted on once they have (``entry``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # bare `python -m daskparse`: say what it can do
@@ -260,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings.log_level, settings.log_format)  # before distributed is imported: see there
     if args.command == "cache":
+        if early is not None and early.release():
+            return _interrupted()
         return cache_command(args.action, settings.cache)
 
     sources = args.sources
@@ -272,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
 
     _quiet_distributed(settings.log_level)
+    _show_cluster_line(settings.log_level)
+    if early is not None and early.release():  # pressed while the libraries loaded: nothing was started
+        return _interrupted()
     stopper = schedule.Stopper()
     with stopper.installed():
         try:
@@ -320,6 +338,19 @@ def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:
     print(f"Output: {', '.join(written.values())}")
     print(result.summary(), flush=True)  # flushed: under cron or systemd, stdout is a file or a pipe
     return EXIT_OK
+
+
+def _interrupted() -> int:
+    print("interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _show_cluster_line(level: str) -> None:
+    """The run's line saying where its cluster and dashboard are (INFO, as it is no problem) is shown at the default
+    level too, as a script's Client() shows distributed's "dashboard at"; --log-level ERROR hides it."""
+    from daskparse.pipeline import cluster_logger
+
+    cluster_logger.setLevel(logging.INFO if level == "WARNING" else level)
 
 
 def _quiet_distributed(level: str) -> None:

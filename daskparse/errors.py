@@ -38,6 +38,14 @@ class RunError(RuntimeError):
     """The run as a whole cannot complete (bad key, unknown model, cluster gone): one message, exit code 3."""
 
 
+class MainGuardError(SystemExit):
+    """A script starts daskparse's worker processes while it is still loading (no ``if __name__ == "__main__":``):
+    each process would load the script again and run the whole job again (daskparse.main_guard).
+
+    A SystemExit, so that the script stops with its one line (Python prints a SystemExit's message alone, with no
+    traceback, and exits 1), and so that an ``except Exception`` around the call cannot let the script go on."""
+
+
 @dataclass(frozen=True)
 class ErrorRecord:
     source: str

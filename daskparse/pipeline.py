@@ -23,13 +23,16 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
+from multiprocessing import resource_tracker
 from typing import Callable, Iterator, Mapping, Sequence
 
 import dask
 import dask.bag as db
-from distributed import Client, Event, LocalCluster, as_completed
+from distributed import Client, Event, LocalCluster, Nanny, as_completed
 from distributed.scheduler import KilledWorker
 
+from daskparse import main_guard
 from daskparse.cache import ResultCache, cache_variant
 from daskparse.console import logging_config, visible
 from daskparse.dashboard import RunBoard
@@ -45,6 +48,9 @@ from daskparse.sources import Source, expand_sources
 from daskparse.tally import RunProgress, RunTally, gate_stats
 
 logger = logging.getLogger("daskparse")
+# The line that says where the run's cluster and dashboard are, at INFO: the command line shows this logger at its
+# default level (WARNING) too, as distributed shows its "dashboard at" line when a script starts a Client.
+cluster_logger = logging.getLogger("daskparse.cluster")
 LogCallback = Callable[[str, str], None]
 ProgressCallback = Callable[[RunProgress], None]
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``_on_cluster``)
@@ -221,12 +227,14 @@ def _limits(settings: Settings) -> FetchLimits:
 
 
 @contextlib.contextmanager
-def cluster_client(settings: Settings, client: Client | None = None,
-                   log: LogCallback | None = None) -> Iterator[Client | None]:
+def cluster_client(settings: Settings, client: Client | None = None, log: LogCallback | None = None,
+                   fell_back: list[str] | None = None, stop: threading.Event | None = None) -> Iterator[Client | None]:
     """The given client, a client of ``settings.scheduler``, or a new LocalCluster closed afterwards.
 
     When the scheduler cannot be reached or the LocalCluster cannot start, the run goes on in this process
-    (``fallback_client``) with a WARNING naming the cause: the results are the same, only slower.
+    (``fallback_client``) with a WARNING naming the cause, which is also added to ``fell_back``: the results are
+    the same, only slower. Not with ``settings.cluster_fallback`` off: then RunError (exit 3 on the command line).
+    Nor for a run that was asked to ``stop`` meanwhile (Ctrl-C during start-up): None, the run starts nothing.
     """
     if client is not None:
         yield client
@@ -236,9 +244,18 @@ def cluster_client(settings: Settings, client: Client | None = None,
         try:
             own = stack.enter_context(_own_client(settings))
         except Exception as error:  # noqa: BLE001 - whatever stops the cluster, the images can still be read
-            where = f"the scheduler at {settings.scheduler}" if settings.scheduler else "a LocalCluster"
-            own = stack.enter_context(fallback_client(settings, report, f"could not start or reach {where}: "
-                                                                        f"{type(error).__name__}: {error}"))
+            reason = (f"the scheduler at {settings.scheduler} could not be reached" if settings.scheduler
+                      else "a LocalCluster could not start")
+            detail = f"{type(error).__name__}: {error}".rstrip(": ")
+            if _stop_requested(stop):
+                own = None
+            elif not settings.cluster_fallback:
+                raise RunError(f"{reason} ({detail}); the cluster fallback is off, so nothing ran in this process"
+                               ) from None
+            else:
+                if fell_back is not None:
+                    fell_back.append(reason)
+                own = stack.enter_context(fallback_client(settings, report, f"{reason} ({detail})"))
         yield own
 
 
@@ -248,15 +265,57 @@ def _own_client(settings: Settings) -> Iterator[Client]:
         with Client(settings.scheduler, timeout="10s") as own:
             yield own
         return
-    with _cluster_config(settings), LocalCluster(
-        n_workers=settings.workers,
-        threads_per_worker=settings.threads_per_worker,
-        processes=True,
-        dashboard_address=settings.dashboard_address,
-        silence_logs=logging.ERROR,
-        preload=[__name__],  # dask_setup below
-    ) as cluster, Client(cluster) as own:
+    with _cluster_config(settings), _local_cluster(settings) as cluster, Client(cluster) as own:
         yield own
+
+
+def _local_cluster(settings: Settings) -> LocalCluster:
+    """The run's LocalCluster: ``settings.worker_threads`` threads in each worker process (``SplitNanny``).
+
+    Started with SIGINT blocked in this thread: the threads it starts inherit that, and so do the worker processes
+    they spawn, which then never see a Ctrl-C meant for the run (sent to the whole process group), not even
+    while they start, before ``dask_setup`` can tell them to ignore it: it ended in their tracebacks and a
+    "Nanny failed to start". This thread takes a Ctrl-C pressed meanwhile once the cluster is up (~1 s), as the
+    first Ctrl-C of a run: the run then starts nothing (``run``'s ``stop``).
+    """
+    split = settings.worker_threads
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        # multiprocessing unblocks SIGINT in the thread that first starts a process (its resource tracker's
+        # start-up, resource_tracker.ensure_running), which would be the cluster's IO loop: start it here first
+        resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if held else None
+    try:
+        with warnings.catch_warnings():
+            # "Port 8787 is already in use. Perhaps you already have a cluster running? Hosting the HTTP server on
+            # port N instead", four lines on every run while another cluster has the port: the run says where its
+            # dashboard is itself (``_compute``). A process-wide filter for the second the cluster takes to start;
+            # it hides only this message, from any thread.
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
+            return LocalCluster(
+                n_workers=len(split),
+                threads_per_worker=max(split),
+                processes=True,
+                worker_class=SplitNanny,
+                worker_threads=split,
+                dashboard_address=settings.dashboard_address,
+                silence_logs=logging.ERROR,
+                preload=[__name__],  # dask_setup below
+            )
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class SplitNanny(Nanny):
+    """A LocalCluster's worker with its share of the run's threads: ``worker_threads[name]`` (LocalCluster names
+    its workers 0, 1, ...; it gives them all one ``threads_per_worker``, and 3 threads on 2 workers is 2 + 1)."""
+
+    def __init__(self, *args, worker_threads: Sequence[int] = (), **kwargs):
+        name = kwargs.get("name")
+        if isinstance(name, int) and 0 <= name < len(worker_threads):
+            kwargs["nthreads"] = worker_threads[name]
+        super().__init__(*args, **kwargs)
 
 
 def dask_setup(worker) -> None:
@@ -309,7 +368,7 @@ def fallback_client(settings: Settings, report: LogCallback, reason: str) -> Ite
     start, None: ``run`` then uses a thread pool, and the Gemini extractor paces this one process itself
     (``ProcessGate``: concurrency and 429 pauses, no requests-per-minute pacing).
     """
-    threads = settings.threads_per_worker * settings.workers  # as many calls in flight as the cluster had
+    threads = settings.total_threads  # as many calls in flight as the cluster had
     # its dashboard listens on 127.0.0.1; distributed would name the machine's address in the link
     link = {"distributed.dashboard.link": "{scheme}://127.0.0.1:{port}/status"}
     with _cluster_config(settings), dask.config.set(link):
@@ -338,6 +397,9 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     sources are known and after each partition (on this thread: a slow callback slows the run's bookkeeping).
     Once ``stop`` is set, no new partition starts; the result holds what was done. ``reference_dates``: the day
     each source was seen, which gives its dates printed without a year their year (others: the settings')."""
+    # before anything: a script without the main guard would run all this again in each worker process
+    main_guard.check(starts_processes=client is None and not settings.scheduler
+                     and dask.config.get("distributed.worker.multiprocessing-method") != "fork")
     report = _reporter(log)
     started = time.perf_counter()
     if isinstance(sources, str):
@@ -362,17 +424,22 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
             _report_partition(answered, settings, report, set())  # a cached error is still worth a warning
             tally.add(answered)
     not_reached: list[Source] = []
+    fell_back: list[str] = []  # why the run went on in this process, if it did (stats["clusterFallback"])
     if items and _stop_requested(stop):
         not_reached, items = list(items), []
     if items:
         noted: set[str] = set()
-        with cluster_client(settings, client, report) as active:
+        with cluster_client(settings, client, report, fell_back, stop) as active:
             lost, gate_metrics = _compute(active, items, settings, reference_date, cache, tally, board, report,
                                           noted, stop, not_reached, run_id)
         if lost and _stop_requested(stop):  # no fallback for a run that is stopping: the next run does them
             not_reached.extend(lost[0])
             lost = None
+        if lost and not settings.cluster_fallback:  # what was finished is in the cache: the next run skips it
+            raise RunError(f"the cluster was lost mid-run ({lost[1]}) with {len(lost[0])} images not done; "
+                           "the cluster fallback is off, so they did not run in this process")
         if lost:  # the cluster went away mid-run: what it finished is kept, the rest runs here
+            fell_back.append("the cluster was lost mid-run")
             with fallback_client(settings, report, f"the cluster was lost mid-run ({lost[1]}) with "
                                                    f"{len(lost[0])} images not done") as active:
                 lost_again, metrics = _compute(active, lost[0], settings, reference_date, cache, tally, board,
@@ -387,6 +454,8 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     result = tally.result(input_errors, time.perf_counter() - started, board.link, order=sources_in_order)
     if gate_metrics is not None:
         result.stats["gate"] = gate_stats(gate_metrics)
+    if fell_back:
+        result.stats["clusterFallback"] = "; ".join(fell_back)
     if _stop_requested(stop):
         result.stats.update(stopped=True, notReached=len(not_reached))
     report(result.summary(), "INFO", stats=result.stats)
@@ -405,16 +474,16 @@ def _compute(active: Client | None, items: Sequence[Source], settings: Settings,
     Once ``stop`` is set, the items of partitions not started are added to ``not_reached``.
     """
     not_reached = [] if not_reached is None else not_reached
-    threads = (sum(active.nthreads().values()) if active is not None else 0) or (
-        settings.threads_per_worker * settings.workers)
+    threads = (sum(active.nthreads().values()) if active is not None else 0) or settings.total_threads
     # A Gemini call waits ~1.5 s on the network: one image per task keeps 20 calls in flight to the
     # end of the run (3 per partition cost 13% of makespan); OCR is CPU-bound, so fewer, larger tasks.
     size = 1 if settings.extractor_name == "gemini" else partition_size(
         len(items), threads, settings.partitions_per_thread)
     chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
     dashboard = board.attach(active) if active is not None else None
-    report(f"{len(items)} images in {len(chunks)} partitions on {threads} threads"
-           + (f"; dashboard {dashboard}" if dashboard else ""), "INFO")
+    # shown by the command line at its default level: where the run's dashboard is, as soon as its cluster is up
+    report(f"{len(items)} image{'s' * (len(items) != 1)} in {len(chunks)} partition{'s' * (len(chunks) != 1)} "
+           f"on {threads} threads" + (f"; dashboard {dashboard}" if dashboard else ""), "INFO", to=cluster_logger)
     gate = None
     if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
         gate = RateGate.install(active, **settings.gate_limits())
@@ -582,8 +651,9 @@ def _error_line(error: Mapping[str, str]) -> str:
 
 
 def _reporter(log: LogCallback | None) -> LogCallback:
-    def report(message: str, level: str, **fields) -> None:  # fields: structured extras (in JSON log lines)
-        logger.log(logging.getLevelName(level), message, extra=fields or None)
+    def report(message: str, level: str, to: logging.Logger = logger, **fields) -> None:
+        # fields: structured extras (in JSON log lines)
+        to.log(logging.getLevelName(level), message, extra=fields or None)
         if log is not None:
             log(message, level)
 

@@ -55,6 +55,7 @@ class ParseResult:
             + _cost_clause(s)
             + (f"; stopped early: {_count(s.get('notReached', 0), 'image')} not started (the next run does them)"
                if s.get("stopped") else "")
+            + (f"; ran in this process: {s['clusterFallback']}" if s.get("clusterFallback") else "")
         )
 
     def table(self, max_rows: int = 60) -> str:

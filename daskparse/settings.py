@@ -11,7 +11,6 @@ then explicit arguments (CLI flags or keyword options). ``GEMINI_API_KEY`` is re
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 from collections.abc import Mapping
 from typing import Any, Literal, Optional
@@ -69,10 +68,15 @@ class Settings(BaseModel):
         None, description="The day the flyers were seen, which gives a date printed without a year its year "
         "(daskparse.dates; default: today)")
 
-    # Where to run: a LocalCluster of `workers` processes x `threads` threads, or an existing scheduler
+    # Where to run: a LocalCluster of `workers` processes sharing `threads` threads, or an existing scheduler
     scheduler: Optional[str] = None
-    workers: int = Field(2, ge=1, le=64)
-    threads: Optional[int] = Field(None, ge=1, le=256, description="threads per worker (default: 20 in total)")
+    workers: int = Field(2, ge=1, le=64, description="worker processes of the LocalCluster (never more than threads)")
+    # the total, as users read it: threads=8 on 2 workers is 4 + 4, not 8 + 8 (issue 15)
+    threads: Optional[int] = Field(None, ge=1, le=256, description="threads in total across the LocalCluster's "
+                                   "workers, spread evenly (default 20)")
+    # when the cluster cannot be started or reached (or is lost mid-run), run in this process; False: exit 3
+    cluster_fallback: bool = Field(True, description="run in this process when the cluster cannot be started or "
+                                   "reached, or is lost mid-run (False: the run ends with exit code 3)")
     partitions_per_thread: int = Field(4, ge=1, le=64)
     # the dashboard shows worker logs with signed source URLs, call stacks and metrics: this machine only, unless asked
     dashboard_address: str = Field("127.0.0.1:8787", min_length=1, description="where the LocalCluster's dashboard "
@@ -189,8 +193,21 @@ class Settings(BaseModel):
         return self.thinking_budget
 
     @property
+    def total_threads(self) -> int:
+        return self.threads or DEFAULT_TOTAL_THREADS
+
+    @property
+    def worker_threads(self) -> list[int]:
+        """Each LocalCluster worker's threads: ``total_threads`` spread as evenly as it goes (3 on 2 workers is
+        [2, 1]); never a worker without a thread, so fewer workers than asked when there are fewer threads."""
+        workers = min(self.workers, self.total_threads)
+        share, extra = divmod(self.total_threads, workers)
+        return [share + (1 if i < extra else 0) for i in range(workers)]
+
+    @property
     def threads_per_worker(self) -> int:
-        return self.threads or max(1, math.ceil(DEFAULT_TOTAL_THREADS / self.workers))
+        """The most threads one worker has (``worker_threads``)."""
+        return self.worker_threads[0]
 
     @property
     def extractor_name(self) -> str:

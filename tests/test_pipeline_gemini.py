@@ -169,7 +169,7 @@ def test_a_cluster_daskparse_starts_keeps_short_debug_logs(gemini_server):
             lengths.append(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_log.maxlen))
             lengths.extend(client.run(lambda dask_worker: dask_worker.profile_history.maxlen).values())
 
-    result = parse(gemini_server, None, paths=PATHS[:2], workers=2, threads=1, debug_log_length=50, progress=look)
+    result = parse(gemini_server, None, paths=PATHS[:2], workers=2, threads=2, debug_log_length=50, progress=look)
     assert len(result.shows) and lengths == [50, 50, 50]
 
 

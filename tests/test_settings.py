@@ -8,7 +8,7 @@ from daskparse.settings import Settings, SettingsError, load_settings
 
 def test_defaults_give_a_20_thread_cluster_and_the_local_extractor_without_a_key():
     settings = load_settings(environ={})
-    assert settings.workers * settings.threads_per_worker == 20
+    assert settings.worker_threads == [10, 10]  # 20 threads in total, on 2 workers
     assert settings.extractor_name == "local"
     assert (settings.max_long_side, settings.max_short_side, settings.jpeg_quality) == (1200, 800, 95)
 
