@@ -92,6 +92,11 @@ def _option(group, *flags: str, help: str, unset: str = "", shown=_words, **kwar
     return action
 
 
+def _complain(message: str) -> None:
+    """One line on stderr, named as the user called us (``daskparse: error: ...``), as argparse does."""
+    print(f"{program_name(sys.argv[0] if sys.argv else '')}: {message}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from daskparse import __version__
 
@@ -252,7 +257,7 @@ def cache_command(action: str, url: str) -> int:
     try:
         result = {"stats": cache.cache_stats, "prune": cache.prune, "clear": cache.clear}[action](url)
     except cache.CacheError as error:
-        print(f"python -m daskparse: error: {error}", file=sys.stderr)
+        _complain(f"error: {error}")
         return EXIT_RUN_FAILED
     print(json.dumps(result, indent=2))
     return EXIT_OK
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
     try:
         settings = load_settings(flags=_flags_given(parser, options), **options)
     except SettingsError as error:
-        print(f"python -m daskparse: error: {error}", file=sys.stderr)
+        _complain(f"error: {error}")
         return EXIT_USAGE
     configure_logging(settings.log_level, settings.log_format)  # before distributed is imported: see there
     if args.command == "cache":
@@ -280,7 +285,7 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
     sources = args.sources
     if not sources:
         if not SAMPLE_DATA.is_dir():  # installed from a wheel: the samples stay in the repository
-            print(f"python -m daskparse: error: {no_source_message(parser.prog)}", file=sys.stderr)
+            _complain(f"error: {no_source_message(parser.prog)}")
             return EXIT_USAGE
         sources = [str(SAMPLE_DATA)]
 
@@ -297,10 +302,10 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
                 return schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
                                        final=(EXIT_USAGE,))
         except schedule.LockHeld as held:
-            print(f"python -m daskparse: {held}", file=sys.stderr)
+            _complain(str(held))
             return EXIT_LOCKED
         except RunError as error:  # the lock could not be taken: the output is not writable
-            print(f"python -m daskparse: the run could not complete: {error}", file=sys.stderr)
+            _complain(f"the run could not complete: {error}")
             return EXIT_RUN_FAILED
         except KeyboardInterrupt:  # a second signal outside a run (taking the lock, printing)
             return stopper.exit_code
@@ -318,14 +323,14 @@ def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:
         print("interrupted", file=sys.stderr)
         return stopper.exit_code
     except SettingsError as error:
-        print(f"python -m daskparse: error: {error}", file=sys.stderr)
+        _complain(f"error: {error}")
         return EXIT_USAGE
     except RunError as error:
-        print(f"python -m daskparse: the run could not complete: {error}", file=sys.stderr)
+        _complain(f"the run could not complete: {error}")
         return EXIT_RUN_FAILED
     except Exception as error:  # the run as a whole failed: one clear line, the details in the log
         logging.getLogger("daskparse").debug("run failed", exc_info=True)
-        print(f"python -m daskparse: the run could not complete: {type(error).__name__}: {error}", file=sys.stderr)
+        _complain(f"the run could not complete: {type(error).__name__}: {error}")
         return EXIT_RUN_FAILED
 
     print(result.table())

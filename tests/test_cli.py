@@ -11,7 +11,7 @@ import dask.config
 import pytest
 import pandas as pd
 
-from daskparse.cli import build_parser
+from daskparse.cli import build_parser, main
 from daskparse.settings import load_settings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -157,6 +157,13 @@ def test_the_console_script_names_itself():
 
     assert program_name("/usr/local/bin/daskparse") == "daskparse"
     assert program_name("/work/daskparse/__main__.py") == "python -m daskparse"
+
+
+def test_a_usage_error_names_the_program_as_it_was_called(monkeypatch, capsys):
+    """Usage errors of settings were always prefixed "python -m daskparse:", also for the `daskparse` script."""
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/daskparse"])
+    assert main(["run", "--workers", "0"]) == 2
+    assert capsys.readouterr().err.startswith("daskparse: error: --workers 0")
 
 
 def _run_parser():
