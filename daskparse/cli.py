@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
 from daskparse.interrupts import EarlyInterrupts
-from daskparse.settings import MIN_THINKING_BUDGET, Settings, SettingsError, load_settings
+from daskparse.settings import DEFAULT_TOTAL_THREADS, MIN_THINKING_BUDGET, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from daskparse.schedule import Stopper
@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = run.add_argument_group("where it runs")
     _option(cluster, "--workers", type=int, metavar="N", help="worker processes of the LocalCluster (never more "
                                                                "than --threads)")
-    _option(cluster, "--threads", type=int, metavar="N", help="threads in total, spread evenly over the workers")
+    _option(cluster, "--threads", type=int, metavar="N", help="threads in total, spread evenly over the workers",
+            unset=str(DEFAULT_TOTAL_THREADS))
     _option(cluster, "--scheduler", metavar="ADDRESS", unset="start a LocalCluster on this machine",
             help="use an existing cluster; start nothing")
     _option(cluster, "--cluster-fallback", action=argparse.BooleanOptionalAction,

@@ -151,7 +151,7 @@ NAMED_PARTS = ("cacheHitsByLevel", "stageSeconds", "gate")  # objects whose keys
 def _every_stats_key(gemini_settings, tmp_path) -> dict:
     """One stats object with every key a run can have: a local run's, a Gemini run's (all from RunTally),
     a stopped run's (the pipeline adds stopped and notReached) and the gate's metrics (the pipeline adds them)."""
-    from daskparse import parse_images
+    from daskparse import parse_frame, parse_images
     from daskparse.gate import RateGateExtension
 
     local = RunTally(1, load_settings(extractor="local"))
@@ -164,8 +164,12 @@ def _every_stats_key(gemini_settings, tmp_path) -> dict:
     flyer.write_bytes(b"\xff\xd8\xff not read")
     stopped = parse_images([str(flyer)], extractor="local", stop=stop).stats
     assert stopped["stopped"] is True and stopped["notReached"] == 1
-    return {**local.result([], 1.0, None).stats, **gemini.result([], 1.0, None).stats, **stopped,
-            "gate": gate_stats(RateGateExtension().metrics())}
+    posts = pd.DataFrame({"image_url": [str(flyer), None]})
+    from_frame = parse_frame(posts, extractor="local", stop=stop).stats  # parse_frame adds rows, rowsWithoutUrl
+    assert from_frame["rows"] == 2 and from_frame["rowsWithoutUrl"] == 1
+    # the pipeline adds clusterFallback only when its cluster could not be had (tests/test_cluster_start.py)
+    return {**local.result([], 1.0, None).stats, **gemini.result([], 1.0, None).stats, **stopped, **from_frame,
+            "gate": gate_stats(RateGateExtension().metrics()), "clusterFallback": "why"}
 
 
 def _readme_stats_table() -> dict[str, str]:
