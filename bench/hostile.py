@@ -52,7 +52,7 @@ def hostile_sources(server, folder: Path) -> dict[str, str]:
     from daskparse.testing.hostile_images import HOSTILE_IMAGES
 
     sources = {f"bomb: {name}": server.add(f"/bomb/{name}", build()) for name, build in HOSTILE_IMAGES.items()}
-    target = server.add("/small.jpg", _jpeg(), content_type="image/jpeg")
+    server.add("/small.jpg", _jpeg(), content_type="image/jpeg")  # where the redirects point
     moved = (("Location", "/small.jpg"),)
     sources["302 with a 120 MB body"] = server.add("/big-redirect", b"r" * MIB, repeat=120, status=302, headers=moved)
     sources["302 with a gzip body of 150 MB inflated"] = server.add(

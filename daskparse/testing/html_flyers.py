@@ -1239,7 +1239,7 @@ def _social_frame(rng: np.random.Generator, parts: _Parts, post: str, location: 
     status = ""
     if rng.random() < 0.5:  # a phone screenshot: the status bar's clock is not the show's time
         clock = f"{int(rng.integers(1, 13))}:{int(rng.integers(0, 60)):02d}"
-        status = (f'<div style="display:flex;justify-content:space-between;padding:10px 40px;">'
+        status = ('<div style="display:flex;justify-content:space-between;padding:10px 40px;">'
                   + _text(clock, 28, minimum=MIN_EXTRA_PX, style=bold) + _text(f"{int(rng.integers(12, 100))}%", 28,
                                                                                 minimum=MIN_EXTRA_PX, style=font)
                   + "</div>")
@@ -1251,14 +1251,14 @@ def _social_frame(rng: np.random.Generator, parts: _Parts, post: str, location: 
               f'<div style="width:100%;height:100%;border-radius:50%;background:{_hex(bg)};display:flex;'
               f'align-items:center;justify-content:center;">'
               + _text(esc(initials[:2]), 30, minimum=MIN_EXTRA_PX, style=bold) + "</div></div>"
-              f'<div style="flex:1;min-width:0;">'
+              '<div style="flex:1;min-width:0;">'
               + _text(esc(parts.handle) + f' <span style="{font}color:{_hex(mute)};">• {esc(age)}</span>', 32,
                       minimum=MIN_EXTRA_PX, style=bold + "white-space:nowrap;overflow:hidden;")
               + _text(esc(location), 28, minimum=MIN_EXTRA_PX, style=font)
               + "</div>" + _text("•••", 32, minimum=MIN_EXTRA_PX, style=bold) + "</div>")
     likes = f"{int(rng.integers(12, 4000)):,} likes"
     tags = " ".join(parts.hashtags)
-    caption = (f'<div style="padding:6px 28px 16px;display:flex;flex-direction:column;gap:8px;">'
+    caption = ('<div style="padding:6px 28px 16px;display:flex;flex-direction:column;gap:8px;">'
                + _text("♡   ✉   ➤", 40, minimum=MIN_EXTRA_PX, style=font)
                + _text(esc(likes), 30, minimum=MIN_EXTRA_PX, style=bold)
                + _text(f'<b>{esc(parts.handle)}</b> {esc(parts.caption)} '
