@@ -237,7 +237,7 @@ def run_daskparse(paths: list[str], name: str = "daskparse 2x10", worker_malloc_
                 result = daskparse.parse_images(
                     paths, extractor="gemini", client=client, gemini_api_key=API_KEY,
                     gemini_base_url=server.base_url, gemini_api_version="v1beta", timeout=TIMEOUT_S,
-                    workers=WORKERS, threads=THREADS_PER_WORKER, reference_date=REFERENCE_DATE,
+                    workers=WORKERS, threads=WORKERS * THREADS_PER_WORKER, reference_date=REFERENCE_DATE,
                     use_cache=False)  # every image computed: this measures the pipeline, not the cache
             done = time.perf_counter()
             main_cpu = _ms_per(main_cpu, cpu_times(), len(paths))
