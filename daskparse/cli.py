@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
             unset=str(DEFAULT_TOTAL_THREADS))
     _option(cluster, "--scheduler", metavar="ADDRESS", unset="start a LocalCluster on this machine",
             help="use an existing cluster; start nothing")
+    _option(cluster, "--scheduler-timeout", type=float, metavar="SECONDS",
+            help="how long to wait for the --scheduler to answer")
     _option(cluster, "--cluster-fallback", action=argparse.BooleanOptionalAction,
             shown=lambda fallback: "run in this process" if fallback else "exit 3",
             help="when the --scheduler cannot be reached or the LocalCluster cannot start (or is lost mid-run): "

@@ -262,7 +262,7 @@ def cluster_client(settings: Settings, client: Client | None = None, log: LogCal
 @contextlib.contextmanager
 def _own_client(settings: Settings) -> Iterator[Client]:
     if settings.scheduler:
-        with Client(settings.scheduler, timeout="10s") as own:
+        with Client(settings.scheduler, timeout=settings.scheduler_timeout) as own:
             yield own
         return
     with _cluster_config(settings), _local_cluster(settings) as cluster, Client(cluster) as own:

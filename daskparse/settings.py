@@ -70,6 +70,7 @@ class Settings(BaseModel):
 
     # Where to run: a LocalCluster of `workers` processes sharing `threads` threads, or an existing scheduler
     scheduler: Optional[str] = None
+    scheduler_timeout: float = Field(10.0, gt=0, description="seconds to wait for the --scheduler to answer")
     workers: int = Field(2, ge=1, le=64, description="worker processes of the LocalCluster (never more than threads)")
     # the total, as users read it: threads=8 on 2 workers is 4 + 4, not 8 + 8 (issue 15)
     threads: Optional[int] = Field(None, ge=1, le=256, description="threads in total across the LocalCluster's "

@@ -161,7 +161,7 @@ def warnings_of(messages):
 def test_an_unreachable_scheduler_falls_back_to_this_process(expected, images, gemini_server):
     address = f"tcp://127.0.0.1:{closed_port()}"
     messages = []
-    result = parse(gemini_server, images[:4], scheduler=address, use_cache=False,
+    result = parse(gemini_server, images[:4], scheduler=address, scheduler_timeout=2, use_cache=False,
                    log=lambda message, level: messages.append((level, message)))
     same_shows(result, expected)
     [warning] = warnings_of(messages)
