@@ -243,7 +243,7 @@ def repeat_run(quick: bool = False, images: int = 1000) -> dict:
     """
     import daskparse
     from bench.loopback import API_KEY, loopback_server
-    from daskparse.pipeline import environ_restored
+    from daskparse.cluster import environ_restored
     from bench.rate_gate import LATENCY_MEDIAN_S, LATENCY_SIGMA
     from daskparse.testing.image_server import ImageServer
 

@@ -36,7 +36,7 @@ from typing import Callable
 
 from bench.loopback import API_KEY, SERVER_SEED, ServerLog, loopback_server
 
-from daskparse.pipeline import environ_restored
+from daskparse.cluster import environ_restored
 
 IMAGES_FULL, IMAGES_QUICK = 200, 60
 SLOTS = 20  # requests in flight: 20 pool threads, or 2 workers x 10 threads

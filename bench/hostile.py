@@ -113,7 +113,7 @@ def _time_each(hostile: dict[str, str]) -> list[dict]:
 
 
 def run(quick: bool) -> dict:
-    from daskparse.pipeline import environ_restored
+    from daskparse.cluster import environ_restored
     from daskparse.sources import expand_sources
     from daskparse.testing.image_server import ImageServer
 

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator
 
 from bench.loopback import API_KEY, LoopbackServer, loopback_server
 
-from daskparse.pipeline import environ_restored
+from daskparse.cluster import environ_restored
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DATE = dt.date(2026, 11, 1)
@@ -280,12 +280,12 @@ class ImageNotingExtractor:
 
 def _time_grants() -> int:
     """Run on each worker: the pipeline's gate and extractor wrapped to note grant times (a list append each)."""
-    from daskparse import pipeline
+    from daskparse import worker
 
-    worker_gate, extractor_for = pipeline._worker_gate, pipeline.extractor_for
-    pipeline._worker_gate = lambda settings: TimedGate(worker_gate(settings))
-    pipeline.extractor_for = lambda settings, date, *run: ImageNotingExtractor(extractor_for(settings, date, *run))
-    pipeline._extractors.clear()
+    worker_gate, extractor_for = worker._worker_gate, worker.extractor_for
+    worker._worker_gate = lambda settings: TimedGate(worker_gate(settings))
+    worker.extractor_for = lambda settings, date, *run: ImageNotingExtractor(extractor_for(settings, date, *run))
+    worker._extractors.clear()
     return os.getpid()
 
 
@@ -313,11 +313,11 @@ def grant_to_arrival(grants: list[tuple[str, float]], arrivals: list[tuple[float
 
 def _use_per_process_limiter(rpm: float, window: float, concurrency: int) -> int:
     """Run on each worker: the pipeline's extractors get this process's own limiter instead of the cluster gate."""
-    from daskparse import pipeline
+    from daskparse import worker
 
     limiter = PerProcessLimiter(rpm, window, concurrency)
-    pipeline._worker_gate = lambda settings: limiter
-    pipeline._extractors.clear()
+    worker._worker_gate = lambda settings: limiter
+    worker._extractors.clear()
     return os.getpid()
 
 

@@ -337,7 +337,7 @@ def check(plan: Plan, result) -> dict:
 def stress_run(count: int) -> dict:
     import daskparse
     from bench.loopback import API_KEY, loopback_server
-    from daskparse.pipeline import environ_restored
+    from daskparse.cluster import environ_restored
     from daskparse.testing.image_server import ImageServer
 
     with tempfile.TemporaryDirectory(prefix="stress-bench-") as tmp, ImageServer() as images:

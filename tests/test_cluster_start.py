@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 import daskparse
+import daskparse.cluster as cluster
 import daskparse.pipeline as pipeline
 from conftest import GEMINI_KEY, noise_jpeg
 from daskparse.cli import build_parser
@@ -278,7 +279,7 @@ def test_without_the_cluster_fallback_a_local_cluster_that_cannot_start_ends_the
         def __init__(self, *args, **kwargs):
             raise OSError("no cluster for you")
 
-    monkeypatch.setattr(pipeline, "LocalCluster", NoCluster)
+    monkeypatch.setattr(cluster, "LocalCluster", NoCluster)
     with pytest.raises(RunError, match="a LocalCluster could not start .OSError: no cluster for you.; the cluster "
                                        "fallback is off"):
         daskparse.parse_images([str(image)], extractor="local", use_cache=False, cluster_fallback=False)

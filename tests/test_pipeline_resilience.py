@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import daskparse
+import daskparse.cluster as cluster
 import daskparse.pipeline as pipeline
 from conftest import GEMINI_KEY, cluster_client, noise_jpeg
 from daskparse.optimize import optimize_image
@@ -176,7 +177,7 @@ def test_a_cluster_that_cannot_start_falls_back_to_threads(expected, images, gem
         def __init__(self, *args, **kwargs):
             raise OSError("no cluster for you")
 
-    monkeypatch.setattr(pipeline, "LocalCluster", NoCluster)
+    monkeypatch.setattr(cluster, "LocalCluster", NoCluster)
     messages = []
     result = parse(gemini_server, images[:4], use_cache=False,
                    log=lambda message, level: messages.append((level, message)))

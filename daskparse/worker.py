@@ -1,0 +1,191 @@
+"""The worker side of a run: one source through every stage, and the partition task that runs a few of them.
+
+``process_source`` takes a source through fetch → optimize → extract (asking the cache between stages) and
+always returns an outcome: a per-source failure is a value, only faults of the run itself raise.
+``process_partition`` is the task a cluster runs: its sources one after another, their outcomes stored in the
+cache as one file before they are returned. Nothing here starts or knows a cluster (daskparse.cluster) or the
+run's loop (daskparse.pipeline).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from typing import Sequence
+
+from daskparse.cache import ResultCache
+from daskparse.console import visible
+from daskparse.errors import ErrorRecord, SourceError
+from daskparse.extract import Extraction, Extractor, build_extractor
+from daskparse.extract.gemini import GeminiConfigError
+from daskparse.fetch import FetchLimits, fetch_bytes
+from daskparse.gate import RateGate
+from daskparse.optimize import optimize_image
+from daskparse.settings import Settings
+from daskparse.sources import Source
+
+logger = logging.getLogger("daskparse")
+
+# One extractor per run in each worker process, shared by its threads (the OCR models it uses load once per
+# process, daskparse.extract.local). The last few are kept: runs on one cluster come one after another.
+_extractors: collections.OrderedDict[tuple, Extractor] = collections.OrderedDict()
+_extractors_lock = threading.Lock()
+_EXTRACTORS_KEPT = 8
+
+
+def extractor_for(settings: Settings, reference_date: dt.date, run_id: str = "") -> Extractor:
+    """This run's extractor in this process. Keyed by the run, so what one run's extractor met (a refused key)
+    stays with it, and by a digest of the API key, which the settings' JSON masks: on one cluster, a run with
+    key A then one with key B was served A's extractor."""
+    gate = _worker_gate(settings)
+    # keyed by worker too: in-process workers (the fallback) come and go in one process, each with its own gate
+    key = (settings.model_dump_json(), _key_digest(settings), reference_date, getattr(gate, "worker", None), run_id)
+    with _extractors_lock:
+        if key not in _extractors:
+            _extractors[key] = build_extractor(settings, reference_date, gate=gate)
+            while len(_extractors) > _EXTRACTORS_KEPT:
+                _extractors.popitem(last=False)
+        _extractors.move_to_end(key)
+        return _extractors[key]
+
+
+def _key_digest(settings: Settings) -> str:
+    """A hash of the API key (never the key itself) to tell extractors apart by."""
+    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key is not None else ""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+def _worker_gate(settings: Settings) -> RateGate | None:
+    """The cluster's rate gate when running in a worker; None elsewhere (the extractor then paces its process)."""
+    if settings.extractor_name != "gemini":
+        return None
+    try:
+        return RateGate.on_worker()
+    except ValueError:  # not inside a worker
+        return None
+
+
+def process_source(source: Source, settings: Settings, extractor: Extractor, cache: ResultCache | None = None) -> dict:
+    """One source through every stage; always returns an outcome dict, never raises for the source's sake.
+
+    With a cache, the bytes' SHA-256 (after fetch) and the look-alike check (after optimize) may answer
+    before the extractor is called; the URL level was asked on the client already (``run``).
+    """
+    outcome = {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "error": None, "seconds": {}}
+    stage = "fetch"
+    try:
+        started = time.perf_counter()
+        data = fetch_bytes(source, _limits(settings))
+        sha256 = hashlib.sha256(data).hexdigest()
+        stage, mark = "optimize", time.perf_counter()
+        outcome["seconds"]["fetch"] = mark - started
+        hit = cache.lookup_sha256(sha256) if cache is not None else None
+        if hit is not None:
+            return _served(hit, source, sha256, time.perf_counter() - mark, outcome["seconds"])
+        outcome["image_sha256"] = sha256
+        mark = time.perf_counter()
+        image = optimize_image(data, max_size=(settings.max_long_side, settings.max_short_side), quality=settings.jpeg_quality)
+        del data
+        stage, started = "extract", time.perf_counter()
+        outcome["seconds"]["optimize"] = started - mark
+        if cache is not None:
+            hit = cache.lookup_phash(image.phash, image.jpeg)
+            if hit is not None:
+                served = _served(hit, source, sha256, time.perf_counter() - started, outcome["seconds"])
+                # stored as an alias: its URL and bytes are direct hits next time, its look a candidate
+                served["phash"], served["thumbnail"] = image.phash, image.thumbnail
+                return served
+            outcome["phash"], outcome["thumbnail"] = image.phash, image.thumbnail
+            started = time.perf_counter()
+        extraction: Extraction = extractor.extract(image.jpeg)  # GeminiConfigError passes: it ends the run
+        outcome["seconds"]["extract"] = time.perf_counter() - started
+        outcome["usage"], outcome["extractor"] = extraction.usage, extraction.extractor
+        outcome["shows"] = [
+            {**show.model_dump(), "source": source.source, "cleaned_url": source.cleaned_url,
+             "image_sha256": outcome["image_sha256"], "extractor": extraction.extractor}
+            for show in extraction.shows
+        ]
+    except SourceError as error:
+        outcome["error"] = {**ErrorRecord.from_error(source.source, source.cleaned_url, error).__dict__,
+                            "transient": error.transient}
+        outcome["usage"] = getattr(error, "usage", None) or outcome.get("usage", {})
+    except GeminiConfigError:
+        raise
+    except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
+        logger.exception("unexpected failure in %s for %s", stage, visible(source.source))
+        outcome["error"] = {**ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
+                                          f"{type(error).__name__}: {error}"[:500]).__dict__, "transient": True}
+    return outcome
+
+
+def _served(hit, source: Source, sha256: str, seconds: float, timings: dict) -> dict:
+    """A cache hit dressed as this source's outcome, keeping the time spent getting there."""
+    served = hit.outcome(source.source, source.cleaned_url, sha256)
+    served["seconds"] = {**timings, "cache": seconds}
+    return served
+
+
+def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date,
+                      cache: ResultCache | None = None, stop=None,  # stop: anything with is_set()
+                      run_id: str = "") -> list[dict]:
+    """Outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and a ``fatal`` marker.
+
+    With a cache, the partition's outcomes are written to it as one file before they are returned, so a
+    run killed later loses none of them. The marker (rather than an exception) stops the run without a
+    traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does nothing and
+    says so with a ``not_reached`` marker: the run is stopping, the next run does its sources.
+    """
+    if stop_requested(stop):
+        return [{"not_reached": True}]
+    if cache is not None:
+        recovered = _stored_earlier(sources, cache)
+        if recovered is not None:
+            return recovered
+    outcomes = []
+    try:
+        extractor = extractor_for(settings, reference_date, run_id)
+        for source in sources:
+            outcomes.append(process_source(source, settings, extractor, cache))
+    except GeminiConfigError as error:  # every image would fail the same way
+        outcomes.append({"fatal": str(error)})
+    if cache is not None:
+        cache.store_partition(outcomes)  # takes the thumbnails out: they are for the cache only
+    return outcomes
+
+
+def stop_requested(stop) -> bool:
+    """Whether the run was asked to stop (``stop``: a ``threading.Event``, or on a worker the run's Dask
+    ``Event``); a flag that cannot be read (its scheduler going away) asks nothing: work goes on as without one."""
+    try:
+        return stop is not None and bool(stop.is_set())
+    except Exception:  # noqa: BLE001
+        logger.debug("the stop flag could not be read", exc_info=True)
+        return False
+
+
+def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[dict] | None:
+    """This partition's outcomes if a run of it already stored them (the task runs again because its worker
+    died after storing, before its result reached the client): they are not computed, nor paid for, twice.
+
+    Served as computed (no ``cache`` level): this run made those calls, so its usage counts them once.
+    """
+    hits = cache.lookup_stored([source.cleaned_url for source in sources])
+    if hits is None:
+        return None
+    outcomes = []
+    for source, hit in zip(sources, hits):
+        outcome = hit.outcome(source.source, source.cleaned_url)
+        del outcome["cache"]
+        outcome["usage"] = hit.usage
+        outcomes.append(outcome)
+    logger.info("%d images of a partition run again were already stored: not computed again", len(outcomes))
+    return outcomes
+
+
+def _limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes, settings.max_redirects,
+                       settings.allow_private_hosts)
