@@ -133,16 +133,6 @@ def cache_variant(**parts) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def parse_duration(text: str | float) -> float:
-    """Seconds from "7d", "12h", "30m", "45s" or a plain number of seconds (for ``--cache-ttl``)."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*", str(text).lower())
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30m or seconds)")
-    return float(match.group(1)) * {"d": DAY, "h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}[match.group(2)]
-
-
 def error_is_cacheable(error: dict) -> bool:
     """Only a per-image error known to be permanent (the pipeline sets ``error["transient"]``)."""
     kind = error.get("kind") or ""
