@@ -660,7 +660,7 @@ def test_a_failed_merge_write_deletes_nothing(location, flyers, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_module, "_atomic_write", full_disk)
+    monkeypatch.setattr(cache_module, "_write_table", full_disk)
     result = _cache(location).compact_if_needed()
     assert "No space left" in result["error"]
     assert cache_stats(location, now=T0)["files"] == COMPACT_MIN_FILES
