@@ -64,6 +64,7 @@ import pyarrow.parquet as pq
 
 from daskparse.errors import RunError
 from daskparse.shows import strip_controls_in
+from daskparse.storage import atomic_write
 
 logger = logging.getLogger("daskparse.cache")
 
@@ -131,16 +132,6 @@ def cache_variant(**parts) -> str:
     ``cache_variant(extractor="gemini", model=..., prompt=PROMPT_VERSION, max_size=(1200, 800), quality=95)``."""
     canonical = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def parse_duration(text: str | float) -> float:
-    """Seconds from "7d", "12h", "30m", "45s" or a plain number of seconds (for ``--cache-ttl``)."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*", str(text).lower())
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30m or seconds)")
-    return float(match.group(1)) * {"d": DAY, "h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}[match.group(2)]
 
 
 def error_is_cacheable(error: dict) -> bool:
@@ -447,7 +438,7 @@ class ResultCache:
         name = _partition_name(sorted(r["cleaned_url"] for r in rows.values()))
         table = pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["url_md5"]), schema=SCHEMA)
         try:
-            return _atomic_write(self.fs, self.folder, f"{name}.parquet", table, now_ms)
+            return _write_table(self.fs, self.folder, f"{name}.parquet", table, now_ms)
         except Exception as error:  # noqa: BLE001 - a full disk or a lost bucket must not lose the results
             logger.warning("could not write cache file for %d images to %s: %s: %s",
                            len(rows), self.url, type(error).__name__, error)
@@ -611,9 +602,8 @@ def _auto_prune(url: str, now: float) -> None:
         pass
     result = _prune(url, now, rewrite=False)
     try:  # through a temporary name and a move: a symbolic link planted at the marker is replaced, not followed
-        temporary = posixpath.join(root, LAYOUT, f".last-prune.{_ms(now)}.{uuid.uuid4().hex[:12]}.tmp")
-        fs.pipe_file(temporary, repr(now).encode())
-        fs.mv(temporary, marker)
+        atomic_write(fs, posixpath.dirname(marker), posixpath.basename(marker),
+                     lambda file: file.write(repr(now).encode()), stamp_ms=_ms(now))
     except OSError as error:
         logger.warning("could not record the cache prune time at %s: %s", marker, error)
     if result["filesDeleted"] or result["tempFilesRemoved"]:
@@ -652,7 +642,7 @@ def _prune(url: str | None, now: float, *, rewrite: bool) -> dict:
             elif dropped.any() and rewrite:  # the automatic prune leaves partly expired files to this one
                 whole = _read_table(fs, path, keep_unusable=True)
                 if whole is not None and len(whole) == len(dropped):
-                    _atomic_write(fs, posixpath.dirname(path), posixpath.basename(path),
+                    _write_table(fs, posixpath.dirname(path), posixpath.basename(path),
                                   whole.filter(pa.array(~dropped)), now_ms)
                     result["filesRewritten"] += 1
                     removed = int(dropped.sum())
@@ -717,7 +707,7 @@ def _merge(fs, folder: str, names: list[str], listed: dict[str, dict], now_ms: i
     dropped = sum(len(t) for t in read) - len(table)
     if len(table):
         name = _MERGED_PREFIX + hashlib.md5("\n".join(sources).encode()).hexdigest() + ".parquet"
-        _atomic_write(fs, folder, name, table, now_ms)  # raises before any source is touched
+        _write_table(fs, folder, name, table, now_ms)  # raises before any source is touched
         result["filesWritten"] += 1
         result["filesAfter"] += 0 if name in listed else 1
     # Only files still as listed: one rewritten since (a re-run partition, a prune) holds rows not merged here.
@@ -793,19 +783,11 @@ def _is_part(name: str) -> bool:
     return name.endswith(".parquet") and not name.startswith(".")
 
 
-def _atomic_write(fs, folder: str, name: str, table: pa.Table, now_ms: int) -> str:
-    """Write under a temp name in the same folder, then move over ``name``: readers see all of it or none."""
-    final = posixpath.join(folder, name)
-    temporary = posixpath.join(folder, f".{name}.{now_ms}.{uuid.uuid4().hex[:12]}.tmp")
-    fs.makedirs(folder, exist_ok=True)
-    try:
-        with fs.open(temporary, "wb") as file:
-            pq.write_table(table, file, compression="zstd")
-        fs.mv(temporary, final)
-    finally:
-        if fs.exists(temporary):
-            _remove(fs, temporary)
-    return fs.unstrip_protocol(final)
+def _write_table(fs, folder: str, name: str, table: pa.Table, now_ms: int) -> str:
+    """``table`` as ``folder/name``, whole or not at all; the temporary name carries the cache's clock (prune
+    reads it)."""
+    return atomic_write(fs, folder, name, lambda file: pq.write_table(table, file, compression="zstd"),
+                        stamp_ms=now_ms)
 
 
 def _remove(fs, path: str) -> None:

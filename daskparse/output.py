@@ -9,8 +9,8 @@
     >>> pd.read_parquet("out/shows.parquet")     # what is on
     >>> pd.read_parquet("out/shows")             # every sighting of every run, with a run_date column
 
-Every file is written under a temporary name and moved into place (``atomic_write``), so a reader never sees
-half a file. ``ParseResult.save`` writes the run's errors, outcomes and stats next to them.
+Every file is written under a temporary name and moved into place (:func:`daskparse.storage.atomic_write`), so a
+reader never sees half a file. ``ParseResult.save`` writes the run's errors, outcomes and stats next to them.
 
 Dates and times are typed (``daskparse.shows.SHOW_SCHEMA``). Files an earlier version wrote (them as text, no
 ``venue_key``) are read as if written now (``with_show_types``), so an output folder keeps merging across versions.
@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import posixpath
 import uuid
-from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
-from fsspec.implementations.local import LocalFileSystem
 
 from daskparse.shows import (DERIVED_COLUMNS, FIELD_COLUMNS, SHOW_COLUMNS, SHOW_DTYPES, SHOW_SCHEMA, TYPED_COLUMNS,
                              WEEKDAYS, with_show_types)
+from daskparse.storage import atomic_write  # (daskparse.result imports it from here)
 
 logger = logging.getLogger("daskparse.output")
 DATASET = "shows"
@@ -43,26 +41,6 @@ VIEW_SCHEMA = pa.schema(list(SHOW_SCHEMA)
 # The view's order: what is on first (by date, then the weekday of a weekly show), then time and venue.
 VIEW_ORDER = ["date", "_weekday", "start_time", "venue_key", "show_id"]
 _WEEKDAY_NUMBER = {name.casefold(): number for number, name in enumerate(WEEKDAYS)}
-
-
-def atomic_write(fs, root: str, name: str, write: Callable) -> str:
-    """``write(file)`` into ``root/name`` through a temporary name; returns the final URL.
-
-    On a local disk the file is flushed to the disk (fsync) before the rename: otherwise a power cut soon
-    after can leave the new name pointing at an empty file (the rename reaches the disk before the data)."""
-    final = posixpath.join(root, name)
-    temporary = posixpath.join(root, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with fs.open(temporary, "wb") as file:
-            write(file)
-            if isinstance(fs, LocalFileSystem):
-                file.flush()
-                os.fsync(file.fileno())
-        fs.mv(temporary, final)
-    finally:
-        if fs.exists(temporary):
-            fs.rm(temporary)
-    return fs.unstrip_protocol(final)
 
 
 def write_shows(fs, root: str, shows: pd.DataFrame, now: dt.datetime | None = None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 
 import dask.config
 import platformdirs
+from dask.utils import parse_timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 DEFAULT_TOTAL_THREADS = 20
@@ -144,11 +145,14 @@ class Settings(BaseModel):
     @field_validator("cache_ttl", "cache_error_ttl", "every", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            from daskparse.cache import parse_duration
-
-            return parse_duration(value)
-        return value
+        """Seconds from "7d", "12h", "30m", "90s" or a number of seconds (``dask.utils.parse_timedelta``, so also
+        "1.5h", "2w" or "10 minutes", as in Dask's own settings)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return float(parse_timedelta(value))
+        except (KeyError, ValueError, IndexError):  # its messages list units or quote float(); say what was wrong
+            raise ValueError(f"not a duration: {value!r} (use e.g. 7d, 12h, 30m or seconds)") from None
 
     @field_validator("thinking_budget", mode="before")
     @classmethod

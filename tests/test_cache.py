@@ -15,7 +15,7 @@ from PIL import Image
 
 import daskparse.cache as cache_module
 from daskparse.cache import (COMPACT_MIN_FILES, DAY, DEFAULT_PHASH_DISTANCE, CacheError, ResultCache, cache_stats,
-                             cache_variant, clear, parse_duration, prune, url_key)
+                             cache_variant, clear, prune, url_key)
 from daskparse.optimize import optimize_image
 from daskparse.settings import load_settings
 from daskparse.tally import RunTally
@@ -484,11 +484,9 @@ def test_hit_stats_count_hits_by_level_and_calls_saved(location, flyers):
                                  "cacheHitRate": 0.8, "callsSaved": 3}
 
 
-def test_keys_and_durations():
+def test_keys():
+    # (durations, once parsed here, are the settings' business: tests/test_settings.py)
     assert url_key("https://a/b.jpg") == hashlib.md5(b"https://a/b.jpg").hexdigest()
-    assert parse_duration("7d") == 7 * DAY and parse_duration("12h") == 43200 and parse_duration("90") == 90
-    with pytest.raises(ValueError):
-        parse_duration("a week")
 
 
 # --- compaction -------------------------------------------------------------------------------------------
@@ -662,7 +660,7 @@ def test_a_failed_merge_write_deletes_nothing(location, flyers, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_module, "_atomic_write", full_disk)
+    monkeypatch.setattr(cache_module, "_write_table", full_disk)
     result = _cache(location).compact_if_needed()
     assert "No space left" in result["error"]
     assert cache_stats(location, now=T0)["files"] == COMPACT_MIN_FILES

@@ -122,11 +122,9 @@ def test_local_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     """A power cut cannot be staged here: what is checked is that the file is fsynced before it is renamed."""
     import os
 
-    from daskparse import output as output_module
-
     events = []
     real_fsync, real_mv = os.fsync, fsspec.implementations.local.LocalFileSystem.mv
-    monkeypatch.setattr(output_module.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
     monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "mv",
                         lambda self, *a, **k: (events.append("mv"), real_mv(self, *a, **k))[1])
     fs, root = fsspec.core.url_to_fs(str(tmp_path / "out"))

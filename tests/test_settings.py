@@ -60,6 +60,21 @@ def test_cache_settings_take_durations_and_off():
         load_settings(environ={}, cache_ttl="soon")
 
 
+@pytest.mark.parametrize("text, seconds", [("7d", 7 * 86400), ("12h", 43200), ("30m", 1800), ("90s", 90), ("90", 90),
+                                           (" 7d ", 7 * 86400), ("1.5h", 5400), ("7 D", 7 * 86400), (3600, 3600)])
+def test_durations_take_the_documented_forms(text, seconds):
+    assert load_settings(environ={}, cache_ttl=text).cache_ttl == seconds
+
+
+@pytest.mark.parametrize("text", ["a week", "soon", "7d7", "-5s", " "])
+def test_a_bad_duration_is_named_with_what_to_write_instead(text):
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ={}, cache_ttl=text)
+    message = str(raised.value)
+    assert f"not a duration: {text!r}" in message and "7d, 12h, 30m" in message
+    assert "Valid units" not in message and "float" not in message  # not dask's own wording
+
+
 def test_every_takes_a_duration_from_any_source():
     assert load_settings(environ={}).every is None
     assert load_settings(environ={"DASKPARSE_EVERY": "30m"}).every == 1800

@@ -1,0 +1,70 @@
+"""The one atomic write the output folder and the cache share (daskparse.storage), on a local disk and memory://."""
+
+import os
+import uuid
+
+import fsspec
+import pytest
+
+from daskparse.cache import ResultCache
+from daskparse.storage import atomic_write
+
+
+@pytest.fixture(params=["local", "memory"])
+def folder(request, tmp_path):
+    url = str(tmp_path / "out") if request.param == "local" else f"memory://daskparse-storage-{uuid.uuid4().hex}/out"
+    fs, path = fsspec.core.url_to_fs(url)
+    yield fs, path
+    if request.param == "memory" and fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def test_the_file_appears_whole_under_its_name_and_nothing_else_stays(folder):
+    fs, path = folder
+    seen_while_writing = []
+
+    def write(file):
+        file.write(b"first half, ")
+        seen_while_writing.append(sorted(fs.ls(path, detail=False)))
+        file.write(b"second half")
+
+    url = atomic_write(fs, path, "data.bin", write, stamp_ms=1_700_000_000_000)
+    assert url == fs.unstrip_protocol(f"{path}/data.bin")
+    assert fs.cat_file(f"{path}/data.bin") == b"first half, second half"
+    assert [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)] == ["data.bin"]
+    # while it was being written, only a hidden temporary name stamped with the writer's time existed
+    (during,) = seen_while_writing
+    assert len(during) == 1 and during[0].rsplit("/", 1)[-1].startswith(".data.bin.1700000000000.")
+    assert during[0].endswith(".tmp")
+
+
+def test_a_failed_write_keeps_the_earlier_file_and_leaves_no_temporary(folder):
+    fs, path = folder
+    atomic_write(fs, path, "data.bin", lambda file: file.write(b"earlier"))
+
+    def full_disk(file):
+        file.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(fs, path, "data.bin", full_disk)
+    assert fs.cat_file(f"{path}/data.bin") == b"earlier"
+    assert [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)] == ["data.bin"]
+
+
+def test_cache_files_reach_the_disk_before_the_rename_like_the_output(tmp_path, monkeypatch):
+    """A power cut cannot be staged here: what is checked is that a cache file is fsynced before it is renamed."""
+    events = []
+    real_fsync, real_mv = os.fsync, fsspec.implementations.local.LocalFileSystem.mv
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "mv",
+                        lambda self, source, target, **k: (events.append(f"mv {target.rsplit('/', 1)[-1]}"),
+                                                           real_mv(self, source, target, **k))[1])
+    url = "https://cdn.example.org/flyers/1.jpg"
+    outcome = {"source": url, "cleaned_url": url, "shows": [], "error": None, "seconds": {}, "usage": {"requests": 1},
+               "extractor": "local", "image_sha256": "ab" * 32, "phash": None, "thumbnail": None}
+    cache = ResultCache(str(tmp_path / "cache"), variant="v1test").load_index()
+    assert cache.store_partition([outcome])
+    moves = [i for i, event in enumerate(events) if event.startswith("mv ")]
+    assert any(events[i].endswith(".parquet") for i in moves)  # the partition's file (the prune marker goes too)
+    assert all(i > 0 and events[i - 1] == "fsync" for i in moves)
