@@ -23,10 +23,10 @@ from typing import Any, Optional
 
 # (daskparse.dates by its function only: the name "dates" here is this package's own module)
 from daskparse.dates import resolve_show
-from daskparse.normalise.addresses import (_STATE_ZIP, _STREET_LABELS, AddressParts, parse_address, parse_state,
-                                           parse_zip, prepare_address)
+from daskparse.normalise.addresses import (_STATE_ZIP, _STREET_LABELS, AddressParts, parse_address,  # noqa: F401
+                                           parse_state, parse_zip, prepare_address)
 from daskparse.normalise.dates import DateMatch, find_date, infer_year, parse_date, strip_dates
-from daskparse.normalise.kinds import _PERFORMER_PREFIX, classify_kind, clean_performer, kind_hint
+from daskparse.normalise.kinds import _PERFORMER_PREFIX, classify_kind, clean_performer, kind_hint  # noqa: F401
 from daskparse.normalise.text import clean_text, repair_ocr_text, split_glued_words, unglue
 from daskparse.normalise.times import TimeMatch, find_times, parse_time, parse_time_range
 from daskparse.normalise.vocabulary import STATE_ABBREVIATIONS, STATE_CODES
