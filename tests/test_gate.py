@@ -48,6 +48,13 @@ def test_no_sliding_window_ever_holds_more_than_the_limit_and_grants_are_spread(
     assert extension.metrics()["granted"] == 50
 
 
+def test_the_extension_adds_every_route_to_the_scheduler():
+    extension = _extension()
+    assert set(extension.handlers) == {f"daskparse_gate_{route}" for route in
+                                       ("configure", "acquire", "release", "pause", "close", "metrics")}
+    assert all(_Scheduler.handlers[route] == handler for route, handler in extension.handlers.items())
+
+
 def test_concurrency_cap_and_release():
     extension = _extension(rpm=10_000, concurrency=2, burst=100)
 

@@ -22,7 +22,7 @@ def _limiter(clock, **limits):
 def _run(limiter, clock, count, tokens=0, hold=0.0):
     """Ask for ``count`` grants one after another, sleeping (on the fake clock) as told; each call lasts ``hold``
     seconds. Returns the grant times."""
-    times = []
+    times: list[float] = []
     while len(times) < count:
         grant = limiter.try_grant("w", tokens)
         if isinstance(grant, str):
