@@ -1,8 +1,9 @@
-"""The cluster-wide rate gate: the limiter on its own, then across worker processes, then against the server."""
+"""The cluster-wide rate gate: its scheduler routes on their own, then across worker processes, then against the
+server (the limiter's rules on their own, on a fake clock: test_limiter.py)."""
 
 import asyncio
-import math
 import os
+import pickle
 import signal
 import time
 
@@ -47,15 +48,11 @@ def test_no_sliding_window_ever_holds_more_than_the_limit_and_grants_are_spread(
     assert extension.metrics()["granted"] == 50
 
 
-def test_grants_handed_out_late_are_made_up_not_lost():
-    extension = _extension(rpm=10, window=1.0, burst=0, concurrency=100, guard=0.0)  # one grant per 0.1 s
-    state = extension.gates["daskparse"]
-    extension._grant(state, 100.0, "w", 0)
-    at_once = 0
-    while extension._wait(state, 100.35, 0) <= 1e-9:  # the scheduler woke 0.25 s late at 100.35
-        extension._grant(state, 100.35, "w", 0)
-        at_once += 1
-    assert 2 <= at_once <= 4  # the late grant and the ones it fell behind by, but no more than three intervals'
+def test_the_extension_adds_every_route_to_the_scheduler():
+    extension = _extension()
+    assert set(extension.handlers) == {f"daskparse_gate_{route}" for route in
+                                       ("configure", "acquire", "release", "pause", "close", "metrics")}
+    assert all(_Scheduler.handlers[route] == handler for route, handler in extension.handlers.items())
 
 
 def test_concurrency_cap_and_release():
@@ -151,21 +148,6 @@ def test_a_request_counts_from_when_it_was_sent_not_from_its_grant():
     assert second >= sent + 0.5  # counted from its grant it would have left the window 0.2 s before the send did
 
 
-def test_a_send_time_never_moves_a_grant_earlier_and_unreleased_grants_keep_counting():
-    extension = _extension(rpm=2, window=1.0, burst=100, concurrency=100, guard=0.0)
-    state = extension.gates["daskparse"]
-    now = time.monotonic()
-    early = extension._grant(state, now - 0.5, "w", 10)
-    extension._grant(state, now - 0.5, "w", 10)
-    extension.release(slot=early, sent_ago=60.0)  # "sent" before its grant (a clock off): stays at its grant
-    extension.release(slot="unknown", sent_ago=0.0)
-    assert list(state.requests) == [now - 0.5, now - 0.5] and [t for t, _, _ in state.tokens] == [now - 0.5] * 2
-    # 1.5 s later both grants have left the log; the unreleased one may still be sent late, so it holds its place
-    assert extension._wait(state, now + 1.0, 0) <= 0  # one of rpm 2 held: room for one
-    state.in_flight["other"] = ("w", now - 2.0, 0)
-    assert extension._wait(state, now + 1.0, 0) == math.inf  # both places held until a release
-
-
 @pytest.fixture(scope="module")
 def cluster_client():
     with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0") as cluster, \
@@ -238,6 +220,25 @@ def test_operator_changes_limits_of_a_running_gate(cluster_client):
     assert gate.configure(rpm=250, concurrency=5)["rpm"] == 250
     with pytest.raises(Exception, match="unknown gate limit"):
         gate.configure(nonsense=1)
+
+
+def _slot_and_worker(gate):
+    from distributed import get_worker
+
+    with gate.slot():
+        return gate.worker, get_worker().address
+
+
+def test_a_gate_binds_late_and_travels_into_tasks_by_name(cluster_client):
+    """As distributed.Semaphore: made anywhere, it finds the worker (or client) it runs in when first used."""
+    installed = RateGate.install(cluster_client, name="travels", rpm=10_000, burst=100)
+    late = RateGate(name="travels")  # made before any use: bound to nothing yet
+    assert pickle.loads(pickle.dumps(late)).name == "travels" and len(pickle.dumps(late)) < 200
+    results = cluster_client.gather([cluster_client.submit(_slot_and_worker, gate, pure=False)
+                                     for gate in (installed, late)])
+    # each grant spoke for the worker it ran on (so that worker's death would free its slot)
+    assert all(bound == address and address.startswith("tcp://") for bound, address in results)
+    assert late.metrics()["granted"] == 2 and late.worker == ""  # on the client: the client's own gate
 
 
 def test_against_a_sliding_window_quota_the_gate_causes_no_429_and_a_scripted_429_pauses_everyone(cluster_client,
