@@ -355,3 +355,100 @@ def test_the_estimated_input_tokens_follow_the_prompt(server):
     for image in (jpeg_bytes(1200, 800), jpeg_bytes(320, 240)):
         result = extractor(server).extract(image)
         assert abs(estimate_input_tokens(image) - result.usage["inputTokens"]) <= 2
+
+
+# ---------------------------------------------------------------- the retry policy (issue 16: through tenacity)
+
+class PausingGate(ProcessGate):
+    """ProcessGate that notes every pause asked of it; its own waits go to ``sleeps``."""
+
+    def __init__(self, sleeps):
+        super().__init__(sleep=sleeps)
+        self.pauses = []
+
+    def pause(self, seconds):
+        self.pauses.append(seconds)
+        super().pause(seconds)
+
+
+def policy_extractor(server, **options):
+    """An extractor whose own sleeps (the backoff) are kept apart from the gate's (a 429's pause)."""
+    backoff, gate_waits = Sleeps(), Sleeps()
+    gate = PausingGate(gate_waits)
+    ex = GeminiExtractor(GeminiOptions(api_key=KEY, base_url=server.base_url, api_version="v1beta", timeout=10,
+                                       **options), gate=gate, sleep=backoff)
+    return ex, backoff, gate, gate_waits
+
+
+def test_a_429_pauses_the_gate_for_its_fractional_retryinfo_and_does_not_spend_max_retries(server):
+    """A 429's delay is waited at the gate (every caller), not by the extractor; it is not a 5xx, so even
+    ``max_retries=0`` waits it out."""
+    server.add_fault("rate_limit", seconds=1.5)
+    ex, backoff, gate, gate_waits = policy_extractor(server, max_retries=0)
+    result = ex.extract(jpeg_bytes())
+    assert result.shows and gate.pauses == [pytest.approx(1.5)] and backoff == []
+    assert 1.4 <= gate_waits[0] <= 1.5  # then on in short steps: Sleeps only pretends to wait
+    assert (result.usage["requests"], result.usage["retries"], result.usage["rateLimited"]) == (2, 1, 1)
+
+
+def test_each_kind_of_fault_has_its_own_bound_and_the_backoff_counts_only_5xx(server):
+    """5xx, 429 and bad answers are counted apart: the backoff's exponent and ``max_retries`` follow the 5xx
+    only, however many 429s and bad answers come between."""
+    for fault in ("unavailable", "rate_limit", "max_tokens", "internal"):
+        server.add_fault(fault, seconds=0.01 if fault == "rate_limit" else None)
+    ex, backoff, gate, _ = policy_extractor(server, max_retries=2, max_output_tokens=1000)
+    result = ex.extract(jpeg_bytes())
+    assert result.shows and len(backoff) == 2 and 1 <= backoff[0] <= 2 and 2 <= backoff[1] <= 4
+    assert gate.pauses == [pytest.approx(0.01)]
+    assert (result.usage["requests"], result.usage["retries"], result.usage["rateLimited"]) == (5, 4, 1)
+    budgets = [r.body["generationConfig"]["maxOutputTokens"] for r in server.requests]
+    assert budgets == [1000, 1000, 1000, 2000, 2000]  # doubled after the bad answer, kept for later attempts
+
+
+def test_a_storm_of_429s_ends_as_rate_limited_after_its_bound(server):
+    server.add_fault("rate_limit", times=5, seconds=0.01)
+    ex, backoff, gate, _ = policy_extractor(server, max_rate_limit_waits=2)
+    with pytest.raises(SourceError) as caught:
+        ex.extract(jpeg_bytes())
+    error = caught.value
+    assert error.kind == "gemini.rate_limited" and error.transient and "after 2 waits" in str(error)
+    assert server.count(":generateContent") == 3 and len(gate.pauses) == 2 and backoff == []  # no pause at the end
+    assert (error.usage["requests"], error.usage["retries"], error.usage["rateLimited"]) == (3, 2, 3)
+
+
+@pytest.mark.parametrize("fault, what", [("unavailable", "HTTP 503 UNAVAILABLE"), ("drop", "RemoteProtocolError")])
+def test_giving_up_on_5xx_or_a_dropped_connection_says_what_and_how_often(server, fault, what):
+    server.add_fault(fault, times=10)
+    ex, backoff, _, _ = policy_extractor(server, max_retries=1)
+    with pytest.raises(SourceError) as caught:
+        ex.extract(jpeg_bytes())
+    error = caught.value
+    assert error.kind == "gemini.unavailable" and error.transient and f"{what} after 2 attempts" in str(error)
+    assert len(backoff) == 1 and (error.usage["requests"], error.usage["retries"]) == (2, 1)  # no wait at the end
+
+
+def test_the_daily_quota_met_while_retrying_stops_at_once(server):
+    server.add_fault("unavailable")
+    server.add_fault("daily_quota")
+    ex, backoff, gate, _ = policy_extractor(server)
+    with pytest.raises(QuotaExhausted) as caught:
+        ex.extract(jpeg_bytes())
+    assert len(backoff) == 1 and gate.pauses == [] and gate.closed
+    assert (caught.value.usage["requests"], caught.value.usage["rateLimited"]) == (2, 1)
+    assert server.count(":generateContent") == 2
+
+
+def test_the_request_config_is_built_once_and_a_larger_budget_stays_with_its_image(server):
+    """One GenerateContentConfig serves every call: a bad answer's doubled budget is the retry's own, the next
+    image is asked with the configured one, and every other part of the request is the same."""
+    ex = extractor(server, max_output_tokens=3000, thinking_budget=-1, media_resolution="low")
+    ex.extract(jpeg_bytes(color=(1, 1, 1)))
+    server.add_fault("malformed_json")
+    ex.extract(jpeg_bytes(color=(2, 2, 2)))
+    ex.extract(jpeg_bytes(color=(3, 3, 3)))
+    bodies = [r.body for r in server.requests if r.path.split("?")[0].endswith(":generateContent")]
+    assert [body["generationConfig"]["maxOutputTokens"] for body in bodies] == [3000, 3000, 6000, 3000]
+    first, *others = [{**body["generationConfig"], "maxOutputTokens": None} for body in bodies]
+    assert all(other == first for other in others)
+    assert first["mediaResolution"] == "MEDIA_RESOLUTION_LOW" and _thinking_budget(first) == -1
+    assert all(body["systemInstruction"] == bodies[0]["systemInstruction"] for body in bodies)

@@ -2,7 +2,7 @@
 
 Uses the real ``google-genai`` client, which honours ``GOOGLE_GEMINI_BASE_URL`` and
 ``GOOGLE_GENAI_API_VERSION`` by itself when the settings leave them unset. The client's own retries are
-off: it ignores RetryInfo, so retrying is done here, per fault:
+off: it ignores RetryInfo, so retrying is done here (a tenacity policy), per fault:
 
 ========================================  ==============================================================
 fault                                     outcome
@@ -33,11 +33,13 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Optional, Protocol
 
+import tenacity
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from daskparse.errors import QuotaExhausted, SourceError
@@ -258,6 +260,73 @@ def _is_bad_key(error: Any) -> bool:
     return error.code in (401, 403) or (error.code == 400 and "API_KEY_INVALID" in reasons)
 
 
+class _Retry(Exception):
+    """A fault worth another attempt. ``count``: how many of its kind this image has met, this one included."""
+
+    count = 0
+
+    def give_up(self) -> SourceError:
+        raise NotImplementedError
+
+
+class _Unavailable(_Retry):
+    """5xx, timeout, dropped or refused connection: back off, then again, up to ``max_retries`` times."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+    def give_up(self) -> SourceError:
+        return SourceError("gemini.unavailable", f"{self.what} after {self.count} attempts", transient=True)
+
+
+class _RateLimited(_Retry):
+    """A 429 per minute: every caller waits the server's delay at the gate, up to ``max_rate_limit_waits`` times."""
+
+    def __init__(self, delay: float):
+        super().__init__(delay)
+        self.delay = delay
+
+    def give_up(self) -> SourceError:
+        return SourceError("gemini.rate_limited", f"still rate limited after {self.count - 1} waits",
+                           transient=True)
+
+
+class _BadOutput(_Retry):
+    """Malformed JSON or MAX_TOKENS: asked once more with twice the output budget."""
+
+    def __init__(self, finish_reason: str):
+        super().__init__(finish_reason)
+        self.finish_reason = finish_reason
+
+    def give_up(self) -> SourceError:
+        return SourceError("gemini.bad_output", f"unusable answer twice ({self.finish_reason})")
+
+
+def _fault(state: tenacity.RetryCallState) -> _Retry:
+    """The fault of the attempt just made (the retry policy's hooks see only retried faults)."""
+    assert state.outcome is not None
+    fault = state.outcome.exception()
+    assert isinstance(fault, _Retry)
+    return fault
+
+
+@dataclass
+class _Call:
+    """One image's attempts: what each sends, and the faults met so far by kind."""
+
+    contents: list
+    config: Any  # GenerateContentConfig: the extractor's, or a copy with a larger output budget
+    tokens: int  # estimated input tokens, booked at the gate
+    usage: Usage
+    faults: Counter = field(default_factory=Counter)
+
+    def fault(self, fault: _Retry) -> _Retry:
+        self.faults[type(fault)] += 1
+        fault.count = self.faults[type(fault)]
+        return fault
+
+
 class GeminiExtractor:
     name = "gemini"
 
@@ -282,6 +351,8 @@ class GeminiExtractor:
         self.fallback = fallback  # an extractor used once the daily quota is spent
         self._sleep = sleep
         self._config_error: Optional[GeminiConfigError] = None  # once the key is refused, stop calling
+        self._config = self._generate_config()  # the same for every call (the SDK copies it, never changes it)
+        self._retrying = self._retry_policy()
 
     def __repr__(self) -> str:  # never the key
         return f"GeminiExtractor(model={self.options.model!r})"
@@ -296,12 +367,12 @@ class GeminiExtractor:
         if event.endswith("send_request_body.complete"):
             self._sent.at = time.monotonic()
 
-    def _config(self, max_output_tokens: int):
+    def _generate_config(self) -> Any:
         resolution = self.options.media_resolution
         return self._types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION,
             temperature=0.0,
-            max_output_tokens=max_output_tokens,
+            max_output_tokens=self.options.max_output_tokens,
             response_mime_type="application/json",
             response_schema=GeminiShows,
             # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
@@ -331,76 +402,96 @@ class GeminiExtractor:
         return Extraction(shows, self.name, usage.__dict__)
 
     def _extract(self, jpeg: bytes, usage: Usage) -> list[ShowFields]:
+        call = _Call(contents=[self._types.Part.from_bytes(data=jpeg, mime_type="image/jpeg"), USER_PROMPT],
+                     config=self._config, tokens=estimate_input_tokens(jpeg), usage=usage)
+        return self._retrying(self._attempt, call)
+
+    def _retry_policy(self) -> tenacity.Retrying:
+        """Which faults are tried again, how long apart, and when to give up: each kind of fault against its own
+        bound (an image may meet ``max_retries`` 5xx *and* a few 429s *and* one bad answer)."""
+        bounds = {_Unavailable: self.options.max_retries, _RateLimited: self.options.max_rate_limit_waits,
+                  _BadOutput: 1}
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            fault = _fault(state)
+            return fault.count > bounds[type(fault)]
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            fault = _fault(state)  # a 429's delay is waited at the gate (before_sleep), by every caller
+            return self._backoff(fault.count) if isinstance(fault, _Unavailable) else 0.0
+
+        def pause_the_gate(state: tenacity.RetryCallState) -> None:
+            fault = _fault(state)
+            if isinstance(fault, _RateLimited):
+                self.gate.pause(fault.delay)
+
+        def give_up(state: tenacity.RetryCallState) -> None:
+            raise _fault(state).give_up() from None
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retry), stop=stop, wait=wait, before_sleep=pause_the_gate,
+            retry_error_callback=give_up,
+            sleep=lambda seconds: self._sleep(seconds) if seconds else None,  # nothing to sleep after a 429
+        )
+
+    def _attempt(self, call: "_Call") -> list[ShowFields]:
+        """One request in its own gate slot: the shows, or the fault as an exception (a ``_Retry`` if worth
+        another attempt)."""
         from google.genai import errors
 
-        contents = [self._types.Part.from_bytes(data=jpeg, mime_type="image/jpeg"), USER_PROMPT]
-        budget = self.options.max_output_tokens
-        estimated_tokens = estimate_input_tokens(jpeg)
-        failures = waits = 0
-        bad_output_retried = False
-        while True:
-            if self.gate.closed:
-                raise QuotaExhausted(self.gate.closed)
-            if usage.requests:
-                usage.retries += 1
-            usage.requests += 1
-            try:
-                with self.gate.slot(tokens=estimated_tokens) as grant:
-                    self._sent.at = None
-                    try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
-                        response = self._client.models.generate_content(
-                            model=self.options.model, contents=contents, config=self._config(budget))
-                    finally:
-                        grant.sent_at = self._sent.at  # None if it never left: the grant time stands
-                    usage_metadata = getattr(response, "usage_metadata", None)
-                    grant.tokens_used = getattr(usage_metadata, "prompt_token_count", None)
-            except errors.APIError as error:
-                if error.code == 429:
-                    usage.rateLimited += 1
-                    if is_daily_quota(error.details):
-                        reason = "the Gemini daily request quota is used up; no more Gemini calls this run"
-                        self.gate.close(reason)
-                        raise QuotaExhausted(reason) from None
-                    waits += 1
-                    if waits > self.options.max_rate_limit_waits:
-                        raise SourceError("gemini.rate_limited", f"still rate limited after {waits - 1} waits",
-                                          transient=True) from None
-                    self.gate.pause(retry_delay(error.details, error.message))
-                    continue
-                if _is_bad_key(error):
-                    raise GeminiConfigError(f"Gemini refused the API key (HTTP {error.code} {error.status}): check "
-                                            f"GEMINI_API_KEY (a key comes from {GEMINI_KEY_PAGE})") from None
-                if error.code == 404:
-                    raise GeminiConfigError(f"Gemini does not know the model {self.options.model!r} "
-                                            f"(HTTP 404)") from None
-                if error.code in RETRYABLE_STATUS or not 400 <= error.code < 500:
-                    failures += 1
-                    if failures > self.options.max_retries:
-                        raise SourceError("gemini.unavailable", f"HTTP {error.code} {error.status} after "
-                                          f"{failures} attempts", transient=True) from None
-                    self._backoff(failures)
-                    continue
-                raise SourceError("gemini.invalid_request", f"HTTP {error.code} {error.status}: "
-                                  f"{(error.message or '')[:300]}") from None
-            except Exception as error:
-                if not _is_transport_error(error):
-                    raise
-                failures += 1
-                if failures > self.options.max_retries:
-                    raise SourceError("gemini.unavailable", f"{type(error).__name__} after {failures} attempts",
-                                      transient=True) from None
-                self._backoff(failures)
-                continue
-            usage.add_response(response)
-            verdict = self._read(response)
-            if isinstance(verdict, list):
-                return verdict
-            if verdict == "blocked":
-                raise SourceError("gemini.blocked", _block_reason(response))
-            if bad_output_retried:
-                raise SourceError("gemini.bad_output", f"unusable answer twice ({_finish_reason(response)})")
-            bad_output_retried = True
-            budget *= 2
+        if self.gate.closed:
+            raise QuotaExhausted(self.gate.closed)
+        if call.usage.requests:
+            call.usage.retries += 1
+        call.usage.requests += 1
+        try:
+            response = self._send(call)
+        except errors.APIError as error:
+            raise self._api_fault(error, call) from None
+        except Exception as error:
+            if not _is_transport_error(error):
+                raise
+            raise call.fault(_Unavailable(type(error).__name__)) from None
+        call.usage.add_response(response)
+        verdict = self._read(response)
+        if isinstance(verdict, list):
+            return verdict
+        if verdict == "blocked":
+            raise SourceError("gemini.blocked", _block_reason(response))
+        # asked again with twice the output budget, on a copy: the extractor's config serves every call
+        call.config = call.config.model_copy(update={"max_output_tokens": call.config.max_output_tokens * 2})
+        raise call.fault(_BadOutput(_finish_reason(response)))
+
+    def _send(self, call: "_Call") -> Any:
+        with self.gate.slot(tokens=call.tokens) as grant:
+            self._sent.at = None
+            try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
+                response = self._client.models.generate_content(
+                    model=self.options.model, contents=call.contents, config=call.config)
+            finally:
+                grant.sent_at = self._sent.at  # None if it never left: the grant time stands
+            usage_metadata = getattr(response, "usage_metadata", None)
+            grant.tokens_used = getattr(usage_metadata, "prompt_token_count", None)
+        return response
+
+    def _api_fault(self, error: Any, call: "_Call") -> Exception:
+        """What an error answer means: a fault to retry, the run's end, or this image's error."""
+        if error.code == 429:
+            call.usage.rateLimited += 1
+            if is_daily_quota(error.details):
+                reason = "the Gemini daily request quota is used up; no more Gemini calls this run"
+                self.gate.close(reason)
+                return QuotaExhausted(reason)
+            return call.fault(_RateLimited(retry_delay(error.details, error.message)))
+        if _is_bad_key(error):
+            return GeminiConfigError(f"Gemini refused the API key (HTTP {error.code} {error.status}): check "
+                                     f"GEMINI_API_KEY (a key comes from {GEMINI_KEY_PAGE})")
+        if error.code == 404:
+            return GeminiConfigError(f"Gemini does not know the model {self.options.model!r} (HTTP 404)")
+        if error.code in RETRYABLE_STATUS or not 400 <= error.code < 500:
+            return call.fault(_Unavailable(f"HTTP {error.code} {error.status}"))
+        return SourceError("gemini.invalid_request", f"HTTP {error.code} {error.status}: "
+                           f"{(error.message or '')[:300]}")
 
     def _read(self, response: Any) -> list[ShowFields] | str:
         """The shows of a response, or "blocked" / "bad_output"."""
@@ -423,9 +514,9 @@ class GeminiExtractor:
         # as printed: the run gives a year-less date its year (daskparse.dates), after the cache
         return [normalise_show(show.model_dump()) for show in answer.shows]
 
-    def _backoff(self, failures: int) -> None:
+    def _backoff(self, failures: int) -> float:
         base = min(self.options.backoff_max, self.options.backoff_base * 2 ** (failures - 1))
-        self._sleep(base + random.uniform(0, base))  # full jitter on top of the exponential step
+        return base + random.uniform(0, base)  # full jitter on top of the exponential step
 
 
 def _finish_reason(response: Any) -> str:
