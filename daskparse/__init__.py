@@ -49,6 +49,7 @@ def parse_images(
     progress: Callable[[RunProgress], None] | None = None,
     stop: Any = None,
     reference_dates: Mapping[str, dt.date] | None = None,
+    settings: Settings | None = None,
     **options: Any,
 ) -> ParseResult:
     """Parse flyer images into shows.
@@ -63,11 +64,19 @@ def parse_images(
     result holds what was done (``stats["stopped"]``, ``stats["notReached"]``).
     ``reference_dates``: the day each source was seen (source -> date), for its dates printed without a year;
     the others take ``reference_date`` (default: today).
+    ``settings``: a :class:`Settings` built beforehand (``load_settings(...)``), instead of ``extractor`` and
+    ``options``.
     ``options``: any :class:`Settings` field (``threads=4``, ``max_long_side=1024``, ...).
     """
     from daskparse import pipeline  # imports dask; keep `import daskparse` light
     from daskparse.settings import load_settings
 
-    settings = options.pop("settings", None) or load_settings(extractor=extractor, **options)
+    if settings is None:
+        settings = load_settings(extractor=extractor, **options)
+    elif options or extractor != "auto":
+        from daskparse.settings import SettingsError
+
+        given = ", ".join(sorted(options) + (["extractor"] if extractor != "auto" else []))
+        raise SettingsError(f"settings= holds every option: give {given} to load_settings instead")
     return pipeline.run(sources, settings, client=client, log=log, progress=progress, stop=stop,
                         reference_dates=reference_dates)

@@ -157,3 +157,17 @@ def test_a_key_is_never_shown_in_a_message():
     with dask.config.set({"daskparse.gemini-api-key": 123456789}):  # not text: refused, and not repeated
         text = _message(environ={})
     assert text == "daskparse.gemini-api-key (dask config): not text" and "123456789" not in text
+
+
+def test_parse_images_takes_settings_built_beforehand_and_refuses_them_mixed_with_options(tmp_path):
+    import threading
+
+    import daskparse
+
+    stop = threading.Event()
+    stop.set()  # nothing runs: only the settings are read
+    settings = load_settings(extractor="local", threads=3)
+    result = daskparse.parse_images([str(tmp_path / "x.jpg")], settings=settings, stop=stop)
+    assert result.stats["extractor"] == "local"
+    with pytest.raises(SettingsError, match="settings= holds every option: give threads to load_settings"):
+        daskparse.parse_images([str(tmp_path / "x.jpg")], settings=settings, threads=4, stop=stop)
