@@ -3,7 +3,7 @@
     tally = RunTally(total=len(sources), settings=settings, on_progress=print, input_errors=input_errors)
     tally.add(partition_outcomes)        # as each partition ends (on the client); calls on_progress
     tally.progress()                     # RunProgress: done, failed, shows, cache hits, tokens, cost, ETA
-    tally.result(input_errors, settings, wall, dashboard)  # the ParseResult
+    tally.result(input_errors, wall_seconds, dashboard_link, order=sources)  # the ParseResult
 
 Why fold instead of keeping the outcome dicts until the end: a run's client held every outcome (its shows,
 timings, usage, cache details) until the result was built, growing with the run's size (BENCHMARKS.md, stress).
