@@ -27,6 +27,7 @@ from skimage import exposure, filters, util
 from daskparse.decode_budget import DEFAULT_DECODE_BUDGET, DecodeBudget, PixelLimits
 from daskparse.errors import SourceError
 from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, jpeg_buffers_whole_image, sniff, webp_canvas
+from daskparse.lookalike import perceptual_hash, thumbnail_jpeg
 
 Contrast = Literal["stretch", "clahe", "none"]
 # Bump when a change here alters the JPEG the extractors see: cached results are then recomputed.
@@ -66,7 +67,7 @@ class OptimizedImage:
     source_type: str  # the sniffed type, e.g. "png"
     source_width: int  # as displayed, i.e. after EXIF orientation
     source_height: int
-    # Fingerprints of the optimized picture for the result cache's look-alike level (see perceptual_hash):
+    # Fingerprints of the optimized picture for the result cache's look-alike level (daskparse.lookalike):
     # a 64-bit DCT hash (None for a nearly flat image, whose hash says nothing) and a small grayscale JPEG.
     phash: int | None = None
     thumbnail: bytes | None = None
@@ -131,47 +132,6 @@ def optimize_image(
     gray = Image.fromarray(pixels).convert("L")
     return OptimizedImage(jpeg, rgb.width, rgb.height, source_type, source_width, source_height,
                           phash=perceptual_hash(gray), thumbnail=thumbnail_jpeg(gray))
-
-
-# --- Perceptual fingerprints (the cache's third level: a repost resized, recompressed or lightly cropped) ---
-THUMBNAIL_SIZE = 128  # the stored thumbnail is squashed to a square; cache.similarity undoes crops on it
-_HASH_SIDE = 32
-_FLAT_STD = 1.0  # grey levels: below this the thumbnail is one colour and its hash is noise
-
-
-def _dct_matrix(n: int) -> np.ndarray:
-    """Orthonormal DCT-II as a matrix: a 32x32 transform is two small products, no FFT library needed."""
-    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
-    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2 / n)
-    m[0] /= math.sqrt(2)
-    return m.astype(np.float32)
-
-
-_DCT = _dct_matrix(_HASH_SIDE)
-
-
-def perceptual_hash(image: Image.Image) -> int | None:
-    """64-bit pHash: the 8x8 lowest DCT frequencies of a 32x32 grayscale thumbnail, each above their median or not.
-
-    Compare two with ``(a ^ b).bit_count()`` (Hamming distance). Measured on 120 generated flyers
-    (fit to 1200x800): resized, recompressed (JPEG q50-60, WebP) or PNG copies are 0-4 bits apart,
-    3-5% crops 4-22, distinct flyers 12-50 (median 32). So the hash finds candidates; a crop-aware
-    comparison of thumbnails (``daskparse.cache``) decides. None for a nearly flat image.
-    """
-    small = np.asarray(image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BOX), np.float32)
-    if small.std() < _FLAT_STD:
-        return None
-    low = (_DCT @ small @ _DCT.T)[:8, :8].ravel()
-    bits = low > np.median(low[1:])  # the DC term (overall brightness) left out of the median
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
-
-
-def thumbnail_jpeg(image: Image.Image, side: int = THUMBNAIL_SIZE) -> bytes:
-    """A side x side grayscale JPEG (aspect squashed, area-averaged): ~3-5 kB, enough to tell flyers apart."""
-    small = image.convert("L").resize((side, side), Image.Resampling.BOX)
-    buffer = io.BytesIO()
-    small.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def _raster_type(data: bytes) -> str:
