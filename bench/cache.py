@@ -29,8 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from PIL import Image
 
-from daskparse.cache import (DEFAULT_MIN_SIMILARITY, DEFAULT_PHASH_DISTANCE, ResultCache, _decode_gray,
-                             _thumbnail_pixels, cache_stats, similarity)
+from daskparse.cache import DEFAULT_MIN_SIMILARITY, DEFAULT_PHASH_DISTANCE, ResultCache, cache_stats
+from daskparse.lookalike import decode_gray, similarity, thumbnail_pixels
 from daskparse.optimize import optimize_image
 
 REFERENCE = dt.date(2026, 11, 1)
@@ -115,13 +115,13 @@ def reposts_benchmark(count: int) -> dict:
     total = sum(len(s["reposts"]) for s in sets)
 
     # Distributions: each repost against its own original; every distinct pair of originals.
-    grays = {s["seed"]: _decode_gray(s["original"].jpeg) for s in sets}
-    thumbs = {s["seed"]: _thumbnail_pixels(s["original"].thumbnail) for s in sets}
+    grays = {s["seed"]: decode_gray(s["original"].jpeg) for s in sets}
+    thumbs = {s["seed"]: thumbnail_pixels(s["original"].thumbnail) for s in sets}
     own_distance, own_similarity, kind_of = [], [], []
     for s in sets:
         for kind, image in s["reposts"]:
             own_distance.append(_bits(image.phash, s["original"].phash))
-            own_similarity.append(similarity(thumbs[s["seed"]], _decode_gray(image.jpeg)))
+            own_similarity.append(similarity(thumbs[s["seed"]], decode_gray(image.jpeg)))
             kind_of.append(kind)
     pair_distance, pair_similarity = [], []
     for a, b in itertools.combinations(sets, 2):

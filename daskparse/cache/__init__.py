@@ -43,9 +43,6 @@ from daskparse.cache.maintenance import (AUTO_PRUNE_EVERY, COMPACT_MIN_FILES, CO
 from daskparse.cache.store import (DEFAULT_ERROR_TTL, DEFAULT_MIN_SIMILARITY, DEFAULT_PHASH_DISTANCE, DEFAULT_TTL, LEVELS,
                                    MAX_CANDIDATES, PROVENANCE, CacheHit, ResultCache, error_is_cacheable)
 from daskparse.lookalike import similarity
-# The names bench/cache.py imports from here, from before the look-alike check moved to daskparse.lookalike.
-from daskparse.lookalike import decode_gray as _decode_gray  # noqa: F401
-from daskparse.lookalike import thumbnail_pixels as _thumbnail_pixels  # noqa: F401
 
 __all__ = [
     "AUTO_PRUNE_EVERY", "COMPACT_MIN_FILES", "COMPACT_SMALL_BYTES", "COMPACT_TARGET_BYTES", "DAY", "DEFAULT_ERROR_TTL",
