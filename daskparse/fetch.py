@@ -31,7 +31,6 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import fsspec
@@ -44,19 +43,11 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 
 from daskparse.errors import SourceError
 from daskparse.imagetypes import sniff
+from daskparse.options import FetchLimits
 from daskparse.sources import Source
 
 CHUNK_BYTES = 64 * 1024
 USER_AGENT = "daskparse/0.1 (+flyer parser)"
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0  # the whole fetch (connect, headers, every redirect, body), not one socket read
-    max_bytes: int = 25 * 1024 * 1024
-    max_redirects: int = 5
-    allow_private_hosts: bool = False  # loopback, link-local and private addresses too (see the module docstring)
 
 
 class PrivateAddressError(Exception):

@@ -20,6 +20,8 @@ import platformdirs
 from dask.utils import parse_timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from daskparse.options import FetchLimits, GeminiOptions
+
 DEFAULT_TOTAL_THREADS = 20
 # Models that cannot turn thinking off, and the least they think (thinkingBudget below it is refused).
 MIN_THINKING_BUDGET = {"gemini-2.5-pro": 128}
@@ -220,6 +222,21 @@ class Settings(BaseModel):
         if self.extractor == "auto":
             return "gemini" if self.gemini_api_key is not None else "local"
         return self.extractor
+
+    def fetch_limits(self) -> FetchLimits:
+        """The fetch stage's options (daskparse.fetch)."""
+        return FetchLimits(self.connect_timeout, self.read_timeout, self.max_download_bytes, self.max_redirects,
+                           self.allow_private_hosts)
+
+    def gemini_options(self) -> GeminiOptions:
+        """The Gemini extractor's options (daskparse.extract.gemini); needs a key (``extractor_name == "gemini"``)."""
+        if self.gemini_api_key is None:
+            raise SettingsError(f"the Gemini extractor needs GEMINI_API_KEY (a key comes from {GEMINI_KEY_PAGE})")
+        return GeminiOptions(
+            api_key=self.gemini_api_key.get_secret_value(), model=self.model, base_url=self.gemini_base_url,
+            api_version=self.gemini_api_version, timeout=self.timeout, max_retries=self.max_retries,
+            max_output_tokens=self.max_output_tokens, thinking_budget=self.thinking_tokens,
+            media_resolution=self.media_resolution)
 
     def gate_limits(self) -> dict:
         return {"rpm": self.rpm, "tpm": self.tpm, "rpd": self.rpd, "concurrency": self.concurrency,

@@ -22,7 +22,7 @@ from daskparse.console import visible
 from daskparse.errors import ErrorRecord, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor
 from daskparse.extract.gemini import GeminiConfigError
-from daskparse.fetch import FetchLimits, fetch_bytes
+from daskparse.fetch import fetch_bytes
 from daskparse.gate import RateGate
 from daskparse.optimize import optimize_image
 from daskparse.settings import Settings
@@ -79,7 +79,7 @@ def process_source(source: Source, settings: Settings, extractor: Extractor, cac
     stage = "fetch"
     try:
         started = time.perf_counter()
-        data = fetch_bytes(source, _limits(settings))
+        data = fetch_bytes(source, settings.fetch_limits())
         sha256 = hashlib.sha256(data).hexdigest()
         stage, mark = "optimize", time.perf_counter()
         outcome["seconds"]["fetch"] = mark - started
@@ -184,8 +184,3 @@ def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[dict]
         outcomes.append(outcome)
     logger.info("%d images of a partition run again were already stored: not computed again", len(outcomes))
     return outcomes
-
-
-def _limits(settings: Settings) -> FetchLimits:
-    return FetchLimits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes, settings.max_redirects,
-                       settings.allow_private_hosts)

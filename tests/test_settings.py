@@ -171,3 +171,17 @@ def test_parse_images_takes_settings_built_beforehand_and_refuses_them_mixed_wit
     assert result.stats["extractor"] == "local"
     with pytest.raises(SettingsError, match="settings= holds every option: give threads to load_settings"):
         daskparse.parse_images([str(tmp_path / "x.jpg")], settings=settings, threads=4, stop=stop)
+
+
+def test_every_stages_options_are_built_from_the_settings():
+    from daskparse.options import FetchLimits, GeminiOptions
+
+    settings = load_settings(read_timeout=12, max_redirects=2, extractor="gemini", gemini_api_key="k" * 39,
+                             allow_private_hosts=False,
+                             timeout=20, thinking_budget="dynamic", media_resolution="low")
+    assert settings.fetch_limits() == FetchLimits(5.0, 12.0, 25 * 1024 * 1024, 2, False)
+    options = settings.gemini_options()
+    assert isinstance(options, GeminiOptions) and options.api_key == "k" * 39 and "k" * 39 not in repr(options)
+    assert (options.timeout, options.thinking_budget, options.media_resolution) == (20.0, -1, "low")
+    with pytest.raises(SettingsError, match="GEMINI_API_KEY"):
+        load_settings(extractor="local").gemini_options()

@@ -58,18 +58,8 @@ def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) ->
 
     if settings.extractor_name == "local":
         return LocalExtractor(reference_date=reference_date)
-    from daskparse.extract.gemini import GeminiExtractor, GeminiOptions, ProcessGate
+    from daskparse.extract.gemini import GeminiExtractor, ProcessGate
 
-    options = GeminiOptions(
-        api_key=settings.gemini_api_key.get_secret_value(),
-        model=settings.model,
-        base_url=settings.gemini_base_url,
-        api_version=settings.gemini_api_version,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        max_output_tokens=settings.max_output_tokens,
-        thinking_budget=settings.thinking_tokens,
-        media_resolution=settings.media_resolution,
-    )
+    options = settings.gemini_options()
     fallback = LocalExtractor(reference_date=reference_date) if settings.fallback == "local" else None
     return GeminiExtractor(options, gate=gate or ProcessGate(), fallback=fallback)

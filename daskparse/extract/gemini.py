@@ -45,6 +45,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from daskparse.errors import QuotaExhausted, SourceError
 from daskparse.extract import Extraction
 from daskparse.normalise import normalise_show
+from daskparse.options import GeminiOptions
 from daskparse.settings import GEMINI_KEY_PAGE
 from daskparse.shows import ShowFields
 
@@ -194,22 +195,6 @@ class Usage:
         for detail in meta.prompt_tokens_details or []:
             if str(getattr(detail.modality, "value", detail.modality)) == "IMAGE":
                 self.imageTokens += detail.token_count or 0
-
-
-@dataclass(frozen=True)
-class GeminiOptions:
-    api_key: str = field(repr=False)
-    model: str = "gemini-2.5-flash"
-    base_url: Optional[str] = None  # None: the client's GOOGLE_GEMINI_BASE_URL, else Google
-    api_version: Optional[str] = None  # None: the client's GOOGLE_GENAI_API_VERSION, else v1beta
-    timeout: float = 60.0  # seconds; the real API refuses deadlines under 10 s
-    max_retries: int = 3
-    max_output_tokens: int = 2048
-    thinking_budget: int = 0  # thinkingConfig.thinkingBudget: 0 off, -1 dynamic, N at most N tokens
-    media_resolution: Optional[str] = None  # "low" | "medium" | "high"; None: not sent
-    max_rate_limit_waits: int = 20  # per image: a storm of 429s ends as an error, never a hang
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
 
 
 def estimate_input_tokens(jpeg: bytes) -> int:
