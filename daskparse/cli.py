@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from daskparse.console import ProgressBar, configure_logging, visible
 from daskparse.errors import RunError
@@ -37,6 +37,8 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "flyers"
 
 
 class _Parser(argparse.ArgumentParser):
+    flags: dict[str, Sequence[str]]  # every flag's spellings, by the setting it sets (``build_parser``)
+
     def __init__(self, *args, **kwargs):
         # No guessing at abbreviations: "--mode batch" must not become "--model batch".
         kwargs.setdefault("allow_abbrev", False)
@@ -97,7 +99,7 @@ def _complain(message: str) -> None:
     print(f"{program_name(sys.argv[0] if sys.argv else '')}: {message}", file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     from daskparse import __version__
 
     prog = program_name(sys.argv[0] if sys.argv else "")
@@ -195,7 +197,7 @@ def _add_cache_option(group) -> None:
     _option(group, "--cache", metavar="URL", help="result cache location, any fsspec URL")
 
 
-def _flags_given(parser: argparse.ArgumentParser, options: dict[str, Any]) -> dict[str, str]:
+def _flags_given(parser: _Parser, options: dict[str, Any]) -> dict[str, str]:
     """The flag each option came from, as typed: ``--no-progress`` for ``progress_bar=False``."""
     given = {}
     for name, value in options.items():

@@ -107,7 +107,7 @@ def _local_cluster(settings: Settings) -> LocalCluster:
                 preload=[__name__],  # dask_setup below
             )
     finally:
-        if held:
+        if previous is not None:  # held
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 

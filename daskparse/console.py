@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 from tqdm.std import tqdm as std_tqdm
@@ -101,7 +101,7 @@ class ProgressBar:
         self.file = file or sys.stderr
         self.enabled = is_terminal(self.file) if enabled is None else enabled
         self.tqdm_class = tqdm_class
-        self.bar = None
+        self.bar: Any = None  # a tqdm_class instance once the run's size is known
         self._redirect = contextlib.ExitStack()
 
     def __enter__(self) -> "ProgressBar":

@@ -34,12 +34,15 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from daskparse.gate import GATE_NAME, PLUGIN_NAME as GATE_PLUGIN
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger("daskparse")
 BOARD_NAME = "daskparse-board"
@@ -168,7 +171,7 @@ class RunBoard:
         self.forward = forward
         self.run = uuid.uuid4().hex
         self.link: Optional[str] = None  # the page of the first cluster attached (the run's stats["dashboard"])
-        self._client = None  # the cluster the run is on now (a lost one is replaced by the fallback's)
+        self._client: Optional[Client] = None  # the cluster the run is on now (a lost one is replaced by the fallback's)
         self._latest: Optional[dict] = None
         self._seq = 0
         self._sent: dict[str, int] = {}  # client id -> the last seq its scheduler has
@@ -185,7 +188,7 @@ class RunBoard:
         if client is not None:
             client.loop.add_callback(self._send, client)
 
-    def attach(self, client) -> Optional[str]:
+    def attach(self, client: Client) -> Optional[str]:
         """Add the board to ``client``'s scheduler (once) and publish there; the page's URL, None if no dashboard."""
         try:
             client.register_plugin(BoardExtension(), name=BOARD_NAME)
@@ -214,13 +217,14 @@ class RunBoard:
         except Exception as error:  # noqa: BLE001
             logger.debug("could not publish the run's last progress: %s: %s", type(error).__name__, error)
 
-    async def _send(self, client) -> None:
+    async def _send(self, client: Client) -> None:
         """On the client's loop: the latest progress, one RPC at a time (the ones in between are skipped)."""
         if client.id in self._sending:
             return  # the one sending now sends the latest next
+        assert self._latest is not None  # sent once there is progress (``__call__``, ``attach``); never unset
         self._sending.add(client.id)
         try:
-            while self._client is client and self._latest["seq"] > self._sent.get(client.id, 0):
+            while self._attached(client) and self._latest["seq"] > self._sent.get(client.id, 0):
                 latest = self._latest
                 await client.scheduler.daskparse_board_publish(**self._payload(client, latest))
                 self._sent[client.id] = latest["seq"]
@@ -229,7 +233,11 @@ class RunBoard:
         finally:
             self._sending.discard(client.id)
 
-    def _payload(self, client, progress: dict) -> dict:
+    def _attached(self, client: Client) -> bool:
+        """Whether the run is still on ``client``'s cluster (a test of identity, not a narrowing of ``client``)."""
+        return self._client is client
+
+    def _payload(self, client: Client, progress: dict) -> dict:
         return {**progress, "run": self.run, "client": client.id}
 
 

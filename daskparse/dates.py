@@ -68,13 +68,13 @@ def resolve(date: Optional[str], weekday: Optional[str], reference: dt.date
     label = f"{dt.date(2000, month, day):%b} {day}"  # 2000: a leap year, so Feb 29 has a name too
     if match["year"]:
         try:
-            found = dt.date(int(match["year"]), month, day)
+            printed = dt.date(int(match["year"]), month, day)
         except ValueError:
             return None, weekday, f"the flyer prints {label} {match['year']}, which is not a date"
-        actual = WEEKDAYS[found.weekday()]
-        note = (f"the flyer prints {weekday}, but {found.isoformat()} is a {actual}"
+        actual = WEEKDAYS[printed.weekday()]
+        note = (f"the flyer prints {weekday}, but {printed.isoformat()} is a {actual}"
                 if weekday and weekday != actual else None)
-        return found.isoformat(), actual, note
+        return printed.isoformat(), actual, note
     if weekday:
         found = _agreeing(month, day, weekday, reference)
         if found is None:

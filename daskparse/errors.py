@@ -22,6 +22,9 @@ class SourceError(Exception):
         # Transient errors (timeouts, 5xx) are worth retrying later and are never cached.
         self.transient = transient
 
+    # Set on an error of a Gemini call only: the requests it made still count (read with getattr).
+    usage: dict[str, int]
+
     @property
     def stage(self) -> str:
         return self.kind.split(".", 1)[0]

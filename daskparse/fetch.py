@@ -31,6 +31,7 @@ import socket
 import ssl
 import threading
 import time
+from typing import TYPE_CHECKING, Sequence, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import fsspec
@@ -93,11 +94,12 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4A
     return []
 
 
-def public_addresses(host: str, port: int) -> list[tuple]:
+def public_addresses(host: str, port: int) -> list[tuple]:  # getaddrinfo's tuples
     """``getaddrinfo`` for ``host``, refused whole if any address is not public (a name with one private
     address among public ones is as dangerous as one with only private addresses)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     for *_, sockaddr in infos:
+        assert isinstance(sockaddr[0], str)  # an IPv4 or IPv6 address: a stream socket's families
         reason = refused_address(sockaddr[0])
         if reason:
             raise PrivateAddressError(f"{host} resolves to {sockaddr[0]} ({reason}); "
@@ -180,7 +182,13 @@ def _watch(sock: socket.socket) -> None:
         deadline.watch(sock)
 
 
-class _Watched:
+if TYPE_CHECKING:  # the mixins below go before urllib3's connection classes, whose methods they extend
+    _Connection: TypeAlias = HTTPConnection
+else:
+    _Connection = object
+
+
+class _Watched(_Connection):
     """Connection mixin: its socket is watched by the deadline of the fetch using it (see ``_Deadline``)."""
 
     def _new_conn(self) -> socket.socket:
@@ -194,8 +202,10 @@ class _Watched:
         return super().request(*args, **kwargs)
 
 
-class _PublicOnly:
+class _PublicOnly(_Connection):
     """Connection mixin: the address guard (see the module docstring)."""
+
+    _dns_host: str  # urllib3's, set by its host setter: the name (or here the address) it connects to
 
     def _new_conn(self) -> socket.socket:
         """Connect to an address ``public_addresses`` checked, not to whatever the name resolves to next."""
@@ -317,6 +327,7 @@ def _fetch_http(url: str, limits: FetchLimits) -> bytes:
             data = None  # the timer shut the connection down: whatever broke as a result, the deadline is why
         if deadline.expired:  # also a body without a length, cut by the timer: it ends like a whole one
             raise SourceError("fetch.timeout", f"no whole answer within {limits.read_timeout:g} s", transient=True)
+        assert data is not None  # only a fetch the deadline cut has none, and that raised just above
         return data
 
 
@@ -377,7 +388,7 @@ def _redirect_url(current: str, location: str) -> str:
     except ValueError:  # a port out of range, an unclosed IPv6 bracket
         valid = False
     if not valid:
-        raise SourceError("fetch.bad_redirect", f"a redirect to {_short(location)!r}: only http(s) URLs are followed")
+        raise SourceError("fetch.bad_redirect", f"a redirect to {_clip(_scrubbed(location))!r}: only http(s) URLs are followed")
     return url
 
 
@@ -449,7 +460,10 @@ def _fetch_fsspec(url: str, limits: FetchLimits, opener=fsspec.open) -> bytes:
 
 
 def _short(error: BaseException) -> str:
-    text = _scrubbed(str(error)) or type(error).__name__
+    return _clip(_scrubbed(str(error)) or type(error).__name__)
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -514,13 +528,15 @@ def _causes(error: BaseException) -> list[BaseException]:
     return found
 
 
-def _peer(url: str, causes: list[BaseException] = ()) -> tuple[str, int | str]:
+def _peer(url: str, causes: Sequence[BaseException] = ()) -> tuple[str, int | str]:
     """Host and port of the connection that failed: the proxy's when it was the proxy, else the URL's."""
     for cause in causes:
         connection = getattr(cause, "conn", None)  # urllib3's NewConnectionError and its kin
-        if getattr(connection, "host", None) and getattr(connection, "port", None):
-            return connection.host, connection.port
+        peer_host, peer_port = getattr(connection, "host", None), getattr(connection, "port", None)
+        if peer_host and peer_port:
+            return peer_host, peer_port
     parts = urlsplit(url)
+    port: int | str
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:  # out of range: the request failed on it

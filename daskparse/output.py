@@ -19,6 +19,7 @@ Dates and times are typed (``daskparse.shows.SHOW_SCHEMA``). Files an earlier ve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import posixpath
 import uuid
@@ -96,7 +97,7 @@ def read_sightings(fs, root: str, since: dt.date | None = None, upgrade: bool = 
             sightings = with_show_types(sightings)[SIGHTING_COLUMNS]
             if upgrade and not current:
                 atomic_write(fs, folder, posixpath.basename(path),
-                             lambda file, frame=sightings: frame.to_parquet(file, index=False))
+                             functools.partial(sightings.to_parquet, index=False))
             frames.append(sightings)
     if not frames:
         return with_show_types(pd.DataFrame(columns=SHOW_COLUMNS)).assign(

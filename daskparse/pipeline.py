@@ -18,7 +18,7 @@ import math
 import threading
 import time
 import uuid
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequence
 
 import dask
 import dask.bag as db
@@ -47,7 +47,14 @@ cluster_logger = logging.getLogger("daskparse.cluster")
 LogCallback = Callable[[str, str], None]
 ProgressCallback = Callable[[RunProgress], None]
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``Run._on_cluster``)
-Stream = Iterator[tuple[list[Source], "list[dict] | None", "BaseException | None"]]
+# closed when the run stops reading it (``Run.compute``): a generator, not any iterator
+Stream = Generator[tuple[list[Source], "list[dict] | None", "BaseException | None"], None, None]
+
+
+class Reporter(Protocol):
+    """The run's log (``_reporter``): a LogCallback that may also name its logger and add structured fields."""
+
+    def __call__(self, message: str, level: str, to: logging.Logger = ..., **fields: Any) -> None: ...
 
 
 def run(sources: Sequence[str] | str, settings: Settings, client: Client | None = None,
@@ -92,7 +99,7 @@ class Run:
     """What one run holds while its partitions come back: its settings, cache, tally and page, its stop flag, and
     what it has learnt (images not reached, why it fell back, the gate's figures). ``run`` drives it."""
 
-    def __init__(self, settings: Settings, report: LogCallback, board: RunBoard,
+    def __init__(self, settings: Settings, report: Reporter, board: RunBoard,
                  stop: threading.Event | None = None) -> None:
         self.settings, self.report, self.board, self.stop = settings, report, board, stop
         self.reference_date = settings.run_reference_date()
@@ -114,6 +121,7 @@ class Run:
         if answered:
             self.report(f"{len(answered)} images answered from the cache at {self.settings.cache}", "INFO")
             _report_partition(answered, self.settings, self.report, set())  # a cached error is still worth a warning
+            assert self.tally is not None  # ``run`` made it before asking the cache
             self.tally.add(answered)
         return [item for item, hit in zip(items, hits) if hit is None]
 
@@ -164,7 +172,7 @@ class Run:
             gate = RateGate.install(active, **settings.gate_limits())
             gate.configure(reopen=True)
         lost: list[Source] = []
-        why = None
+        why = ""
         with _stop_flag(active, self.stop) as flag:
             stream = (self._on_cluster(active, chunks, flag) if active is not None
                       else self._in_threads(chunks, threads, flag))
@@ -179,6 +187,7 @@ class Run:
                         partition = [_worker_died(source, error) for source in chunk]
                     elif error is not None:
                         raise error
+                    assert partition is not None  # a partition that ended without an error has its outcomes
                     if partition and partition[0].get("not_reached"):
                         self.not_reached.extend(chunk)
                         continue
@@ -186,6 +195,7 @@ class Run:
                     if fatal:
                         raise RunError(fatal[0])
                     _report_partition(partition, settings, report, self.noted)
+                    assert self.tally is not None  # ``run`` made it before any partition
                     self.tally.add(partition)
                     report(f"partition {done}/{len(chunks)} done", "DEBUG")
         if gate is not None and not lost:
@@ -341,8 +351,8 @@ def _error_line(error: Mapping[str, str]) -> str:
     return visible(f"{error['source']}: {error['kind']}: {error['message']}")
 
 
-def _reporter(log: LogCallback | None) -> LogCallback:
-    def report(message: str, level: str, to: logging.Logger = logger, **fields) -> None:
+def _reporter(log: LogCallback | None) -> Reporter:
+    def report(message: str, level: str, to: logging.Logger = logger, **fields: Any) -> None:
         # fields: structured extras (in JSON log lines)
         to.log(logging.getLevelName(level), message, extra=fields or None)
         if log is not None:

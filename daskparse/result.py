@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -75,7 +76,7 @@ class ParseResult:
         fs.makedirs(root, exist_ok=True)
         written = write_shows(fs, root, self.shows)
         for name, frame in (("errors", self.errors), ("outcomes", self.outcomes)):
-            written[name] = atomic_write(fs, root, f"{name}.parquet", lambda f, frame=frame: frame.to_parquet(f, index=False))
+            written[name] = atomic_write(fs, root, f"{name}.parquet", functools.partial(frame.to_parquet, index=False))
         written["stats"] = atomic_write(
             fs, root, "stats.json", lambda f: f.write(json.dumps(self.stats, indent=2, default=str).encode())
         )

@@ -337,8 +337,9 @@ def _plain_problems(error: ValidationError, origins: Mapping[str, str]) -> str:
             clauses.append(found.sentence.replace("{option}", origins.get(found.field, found.field)))
             continue
         expected = [_expected(problem) for problem in problems]
-        if all(expected):  # one field of several types (an int or "dynamic"): one list of what it may be
-            words = "not " + " or ".join(dict.fromkeys(expected))
+        known = [words for words in expected if words]
+        if len(known) == len(expected):  # one field of several types (an int or "dynamic"): one list of what it may be
+            words = "not " + " or ".join(dict.fromkeys(known))
         else:
             words = "; ".join(dict.fromkeys(_words(problem) for problem in problems))
         clauses.append(f"{origins.get(field, field)}: {words}" if field else words)

@@ -186,7 +186,9 @@ def _expand_list_line(line: str, where: str, listing: Path, seen_lists: set[str]
             refused = "not a regular file"
     if refused is not None:
         yield _error(line, "inputs.refused_in_list", f"{where}: refused ({refused}): {_HOW_TO_TRUST}")
-    elif not real.exists():
+        return
+    assert real is not None  # not refused: it resolved, inside the folder
+    if not real.exists():
         yield _error(str(target), "inputs.not_found", "no such file")
     elif real.suffix.lower() in SOURCE_LIST_SUFFIXES:
         yield from _expand_list(real, seen_lists, False)  # its lines stay inside its own folder, inside ours

@@ -60,7 +60,7 @@ class RunProgress:
     requests: int  # Gemini requests, retries included
     input_tokens: int
     output_tokens: int
-    estimated_cost_usd: float
+    estimated_cost_usd: float | None  # None: the model has no price (Settings.gemini_prices)
     elapsed: float  # seconds since the tally began
     thoughts_tokens: int = 0  # thinking, billed as output (inside estimated_cost_usd); last: positions unchanged
     # for the dashboard page (its panels, its error list); at the end, so positional construction keeps working

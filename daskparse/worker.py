@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 from daskparse.cache import ResultCache
 from daskparse.console import visible
@@ -69,13 +69,15 @@ def _worker_gate(settings: Settings) -> RateGate | None:
         return None
 
 
-def process_source(source: Source, settings: Settings, extractor: Extractor, cache: ResultCache | None = None) -> dict:
+def process_source(source: Source, settings: Settings, extractor: Extractor,
+                   cache: ResultCache | None = None) -> dict[str, Any]:
     """One source through every stage; always returns an outcome dict, never raises for the source's sake.
 
     With a cache, the bytes' SHA-256 (after fetch) and the look-alike check (after optimize) may answer
     before the extractor is called; the URL level was asked on the client already (``run``).
     """
-    outcome = {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "error": None, "seconds": {}}
+    outcome: dict[str, Any] = {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "error": None,
+                               "seconds": {}}
     stage = "fetch"
     try:
         started = time.perf_counter()
@@ -122,7 +124,7 @@ def process_source(source: Source, settings: Settings, extractor: Extractor, cac
     return outcome
 
 
-def _served(hit, source: Source, sha256: str, seconds: float, timings: dict) -> dict:
+def _served(hit, source: Source, sha256: str, seconds: float, timings: dict[str, float]) -> dict[str, Any]:
     """A cache hit dressed as this source's outcome, keeping the time spent getting there."""
     served = hit.outcome(source.source, source.cleaned_url, sha256)
     served["seconds"] = {**timings, "cache": seconds}

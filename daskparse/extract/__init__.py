@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from daskparse.shows import ShowFields
 
@@ -41,7 +41,7 @@ def result_key(settings: "Settings") -> dict:
         return {"extractor": "local", "parser": PARSER_VERSION, "normaliser": NORMALISER_VERSION}
     from daskparse.extract.gemini import PROMPT_VERSION
 
-    key = {"extractor": "gemini", "model": settings.model_name, "prompt": PROMPT_VERSION,
+    key: dict[str, Any] = {"extractor": "gemini", "model": settings.model_name, "prompt": PROMPT_VERSION,
            "normaliser": NORMALISER_VERSION}
     # What the model was asked to think and see changes its answers. Dynamic thinking and the model's own
     # resolution are what every request before these settings got: left out, so those results stay valid.

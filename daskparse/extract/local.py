@@ -133,6 +133,7 @@ def ocr_lines(jpeg: bytes) -> list[TextLine]:
     """Text lines OCR finds in the image, with boxes and confidences ([] for an image without text)."""
     pixels = _decode(jpeg)
     engine = get_engine()
+    assert _pool is not None  # started with the engine
     try:
         result = _pool.submit(engine, pixels).result()
     except Exception as exc:  # onnxruntime and OpenCV raise many types; all mean this image failed

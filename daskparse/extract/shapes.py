@@ -123,6 +123,7 @@ def _header(lines: list[Line], indexes: list[int]) -> dict:
     if not names:
         return out
     top = _title_index(lines, names)
+    assert top is not None  # None only for no candidates, and there are names
     phrase = [j for j in _grow_title(lines, top) if j in indexes]
     title = _text(lines, phrase)
     others = [i for i in names if i not in phrase]
@@ -438,7 +439,7 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         free = [i for i, ln in enumerate(lines) if ln.role == "name"]
         after = [i for i in free if not title_rows or i > title_rows[-1] or lines[i].row.column != lines[title_rows[0]].row.column]
         named = [i for i in free if _SELF_NAMED.match(lines[i].text) or _BAND_WORDS.search(lines[i].text)]
-        pick = (named or after or [None])[0]
+        pick = next(iter(named or after), None)
         if pick is not None and pick in after + named:
             phrase = _phrase_back(lines, pick) + _phrase(lines, pick)[1:]
             performer = _text(lines, phrase)
@@ -484,7 +485,7 @@ def _stands_out(lines: list[Line], rows: list[int]) -> bool:
 
 def _join_when(lines: list[Line]) -> str:
     """The when rows as one text; a row ending in a range dash runs on into the next."""
-    parts = []
+    parts: list[str] = []
     for line in lines:
         if line.role != "when":
             continue

@@ -151,7 +151,8 @@ def _starts(text: str) -> list[tuple[str, Optional[str]]]:
     if len(plain) >= 2 and all(t.end is None for t in plain[:2]):
         between = text[plain[0].span[1]: plain[1].span[0]]
         if re.fullmatch(r"(?i)\s*(?:and|&|\+|,|/)\s*", between) and _MULTI_SHOW.search(text):
-            return [(t.start, None) for t in plain if t.end is None][:4]
+            starts: list[tuple[str, Optional[str]]] = [(t.start, None) for t in plain if t.end is None]
+            return starts[:4]
         if re.fullmatch(r"(?i)\s*(?:-|to|til+|until)\s*", between):
             return [(plain[0].start, plain[1].start)]
     return [(plain[0].start, plain[0].end)]
@@ -188,10 +189,10 @@ def read_when(text: str, reference: dt.date) -> tuple[When, str]:
     when.starts = _starts(rest)
     for match in sorted(nz.find_times(rest), key=lambda t: -t.span[0]):
         rest = rest[: match.span[0]] + " | " + rest[match.span[1]:]
-    for match in sorted(weekdays, key=lambda w: -w.start):
-        before = re.search(r"(?i)\b(?:every|each)\s*(?:other\s*)?$", rest[: match.start])
-        start = before.start() if before else match.start
-        rest = rest[:start] + " | " + rest[match.end:]
+    for day in sorted(weekdays, key=lambda w: -w.start):
+        before = re.search(r"(?i)\b(?:every|each)\s*(?:other\s*)?$", rest[: day.start])
+        start = before.start() if before else day.start
+        rest = rest[:start] + " | " + rest[day.end:]
     for _ in range(2):  # "'til close": the last word goes first, then the one before it
         rest = re.sub(r"(?i)'?\b(?:doors?(?:\s+open)?|shows?|starts?(?:\s+at)?|from|at|til+|till|until|to|and|"
                       r"every|each|close|late)\b(?=\s*(?:\||$))", " ", rest)

@@ -136,7 +136,9 @@ def parse_address(text: Any) -> AddressParts:
         return AddressParts()
     prepared = prepare_address(cleaned)
     tokens = usaddress.parse(prepared)
-    street_words, city_words, name_words = [], [], []
+    street_words: list[str] = []
+    city_words: list[str] = []
+    name_words: list[str] = []
     state = zip_code = None
     for word, label in tokens:
         bare = word.strip(",;")

@@ -77,9 +77,10 @@ def find_date(text: str, reference_date: dt.date) -> Optional[DateMatch]:
             else:
                 if not (1 <= month <= 12 and 1 <= day <= 31):
                     continue
-                date = infer_year(month, day, reference_date)
-                if date is None:
+                inferred = infer_year(month, day, reference_date)
+                if inferred is None:
                     continue
+                date = inferred
             found.append(DateMatch(date, match.start(), match.end(), year is not None))
             break
     if not found:

@@ -54,8 +54,8 @@ def _fix_number(match: re.Match) -> str:
     # "680Oak", "709Olde": look-alikes from a capital on, right before lower-case letters, begin the
     # next word (but "1Oam" is 10am and "1Oth" 10th).
     if after[:1].islower() and not re.match(r"[ap]\.?m\b|" + ORDINAL + r"\b", after):
-        word_start = re.search(r"[OI][OIlo]*$", text)
-        word_start = word_start.start() if word_start else len(text)
+        lookalikes = re.search(r"[OI][OIlo]*$", text)
+        word_start = lookalikes.start() if lookalikes else len(text)
         if word_start < len(text) and re.search(r"\d", text[:word_start]):
             return text[:word_start].translate(DIGIT_LOOKALIKES) + text[word_start:]
     return text.translate(DIGIT_LOOKALIKES)

@@ -74,8 +74,10 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -632,6 +634,14 @@ class _Style:
     plain_roles: tuple[str, ...] = ()  # roles drawn without shadow (the banner's title sits on its band)
 
 
+class _Painted(Protocol):
+    """What the background and the shapes read of a style: both the sample set's and the wide set's have it."""
+
+    background: tuple[RGB, RGB]
+    gradient: str
+    accents: list[RGB]
+
+
 def _background(rng: np.random.Generator) -> tuple[RGB, RGB]:
     theme = _pick(rng, ("dark", "dark", "light", "vivid"))
     hue = rng.random()
@@ -692,7 +702,7 @@ def _smooth_field(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(values.astype(np.float32), "F").resize(size, Image.BILINEAR))
 
 
-def _paint_background(size: tuple[int, int], style: _Style, rng: np.random.Generator) -> Image.Image:
+def _paint_background(size: tuple[int, int], style: _Painted, rng: np.random.Generator) -> Image.Image:
     width, height = size
     ys, xs = _coarse_grid(size)
     if style.gradient == "solid":
@@ -754,10 +764,15 @@ def _item_font(item: _Item, style: _Style, px: int) -> ImageFont.FreeTypeFont:
     return _font(style.display_font if item.font == "display" else style.body_font, max(px, 6))
 
 
+def _row_cells(item: _Item) -> tuple[str, str, str]:
+    assert item.cells is not None  # only line-up rows are set as columns, and every row has its cells
+    return item.cells
+
+
 def _row_columns(rows: list[_Item], style: _Style, px: int) -> tuple[list[float], float]:
     """Column widths (day, what, time) and the gap for the column layout of line-up rows."""
     font = _item_font(rows[0], style, px)
-    widths = [max(font.getlength(r.cells[i]) for r in rows) for i in range(3)]
+    widths = [max(font.getlength(_row_cells(r)[i]) for r in rows) for i in range(3)]
     return widths, px * 0.9
 
 
@@ -858,7 +873,7 @@ def _draw_text(draw: ImageDraw.ImageDraw, p: _Placed, style: _Style) -> None:
     color = style.colors[p.item.role]
     pieces = [(p.x + p.stroke, p.item.text, "la")]
     if p.columns:
-        day, what, time = p.item.cells
+        day, what, time = _row_cells(p.item)
         pieces = [(p.columns[0], day, "la"), (p.columns[1], what, "la"), (p.columns[2], time, "ra")]
     for x, text, anchor in pieces:
         if style.shadow is not None and p.item.role not in style.plain_roles:
@@ -886,7 +901,7 @@ def _star(cx: float, cy: float, r: float, turn: float) -> list[tuple[float, floa
 
 
 def _draw_shapes(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tuple[int, int],
-                 keep_clear: list[tuple[float, float, float, float]], style: _Style) -> None:
+                 keep_clear: list[tuple[float, float, float, float]], style: _Painted) -> None:
     """Simple decorative shapes (circles, rings, stars, triangles, confetti) that never touch text."""
     width, height = size
     unit = min(width, height)
@@ -932,7 +947,8 @@ def _render(rng: np.random.Generator, content: _Content, layout: str, size: tupl
         for item in content.items:
             item.text = item.text.translate(_CM_SEPARATORS)
             if item.cells:
-                item.cells = tuple(cell.translate(_CM_SEPARATORS) for cell in item.cells)
+                day, what, time = (cell.translate(_CM_SEPARATORS) for cell in item.cells)
+                item.cells = (day, what, time)
     width, height = size
     image = _paint_background(size, style, rng)
     draw = ImageDraw.Draw(image)
@@ -1397,7 +1413,7 @@ _WIDE_KINDS = ("karaoke", "trivia", "live music", "comedy", "open mic", "dj", "b
                "karaoke", "trivia", "live music")
 
 
-def _wide_place(ctx: _Ctx, *, city: tuple[str, str, str] | None = None, taken: set[str] = frozenset()) -> _Place:
+def _wide_place(ctx: _Ctx, *, city: tuple[str, str, str] | None = None, taken: Set[str] = frozenset()) -> _Place:
     w = ctx.words
     while True:
         form = int(ctx.rng.integers(5))
@@ -1459,8 +1475,8 @@ def _billing_line(ctx: _Ctx, kind: str, name: str, self_describing: bool) -> tup
     """The printed performer line and the name as printed in it."""
     prefixes = {"live music": ("with", "featuring", "feat.", ""), "comedy": ("featuring", "starring", "with"),
                 "dj": ("with", "", "featuring")}.get(kind, ("hosted by", "with", "w/", "presented by"))
-    prefixes = [p for p in prefixes if p != "starring" or ctx.held_out]  # "starring": held-out wording only
-    prefix = ctx.pick([p for p in prefixes if p or self_describing] or ["with"])
+    worded = [p for p in prefixes if p != "starring" or ctx.held_out]  # "starring": held-out wording only
+    prefix = ctx.pick([p for p in worded if p or self_describing] or ["with"])
     if prefix and ctx.chance(0.3):
         prefix = prefix[0].upper() + prefix[1:]
     line = f"{prefix} {name}".strip()
@@ -1636,6 +1652,7 @@ def _single(ctx: _Ctx, *, dated: bool, compact: bool = False) -> _WContent:
     billed = _billed(ctx, kind) if kind == "dj" or ctx.chance(0.7) else None
     items, performer = _head(ctx, kind, title, billed)
     if dated:
+        assert when.date is not None  # picked with recurring=False
         date_text = _date_text(ctx, when.date, year=ctx.chance(0.15))
         time = _wide_time(ctx, when)
         if ctx.chance(0.5) and not when.doors:
@@ -1671,7 +1688,8 @@ def _two_shows(ctx: _Ctx, *, compact: bool = False) -> _WContent:
     forms = [f"{a} & {b} SHOWS", f"Shows at {bare} & {b}",
              f"Early show {a}{ctx.pick(ctx.words.separators)}Late show {b}", f"Two shows: {a} and {b}", f"{a} + {b}"]
     times = ctx.pick(forms)
-    day = _date_text(ctx, when.date) if dated else ctx.pick(("Every ", "")) + f"{when.weekday}s"
+    # when.date is set exactly when the shows are dated (picked with recurring=not dated)
+    day = _date_text(ctx, when.date) if when.date is not None else ctx.pick(("Every ", "")) + f"{when.weekday}s"
     if day.startswith("Every ") and day.endswith("s"):
         day = day[:-1]
     items += [_WItem(day, "when", 1, 0.46, wrap="sep"), _WItem(times, "when", 1, 0.46, wrap="sep")]
@@ -1852,6 +1870,7 @@ def _lineup(ctx: _Ctx) -> _WContent:
         day_text = _date_text(ctx, date, form=date_form) if date else _weekday_text(weekday, form=day_form)
         time = _time_text(ctx.rng, when, compact=True)
         if single_kind:
+            assert title0 is not None  # a single-kind line-up picked its title above
             title, performer = title0, host
             row_performer = None
             if not host and ctx.chance(0.3):
@@ -1928,8 +1947,9 @@ def _tour(ctx: _Ctx) -> _WContent:
     else:
         first = ctx.reference + dt.timedelta(days=int(ctx.rng.integers(1, 45)))
         gaps = [0] + [int(ctx.rng.integers(1, 4)) for _ in range(count - 1)]
-        dates = [first + dt.timedelta(days=sum(gaps[:i + 1])) for i in range(count)]
-        days = [d.weekday() for d in dates]
+        stops = [first + dt.timedelta(days=sum(gaps[:i + 1])) for i in range(count)]
+        days = [d.weekday() for d in stops]
+        dates = list(stops)
     day_form, date_form = int(ctx.rng.integers(6)), int(ctx.pick((1, 2, 4, 6)))
     taken: set[str] = set()
     shows = []
@@ -1967,8 +1987,9 @@ def _lineup_venues(ctx: _Ctx) -> _WContent:
         dates: list[dt.date | None] = [None] * count
     else:
         first = ctx.reference + dt.timedelta(days=int(ctx.rng.integers(1, 45)))
-        dates = [first + dt.timedelta(days=i) for i in sorted(ctx.rng.choice(7, size=count, replace=False).tolist())]
-        days = [d.weekday() for d in dates]
+        stops = [first + dt.timedelta(days=i) for i in sorted(ctx.rng.choice(7, size=count, replace=False).tolist())]
+        days = [d.weekday() for d in stops]
+        dates = list(stops)
     day_form, date_form = int(ctx.rng.integers(6)), int(ctx.pick((1, 2, 6)))
     taken: set[str] = set()
     shows = []
@@ -2015,15 +2036,17 @@ class _WStyle:
 
 
 def _mean_color(colors: list[RGB]) -> RGB:
-    return tuple(round(sum(c[i] for c in colors) / len(colors)) for i in range(3))  # type: ignore[return-value]
+    r, g, b = (round(sum(c[i] for c in colors) / len(colors)) for i in range(3))
+    return r, g, b
 
 
 def _effect_color(rng: np.random.Generator, text: RGB) -> RGB:
     """A stroke or shadow colour that stands apart from the letters: black or white, tinted a little."""
     base = (0, 0, 0) if _luminance(text) > 0.25 else (255, 255, 255)
     tint = _hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.4, 1.0))
-    color = tuple(round(b * 0.65 + t * 0.35) for b, t in zip(base, tint))
-    return color if _contrast(color, text) >= 3.0 else base  # type: ignore[return-value]
+    r, g, b = (round(x * 0.65 + t * 0.35) for x, t in zip(base, tint))
+    color = (r, g, b)
+    return color if _contrast(color, text) >= 3.0 else base
 
 
 def _wide_style(rng: np.random.Generator, template: str, fonts: str) -> _WStyle:
@@ -2168,13 +2191,19 @@ def _wsizes(items: list[_WItem], style: _WStyle, title_px: float, min_px: float,
                 min(px, int(min_px))) for item, px in zip(items, sizes)]
 
 
+def _wcells(item: _WItem) -> tuple[str, ...]:
+    assert item.cells is not None  # only rows with cells are set as columns
+    return item.cells
+
+
 def _cell_columns(rows: list[_WItem], style: _WStyle, px: int, width: float) -> tuple[list[float], float] | None:
     """Widths of the cells of rows set as columns, and the gap; None when they do not fit."""
-    count = len(rows[0].cells)
-    if any(len(r.cells) != count for r in rows):
+    table = [_wcells(r) for r in rows]
+    count = len(table[0])
+    if any(len(cells) != count for cells in table):
         return None
     font = _wfont(rows[0], style, px)
-    widths = [max(font.getlength(r.cells[i]) for r in rows) for i in range(count)]
+    widths = [max(font.getlength(cells[i]) for cells in table) for i in range(count)]
     gap = px * 0.9
     return (widths, gap) if sum(widths) + gap * (count - 1) <= width else None
 
@@ -2274,6 +2303,7 @@ def _fit_body(items: list[_WItem], style: _WStyle, box: tuple[float, float, floa
             return placed
         if best is None or smallest > best[0]:
             best = (smallest, placed)
+    assert best is not None  # the loop runs at least once (ncols == 1)
     return best[1]
 
 
@@ -2325,7 +2355,7 @@ def _draw_witem(draw: ImageDraw.ImageDraw, p: _WPlaced, style: _WStyle) -> None:
     surface = style.head_surface if p.item.region == "head" else style.surface
     pieces = [(p.x + p.stroke, p.item.text, "la")]
     if p.columns:
-        cells = p.item.cells
+        cells = _wcells(p.item)
         pieces = [(x, cell, "la") for x, cell in zip(p.columns, cells)] + [(p.x + p.width, cells[-1], "ra")]
     size = p.font.size
     for x, text, anchor in pieces:
@@ -2366,6 +2396,7 @@ def _render_wide(rng: np.random.Generator, content: _WContent, template: str, si
     head = [i for i in content.items if i.region == "head"]
     main = [i for i in content.items if i.region != "head"]
     if template in ("band", "halves") and head and main:
+        panel: tuple[float, float, float, float]
         landscape = template == "halves" and width > height * 1.1
         if landscape:
             split = width * rng.uniform(0.4, 0.48)
@@ -2549,6 +2580,7 @@ def _render_social(ctx: _Ctx, inner: _WContent, inner_template: str, frame: str,
     inner_lines = [_Line(p.item.text, p.item.role, (p.x + ox, p.y + oy, p.x + p.width + ox, p.y + p.height + oy))
                    for p in placed]
     if frame == "phone":
+        assert after is not None  # the phone frame set where the post goes on under the flyer
         lines += inner_lines
         y = after
         lines.append(_ui_line(draw, str(texts["likes"]), "DejaVuSans", px, m, y, muted))
@@ -2760,7 +2792,7 @@ def write_sample_set(out_dir, *, count: int, seed: int, reference_date: dt.date,
         modes[clean[2 * len(clean) // 3]] = "P"
     if photos:
         modes[sorted(photos)[len(photos) // 2]] = "L"
-    truth = {"reference_date": reference_date.isoformat(), "seed": seed, "fonts": fonts, "flyers": {}}
+    truth: dict[str, Any] = {"reference_date": reference_date.isoformat(), "seed": seed, "fonts": fonts, "flyers": {}}
     for i in range(count):
         # Every third flyer is a line-up; layouts take turns so a small set still shows each one.
         layout = LINEUP_LAYOUTS[(i // 3) % 2] if i % 3 == 2 else SINGLE_LAYOUTS[(i - i // 3) % len(SINGLE_LAYOUTS)]
@@ -2789,7 +2821,7 @@ def write_wide_set(out_dir, *, count: int, seed: int, reference_date: dt.date, h
     images.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, _WIDE_STREAM])
     photos = set(rng.choice(count, size=round(count * photo_share), replace=False).tolist())
-    truth = {"reference_date": reference_date.isoformat(), "seed": seed, "generator": "wide",
+    truth: dict[str, Any] = {"reference_date": reference_date.isoformat(), "seed": seed, "generator": "wide",
              "held_out": held_out, "flyers": {}}
     for i in range(count):
         flyer = wide_flyer(seed * 1000 + i, reference_date=reference_date, layout=WIDE_LAYOUTS[i % len(WIDE_LAYOUTS)],

@@ -583,7 +583,9 @@ class GeminiServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._httpd.server_address[0]}:{self.port}"
+        host = self._httpd.server_address[0]
+        assert isinstance(host, str)  # an IP server's address (bytes only for a Unix socket)
+        return f"http://{host}:{self.port}"
 
     def start(self) -> "GeminiServer":
         if not self._started:
@@ -823,7 +825,8 @@ class GeminiServer:
         record.outcome = fault.kind if fault else None
         kind = fault.kind if fault else None
 
-        if kind == "slow":
+        # kind is None without a fault: the fault is there in each branch of a kind
+        if fault is not None and kind == "slow":
             pause = fault.seconds if fault.seconds is not None else 30.0
         if self._closing.wait(pause):
             _drop(handler, reset=True)
@@ -831,15 +834,15 @@ class GeminiServer:
         if kind in ("drop", "reset"):
             _drop(handler, reset=kind == "reset")
             return None
-        if kind in _ERROR_FAULTS or kind in _QUOTA_FAULTS:
+        if fault is not None and (kind in _ERROR_FAULTS or kind in _QUOTA_FAULTS):
             return self._error_fault(fault, call.model)
 
         usage = {"promptTokenCount": prompt_tokens, "promptTokensDetails": details}
         envelope = {"modelVersion": call.model, "responseId": response_id}
-        if kind == "blocked":
+        if fault is not None and kind == "blocked":
             return 200, {"promptFeedback": {"blockReason": fault.reason or "SAFETY", "safetyRatings": _ratings()},
                          "usageMetadata": {**usage, "totalTokenCount": prompt_tokens}, **envelope}
-        if kind == "safety":
+        if fault is not None and kind == "safety":
             candidate = {"finishReason": fault.reason or "SAFETY", "index": 0, "safetyRatings": _ratings()}
             return 200, {"candidates": [candidate],
                          "usageMetadata": {**usage, "totalTokenCount": prompt_tokens}, **envelope}
@@ -1094,7 +1097,7 @@ def _html_404(path: str) -> str:
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -1108,7 +1111,7 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 def _send(handler: BaseHTTPRequestHandler, status: int, body: dict | str) -> None:
     html = isinstance(body, str)
-    payload = (body if html else json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    payload = (body if isinstance(body, str) else json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     try:
         handler.send_response(status)
         handler.send_header("Content-Type", "text/html; charset=UTF-8" if html else "application/json; charset=UTF-8")

@@ -141,7 +141,7 @@ def _jpeg_segment(marker: int, body: bytes) -> bytes:
 
 
 def _flat_jpeg(width: int, height: int, progressive: bool) -> bytes:
-    components = (1, 2, 3)  # Y, Cb, Cr; no subsampling: each 8x8 block of each component is coded
+    components: tuple[int, ...] = (1, 2, 3)  # Y, Cb, Cr; no subsampling: each 8x8 block of each component is coded
     frame = struct.pack(">BHHB", 8, height, width, len(components)) + b"".join(bytes([c, 0x11, 0]) for c in components)
     one_code = bytes([1] + [0] * 15) + b"\0"  # a single code, "0", of length 1, standing for symbol 0
     blocks = ((width + 7) // 8) * ((height + 7) // 8)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from daskparse.testing.flyers import (FONT_SETS, RGB, SURFACES, _font, _hsv, _ordinal, _pick, _text_color,
+from daskparse.testing.flyers import (FONT_SETS, SURFACES, _font, _hsv, _ordinal, _pick, _text_color,
                                       photo_variant)
 
 __all__ = ["KINDS", "NonFlyer", "make_nonflyer"]
@@ -179,7 +179,8 @@ class _Page:
     def lines(self) -> list[str]:
         # Runs drawn at the same height (a row's left and right parts) read left to right.
         ordered = sorted(self.runs, key=lambda r: (r[0], r[1]))
-        out, rows = [], []
+        out: list[str] = []
+        rows: list[list[tuple[float, float, str]]] = []
         for top, left, text in ordered:
             if rows and abs(top - rows[-1][0][0]) < 2:
                 rows[-1].append((top, left, text))
@@ -208,7 +209,7 @@ def _fractal_noise(rng: np.random.Generator, size: tuple[int, int], octaves: int
     return (total - total.min()) / max(float(np.ptp(total)), 1e-6)
 
 
-def _blend(field_: np.ndarray, a: RGB, b: RGB) -> Image.Image:
+def _blend(field_: np.ndarray, a: tuple[int, ...], b: tuple[int, ...]) -> Image.Image:
     pixels = np.array(a, np.float32) * (1 - field_[..., None]) + np.array(b, np.float32) * field_[..., None]
     return Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), "RGB")
 

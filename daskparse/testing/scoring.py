@@ -176,7 +176,8 @@ def pair_shows(predicted: list[dict], truth: list[dict], key_fields: Optional[Se
         weight = agree * (min(len(predicted), len(truth)) + 1) + bonus
         for i, j in zip(*linear_sum_assignment(weight, maximize=True)):
             if agree[i, j] > 0:
-                used_p.add(int(i)), used_t.add(int(j))
+                used_p.add(int(i))
+                used_t.add(int(j))
                 pairs.append((predicted[i], truth[j]))
     pairs += [(p, None) for i, p in enumerate(predicted) if i not in used_p]
     pairs += [(None, t) for j, t in enumerate(truth) if j not in used_t]
