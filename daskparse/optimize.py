@@ -182,6 +182,7 @@ def _plan(data: bytes, kind: str, long_side: int, short_side: int) -> tuple[Imag
     target = _fit((width, height), long_side, short_side)
     coefficients = 0
     if kind == "jpeg":
+        assert img is not None  # only a WebP is planned from its header without opening it
         coefficients = _jpeg_coefficient_bytes(img, data)
         # DCT-domain downscale to the smallest 1/2, 1/4, 1/8 still >= the output size. The box is
         # symmetric (long, short), so EXIF rotation applied later does not change the target.
@@ -190,7 +191,7 @@ def _plan(data: bytes, kind: str, long_side: int, short_side: int) -> tuple[Imag
     _check_pixels(canvas, animated, kind, long_side, short_side)
     factor = (int(canvas[0] / target[0] / _REDUCING_GAP) or 1, int(canvas[1] / target[1] / _REDUCING_GAP) or 1)
     reduced = (math.ceil(canvas[0] / factor[0]), math.ceil(canvas[1] / factor[1]))
-    decoder = _DECODER_BYTES_PER_PIXEL.get(kind) or _PIXEL_BYTES.get(img.mode, 4) * (2 if kind == "tiff" else 1)
+    decoder = _DECODER_BYTES_PER_PIXEL.get(kind) or _PIXEL_BYTES.get(img.mode if img is not None else "", 4) * (2 if kind == "tiff" else 1)
     estimate = (
         canvas[0] * canvas[1] * decoder
         + coefficients

@@ -44,8 +44,9 @@ def cache_stats(url: str | None = None, now: float | None = None) -> dict:
     """Entries, live and expired, by status and variant; bytes; leftover temp and unreadable files."""
     fs, root = _filesystem(url)
     now_ms = _ms(time.time() if now is None else now)
-    totals = Counter()
-    by_status, variants = Counter(), {}
+    totals: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    variants: dict[str, dict] = {}
     stored_range: list[int] = []
     for variant, folder in _variant_folders(fs, root):
         files = _list(fs, folder, detail=True)
@@ -192,7 +193,9 @@ def _compact_folder(fs, folder: str, now_ms: int, min_files: int) -> Counter:
     small = sorted(name for name, f in listed.items() if int(f.get("size") or 0) < COMPACT_SMALL_BYTES)
     if len(small) < max(2, min_files):
         return result
-    batches, batch, batch_bytes = [], [], 0
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    batch_bytes = 0
     for name in small:  # by name: two compactions of one listing make the same batches, hence the same names
         size = int(listed[name].get("size") or 0)
         if batch and batch_bytes + size > COMPACT_TARGET_BYTES:

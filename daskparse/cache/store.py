@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import fsspec
 import numpy as np
@@ -87,6 +87,7 @@ class CacheHit:
                  "matchedSource": self.matched_source, "savedCall": self.saves_call,
                  "usage": self.usage}  # what the saved call cost when it was made (the run reports the savings)
         if self.level == "phash":
+            assert self.similarity is not None  # a look-alike hit is made with its similarity
             cache.update(distance=self.distance, similarity=round(self.similarity, 4))
         return {"source": source, "cleaned_url": cleaned_url, "shows": shows, "error": error, "seconds": {},
                 "usage": {}, "extractor": self.extractor, "image_sha256": sha, "cache": cache}
@@ -302,7 +303,7 @@ class ResultCache:
         found = [by_url.get(url_key(url)) for url in cleaned_urls]
         if not all(row is not None and self._row_live(row, now_ms) for row in found):
             return None
-        return [self._hit(row, "url") for row in found]
+        return [self._hit(row, "url") for row in found if row is not None]  # all of them, checked above
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -381,7 +382,7 @@ class ResultCache:
         and dropped, merges aborted (a source vanished), sources kept (changed since listed), seconds.
         """
         started = time.perf_counter()
-        result = _compact_folder(self.fs, self.folder, _ms(self.clock()), min_files)
+        result: dict[str, Any] = _compact_folder(self.fs, self.folder, _ms(self.clock()), min_files)
         result["seconds"] = round(time.perf_counter() - started, 3)
         if result["filesMerged"]:
             logger.info("cache %s variant %s compacted: %s", self.url, self.variant, result)

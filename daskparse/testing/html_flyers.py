@@ -693,8 +693,12 @@ def _two_shows_content(rng: np.random.Generator, reference: dt.date) -> tuple[_P
     with_zip = rng.random() < 0.85
     weekly = rng.random() < 0.25
     day = None if weekly else _upcoming(rng, reference)
-    weekday = _pick(rng, WEEKDAYS) if weekly else WEEKDAYS[day.weekday()]
-    date_line = f"Every {weekday}" if weekly else _date_text(rng, day)
+    if day is None:  # the same draws, in the same order, as before
+        weekday = _pick(rng, WEEKDAYS)
+        date_line = f"Every {weekday}"
+    else:
+        weekday = WEEKDAYS[day.weekday()]
+        date_line = _date_text(rng, day)
     style = _pick(rng, ("PM", " PM", "pm"))
     if rng.random() < 0.4:  # early and late show
         kind = _pick(rng, ("comedy", "live music", "comedy"))
@@ -1087,9 +1091,9 @@ def _rows_html(rng: np.random.Generator, parts: _Parts, look: _Look, color: RGB,
                  f'background:{_hex(pal.ac)};color:{_hex(pal.acfg)};padding:{_gap(8)} {_gap(14)};'
                  f'border-radius:{_gap(10)};">' + "".join(_text(esc(x), px * 0.9, style=f"{look.strong}")
                                                           for x in first) + "</div>")
-        body = "".join(f'<div style="flex:1 1 auto;">{cell(c, True, px)}</div>' for c in rest)
+        cells = "".join(f'<div style="flex:1 1 auto;">{cell(c, True, px)}</div>' for c in rest)
         items.append(f'<div style="display:flex;gap:{_gap(20)};align-items:flex-start;text-align:left;'
-                     f'margin:{_gap(10)} 0;">{badge}{body}</div>')
+                     f'margin:{_gap(10)} 0;">{badge}{cells}</div>')
     return f'<div style="width:100%;">{"".join(items)}</div>'
 
 
@@ -1299,13 +1303,20 @@ class HtmlPage:
 def _content(rng: np.random.Generator, layout: str, reference: dt.date) -> tuple[_Parts, list[dict], str]:
     if layout in ("single", "weekly"):
         parts, shows = _single_content(rng, reference, weekly=layout == "weekly")
-        return parts, shows, GROUPS[layout][1]
+        return parts, shows, _subtype(layout)
     if layout == "lineup":
         return _lineup_content(rng, reference)
     build = {"tour": _tour_content, "series": _series_content, "range": _range_content,
              "two-shows": _two_shows_content}[layout]
     parts, shows = build(rng, reference)
-    return parts, shows, GROUPS[layout][1]
+    return parts, shows, _subtype(layout)
+
+
+def _subtype(layout: str) -> str:
+    """The layout's fixed subtype (only a line-up's is chosen per flyer, by ``_lineup_content``)."""
+    subtype = GROUPS[layout][1]
+    assert subtype is not None
+    return subtype
 
 
 def _document(body: str, width: int, height: int) -> str:
