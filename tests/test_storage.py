@@ -52,8 +52,9 @@ def test_a_failed_write_keeps_the_earlier_file_and_leaves_no_temporary(folder):
     assert [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)] == ["data.bin"]
 
 
-def test_cache_files_reach_the_disk_before_the_rename_like_the_output(tmp_path, monkeypatch):
-    """A power cut cannot be staged here: what is checked is that a cache file is fsynced before it is renamed."""
+def test_cache_files_are_moved_into_place_without_waiting_for_the_disk(tmp_path, monkeypatch):
+    """A power cut cannot be staged here. The output's files are fsynced before their rename (tests/test_output.py);
+    the cache's are not: a file per image on a Gemini run, and a file a power cut emptied is skipped as unreadable."""
     events = []
     real_fsync, real_mv = os.fsync, fsspec.implementations.local.LocalFileSystem.mv
     monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
@@ -67,4 +68,4 @@ def test_cache_files_reach_the_disk_before_the_rename_like_the_output(tmp_path, 
     assert cache.store_partition([outcome])
     moves = [i for i, event in enumerate(events) if event.startswith("mv ")]
     assert any(events[i].endswith(".parquet") for i in moves)  # the partition's file (the prune marker goes too)
-    assert all(i > 0 and events[i - 1] == "fsync" for i in moves)
+    assert "fsync" not in events

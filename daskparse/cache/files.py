@@ -100,7 +100,7 @@ def _write_table(fs, folder: str, name: str, table: pa.Table, now_ms: int) -> st
     """``table`` as ``folder/name``, whole or not at all; the temporary name carries the cache's clock (prune
     reads it)."""
     return atomic_write(fs, folder, name, lambda file: pq.write_table(table, file, compression="zstd"),
-                        stamp_ms=now_ms)
+                        stamp_ms=now_ms, durable=False)  # a cache: see atomic_write
 
 
 def _remove(fs, path: str) -> None:

@@ -133,7 +133,7 @@ def _auto_prune(url: str, now: float) -> None:
     result = _prune(url, now, rewrite=False)
     try:  # through a temporary name and a move: a symbolic link planted at the marker is replaced, not followed
         atomic_write(fs, posixpath.dirname(marker), posixpath.basename(marker),
-                     lambda file: file.write(repr(now).encode()), stamp_ms=_ms(now))
+                     lambda file: file.write(repr(now).encode()), stamp_ms=_ms(now), durable=False)
     except OSError as error:
         logger.warning("could not record the cache prune time at %s: %s", marker, error)
     if result["filesDeleted"] or result["tempFilesRemoved"]:
