@@ -21,7 +21,8 @@ import datetime as dt
 import re
 from typing import Mapping, Optional
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+from daskparse.shows import WEEKDAYS
+
 LOOK_BACK_DAYS = 183  # a flyer seen late: its day may have passed, up to half a year ago
 LOOK_AHEAD_DAYS = 366  # ... or come within the year
 _PRINTED = re.compile(r"(?P<year>\d{4})?-{1,2}(?P<month>\d{2})-(?P<day>\d{2})")
@@ -68,13 +69,13 @@ def resolve(date: Optional[str], weekday: Optional[str], reference: dt.date
     label = f"{dt.date(2000, month, day):%b} {day}"  # 2000: a leap year, so Feb 29 has a name too
     if match["year"]:
         try:
-            printed = dt.date(int(match["year"]), month, day)
+            stated = dt.date(int(match["year"]), month, day)
         except ValueError:
             return None, weekday, f"the flyer prints {label} {match['year']}, which is not a date"
-        actual = WEEKDAYS[printed.weekday()]
-        note = (f"the flyer prints {weekday}, but {printed.isoformat()} is a {actual}"
+        actual = WEEKDAYS[stated.weekday()]
+        note = (f"the flyer prints {weekday}, but {stated.isoformat()} is a {actual}"
                 if weekday and weekday != actual else None)
-        return printed.isoformat(), actual, note
+        return stated.isoformat(), actual, note
     if weekday:
         found = _agreeing(month, day, weekday, reference)
         if found is None:
