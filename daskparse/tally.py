@@ -1,11 +1,11 @@
 """A run's outcomes, folded partition by partition into what its result is made of, and its progress.
 
     tally = RunTally(total=len(sources), settings=settings, on_progress=print, input_errors=input_errors)
-    tally.add(partition_outcomes)        # as each partition ends (on the client); calls on_progress
+    tally.add(partition.outcomes)        # as each partition ends (on the client); calls on_progress
     tally.progress()                     # RunProgress: done, failed, shows, cache hits, tokens, cost, ETA
     tally.result(input_errors, wall_seconds, dashboard_link, order=sources)  # the ParseResult
 
-Why fold instead of keeping the outcome dicts until the end: a run's client held every outcome (its shows,
+Why fold instead of keeping the outcomes until the end: a run's client held every outcome (its shows,
 timings, usage, cache details) until the result was built, growing with the run's size (BENCHMARKS.md, stress).
 Here an image leaves one outcome row, its show records (packed into Arrow every ``PACK_EVERY`` shows) and its
 error row, if any; timings, usage and cache levels are summed as they come.
