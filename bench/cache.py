@@ -32,6 +32,8 @@ from PIL import Image
 from daskparse.cache import DEFAULT_MIN_SIMILARITY, DEFAULT_PHASH_DISTANCE, ResultCache, cache_stats
 from daskparse.lookalike import decode_gray, similarity, thumbnail_pixels
 from daskparse.optimize import optimize_image
+from daskparse.outcome import Outcome
+from daskparse.usage import Usage
 
 REFERENCE = dt.date(2026, 11, 1)
 KINDS = ("resize", "recompress", "crop", "png", "webp", "resize+crop+q")
@@ -83,10 +85,10 @@ def _flyer_set(seed: int) -> dict:
     return {"seed": seed, "shows": flyer.shows, "original": original, "reposts": reposts}
 
 
-def _outcome(seed: int, image, shows: list[dict]) -> dict:
+def _outcome(seed: int, image, shows: list[dict]) -> Outcome:
     url = f"https://cdn.example.org/flyers/{seed}.jpg"
-    return {"source": url, "cleaned_url": url, "shows": shows, "error": None, "seconds": {}, "usage": {},
-            "extractor": "local", "image_sha256": f"{seed:064x}", "phash": image.phash, "thumbnail": image.thumbnail}
+    return Outcome(url, url, shows=shows, extractor="local", image_sha256=f"{seed:064x}", phash=image.phash,
+                   thumbnail=image.thumbnail)
 
 
 def _pct(values, q) -> float:
@@ -181,14 +183,13 @@ def size_benchmark(sets: list[dict], images: int = 1000, partition: int = 13) ->
     for i in range(images):
         image = fingerprints[i % len(fingerprints)]
         url = f"https://cdn.example.org/p/{i}.jpg?oh=sig"
-        outcomes.append({"source": url, "cleaned_url": url, "shows": shows[i % len(shows)], "error": None,
-                         "seconds": {}, "usage": {"requests": 1}, "extractor": "gemini",
-                         "image_sha256": f"{i:064x}", "phash": image.phash, "thumbnail": image.thumbnail})
+        outcomes.append(Outcome(url, url, shows=shows[i % len(shows)], usage=Usage(requests=1), extractor="gemini",
+                                image_sha256=f"{i:064x}", phash=image.phash, thumbnail=image.thumbnail))
     with tempfile.TemporaryDirectory() as folder:
         cache = ResultCache(folder, variant="size")
         started = time.perf_counter()
         for start in range(0, images, partition):
-            cache.store_partition([dict(o) for o in outcomes[start:start + partition]])
+            cache.store_partition(outcomes[start:start + partition])
         write = time.perf_counter() - started
         on_disk = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files)
         started = time.perf_counter()

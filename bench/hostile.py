@@ -106,9 +106,9 @@ def _time_each(hostile: dict[str, str]) -> list[dict]:
         started = time.perf_counter()
         outcome = process_source(item, settings, extractor)
         seconds = time.perf_counter() - started
-        error = outcome["error"]
+        error = outcome.error
         rows.append({"source": name, "seconds": round(seconds, 2),
-                     "outcome": error["kind"] if error else f"{len(outcome['shows'])} shows"})
+                     "outcome": error.kind if error else f"{len(outcome.shows)} shows"})
     return rows
 
 

@@ -8,8 +8,12 @@ on with the next source. Anything else that escapes a stage is a bug or a fault 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from daskparse.shows import strip_controls
+
+if TYPE_CHECKING:
+    from daskparse.usage import Usage
 
 
 class SourceError(Exception):
@@ -23,7 +27,7 @@ class SourceError(Exception):
         self.transient = transient
 
     # Set on an error of a Gemini call only: the requests it made still count (read with getattr).
-    usage: dict[str, int]
+    usage: "Usage"
 
     @property
     def stage(self) -> str:
@@ -51,18 +55,25 @@ class MainGuardError(SystemExit):
 
 @dataclass(frozen=True)
 class ErrorRecord:
+    """One row of the errors table (``ERROR_COLUMNS``), and whether it may pass (never cached if so)."""
+
     source: str
     cleaned_url: str
     stage: str
     kind: str
     message: str
+    transient: bool = False  # not a column: a timeout or a 5xx, worth trying again next run
+
+    def row(self) -> dict[str, str]:
+        """The errors table's columns."""
+        return {column: getattr(self, column) for column in ERROR_COLUMNS}
 
     def __post_init__(self) -> None:  # a message may quote a server or a file: no terminal escapes in it
         object.__setattr__(self, "message", strip_controls(self.message))
 
     @classmethod
     def from_error(cls, source: str, cleaned_url: str, error: SourceError) -> "ErrorRecord":
-        return cls(source, cleaned_url, error.stage, error.kind, error.message)
+        return cls(source, cleaned_url, error.stage, error.kind, error.message, error.transient)
 
 
 ERROR_COLUMNS = ["source", "cleaned_url", "stage", "kind", "message"]

@@ -34,6 +34,7 @@ from daskparse.errors import ErrorRecord, RunError
 from daskparse.extract import result_key
 from daskparse.gate import RateGate
 from daskparse.optimize import OPTIMIZER_VERSION
+from daskparse.outcome import Outcome, PartitionResult
 from daskparse.result import ParseResult
 from daskparse.settings import Settings
 from daskparse.sources import Source, expand_sources
@@ -48,7 +49,7 @@ LogCallback = Callable[[str, str], None]
 ProgressCallback = Callable[[RunProgress], None]
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``Run._on_cluster``)
 # closed when the run stops reading it (``Run.compute``): a generator, not any iterator
-Stream = Generator[tuple[list[Source], "list[dict] | None", "BaseException | None"], None, None]
+Stream = Generator[tuple[list[Source], "PartitionResult | None", "BaseException | None"], None, None]
 
 
 class Reporter(Protocol):
@@ -73,7 +74,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     items, input_errors = expand_sources(sources, trust_lists=settings.allow_private_hosts)
     this = Run(settings, _reporter(log), RunBoard(progress), stop)
     for error in input_errors:
-        this.report(_error_line(error.__dict__), "WARNING")
+        this.report(_error_line(error), "WARNING")
     sources_in_order = [item.source for item in items]  # results come back in the order given
     tally = this.tally = RunTally(len(items), settings, this.board, references=reference_dates,
                                   input_errors=input_errors)
@@ -184,19 +185,18 @@ class Run:
                         why = why or str(error)
                         continue
                     if isinstance(error, KilledWorker):  # nothing is lost: each image of it is an error row
-                        partition = [_worker_died(source, error) for source in chunk]
+                        partition = PartitionResult([_worker_died(source, error) for source in chunk])
                     elif error is not None:
                         raise error
-                    assert partition is not None  # a partition that ended without an error has its outcomes
-                    if partition and partition[0].get("not_reached"):
+                    assert partition is not None  # a partition that ended without an error has its result
+                    if partition.not_reached:
                         self.not_reached.extend(chunk)
                         continue
-                    fatal = [o["fatal"] for o in partition if "fatal" in o]
-                    if fatal:
-                        raise RunError(fatal[0])
-                    _report_partition(partition, settings, report, self.noted)
+                    if partition.fatal is not None:
+                        raise RunError(partition.fatal)
+                    _report_partition(partition.outcomes, settings, report, self.noted)
                     assert self.tally is not None  # ``run`` made it before any partition
-                    self.tally.add(partition)
+                    self.tally.add(partition.outcomes)
                     report(f"partition {done}/{len(chunks)} done", "DEBUG")
         if gate is not None and not lost:
             self.gate_metrics = gate.metrics()
@@ -238,7 +238,7 @@ class Run:
                 del future  # the last reference: the scheduler forgets the result
                 if submitted < len(chunks) and stop_requested(self.stop):
                     for rest in chunks[submitted:]:
-                        yield rest, [{"not_reached": True}], None
+                        yield rest, PartitionResult(not_reached=True), None
                     submitted = len(chunks)
                 if len(pending) < SUBMIT_BATCH and submitted < len(chunks):
                     try:
@@ -321,22 +321,21 @@ class _ClusterLost(Exception):
     """A partition's future was cancelled by no one in this run: the client lost its scheduler."""
 
 
-def _worker_died(source: Source, error: BaseException) -> dict:
+def _worker_died(source: Source, error: BaseException) -> Outcome:
     allowed = dask.config.get("distributed.scheduler.allowed-failures")
     message = f"the worker running this image died {allowed + 1} times; it was not retried again ({error})"
-    record = ErrorRecord(source.source, source.cleaned_url, "run", "run.worker_died", message[:500])
-    return {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "seconds": {}, "usage": {},
-            "error": {**record.__dict__, "transient": True}}
+    return Outcome(source.source, source.cleaned_url, error=ErrorRecord(
+        source.source, source.cleaned_url, "run", "run.worker_died", message[:500], transient=True))
 
 
-def _report_partition(partition: list[dict], settings: Settings, report: LogCallback, noted: set[str]) -> None:
+def _report_partition(outcomes: list[Outcome], settings: Settings, report: LogCallback, noted: set[str]) -> None:
     """Each failed image as a warning; the end of Gemini's daily quota once per run."""
-    for outcome in partition:
-        error = outcome["error"]
-        if error:
+    for outcome in outcomes:
+        error = outcome.error
+        if error is not None:
             report(_error_line(error), "WARNING")
-        quota_spent = (error and error["kind"] == "gemini.quota_exhausted") or (
-            settings.extractor_name == "gemini" and outcome.get("extractor") == "local")
+        quota_spent = (error is not None and error.kind == "gemini.quota_exhausted") or (
+            settings.extractor_name == "gemini" and outcome.extractor == "local")
         if quota_spent and "quota" not in noted:
             noted.add("quota")
             rest = ("go to the local extractor" if settings.fallback == "local"
@@ -344,11 +343,11 @@ def _report_partition(partition: list[dict], settings: Settings, report: LogCall
             report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
 
 
-def _error_line(error: Mapping[str, str]) -> str:
+def _error_line(error: ErrorRecord) -> str:
     """An error row as a log line, its escapes written out (``\\x1b``): a source is whatever was typed, listed or
     named a file ("\\x1b[31mred.jpg"), and the line reaches the user's terminal and ``log`` callback, which
     may print it as it is. Written out rather than dropped, as the command line's error table shows it."""
-    return visible(f"{error['source']}: {error['kind']}: {error['message']}")
+    return visible(f"{error.source}: {error.kind}: {error.message}")
 
 
 def _reporter(log: LogCallback | None) -> Reporter:

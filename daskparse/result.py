@@ -13,11 +13,10 @@ from daskparse.errors import ERROR_COLUMNS
 from daskparse.output import atomic_write, write_shows
 from daskparse.shows import SHOW_COLUMNS, as_text
 
-# Gemini usage per image, this run's (a cache hit made no call: zeros): Usage key -> outcome column
-OUTCOME_USAGE = {"requests": "requests", "inputTokens": "input_tokens", "outputTokens": "output_tokens",
-                 "thoughtsTokens": "thoughts_tokens"}
+# Gemini usage per image, this run's (a cache hit made no call: zeros): the Usage fields that are columns
+OUTCOME_USAGE = ("requests", "input_tokens", "output_tokens", "thoughts_tokens")
 # cached: the cache level that answered
-OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached", *OUTCOME_USAGE.values()]
+OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached", *OUTCOME_USAGE]
 # Columns worth reading in a terminal; the DataFrame has them all.
 TABLE_COLUMNS = ["weekday", "date", "start_time", "kind", "title", "performer", "venue", "city", "state"]
 

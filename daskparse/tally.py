@@ -1,11 +1,11 @@
 """A run's outcomes, folded partition by partition into what its result is made of, and its progress.
 
     tally = RunTally(total=len(sources), settings=settings, on_progress=print, input_errors=input_errors)
-    tally.add(partition_outcomes)        # as each partition ends (on the client); calls on_progress
+    tally.add(partition.outcomes)        # as each partition ends (on the client); calls on_progress
     tally.progress()                     # RunProgress: done, failed, shows, cache hits, tokens, cost, ETA
     tally.result(input_errors, wall_seconds, dashboard_link, order=sources)  # the ParseResult
 
-Why fold instead of keeping the outcome dicts until the end: a run's client held every outcome (its shows,
+Why fold instead of keeping the outcomes until the end: a run's client held every outcome (its shows,
 timings, usage, cache details) until the result was built, growing with the run's size (BENCHMARKS.md, stress).
 Here an image leaves one outcome row, its show records (packed into Arrow every ``PACK_EVERY`` shows) and its
 error row, if any; timings, usage and cache levels are summed as they come.
@@ -25,12 +25,13 @@ import pyarrow as pa
 from daskparse.cache import LEVELS
 from daskparse.dates import resolve_show
 from daskparse.errors import ERROR_COLUMNS, ErrorRecord
+from daskparse.outcome import Outcome
 from daskparse.result import OUTCOME_COLUMNS, OUTCOME_USAGE, ParseResult
 from daskparse.settings import Settings
 from daskparse.shows import shows_frame
+from daskparse.usage import Usage, camel_case
 
 STAGES = ("cache", "fetch", "optimize", "extract")
-USAGE_KEYS = ("requests", "retries", "rateLimited", "inputTokens", "imageTokens", "outputTokens", "thoughtsTokens")
 PACK_EVERY = 2000  # show records kept as dicts before they are packed into an Arrow table
 LATEST_ERRORS = 10  # error rows a RunProgress carries (the dashboard page lists them)
 
@@ -38,12 +39,7 @@ LATEST_ERRORS = 10  # error rows a RunProgress carries (the dashboard page lists
 def gate_stats(metrics: dict) -> dict:
     """The rate gate's metrics (``RateGate.metrics()``, snake_case as the rest of its Python API) as they go
     into stats: camelCase, as every other key of stats.json ("in_flight" -> "inFlight")."""
-    return {_camel_case(key): value for key, value in metrics.items()}
-
-
-def _camel_case(name: str) -> str:
-    first, *rest = name.split("_")
-    return first + "".join(word.capitalize() for word in rest)
+    return {camel_case(key): value for key, value in metrics.items()}
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ class RunTally:
         self.references = references or {}
         self.started = time.perf_counter()
         self.rows: list[tuple] = []  # OUTCOME_COLUMNS, one per outcome
-        self.errors: list[dict] = []
+        self.errors: list[ErrorRecord] = []
         self._show_records: list[dict] = []
         self._show_tables: list[pa.Table] = []
         self.show_count = 0
@@ -103,41 +99,40 @@ class RunTally:
         self.calls_saved = 0
         self.computed = 0  # outcomes that spent time in a stage (not answered on the client)
         self.stage_seconds: Counter = Counter()
-        self.usage: Counter = Counter()
+        self.usage = Usage()
         self.billed = 0  # images this run sent to Gemini (at least one request)
-        self.saved_usage: Counter = Counter()  # what the calls the cache saved had cost when they were made
+        self.saved_usage = Usage()  # what the calls the cache saved had cost when they were made
         self.local_fallbacks = 0
 
-    def add(self, outcomes: Iterable[dict]) -> None:
+    def add(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
-            shows, error, cache = outcome["shows"], outcome["error"], outcome.get("cache") or {}
-            status = "error" if error else "shows" if shows else "no_shows"
-            usage = outcome.get("usage") or {}
-            self.rows.append((outcome["source"], outcome["cleaned_url"], status, len(shows), cache.get("level"),
-                              *(usage.get(key, 0) for key in OUTCOME_USAGE)))
-            if error:
+            shows, error, cache, usage = outcome.shows, outcome.error, outcome.cache, outcome.usage
+            self.rows.append((outcome.source, outcome.cleaned_url, outcome.status, len(shows),
+                              cache.level if cache is not None else None,
+                              *(getattr(usage, name) for name in OUTCOME_USAGE)))
+            if error is not None:
                 self.errors.append(error)
-            reference = self.references.get(outcome["source"], self.reference_date)
+            reference = self.references.get(outcome.source, self.reference_date)
             self._show_records.extend(resolve_show(show, reference) for show in shows)
             self.show_count += len(shows)
-            if cache:
-                self.levels[cache["level"]] += 1
-                self.calls_saved += bool(cache.get("savedCall"))
-                if cache.get("savedCall"):
-                    self.saved_usage.update(cache.get("usage") or {})
-            if outcome["seconds"]:
+            if cache is not None:
+                self.levels[cache.level] += 1
+                if cache.saved_call:
+                    self.calls_saved += 1
+                    self.saved_usage += cache.usage
+            if outcome.seconds:
                 self.computed += 1
-                self.stage_seconds.update(outcome["seconds"])
-            self.usage.update(usage)
-            self.billed += bool(usage.get("requests"))
-            self.local_fallbacks += outcome.get("extractor") == "local"
+                self.stage_seconds.update(outcome.seconds)
+            self.usage += usage
+            self.billed += bool(usage.requests)
+            self.local_fallbacks += outcome.extractor == "local"
         if len(self._show_records) >= PACK_EVERY:
             self._pack()
         self.notify()
 
-    def cost(self, usage: Counter) -> float | None:
-        """USD for ``usage`` (Usage's keys) at the model's documented online price; None for an unknown model."""
-        return self.settings.estimated_cost(usage["inputTokens"], usage["outputTokens"], usage["thoughtsTokens"])
+    def cost(self, usage: Usage) -> float | None:
+        """USD for ``usage`` at the model's documented online price; None for an unknown model."""
+        return self.settings.estimated_cost(usage.input_tokens, usage.output_tokens, usage.thoughts_tokens)
 
     def cost_stats(self) -> dict:
         """What the run cost per image sent to Gemini (and per 1,000), and what the cache saved: the calls it
@@ -165,14 +160,14 @@ class RunTally:
 
     def progress(self) -> RunProgress:
         before = len(self.input_errors)
-        latest = [(e["source"], e["kind"], e["message"]) for e in self.errors[-LATEST_ERRORS:]]
+        latest = [(e.source, e.kind, e.message) for e in self.errors[-LATEST_ERRORS:]]
         latest = self.input_errors[max(0, before - LATEST_ERRORS + len(latest)):] + latest  # oldest first
         return RunProgress(
             total=self.total + before, done=len(self.rows) + before, failed=len(self.errors) + before,
             shows=self.show_count,
-            cache_hits=sum(self.levels.values()), requests=self.usage["requests"],
-            input_tokens=self.usage["inputTokens"], output_tokens=self.usage["outputTokens"],
-            thoughts_tokens=self.usage["thoughtsTokens"], estimated_cost_usd=self.cost(self.usage),
+            cache_hits=sum(self.levels.values()), requests=self.usage.requests,
+            input_tokens=self.usage.input_tokens, output_tokens=self.usage.output_tokens,
+            thoughts_tokens=self.usage.thoughts_tokens, estimated_cost_usd=self.cost(self.usage),
             elapsed=time.perf_counter() - self.started, extractor=self.settings.extractor_name,
             latest_errors=tuple(latest), input_errors=before)
 
@@ -207,7 +202,7 @@ class RunTally:
         unused = (0,) * len(OUTCOME_USAGE)
         rows = [(e.source, e.cleaned_url, "error", 0, None, *unused) for e in input_errors] + by_source(
             self.rows, lambda row: row[0])
-        error_records = [error.__dict__ for error in input_errors] + by_source(self.errors, lambda e: e["source"])
+        error_records = [error.row() for error in [*input_errors, *by_source(self.errors, lambda e: e.source)]]
         status = Counter(row[2] for row in rows)
         stats = {
             "totalImages": len(rows),
@@ -227,14 +222,14 @@ class RunTally:
         }
         if settings.extractor_name == "gemini":
             stats["model"] = settings.model_name  # what the cost is priced for (or why it is unknown)
-            stats.update({key: self.usage[key] for key in USAGE_KEYS})
+            stats.update(self.usage.stats())
             stats.update(self.cost_stats())
             stats["thinkingBudget"] = settings.thinking_budget if settings.thinking_budget is not None else \
                 settings.thinking_tokens
             stats["fellBackToLocal"] = self.local_fallbacks
         outcomes = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
             {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(),
-             "shows": "int64", "cached": pd.StringDtype(), **{column: "int64" for column in OUTCOME_USAGE.values()}})
+             "shows": "int64", "cached": pd.StringDtype(), **{column: "int64" for column in OUTCOME_USAGE}})
         errors = pd.DataFrame.from_records(error_records, columns=ERROR_COLUMNS).astype(pd.StringDtype())
         shows = self.shows()
         if position and not shows.empty:

@@ -3,21 +3,22 @@
 ``process_source`` takes a source through fetch → optimize → extract (asking the cache between stages) and
 always returns an outcome: a per-source failure is a value, only faults of the run itself raise.
 ``process_partition`` is the task a cluster runs: its sources one after another, their outcomes stored in the
-cache as one file before they are returned. Nothing here starts or knows a cluster (daskparse.cluster) or the
-run's loop (daskparse.pipeline).
+cache as one file before they are returned. Both return the types of daskparse.outcome. Nothing here starts or
+knows a cluster (daskparse.cluster) or the run's loop (daskparse.pipeline).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
-from daskparse.cache import ResultCache
+from daskparse.cache import CacheHit, ResultCache
 from daskparse.console import visible
 from daskparse.errors import ErrorRecord, SourceError
 from daskparse.extract import Extraction, Extractor, build_extractor
@@ -25,6 +26,7 @@ from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import fetch_bytes
 from daskparse.gate import RateGate
 from daskparse.optimize import optimize_image
+from daskparse.outcome import Outcome, PartitionResult, show_records
 from daskparse.settings import Settings
 from daskparse.sources import Source
 
@@ -70,93 +72,91 @@ def _worker_gate(settings: Settings) -> RateGate | None:
 
 
 def process_source(source: Source, settings: Settings, extractor: Extractor,
-                   cache: ResultCache | None = None) -> dict[str, Any]:
-    """One source through every stage; always returns an outcome dict, never raises for the source's sake.
+                   cache: ResultCache | None = None) -> Outcome:
+    """One source through every stage; always returns its outcome, never raises for the source's sake.
 
     With a cache, the bytes' SHA-256 (after fetch) and the look-alike check (after optimize) may answer
     before the extractor is called; the URL level was asked on the client already (``run``).
     """
-    outcome: dict[str, Any] = {"source": source.source, "cleaned_url": source.cleaned_url, "shows": [], "error": None,
-                               "seconds": {}}
+    outcome = Outcome(source.source, source.cleaned_url)
+    seconds = outcome.seconds
     stage = "fetch"
     try:
         started = time.perf_counter()
         data = fetch_bytes(source, settings.fetch_limits())
         sha256 = hashlib.sha256(data).hexdigest()
         stage, mark = "optimize", time.perf_counter()
-        outcome["seconds"]["fetch"] = mark - started
+        seconds["fetch"] = mark - started
         hit = cache.lookup_sha256(sha256) if cache is not None else None
         if hit is not None:
-            return _served(hit, source, sha256, time.perf_counter() - mark, outcome["seconds"])
-        outcome["image_sha256"] = sha256
+            return _served(hit, source, sha256, time.perf_counter() - mark, seconds)
+        outcome.image_sha256 = sha256
         mark = time.perf_counter()
         image = optimize_image(data, max_size=(settings.max_long_side, settings.max_short_side), quality=settings.jpeg_quality)
         del data
         stage, started = "extract", time.perf_counter()
-        outcome["seconds"]["optimize"] = started - mark
+        seconds["optimize"] = started - mark
         if cache is not None:
             hit = cache.lookup_phash(image.phash, image.jpeg)
             if hit is not None:
-                served = _served(hit, source, sha256, time.perf_counter() - started, outcome["seconds"])
+                served = _served(hit, source, sha256, time.perf_counter() - started, seconds)
                 # stored as an alias: its URL and bytes are direct hits next time, its look a candidate
-                served["phash"], served["thumbnail"] = image.phash, image.thumbnail
+                served.phash, served.thumbnail = image.phash, image.thumbnail
                 return served
-            outcome["phash"], outcome["thumbnail"] = image.phash, image.thumbnail
+            outcome.phash, outcome.thumbnail = image.phash, image.thumbnail
             started = time.perf_counter()
         extraction: Extraction = extractor.extract(image.jpeg)  # GeminiConfigError passes: it ends the run
-        outcome["seconds"]["extract"] = time.perf_counter() - started
-        outcome["usage"], outcome["extractor"] = extraction.usage, extraction.extractor
-        outcome["shows"] = [
-            {**show.model_dump(), "source": source.source, "cleaned_url": source.cleaned_url,
-             "image_sha256": outcome["image_sha256"], "extractor": extraction.extractor}
-            for show in extraction.shows
-        ]
+        seconds["extract"] = time.perf_counter() - started
+        outcome.usage, outcome.extractor = extraction.usage, extraction.extractor
+        outcome.shows = show_records((show.model_dump() for show in extraction.shows), source.source,
+                                     source.cleaned_url, sha256, extraction.extractor)
     except SourceError as error:
-        outcome["error"] = {**ErrorRecord.from_error(source.source, source.cleaned_url, error).__dict__,
-                            "transient": error.transient}
-        outcome["usage"] = getattr(error, "usage", None) or outcome.get("usage", {})
+        outcome.error = ErrorRecord.from_error(source.source, source.cleaned_url, error)
+        outcome.usage = getattr(error, "usage", None) or outcome.usage
     except GeminiConfigError:
         raise
     except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
         logger.exception("unexpected failure in %s for %s", stage, visible(source.source))
-        outcome["error"] = {**ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
-                                          f"{type(error).__name__}: {error}"[:500]).__dict__, "transient": True}
+        outcome.error = ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
+                                    f"{type(error).__name__}: {error}"[:500], transient=True)
     return outcome
 
 
-def _served(hit, source: Source, sha256: str, seconds: float, timings: dict[str, float]) -> dict[str, Any]:
-    """A cache hit dressed as this source's outcome, keeping the time spent getting there."""
+def _served(hit: CacheHit, source: Source, sha256: str, seconds: float, timings: dict[str, float]) -> Outcome:
+    """A cache hit as this source's outcome, keeping the time spent getting there."""
     served = hit.outcome(source.source, source.cleaned_url, sha256)
-    served["seconds"] = {**timings, "cache": seconds}
+    served.seconds = {**timings, "cache": seconds}
     return served
 
 
 def process_partition(sources: Sequence[Source], settings: Settings, reference_date: dt.date,
                       cache: ResultCache | None = None, stop=None,  # stop: anything with is_set()
-                      run_id: str = "") -> list[dict]:
-    """Outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and a ``fatal`` marker.
+                      run_id: str = "") -> PartitionResult:
+    """The outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and why.
 
     With a cache, the partition's outcomes are written to it as one file before they are returned, so a
-    run killed later loses none of them. The marker (rather than an exception) stops the run without a
-    traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does nothing and
-    says so with a ``not_reached`` marker: the run is stopping, the next run does its sources.
+    run killed later loses none of them. A fault of the run is returned (``fatal``) rather than raised, to stop
+    the run without a traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does
+    nothing and says so (``not_reached``): the run is stopping, the next run does its sources.
     """
     if stop_requested(stop):
-        return [{"not_reached": True}]
+        return PartitionResult(not_reached=True)
     if cache is not None:
         recovered = _stored_earlier(sources, cache)
         if recovered is not None:
-            return recovered
-    outcomes = []
+            return PartitionResult(recovered)
+    result = PartitionResult()
     try:
         extractor = extractor_for(settings, reference_date, run_id)
         for source in sources:
-            outcomes.append(process_source(source, settings, extractor, cache))
+            result.outcomes.append(process_source(source, settings, extractor, cache))
     except GeminiConfigError as error:  # every image would fail the same way
-        outcomes.append({"fatal": str(error)})
+        result.fatal = str(error)
     if cache is not None:
-        cache.store_partition(outcomes)  # takes the thumbnails out: they are for the cache only
-    return outcomes
+        cache.store_partition(result.outcomes)
+    for outcome in result.outcomes:  # the thumbnails are for the cache only: they do not travel to the client
+        outcome.thumbnail = None
+    return result
 
 
 def stop_requested(stop) -> bool:
@@ -169,20 +169,16 @@ def stop_requested(stop) -> bool:
         return False
 
 
-def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[dict] | None:
+def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[Outcome] | None:
     """This partition's outcomes if a run of it already stored them (the task runs again because its worker
     died after storing, before its result reached the client): they are not computed, nor paid for, twice.
 
-    Served as computed (no ``cache`` level): this run made those calls, so its usage counts them once.
+    Served as computed (no cache match): this run made those calls, so its usage counts them once.
     """
     hits = cache.lookup_stored([source.cleaned_url for source in sources])
     if hits is None:
         return None
-    outcomes = []
-    for source, hit in zip(sources, hits):
-        outcome = hit.outcome(source.source, source.cleaned_url)
-        del outcome["cache"]
-        outcome["usage"] = hit.usage
-        outcomes.append(outcome)
+    outcomes = [dataclasses.replace(hit.outcome(source.source, source.cleaned_url), cache=None, usage=hit.usage)
+                for source, hit in zip(sources, hits)]
     logger.info("%d images of a partition run again were already stored: not computed again", len(outcomes))
     return outcomes

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -16,10 +17,13 @@ from PIL import Image
 from daskparse.cache import (COMPACT_MIN_FILES, DAY, DEFAULT_PHASH_DISTANCE, CacheError, ResultCache, cache_stats,
                              cache_variant, clear, prune, url_key)
 from daskparse.cache import maintenance  # compaction reads and writes through its names: patched there
+from daskparse.errors import ErrorRecord
 from daskparse.optimize import optimize_image
+from daskparse.outcome import Outcome, show_records
 from daskparse.settings import load_settings
 from daskparse.tally import RunTally
 from daskparse.testing.flyers import make_flyer
+from daskparse.usage import Usage
 
 T0 = 1_800_000_000.0  # an injected clock's start (2027)
 FLYERS = 12
@@ -59,18 +63,16 @@ def location(request, tmp_path):
         fs.rm(url, recursive=True)
 
 
-def _outcome(n: int, image=None, shows=None, *, error=None, extractor="local", sha=None) -> dict:
+def _outcome(n: int, image=None, shows=None, *, error=None, extractor="local", sha=None) -> Outcome:
     url = f"https://cdn.example.org/flyers/{n}.jpg"
-    shows = [{**show, "source": url, "cleaned_url": url, "image_sha256": "x", "extractor": extractor}
-             for show in (shows or [])]
-    return {"source": url + "?oh=signed", "cleaned_url": url, "shows": shows, "error": error, "seconds": {"fetch": 0.1},
-            "usage": {"requests": 1}, "extractor": extractor, "image_sha256": sha or f"{n:064x}",
-            "phash": image.phash if image else None, "thumbnail": image.thumbnail if image else None}
+    return Outcome(url + "?oh=signed", url, shows=show_records(shows or [], url, url, "x", extractor), error=error,
+                   seconds={"fetch": 0.1}, usage=Usage(requests=1), extractor=extractor,
+                   image_sha256=sha or f"{n:064x}", phash=image.phash if image else None,
+                   thumbnail=image.thumbnail if image else None)
 
 
-def _error(kind: str, *, transient: bool) -> dict:
-    return {"source": "s", "cleaned_url": "u", "stage": kind.split(".")[0], "kind": kind, "message": "HTTP 404",
-            "transient": transient}
+def _error(kind: str, *, transient: bool) -> ErrorRecord:
+    return ErrorRecord("s", "u", kind.split(".")[0], kind, "HTTP 404", transient=transient)
 
 
 def _cache(location, clock=None, **options) -> ResultCache:
@@ -106,15 +108,16 @@ def test_store_then_find_by_each_level(location, flyers):
     assert by_url.level == "url" and by_url.status == "shows"
     outcome = by_url.outcome("https://cdn.example.org/flyers/0.jpg?oh=refreshed",
                              "https://cdn.example.org/flyers/0.jpg")
-    assert [{k: s[k] for k in flyer.shows[0]} for s in outcome["shows"]] == flyer.shows
-    assert {s["source"] for s in outcome["shows"]} == {"https://cdn.example.org/flyers/0.jpg?oh=refreshed"}
-    assert outcome["image_sha256"] == f"{0:064x}" and outcome["error"] is None
-    assert outcome["cache"]["level"] == "url" and outcome["cache"]["savedCall"]
+    assert [{k: s[k] for k in flyer.shows[0]} for s in outcome.shows] == flyer.shows
+    assert {s["source"] for s in outcome.shows} == {"https://cdn.example.org/flyers/0.jpg?oh=refreshed"}
+    assert outcome.image_sha256 == f"{0:064x}" and outcome.error is None
+    assert outcome.cache is not None and outcome.cache.level == "url" and outcome.cache.saved_call
+    assert outcome.cache.usage == Usage(requests=1)  # what the saved call cost, read back
 
     by_sha = cache.lookup_sha256(f"{0:064x}")
     moved = by_sha.outcome("https://elsewhere.example/copy.jpg", "https://elsewhere.example/copy.jpg", f"{0:064x}")
-    assert by_sha.level == "sha256" and len(moved["shows"]) == len(flyer.shows)
-    assert moved["shows"][0]["cleaned_url"] == "https://elsewhere.example/copy.jpg"
+    assert by_sha.level == "sha256" and len(moved.shows) == len(flyer.shows)
+    assert moved.shows[0]["cleaned_url"] == "https://elsewhere.example/copy.jpg"
 
     repost = optimize_image(_repost(flyer, "JPEG q60"))
     by_look = cache.lookup_phash(repost.phash, repost.jpeg)
@@ -194,17 +197,15 @@ def test_results_expire_after_ttl_and_errors_after_error_ttl(location, flyers):
         _outcome(6, error=_error("fetch.timeout", transient=True)),
         _outcome(7, error=_error("gemini.quota_exhausted", transient=False)),
         _outcome(8, error=_error("extract.unexpected", transient=False)),
-        _outcome(9, error={k: v for k, v in _error("fetch.not_found", transient=False).items() if k != "transient"}),
     ])
     cache.load_index()
     assert len(cache) == 2  # the result and the permanent error; the others are never stored
     url = "https://cdn.example.org/flyers/{}.jpg".format
     error_hit = cache.lookup_url(url(5))
     assert error_hit.status == "error" and not error_hit.saves_call
-    assert error_hit.outcome("s5", url(5))["error"] == {"source": "s5", "cleaned_url": url(5), "stage": "fetch",
-                                                        "kind": "fetch.not_found", "message": "HTTP 404",
-                                                        "transient": False}
-    for n in (6, 7, 8, 9):
+    assert error_hit.outcome("s5", url(5)).error == ErrorRecord("s5", url(5), "fetch", "fetch.not_found", "HTTP 404",
+                                                                transient=False)
+    for n in (6, 7, 8):
         assert cache.lookup_url(url(n)) is None
 
     clock.now = T0 + DAY - 1
@@ -385,7 +386,7 @@ def test_two_writers_at_once_both_land(location, flyers):
         batch = [_outcome(10 * i + k, image, flyer.shows) for k in range(5)]
         barrier.wait()
         paths.append(cache.store_partition(batch))
-        paths.append(cache.store_partition([dict(o) for o in batch]))  # the same task again: same file
+        paths.append(cache.store_partition([dataclasses.replace(o) for o in batch]))  # the same task again: same file
 
     threads = [threading.Thread(target=write, args=(i, c)) for i, c in enumerate(writers)]
     for thread in threads:
@@ -691,7 +692,7 @@ def test_look_alike_hits_stored_without_a_thumbnail_do_not_crowd_out_the_origina
     assert hit is not None
     for n in range(200, 200 + 4):  # more aliases than look-up candidates, each at distance 0 from the repost
         served = hit.outcome(_url(n), _url(n), f"{n:064x}")
-        served["phash"] = repost.phash
+        served.phash = repost.phash
         cache.store_partition([served])
     cache.load_index()
     again = cache.lookup_phash(repost.phash, repost.jpeg)

@@ -243,6 +243,8 @@ def test_parse_images_on_a_cluster_started_elsewhere(dask_processes, gemini_serv
 # -- what the page shows: the run's own panels, an ETA, the latest errors (issue 15) -------------------------------
 def test_a_runs_progress_carries_its_extractor_and_its_latest_errors():
     """What the page needs beyond the counts: which extractor (its panels) and the last error rows."""
+    from daskparse.errors import ErrorRecord
+    from daskparse.outcome import Outcome
     from daskparse.settings import load_settings
     from daskparse.tally import LATEST_ERRORS, RunTally
 
@@ -250,10 +252,8 @@ def test_a_runs_progress_carries_its_extractor_and_its_latest_errors():
     tally = RunTally(30, load_settings(extractor="local"), seen.append)
     tally.notify()
     for index in range(25):
-        error = {"source": f"/flyers/{index}.jpg", "cleaned_url": "", "stage": "decode", "kind": "decode.corrupt",
-                 "message": f"not an image ({index})"}
-        tally.add([{"source": error["source"], "cleaned_url": "", "shows": [], "seconds": {"fetch": 0.1},
-                    "usage": {}, "error": error}])
+        error = ErrorRecord(f"/flyers/{index}.jpg", "", "decode", "decode.corrupt", f"not an image ({index})")
+        tally.add([Outcome(error.source, "", seconds={"fetch": 0.1}, error=error)])
     assert seen[0].extractor == "local" and seen[0].latest_errors == ()
     assert [row[0] for row in seen[-1].latest_errors] == [f"/flyers/{index}.jpg" for index in range(15, 25)]
     assert seen[-1].latest_errors[-1] == ("/flyers/24.jpg", "decode.corrupt", "not an image (24)")

@@ -63,9 +63,9 @@ def test_extracts_and_normalises_shows_through_the_real_client(server):
     assert (first.state, first.zip, first.city) == ("TX", "78701", "Austin")
     assert (second.kind, second.weekday, second.recurrence, second.end_time) == ("trivia", "Tuesday", "weekly", "21:00")
     assert result.extractor == "gemini"
-    assert result.usage["requests"] == 1 and result.usage["retries"] == 0
-    assert result.usage["imageTokens"] == 1032  # 1200x800: four 768x768 tiles of 258
-    assert result.usage["inputTokens"] > 1032 and result.usage["outputTokens"] > 0
+    assert result.usage.requests == 1 and result.usage.retries == 0
+    assert result.usage.image_tokens == 1032  # 1200x800: four 768x768 tiles of 258
+    assert result.usage.input_tokens > 1032 and result.usage.output_tokens > 0
     request = server.requests[-1]
     config = request.body["generationConfig"]
     assert config["temperature"] == 0 and config["responseMimeType"] == "application/json"
@@ -85,14 +85,14 @@ def test_transient_faults_are_retried_with_backoff(server, fault):
     server.add_fault(fault, times=2)
     sleeps = Sleeps()
     result = extractor(server, sleeps).extract(jpeg_bytes())
-    assert result.shows and result.usage["retries"] == 2 and result.usage["requests"] == 3
+    assert result.shows and result.usage.retries == 2 and result.usage.requests == 3
     assert len(sleeps) == 2 and 1 <= sleeps[0] <= 2 and 2 <= sleeps[1] <= 4  # exponential with jitter
 
 
 def test_a_slow_answer_times_out_and_is_retried(server):
     server.add_fault("slow", seconds=3)
     result = extractor(server, timeout=1).extract(jpeg_bytes())
-    assert result.shows and result.usage["retries"] == 1
+    assert result.shows and result.usage.retries == 1
 
 
 def test_persistent_5xx_ends_as_a_transient_error_after_max_retries(server):
@@ -107,7 +107,7 @@ def test_per_minute_429_waits_what_retryinfo_says(server):
     server.add_fault("rate_limit", seconds=2.5)
     sleeps = Sleeps()
     result = extractor(server, sleeps).extract(jpeg_bytes())
-    assert result.shows and result.usage["rateLimited"] == 1
+    assert result.shows and result.usage.rate_limited == 1
     assert sleeps and max(sleeps) == pytest.approx(2.5, abs=0.01)
 
 
@@ -123,7 +123,7 @@ def test_real_rpm_quota_is_waited_out():
         ex = extractor(server)
         results = [ex.extract(jpeg_bytes(color=(i, i, i))) for i in range(4)]
         assert all(r.shows for r in results)
-        assert sum(r.usage["rateLimited"] for r in results) == server.rate_limited["rpm"] >= 1
+        assert sum(r.usage.rate_limited for r in results) == server.rate_limited["rpm"] >= 1
 
 
 def test_daily_quota_closes_the_gate_and_falls_back_or_errors(server):
@@ -136,7 +136,7 @@ def test_daily_quota_closes_the_gate_and_falls_back_or_errors(server):
     server.add_fault("daily_quota")
     ex = extractor(server, fallback=Local())
     result = ex.extract(jpeg_bytes())
-    assert result.extractor == "local" and result.usage["rateLimited"] == 1
+    assert result.extractor == "local" and result.usage.rate_limited == 1
     assert ex.gate.closed and "daily" in ex.gate.closed
     calls = server.count(":generateContent")
     assert ex.extract(jpeg_bytes()).extractor == "local"
@@ -151,7 +151,7 @@ def test_daily_quota_closes_the_gate_and_falls_back_or_errors(server):
 def test_bad_output_is_retried_once_with_a_larger_budget(server, fault):
     server.add_fault(fault)
     result = extractor(server, max_output_tokens=1000).extract(jpeg_bytes())
-    assert result.shows and result.usage["retries"] == 1
+    assert result.shows and result.usage.retries == 1
     budgets = [r.body["generationConfig"]["maxOutputTokens"] for r in server.requests]
     assert budgets == [1000, 2000]
     server.add_fault(fault, times=2)
@@ -277,10 +277,10 @@ def test_thinking_is_off_by_default_and_thoughts_are_counted_apart_from_the_answ
     with GeminiServer(api_key=KEY, min_deadline_seconds=None, thoughts_tokens=800) as server:
         off = extractor(server).extract(jpeg_bytes())
         assert _thinking_budget(_generation_config(server)) == 0
-        assert off.usage["thoughtsTokens"] == 0 and off.usage["outputTokens"] > 0
+        assert off.usage.thoughts_tokens == 0 and off.usage.output_tokens > 0
         dynamic = extractor(server, thinking_budget=-1).extract(jpeg_bytes())
         assert _thinking_budget(_generation_config(server)) == -1
-        assert dynamic.usage["thoughtsTokens"] == 800 and dynamic.usage["outputTokens"] == off.usage["outputTokens"]
+        assert dynamic.usage.thoughts_tokens == 800 and dynamic.usage.output_tokens == off.usage.output_tokens
         extractor(server, media_resolution="low").extract(jpeg_bytes())
         assert _generation_config(server)["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
         assert "mediaResolution" not in server.requests[0].body["generationConfig"]
@@ -296,8 +296,8 @@ def test_a_non_flyer_yields_no_shows_and_a_flyer_still_its_shows(server):
     ex = extractor(server)
     none = ex.extract(receipt)
     assert none.shows == [] and none.extractor == "gemini"
-    assert none.usage["requests"] == 1 and none.usage["retries"] == 0
-    assert none.usage["inputTokens"] > 0 and none.usage["outputTokens"] > 0  # paid for like any answer
+    assert none.usage.requests == 1 and none.usage.retries == 0
+    assert none.usage.input_tokens > 0 and none.usage.output_tokens > 0  # paid for like any answer
     assert [show.title for show in ex.extract(flyer).shows] == ["Karaoke Night", "Trivia"]
     assert server.count(":generateContent") == 2  # no retry for the verdict
 
@@ -307,7 +307,7 @@ def test_shows_sent_with_is_flyer_false_are_dropped_and_logged_at_debug(server, 
     server.set_answer(image, {"is_flyer": False, "not_flyer_reason": "a menu", "shows": ANSWER["shows"]})
     with caplog.at_level(logging.DEBUG, logger="daskparse.gemini"):
         result = extractor(server).extract(image)
-    assert result.shows == [] and result.usage["requests"] == 1
+    assert result.shows == [] and result.usage.requests == 1
     (record,) = [r for r in caplog.records if r.name == "daskparse.gemini"]
     assert record.levelno == logging.DEBUG and "a menu" in record.getMessage() and "2 shows" in record.getMessage()
 
@@ -322,7 +322,7 @@ def test_every_answer_shape_is_read_on_one_path(server, answer):
     image = jpeg_bytes(color=(7, 70, 170))
     server.set_answer(image, answer)
     result = extractor(server).extract(image)
-    assert [show.title for show in result.shows] == ["Karaoke Night", "Trivia"] and result.usage["retries"] == 0
+    assert [show.title for show in result.shows] == ["Karaoke Night", "Trivia"] and result.usage.retries == 0
 
 
 def test_the_request_carries_the_verdict_schema_and_a_prompt_that_allows_it(server):
@@ -354,7 +354,7 @@ def test_the_estimated_input_tokens_follow_the_prompt(server):
 
     for image in (jpeg_bytes(1200, 800), jpeg_bytes(320, 240)):
         result = extractor(server).extract(image)
-        assert abs(estimate_input_tokens(image) - result.usage["inputTokens"]) <= 2
+        assert abs(estimate_input_tokens(image) - result.usage.input_tokens) <= 2
 
 
 # ---------------------------------------------------------------- the retry policy (issue 16: through tenacity)
@@ -388,7 +388,7 @@ def test_a_429_pauses_the_gate_for_its_fractional_retryinfo_and_does_not_spend_m
     result = ex.extract(jpeg_bytes())
     assert result.shows and gate.pauses == [pytest.approx(1.5)] and backoff == []
     assert 1.4 <= gate_waits[0] <= 1.5  # then on in short steps: Sleeps only pretends to wait
-    assert (result.usage["requests"], result.usage["retries"], result.usage["rateLimited"]) == (2, 1, 1)
+    assert (result.usage.requests, result.usage.retries, result.usage.rate_limited) == (2, 1, 1)
 
 
 def test_each_kind_of_fault_has_its_own_bound_and_the_backoff_counts_only_5xx(server):
@@ -400,7 +400,7 @@ def test_each_kind_of_fault_has_its_own_bound_and_the_backoff_counts_only_5xx(se
     result = ex.extract(jpeg_bytes())
     assert result.shows and len(backoff) == 2 and 1 <= backoff[0] <= 2 and 2 <= backoff[1] <= 4
     assert gate.pauses == [pytest.approx(0.01)]
-    assert (result.usage["requests"], result.usage["retries"], result.usage["rateLimited"]) == (5, 4, 1)
+    assert (result.usage.requests, result.usage.retries, result.usage.rate_limited) == (5, 4, 1)
     budgets = [r.body["generationConfig"]["maxOutputTokens"] for r in server.requests]
     assert budgets == [1000, 1000, 1000, 2000, 2000]  # doubled after the bad answer, kept for later attempts
 
@@ -413,7 +413,7 @@ def test_a_storm_of_429s_ends_as_rate_limited_after_its_bound(server):
     error = caught.value
     assert error.kind == "gemini.rate_limited" and error.transient and "after 2 waits" in str(error)
     assert server.count(":generateContent") == 3 and len(gate.pauses) == 2 and backoff == []  # no pause at the end
-    assert (error.usage["requests"], error.usage["retries"], error.usage["rateLimited"]) == (3, 2, 3)
+    assert (error.usage.requests, error.usage.retries, error.usage.rate_limited) == (3, 2, 3)
 
 
 @pytest.mark.parametrize("fault, what", [("unavailable", "HTTP 503 UNAVAILABLE"), ("drop", "RemoteProtocolError")])
@@ -424,7 +424,7 @@ def test_giving_up_on_5xx_or_a_dropped_connection_says_what_and_how_often(server
         ex.extract(jpeg_bytes())
     error = caught.value
     assert error.kind == "gemini.unavailable" and error.transient and f"{what} after 2 attempts" in str(error)
-    assert len(backoff) == 1 and (error.usage["requests"], error.usage["retries"]) == (2, 1)  # no wait at the end
+    assert len(backoff) == 1 and (error.usage.requests, error.usage.retries) == (2, 1)  # no wait at the end
 
 
 def test_the_daily_quota_met_while_retrying_stops_at_once(server):
@@ -434,7 +434,7 @@ def test_the_daily_quota_met_while_retrying_stops_at_once(server):
     with pytest.raises(QuotaExhausted) as caught:
         ex.extract(jpeg_bytes())
     assert len(backoff) == 1 and gate.pauses == [] and gate.closed
-    assert (caught.value.usage["requests"], caught.value.usage["rateLimited"]) == (2, 1)
+    assert (caught.value.usage.requests, caught.value.usage.rate_limited) == (2, 1)
     assert server.count(":generateContent") == 2
 
 

@@ -227,5 +227,6 @@ def test_a_stop_flag_that_cannot_be_read_does_not_fail_the_partition(gemini_serv
     settings = load_settings(extractor="gemini", gemini_api_key=KEY, gemini_base_url=gemini_server.base_url,
                              gemini_api_version="v1beta", timeout=10, reference_date=TRUTH["reference_date"])
     sources, _ = expand_sources(PATHS[:1])
-    [outcome] = pipeline.process_partition(sources, settings, settings.run_reference_date(), None, Unreadable())
-    assert outcome["error"] is None and outcome["shows"]
+    [outcome] = pipeline.process_partition(sources, settings, settings.run_reference_date(), None,
+                                           Unreadable()).outcomes
+    assert outcome.error is None and outcome.shows

@@ -132,8 +132,9 @@ def test_a_partition_run_again_finds_its_stored_result(images, own_cache):
         # the same view shipped again, as a rescheduled task gets it: its index knows nothing of the first's file
         again = pipeline.process_partition(sources, settings, reference_date, pickle.loads(pickle.dumps(cache)))
         assert server.count(":generateContent") == 1
-    assert [o["shows"] for o in again] == [o["shows"] for o in first] and first[0]["shows"]
-    assert again[0]["usage"] == first[0]["usage"] and "cache" not in again[0]  # counted once, as computed
+    assert [o.shows for o in again.outcomes] == [o.shows for o in first.outcomes] and first.outcomes[0].shows
+    assert again.outcomes[0].usage == first.outcomes[0].usage and first.outcomes[0].usage.requests == 1
+    assert again.outcomes[0].cache is None  # counted once, as computed
 
 
 def closed_port():

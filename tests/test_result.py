@@ -3,7 +3,9 @@ import pandas as pd
 from daskparse.result import ParseResult
 from daskparse.settings import load_settings
 from daskparse.shows import shows_frame
+from daskparse.outcome import Outcome
 from daskparse.tally import RunTally
+from daskparse.usage import Usage
 
 
 def test_the_summary_counts_in_words_that_agree_with_the_number():
@@ -20,8 +22,7 @@ def test_the_summary_counts_in_words_that_agree_with_the_number():
 def _gemini_run(model: str, usage: dict) -> ParseResult:
     source = "https://example.org/1.jpg"
     tally = RunTally(1, load_settings(extractor="gemini", gemini_api_key="k" * 39, model=model))
-    tally.add([{"source": source, "cleaned_url": source, "shows": [], "seconds": {"extract": 1.0}, "usage": usage,
-                "extractor": "gemini", "error": None}])
+    tally.add([Outcome(source, source, seconds={"extract": 1.0}, usage=Usage.from_stats(usage), extractor="gemini")])
     return tally.result([], 1.0, None)
 
 

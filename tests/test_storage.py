@@ -7,7 +7,9 @@ import fsspec
 import pytest
 
 from daskparse.cache import ResultCache
+from daskparse.outcome import Outcome
 from daskparse.storage import atomic_write
+from daskparse.usage import Usage
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -62,8 +64,7 @@ def test_cache_files_are_moved_into_place_without_waiting_for_the_disk(tmp_path,
                         lambda self, source, target, **k: (events.append(f"mv {target.rsplit('/', 1)[-1]}"),
                                                            real_mv(self, source, target, **k))[1])
     url = "https://cdn.example.org/flyers/1.jpg"
-    outcome = {"source": url, "cleaned_url": url, "shows": [], "error": None, "seconds": {}, "usage": {"requests": 1},
-               "extractor": "local", "image_sha256": "ab" * 32, "phash": None, "thumbnail": None}
+    outcome = Outcome(url, url, usage=Usage(requests=1), extractor="local", image_sha256="ab" * 32)
     cache = ResultCache(str(tmp_path / "cache"), variant="v1test").load_index()
     assert cache.store_partition([outcome])
     moves = [i for i, event in enumerate(events) if event.startswith("mv ")]

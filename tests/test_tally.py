@@ -1,5 +1,6 @@
 """RunTally: a run's outcomes folded as partitions end, its progress, and the result built from it."""
 
+import dataclasses
 import re
 import threading
 from pathlib import Path
@@ -9,23 +10,22 @@ import pytest
 
 import daskparse.tally as tally_module
 from daskparse.errors import ErrorRecord
+from daskparse.outcome import CacheMatch, Outcome
 from daskparse.settings import load_settings
 from daskparse.shows import SHOW_COLUMNS, SHOW_DTYPES
 from daskparse.tally import RunTally, gate_stats
+from daskparse.usage import Usage
 
 
-def _outcome(n: int, shows: int = 1, *, error: str | None = None, level: str | None = None) -> dict:
+def _outcome(n: int, shows: int = 1, *, error: str | None = None, level: str | None = None) -> Outcome:
     source = f"https://example.org/{n}.jpg"
     records = [{"title": f"Show {n}.{i}", "kind": "trivia", "venue": f"Venue {n}", "weekday": "Thursday",
                 "start_time": "19:00", "source": source, "cleaned_url": source, "image_sha256": f"{n:064x}",
                 "extractor": "gemini"} for i in range(0 if error else shows)]
-    outcome = {"source": source, "cleaned_url": source, "shows": records, "seconds": {} if level else {"fetch": 0.5},
-               "usage": {"requests": 1, "inputTokens": 1000, "outputTokens": 100}, "extractor": "gemini",
-               "error": None if error is None else {"source": source, "cleaned_url": source, "stage": "fetch",
-                                                     "kind": error, "message": "HTTP 404", "transient": False}}
-    if level:
-        outcome["cache"] = {"level": level, "savedCall": True}
-    return outcome
+    return Outcome(source, source, shows=records, seconds={} if level else {"fetch": 0.5},
+                   usage=Usage(requests=1, input_tokens=1000, output_tokens=100), extractor="gemini",
+                   error=None if error is None else ErrorRecord(source, source, "fetch", error, "HTTP 404"),
+                   cache=None if level is None else CacheMatch(level, 0.0, 0.0, source, saved_call=True))
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_the_result_holds_every_outcome_show_and_error_across_packs(gemini_setti
         tally.add(partition)
     bad_line = ErrorRecord("ftp://x", "ftp://x", "inputs", "inputs.unsupported_scheme", "no")
     result = tally.result([bad_line], wall=2.0, dashboard=None)
-    expected = [show for partition in partitions for outcome in partition for show in outcome["shows"]]
+    expected = [show for partition in partitions for outcome in partition for show in outcome.shows]
     assert list(result.shows.columns) == SHOW_COLUMNS
     assert dict(result.shows.dtypes) == SHOW_DTYPES  # through Arrow and back: dates and times still typed
     assert result.shows["title"].tolist() == [show["title"] for show in expected]  # order kept across packs
@@ -118,12 +118,13 @@ def test_the_result_follows_the_order_the_sources_were_given_in(gemini_settings)
 def test_cost_per_image_and_the_caches_savings_in_money(gemini_settings):
     tally = RunTally(4, gemini_settings)
     computed = [_outcome(n) for n in (1, 2)]
+    paid = Usage(requests=1, input_tokens=1000, output_tokens=100, thoughts_tokens=300)
     for outcome in computed:
-        outcome["usage"] = {"requests": 1, "inputTokens": 1000, "outputTokens": 100, "thoughtsTokens": 300}
+        outcome.usage = paid
     hits = [_outcome(n, level="url") for n in (3, 4)]
     for hit in hits:
-        hit["usage"] = {}  # a hit makes no call this run
-        hit["cache"]["usage"] = {"requests": 1, "inputTokens": 1000, "outputTokens": 100, "thoughtsTokens": 300}
+        hit.usage = Usage()  # a hit makes no call this run
+        hit.cache = dataclasses.replace(hit.cache, usage=paid)
     tally.add(computed + hits)
     stats = tally.result([], 1.0, None).stats
     per_image = (1000 * 0.30 + 400 * 2.50) / 1e6  # thoughts billed as output

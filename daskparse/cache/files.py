@@ -187,9 +187,3 @@ def _ms(seconds: float) -> int:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"
-
-
-def _ms_from_iso(text: str) -> int:
-    import datetime as dt
-
-    return _ms(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())

@@ -22,13 +22,16 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
-from daskparse.cache.files import (_READ_THREADS, DAY, SCHEMA, _check_writable, _filesystem, _iso, _ms, _ms_from_iso,
-                                   _read_part_rows, _write_table, absolute_url)
+from daskparse.cache.files import (_READ_THREADS, DAY, SCHEMA, _check_writable, _filesystem, _ms, _read_part_rows,
+                                   _write_table, absolute_url)
 from daskparse.cache.index import _Index, read_index
 from daskparse.cache.keys import LAYOUT, check_variant, partition_name, url_key
 from daskparse.cache.maintenance import COMPACT_MIN_FILES, _auto_prune, _compact_folder
+from daskparse.errors import ErrorRecord
 from daskparse.lookalike import decode_gray, hamming, similarity, thumbnail_pixels
-from daskparse.shows import strip_controls_in
+from daskparse.outcome import CacheMatch, Outcome, show_records
+from daskparse.shows import PROVENANCE_COLUMNS, strip_controls_in
+from daskparse.usage import Usage
 
 logger = logging.getLogger("daskparse.cache")  # one name for the whole package, as when it was one module
 
@@ -42,22 +45,21 @@ DEFAULT_MIN_SIMILARITY = 0.85
 MAX_CANDIDATES = 3  # thumbnails compared per look-up, nearest hash first (a repost is nearly always the first)
 _PART_CACHE_SIZE = 128  # part files kept per process for look-ups
 _PART_CACHE_ROWS = 16_384  # and at most this many rows (~80 MB of thumbnails): merged files hold hundreds each
-PROVENANCE = ("source", "cleaned_url", "image_sha256", "extractor")
+PROVENANCE = tuple(PROVENANCE_COLUMNS)  # not stored with a show: the row has them
 LEVELS = ("url", "sha256", "phash")
 # Errors that say nothing lasting about the image: retried next run whatever their ``transient`` flag.
 # A refused private address says what this run allowed, not what the image is.
 _NEVER_STORED_KINDS = {"gemini.quota_exhausted", "fetch.private_address"}
 
 
-def error_is_cacheable(error: dict) -> bool:
-    """Only a per-image error known to be permanent (the pipeline sets ``error["transient"]``)."""
-    kind = error.get("kind") or ""
-    return error.get("transient") is False and kind not in _NEVER_STORED_KINDS and not kind.endswith(".unexpected")
+def error_is_cacheable(error: ErrorRecord) -> bool:
+    """Only a per-image error known to be permanent (the worker sets ``error.transient``)."""
+    return not error.transient and error.kind not in _NEVER_STORED_KINDS and not error.kind.endswith(".unexpected")
 
 
 @dataclass(frozen=True)
 class CacheHit:
-    """A stored outcome found for a source; ``outcome()`` dresses it as the pipeline's outcome dict."""
+    """A stored outcome found for a source; ``outcome()`` makes it that source's :class:`Outcome`."""
 
     level: str  # "url", "sha256" or "phash"
     status: str
@@ -65,7 +67,7 @@ class CacheHit:
     error: dict | None  # stage, kind, message
     extractor: str | None
     image_sha256: str | None
-    usage: dict
+    usage: Usage
     stored_at: float
     expires_at: float
     matched_source: str
@@ -77,20 +79,15 @@ class CacheHit:
         """Whether the stored result took an extractor call (a fetch or decode error did not)."""
         return self.error is None or self.error["stage"] not in ("fetch", "decode", "input")
 
-    def outcome(self, source: str, cleaned_url: str, image_sha256: str | None = None) -> dict:
+    def outcome(self, source: str, cleaned_url: str, image_sha256: str | None = None) -> Outcome:
         sha = image_sha256 or self.image_sha256
-        shows = [{**show, "source": source, "cleaned_url": cleaned_url, "image_sha256": sha,
-                  "extractor": self.extractor} for show in self.shows]
-        error = None if self.error is None else {"source": source, "cleaned_url": cleaned_url, **self.error,
-                                                 "transient": False}
-        cache = {"level": self.level, "storedAt": _iso(self.stored_at), "expiresAt": _iso(self.expires_at),
-                 "matchedSource": self.matched_source, "savedCall": self.saves_call,
-                 "usage": self.usage}  # what the saved call cost when it was made (the run reports the savings)
-        if self.level == "phash":
-            assert self.similarity is not None  # a look-alike hit is made with its similarity
-            cache.update(distance=self.distance, similarity=round(self.similarity, 4))
-        return {"source": source, "cleaned_url": cleaned_url, "shows": shows, "error": error, "seconds": {},
-                "usage": {}, "extractor": self.extractor, "image_sha256": sha, "cache": cache}
+        error = None if self.error is None else ErrorRecord(source, cleaned_url, **self.error)
+        match = CacheMatch(level=self.level, stored_at=self.stored_at, expires_at=self.expires_at,
+                           matched_source=self.matched_source, saved_call=self.saves_call, usage=self.usage,
+                           distance=self.distance,
+                           similarity=None if self.similarity is None else round(self.similarity, 4))
+        return Outcome(source, cleaned_url, shows=show_records(self.shows, source, cleaned_url, sha, self.extractor),
+                       error=error, extractor=self.extractor, image_sha256=sha, cache=match)
 
 
 class ResultCache:
@@ -284,7 +281,7 @@ class ResultCache:
         shows = [strip_controls_in(show) for show in json.loads(row["shows_json"] or "[]")]
         return CacheHit(level=level, status=row["status"], shows=shows, error=error,
                         extractor=row["extractor"], image_sha256=row["sha256"],
-                        usage=json.loads(row["usage_json"] or "{}"), stored_at=row["stored_at"] / 1000,
+                        usage=Usage.from_stats(json.loads(row["usage_json"] or "{}")), stored_at=row["stored_at"] / 1000,
                         expires_at=row["expires_at"] / 1000, matched_source=row["source"], **match)
 
     def lookup_stored(self, cleaned_urls: list[str]) -> list[CacheHit] | None:
@@ -307,20 +304,18 @@ class ResultCache:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def store_partition(self, outcomes: Iterable[dict]) -> str | None:
+    def store_partition(self, outcomes: Iterable[Outcome]) -> str | None:
         """Write one partition's storable outcomes as one Parquet file, atomically; return its URL (None: nothing).
 
         Stored: computed results, permanent errors (see ``error_is_cacheable``), and sources served by the
         sha256 or phash level (so their URL is a level-1 hit next time; they keep the original's expiry).
         Skipped: level-1 hits, transient errors, results of another extractor than ``extractor``.
-        The ``thumbnail`` key, there only for the cache, is removed from each outcome.
         A failed write is logged, not raised: the partition's results are worth more than their cache entry.
         """
         now_ms = _ms(self.clock())
         rows: dict[str, dict] = {}
         for outcome in outcomes:
-            thumbnail = outcome.pop("thumbnail", None)
-            row = self._row(outcome, thumbnail, now_ms)
+            row = self._row(outcome, now_ms)
             if row is not None:
                 rows.setdefault(row["url_md5"], row)
         if not rows:
@@ -334,41 +329,40 @@ class ResultCache:
                            len(rows), self.url, type(error).__name__, error)
             return None
 
-    def _row(self, outcome: dict, thumbnail: bytes | None, now_ms: int) -> dict | None:
-        if "fatal" in outcome or not outcome.get("cleaned_url"):
-            return None
-        hit, error = outcome.get("cache"), outcome.get("error")
-        if hit and hit.get("level") == "url":
+    def _row(self, outcome: Outcome, now_ms: int) -> dict | None:
+        hit, error = outcome.cache, outcome.error
+        if not outcome.cleaned_url or (hit is not None and hit.level == "url"):
             return None
         if error is not None and not error_is_cacheable(error):
             return None
-        if error is None and self.extractor and outcome.get("extractor") not in (None, self.extractor):
+        if error is None and self.extractor and outcome.extractor not in (None, self.extractor):
             return None
-        if hit:  # an alias: expires with the entry it was found through, so a chain of reposts never renews it
-            stored_ms, expires_ms = _ms_from_iso(hit["storedAt"]), _ms_from_iso(hit["expiresAt"])
+        if hit is not None:  # an alias: expires with the entry it was found through, so a chain of reposts never renews it
+            stored_ms, expires_ms = _ms(hit.stored_at), _ms(hit.expires_at)
         else:
             stored_ms = now_ms
             expires_ms = now_ms + _ms(self.error_ttl if error else self.ttl)
-        shows = [{k: v for k, v in show.items() if k not in PROVENANCE} for show in outcome.get("shows") or []]
+        shows = [{k: v for k, v in show.items() if k not in PROVENANCE_COLUMNS} for show in outcome.shows]
         # A hash without its thumbnail can never match, yet would take one of the MAX_CANDIDATES places
         # (a look-alike hit is stored with its hash but without a thumbnail): index neither.
-        phash = outcome.get("phash") if thumbnail is not None else None
+        phash = outcome.phash if outcome.thumbnail is not None else None
         return {
-            "url_md5": url_key(outcome["cleaned_url"]),
-            "sha256": outcome.get("image_sha256"),
+            "url_md5": url_key(outcome.cleaned_url),
+            "sha256": outcome.image_sha256,
             "phash": phash if error is None else None,
             "stored_at": stored_ms,
             "expires_at": expires_ms,
             "status": "error" if error else "shows" if shows else "no_shows",
             "shows_json": json.dumps(shows, ensure_ascii=False, separators=(",", ":")),
-            "error_stage": error and error.get("stage"),
-            "error_kind": error and error.get("kind"),
-            "error_message": error and error.get("message"),
-            "extractor": outcome.get("extractor"),
-            "usage_json": json.dumps(outcome.get("usage") or {}, separators=(",", ":")),
-            "source": outcome.get("source"),
-            "cleaned_url": outcome["cleaned_url"],
-            "thumbnail": thumbnail if error is None and phash is not None else None,
+            "error_stage": error and error.stage,
+            "error_kind": error and error.kind,
+            "error_message": error and error.message,
+            "extractor": outcome.extractor,
+            # camelCase as stats.json, the spelling files written before this type kept
+            "usage_json": json.dumps(outcome.usage.stats() if outcome.usage else {}, separators=(",", ":")),
+            "source": outcome.source,
+            "cleaned_url": outcome.cleaned_url,
+            "thumbnail": outcome.thumbnail if error is None and phash is not None else None,
         }
 
     # --- compaction ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from daskparse.shows import ShowFields
+from daskparse.usage import Usage
 
 if TYPE_CHECKING:
     from daskparse.settings import Settings
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class Extraction:
     shows: list[ShowFields]
     extractor: str  # who produced the shows: "gemini", or "local" (also after a Gemini fallback)
-    usage: dict = field(default_factory=dict)  # Gemini: requests, retries, rateLimited, tokens
+    usage: Usage = field(default_factory=Usage)  # Gemini's requests and tokens (none for the local extractor)
 
 
 @runtime_checkable

@@ -48,6 +48,7 @@ from daskparse.normalise import normalise_show
 from daskparse.options import GeminiOptions
 from daskparse.settings import GEMINI_KEY_PAGE
 from daskparse.shows import ShowFields
+from daskparse.usage import Usage
 
 logger = logging.getLogger("daskparse.gemini")
 
@@ -175,26 +176,17 @@ class ProcessGate:
         return self._closed
 
 
-@dataclass
-class Usage:
-    requests: int = 0
-    retries: int = 0
-    rateLimited: int = 0
-    inputTokens: int = 0
-    imageTokens: int = 0
-    outputTokens: int = 0  # the answers' text
-    thoughtsTokens: int = 0  # thinking, billed as output: counted apart to show what it costs
-
-    def add_response(self, response: Any) -> None:
-        meta = getattr(response, "usage_metadata", None)
-        if meta is None:
-            return
-        self.inputTokens += meta.prompt_token_count or 0
-        self.outputTokens += meta.candidates_token_count or 0
-        self.thoughtsTokens += meta.thoughts_token_count or 0
-        for detail in meta.prompt_tokens_details or []:
-            if str(getattr(detail.modality, "value", detail.modality)) == "IMAGE":
-                self.imageTokens += detail.token_count or 0
+def count_response(usage: Usage, response: Any) -> None:
+    """Add an answer's ``usageMetadata`` to ``usage`` (an answer without it adds nothing)."""
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None:
+        return
+    usage.input_tokens += meta.prompt_token_count or 0
+    usage.output_tokens += meta.candidates_token_count or 0
+    usage.thoughts_tokens += meta.thoughts_token_count or 0
+    for detail in meta.prompt_tokens_details or []:
+        if str(getattr(detail.modality, "value", detail.modality)) == "IMAGE":
+            usage.image_tokens += detail.token_count or 0
 
 
 def estimate_input_tokens(jpeg: bytes) -> int:
@@ -376,15 +368,15 @@ class GeminiExtractor:
             raise
         except QuotaExhausted as error:
             if self.fallback is None:
-                error.usage = usage.__dict__
+                error.usage = usage
                 raise
             fallback = self.fallback.extract(jpeg)
             shows = fallback.shows if isinstance(fallback, Extraction) else fallback
-            return Extraction(shows, getattr(self.fallback, "name", "local"), usage.__dict__)
+            return Extraction(shows, getattr(self.fallback, "name", "local"), usage)
         except SourceError as error:
-            error.usage = usage.__dict__  # requests made for a failed image still count
+            error.usage = usage  # requests made for a failed image still count
             raise
-        return Extraction(shows, self.name, usage.__dict__)
+        return Extraction(shows, self.name, usage)
 
     def _extract(self, jpeg: bytes, usage: Usage) -> list[ShowFields]:
         call = _Call(contents=[self._types.Part.from_bytes(data=jpeg, mime_type="image/jpeg"), USER_PROMPT],
@@ -437,7 +429,7 @@ class GeminiExtractor:
             if not _is_transport_error(error):
                 raise
             raise call.fault(_Unavailable(type(error).__name__)) from None
-        call.usage.add_response(response)
+        count_response(call.usage, response)
         verdict = self._read(response)
         if isinstance(verdict, list):
             return verdict
@@ -462,7 +454,7 @@ class GeminiExtractor:
     def _api_fault(self, error: Any, call: "_Call") -> Exception:
         """What an error answer means: a fault to retry, the run's end, or this image's error."""
         if error.code == 429:
-            call.usage.rateLimited += 1
+            call.usage.rate_limited += 1
             if is_daily_quota(error.details):
                 reason = "the Gemini daily request quota is used up; no more Gemini calls this run"
                 self.gate.close(reason)

@@ -1,0 +1,77 @@
+"""The worker side without a cluster: one source through every stage, and the partition task (daskparse.worker)."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from daskparse.cache import ResultCache
+from daskparse.extract.local import LocalExtractor
+from daskparse.optimize import optimize_image
+from daskparse.settings import load_settings
+from daskparse.sources import expand_sources
+from daskparse.worker import process_partition, process_source
+from tests.conftest import GEMINI_KEY
+
+FLYER = Path(__file__).parent.parent / "data" / "flyers" / "000-single-centered-photo.jpg"
+
+
+def _sources(*paths):
+    sources, errors = expand_sources([str(path) for path in paths])
+    assert not errors
+    return sources
+
+
+@pytest.fixture(scope="module")
+def read_once(tmp_path_factory):
+    """A flyer and a file gone before its turn, through one partition with a cache (the OCR runs once here)."""
+    folder = tmp_path_factory.mktemp("worker")
+    settings = load_settings(extractor="local", cache=str(folder / "cache"))
+    cache = ResultCache(settings.cache, variant="v1test", extractor="local").load_index()
+    gone = folder / "gone.jpg"
+    gone.write_bytes(FLYER.read_bytes())
+    sources = _sources(FLYER, gone)
+    gone.unlink()  # listed, then gone before its turn
+    return settings, cache, process_partition(sources, settings, settings.run_reference_date(), cache)
+
+
+def test_a_partition_stores_its_thumbnails_in_the_cache_and_does_not_send_them_back(read_once):
+    settings, cache, result = read_once
+    assert result.fatal is None and not result.not_reached
+    flyer, missing = result.outcomes
+    assert flyer.status == "shows" and flyer.seconds.keys() >= {"fetch", "optimize", "extract"}
+    assert flyer.thumbnail is None and flyer.phash is not None  # the thumbnail stayed with the cache
+    assert missing.status == "error" and missing.error is not None and missing.error.stage == "fetch"
+    again = optimize_image(FLYER.read_bytes())
+    hit = ResultCache(settings.cache, variant="v1test").load_index().lookup_phash(again.phash, again.jpeg)
+    assert hit is not None and hit.matched_source == flyer.source  # found through the stored thumbnail
+
+
+def test_a_cached_image_is_served_with_the_time_it_took_to_find(read_once, tmp_path):
+    settings, cache, result = read_once
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(FLYER.read_bytes())
+    served = process_source(_sources(copy)[0], settings, LocalExtractor(), cache.load_index())
+    assert served.cache is not None and served.cache.level == "sha256" and served.cache.saved_call
+    assert served.shows == [{**show, "source": str(copy), "cleaned_url": served.cleaned_url}
+                            for show in result.outcomes[0].shows]
+    assert set(served.seconds) == {"fetch", "cache"} and served.usage.requests == 0
+
+
+def test_a_partition_of_a_stopping_run_does_nothing_and_says_so(tmp_path):
+    settings = load_settings(extractor="local", cache=str(tmp_path / "cache"))
+    cache = ResultCache(settings.cache, variant="v1test").load_index()
+    stop = threading.Event()
+    stop.set()
+    result = process_partition(_sources(FLYER), settings, settings.run_reference_date(), cache, stop)
+    assert result.not_reached and result.outcomes == [] and result.fatal is None
+    assert len(cache.load_index()) == 0
+
+
+def test_a_refused_key_ends_the_partition_with_why_rather_than_an_error_per_image(gemini_server):
+    settings = load_settings(extractor="gemini", gemini_api_key=GEMINI_KEY[:-1] + "X",
+                             gemini_base_url=gemini_server.base_url, gemini_api_version="v1beta", timeout=10)
+    result = process_partition(_sources(FLYER, FLYER.with_name("001-single-left.jpg")), settings,
+                               settings.run_reference_date())
+    assert result.fatal is not None and "GEMINI_API_KEY" in result.fatal
+    assert result.outcomes == [] and gemini_server.count(":generateContent") == 1  # the second image never sent
