@@ -2710,14 +2710,14 @@ def tagged_addresses(path) -> list[TaggedAddress]:
     """Addresses of a usaddress-style tagged XML file (tests/data/us50_addresses_tagged.xml) with the
     components daskparse.normalise.parse_address should return: the street is every token usaddress
     calls part of a street (house number to unit, as printed), the city the PlaceName tokens."""
-    from daskparse.normalise import _STREET_LABELS
+    from daskparse.normalise import STREET_LABELS
 
     out = []
     for element in ET.parse(path).getroot():
         # the file escapes "&" twice ("&amp;#38;"): undo the second escape
         tokens = [(child.tag, html.unescape(child.text or "")) for child in element]
         text = "".join(html.unescape(child.text or "") + (child.tail or "") for child in element)
-        street = " ".join(t.strip(",") for label, t in tokens if label in _STREET_LABELS) or None
+        street = " ".join(t.strip(",") for label, t in tokens if label in STREET_LABELS) or None
         city = " ".join(t.strip(",") for label, t in tokens if label == "PlaceName") or None
         state = next((t.strip(",.") for label, t in tokens if label == "StateName"), None)
         zip_code = next((t[:5] for label, t in tokens if label == "ZipCode"), None)
