@@ -32,9 +32,9 @@ STILL_PIXELS_PER_OUTPUT_PIXEL = 40  # 38.4 MP at 1200x800: a 48 MP phone photo's
 ANIMATION_PIXELS_PER_OUTPUT_PIXEL = 4  # 3.8 MP at 1200x800: 2560x1440 passes, a 4K canvas does not
 DEFAULT_BUDGET_BYTES = 384 * 2**20
 """Per process. Fits the largest still allowed (a 38 MP RGBA PNG needs ~190 MB), seven 12 MP JPEG photos
-at once (~50 MB each, the float work on the output included), or two CLAHE passes (~190 MB each: with
-256 MB they ran one at a time, 40 flyers on 2 cores took 28 s instead of 15 s). A WebP still needs ~22
-bytes a pixel, so one over ~16 MP is refused."""
+at once (~50 MB each, the float work on the output included), or two CLAHE passes (~190 MB each: a smaller
+budget runs them one at a time, BENCHMARKS.md). A WebP still needs ~22 bytes a pixel, so one over ~16 MP is
+refused."""
 
 
 @dataclass(frozen=True)

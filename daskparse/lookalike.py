@@ -38,10 +38,10 @@ _DCT = _dct_matrix(_HASH_SIDE)
 def perceptual_hash(image: Image.Image) -> int | None:
     """64-bit pHash: the 8x8 lowest DCT frequencies of a 32x32 grayscale thumbnail, each above their median or not.
 
-    Compare two with ``(a ^ b).bit_count()`` (Hamming distance). Measured on 120 generated flyers
-    (fit to 1200x800): resized, recompressed (JPEG q50-60, WebP) or PNG copies are 0-4 bits apart,
-    3-5% crops 4-22, distinct flyers 12-50 (median 32). So the hash finds candidates; a crop-aware
-    comparison of thumbnails (``similarity``) decides. None for a nearly flat image.
+    Compare two with ``(a ^ b).bit_count()`` (Hamming distance). Copies are a few bits apart, but a light
+    crop can be further from its original than two distinct flyers are from each other (BENCHMARKS.md,
+    "Figures that were in docstrings"): the hash finds candidates; a crop-aware comparison of thumbnails
+    (``similarity``) decides. None for a nearly flat image.
     """
     small = np.asarray(image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BOX), np.float32)
     if small.std() < _FLAT_STD:

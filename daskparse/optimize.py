@@ -85,15 +85,13 @@ def optimize_image(
 
     ``max_size`` is (long side, short side), not (width, height): a landscape image fits in 1200x800
     and a portrait one in 800x1200. Flyers are often portrait, and a literal 1200-wide-by-800-high
-    box shrinks a 2:3 portrait flyer to 533x800. Measured with rapidocr on 6 generated portrait
-    flyers (2400x3600, blurred and grainy, 37 lines) whose small print is 20-32 px high: at 20 px
-    the 533x800 output read 21/37 lines exactly, 800x1200 read 36/37; at 26 px 35/37 against 37/37;
-    at 32 px and above both read all. The price is 2.25x the pixels for portrait images.
+    box shrinks a 2:3 portrait flyer to 533x800, where OCR loses small print that 800x1200 keeps
+    (BENCHMARKS.md, "Figures that were in docstrings"). The price is 2.25x the pixels for portrait images.
     Images are never upscaled.
 
     ``contrast``: "stretch" (default) maps the 0.5th..99.5th percentile of all channels together to
-    0..1, which keeps colours' balance and costs ~15 ms; "clahe" is adaptive equalisation (~0.5 s
-    more per image); "none" skips it.
+    0..1, which keeps colours' balance and is cheap; "clahe" is adaptive equalisation (several times
+    slower); "none" skips it.
 
     Decoding is bounded (``daskparse.decode_budget``): the pixels a decoder would allocate are judged
     from the header first (over ``PixelLimits`` is refused), and the pixel work waits for its estimated

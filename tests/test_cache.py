@@ -602,7 +602,7 @@ def test_compactions_and_writers_at_once_lose_no_entry(location, flyers):
 def test_a_merge_stops_when_a_source_vanishes_while_it_reads(location, flyers, monkeypatch):
     """Another compaction takes the files while this one reads them: this one writes and deletes nothing."""
     _one_file_each(_cache(location), flyers, range(COMPACT_MIN_FILES))
-    read = maintenance._read_table
+    read = maintenance.read_table
     other = []
 
     def read_while_another_compacts(fs, path, columns=None, quiet=False, **options):
@@ -611,7 +611,7 @@ def test_a_merge_stops_when_a_source_vanishes_while_it_reads(location, flyers, m
             other[0] = _cache(location).compact()
         return read(fs, path, columns, quiet, **options)
 
-    monkeypatch.setattr(maintenance, "_read_table", read_while_another_compacts)
+    monkeypatch.setattr(maintenance, "read_table", read_while_another_compacts)
     result = _cache(location).compact()
     assert other[0]["filesMerged"] == COMPACT_MIN_FILES
     assert result["mergesAborted"] == 1 and result["filesWritten"] == 0 and result["filesMerged"] == 0
@@ -625,7 +625,7 @@ def test_a_source_rewritten_during_a_merge_is_kept(location, flyers, monkeypatch
     """A partition stored again (same URLs, so the same name) after the merge read it: the new file stays."""
     paths = _one_file_each(_cache(location), flyers, range(COMPACT_MIN_FILES))
     rewritten = posixpath.basename(paths[0])
-    read = maintenance._read_table
+    read = maintenance.read_table
 
     def read_then_rewrite(fs, path, columns=None, quiet=False, **options):
         table = read(fs, path, columns, quiet, **options)
@@ -633,7 +633,7 @@ def test_a_source_rewritten_during_a_merge_is_kept(location, flyers, monkeypatch
             _cache(location, Clock(T0 + 60)).store_partition([_outcome(0, sha="bb" * 32)])
         return table
 
-    monkeypatch.setattr(maintenance, "_read_table", read_then_rewrite)
+    monkeypatch.setattr(maintenance, "read_table", read_then_rewrite)
     result = _cache(location).compact()
     assert result["sourcesKept"] == 1 and result["filesMerged"] == COMPACT_MIN_FILES - 1
     reader = _cache(location, Clock(T0 + 120)).load_index()
@@ -661,7 +661,7 @@ def test_a_failed_merge_write_deletes_nothing(location, flyers, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(maintenance, "_write_table", full_disk)
+    monkeypatch.setattr(maintenance, "write_table", full_disk)
     result = _cache(location).compact_if_needed()
     assert "No space left" in result["error"]
     assert cache_stats(location, now=T0)["files"] == COMPACT_MIN_FILES

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from daskparse.normalise import (
-    _STREET_LABELS,
+    STREET_LABELS,
     classify_kind,
     clean_performer,
     clean_text,
@@ -195,7 +195,7 @@ def _tagged_addresses():
     for element in root:
         tokens = [(child.tag, child.text or "") for child in element]
         text = "".join((child.text or "") + (child.tail or "") for child in element)
-        street = " ".join(t.strip(",") for label, t in tokens if label in _STREET_LABELS) or None
+        street = " ".join(t.strip(",") for label, t in tokens if label in STREET_LABELS) or None
         city = " ".join(t.strip(",") for label, t in tokens if label == "PlaceName") or None
         state = next((t.strip(",.") for label, t in tokens if label == "StateName"), None)
         zip_code = next((t[:5] for label, t in tokens if label == "ZipCode"), None)

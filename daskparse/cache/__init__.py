@@ -7,8 +7,8 @@ A source's outcome is looked up, in order, by
    is a hit). The optimized image's 64-bit pHash picks candidates within ``phash_distance`` bits; a
    candidate counts only if its stored 128 px thumbnail, aligned for a crop of up to ~8% a side,
    correlates with this image at ``min_similarity`` or more (band-pass, so shared backgrounds and card
-   shapes do not count, text does). The hash alone cannot tell a light crop (up to 28 bits away) from
-   a distinct flyer of the same layout (10 bits away) on generated flyers; the thumbnail check can.
+   shapes do not count, text does). The hash alone cannot tell a light crop from a distinct flyer of
+   the same layout (a crop can be the further of the two); the thumbnail check can.
    It cannot tell a venue's reused design with only the date changed: turn the level off for those.
 
 Layout under the cache URL (the user's cache folder by default, ``settings.default_cache``; ``memory://`` in

@@ -24,7 +24,7 @@ from daskparse.storage import atomic_write
 logger = logging.getLogger("daskparse.cache")  # one name for the whole package, as when it was one module
 
 DAY = 86400.0
-_READ_THREADS = 8  # index files are read concurrently: on an object store each is a round trip
+READ_THREADS = 8  # index files are read concurrently: on an object store each is a round trip
 
 SCHEMA = pa.schema([
     ("url_md5", pa.string()),
@@ -54,13 +54,13 @@ class CacheError(RunError):
 
 def absolute_url(url: str) -> str:
     """A relative local path made absolute (as the client sees it); any other URL unchanged."""
-    fs, root = _filesystem(url)
+    fs, root = filesystem(url)
     if "file" not in fs.protocol:
         return url
     return fs.unstrip_protocol(root) if url.startswith("file:") else root
 
 
-def _filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
+def filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
     """The cache's file system and folder; no ``url``: the default cache (the user's cache folder)."""
     if url is None:
         from daskparse.settings import default_cache
@@ -73,7 +73,8 @@ def _filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/") or "/"
 
 
-def _check_writable(fs, folder: str, url: str) -> None:
+def check_writable(fs, folder: str, url: str) -> None:
+    """Write and remove a probe file in ``folder``; a CacheError saying so when that fails."""
     probe = posixpath.join(folder, f".probe.{uuid.uuid4().hex}.tmp")
     try:
         fs.makedirs(folder, exist_ok=True)
@@ -84,34 +85,37 @@ def _check_writable(fs, folder: str, url: str) -> None:
                          "give another with --cache URL") from None
 
 
-def _list(fs, folder: str, detail: bool = False) -> list:
+def list_files(fs, folder: str, detail: bool = False) -> list:
+    """``fs.ls``, with a missing folder listed as empty."""
     try:
         return fs.ls(folder, detail=detail)
     except FileNotFoundError:
         return []
 
 
-def _variant_folders(fs, root: str) -> list[tuple[str, str]]:
+def variant_folders(fs, root: str) -> list[tuple[str, str]]:
+    """(variant, path) of every variant folder under the cache's layout folder."""
     return [(posixpath.basename(f["name"]), f["name"])
-            for f in _list(fs, posixpath.join(root, LAYOUT), detail=True) if f["type"] == "directory"]
+            for f in list_files(fs, posixpath.join(root, LAYOUT), detail=True) if f["type"] == "directory"]
 
 
-def _write_table(fs, folder: str, name: str, table: pa.Table, now_ms: int) -> str:
+def write_table(fs, folder: str, name: str, table: pa.Table, now_ms: int) -> str:
     """``table`` as ``folder/name``, whole or not at all; the temporary name carries the cache's clock (prune
     reads it)."""
     return atomic_write(fs, folder, name, lambda file: pq.write_table(table, file, compression="zstd"),
                         stamp_ms=now_ms, durable=False)  # a cache: see atomic_write
 
 
-def _remove(fs, path: str) -> None:
+def remove_file(fs, path: str) -> None:
+    """Remove a file that another run may have removed already."""
     try:
         fs.rm(path)
     except FileNotFoundError:  # another run removed it first
         pass
 
 
-def _read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = False,
-                keep_unusable: bool = False, warn_unusable: bool = True) -> pa.Table | None:
+def read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = False,
+               keep_unusable: bool = False, warn_unusable: bool = True) -> pa.Table | None:
     """A cache file's rows (``columns`` only, when given); None when it is gone or cannot be read.
 
     Rows that parse but lack a key (a null URL key, stored time, expiry or status: a foreign or damaged
@@ -129,7 +133,7 @@ def _read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = F
         return None
     if keep_unusable:
         return table
-    usable = _usable(table)
+    usable = usable_rows(table)
     unusable = len(table) - pc.sum(usable).as_py() if len(table) else 0
     if unusable:
         if warn_unusable and not quiet:
@@ -139,7 +143,7 @@ def _read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = F
     return table
 
 
-def _usable(table: pa.Table) -> pa.ChunkedArray | pa.Array:
+def usable_rows(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     """Which rows a reader can use: every key column a lookup or expiry check reads is set, the status known."""
     usable = pa.array([True] * len(table))
     for name in _REQUIRED_COLUMNS:
@@ -150,7 +154,8 @@ def _usable(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     return usable
 
 
-def _unparseable(fs, path: str) -> bool:
+def unparseable(fs, path: str) -> bool:
+    """Whether a file is there but is not Parquet (torn or foreign); False for a network error."""
     try:
         with fs.open(path, "rb") as file:
             pq.read_metadata(file)
@@ -163,27 +168,31 @@ def _unparseable(fs, path: str) -> bool:
         return True
 
 
-def _read_key_tables(fs, paths: list[str], quiet: bool = False, keep_unusable: bool = False) -> list[pa.Table | None]:
+def read_key_tables(fs, paths: list[str], quiet: bool = False, keep_unusable: bool = False) -> list[pa.Table | None]:
+    """The key columns of each file (``read_table``), read concurrently."""
     if not paths:
         return []
-    with ThreadPoolExecutor(min(_READ_THREADS, len(paths))) as pool:
-        return list(pool.map(lambda p: _read_table(fs, p, KEY_COLUMNS, quiet, keep_unusable=keep_unusable), paths))
+    with ThreadPoolExecutor(min(READ_THREADS, len(paths))) as pool:
+        return list(pool.map(lambda p: read_table(fs, p, KEY_COLUMNS, quiet, keep_unusable=keep_unusable), paths))
 
 
-def _read_part_rows(fs, path: str, quiet: bool = False) -> list[dict] | None:
-    table = _read_table(fs, path, quiet=quiet, warn_unusable=False)
+def read_part_rows(fs, path: str, quiet: bool = False) -> list[dict] | None:
+    """Every usable row of one file as a dict, its times in epoch ms; None when the file cannot be read."""
+    table = read_table(fs, path, quiet=quiet, warn_unusable=False)
     if table is None:
         return None
     rows = table.to_pylist()
     for row in rows:  # timestamps as epoch ms, like the index
-        row["stored_at"] = _ms(row["stored_at"].timestamp())
-        row["expires_at"] = _ms(row["expires_at"].timestamp())
+        row["stored_at"] = epoch_ms(row["stored_at"].timestamp())
+        row["expires_at"] = epoch_ms(row["expires_at"].timestamp())
     return rows
 
 
-def _ms(seconds: float) -> int:
+def epoch_ms(seconds: float) -> int:
+    """Epoch seconds as whole milliseconds (the index's unit)."""
     return int(round(seconds * 1000))
 
 
-def _iso(seconds: float) -> str:
+def iso_time(seconds: float) -> str:
+    """Epoch seconds as UTC ISO 8601 text with milliseconds ("2026-11-28T20:00:00.000Z")."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"

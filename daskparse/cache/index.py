@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from daskparse.cache.files import _list, _ms, _read_key_tables
+from daskparse.cache.files import epoch_ms, list_files, read_key_tables
 from daskparse.cache.keys import is_part
 
 
 @dataclass
-class _Index:
+class Index:
     """Key columns of every live row of one variant, as numpy arrays (small enough to ship to workers)."""
 
     parts: list[str] = field(default_factory=list)  # file names inside the variant folder
@@ -39,17 +39,17 @@ class _Index:
         return len(self.part)
 
 
-def read_index(fs, folder: str, now: float) -> _Index:
+def read_index(fs, folder: str, now: float) -> Index:
     """The index of the variant folder ``folder``: every entry file listed, its key columns read, merged."""
-    names = [posixpath.basename(p) for p in _list(fs, folder) if is_part(posixpath.basename(p))]
-    tables = _read_key_tables(fs, [posixpath.join(folder, n) for n in names])
+    names = [posixpath.basename(p) for p in list_files(fs, folder) if is_part(posixpath.basename(p))]
+    tables = read_key_tables(fs, [posixpath.join(folder, n) for n in names])
     return _build_index(names, tables, now)
 
 
-def _build_index(names: list[str], tables: list[pa.Table | None], now: float) -> _Index:
+def _build_index(names: list[str], tables: list[pa.Table | None], now: float) -> Index:
     kept = [(i, t) for i, t in enumerate(tables) if t is not None and len(t)]
     if not kept:
-        return _Index(parts=list(names))
+        return Index(parts=list(names))
     part = np.concatenate([np.full(len(t), i, np.int32) for i, t in kept])
     table = pa.concat_tables([t for _, t in kept])
     url = np.array(table["url_md5"].to_pylist(), dtype="S32")
@@ -60,10 +60,10 @@ def _build_index(names: list[str], tables: list[pa.Table | None], now: float) ->
     stored = table["stored_at"].cast(pa.int64()).to_numpy().astype(np.int64)
     expires = table["expires_at"].cast(pa.int64()).to_numpy().astype(np.int64)
     error = np.array([s == "error" for s in table["status"].to_pylist()], dtype=bool)
-    live = expires > _ms(now)  # expired rows are left out of the index at once
+    live = expires > epoch_ms(now)  # expired rows are left out of the index at once
     keep = np.flatnonzero(live)
-    index = _Index(parts=list(names), part=part[keep], url=url[keep], phash=phash[keep],
-                   has_phash=has_phash[keep], stored=stored[keep], expires=expires[keep], error=error[keep])
+    index = Index(parts=list(names), part=part[keep], url=url[keep], phash=phash[keep],
+                  has_phash=has_phash[keep], stored=stored[keep], expires=expires[keep], error=error[keep])
     sha = sha[keep]
     index.url_rows = np.lexsort((-index.stored, index.url))
     index.url_sorted = index.url[index.url_rows]

@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from daskparse.cache.files import (_READ_THREADS, DAY, _filesystem, _iso, _list, _ms, _read_key_tables, _read_table,
-                                   _remove, _unparseable, _usable, _variant_folders, _write_table)
+from daskparse.cache.files import (DAY, READ_THREADS, epoch_ms, filesystem, iso_time, list_files, read_key_tables,
+                                   read_table, remove_file, unparseable, usable_rows, variant_folders, write_table)
 from daskparse.cache.keys import ENTRY_NAME, LAYOUT, TEMP_NAME, is_part, merged_name
 from daskparse.storage import atomic_write
 
@@ -42,16 +42,16 @@ COMPACT_TARGET_BYTES = 4 << 20  # inputs per merged file (~800 entries): a hit r
 
 def cache_stats(url: str | None = None, now: float | None = None) -> dict:
     """Entries, live and expired, by status and variant; bytes; leftover temp and unreadable files."""
-    fs, root = _filesystem(url)
-    now_ms = _ms(time.time() if now is None else now)
+    fs, root = filesystem(url)
+    now_ms = epoch_ms(time.time() if now is None else now)
     totals: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
     variants: dict[str, dict] = {}
     stored_range: list[int] = []
-    for variant, folder in _variant_folders(fs, root):
-        files = _list(fs, folder, detail=True)
+    for variant, folder in variant_folders(fs, root):
+        files = list_files(fs, folder, detail=True)
         parts = [f for f in files if is_part(posixpath.basename(f["name"]))]
-        tables = _read_key_tables(fs, [f["name"] for f in parts])
+        tables = read_key_tables(fs, [f["name"] for f in parts])
         entries = live = 0
         for table in tables:
             if table is None:
@@ -79,8 +79,8 @@ def cache_stats(url: str | None = None, now: float | None = None) -> dict:
         "bytes": totals["bytes"],
         "tempFiles": totals["tempFiles"],
         "unreadableFiles": totals["unreadableFiles"],
-        "oldest": _iso(min(stored_range) / 1000) if stored_range else None,
-        "newest": _iso(max(stored_range) / 1000) if stored_range else None,
+        "oldest": iso_time(min(stored_range) / 1000) if stored_range else None,
+        "newest": iso_time(max(stored_range) / 1000) if stored_range else None,
     }
 
 
@@ -94,7 +94,7 @@ def clear(url: str | None = None) -> dict:
     by their hash, temporary files, the prune marker) inside its ``v1`` folder, then the folders left empty.
     Anything else found there is left alone and counted in ``keptFiles``: ``--cache .`` or a ``v1/`` of
     someone else's never loses a file."""
-    fs, root = _filesystem(url)
+    fs, root = filesystem(url)
     folder = posixpath.join(root, LAYOUT)
     removed = kept = 0
     if not fs.exists(folder):
@@ -105,11 +105,11 @@ def clear(url: str | None = None) -> dict:
         own = (len(relative) == 2 and (ENTRY_NAME.match(name) or TEMP_NAME.match(name))) or (
             len(relative) == 1 and (name == ".last-prune" or TEMP_NAME.match(name)))
         if own:
-            _remove(fs, path)
+            remove_file(fs, path)
             removed += 1
         else:
             kept += 1
-    for directory in [f for _, f in _variant_folders(fs, root)] + [folder]:
+    for directory in [f for _, f in variant_folders(fs, root)] + [folder]:
         with contextlib.suppress(OSError):  # left in place when it still holds something not ours
             if not fs.ls(directory):
                 fs.rmdir(directory)
@@ -118,12 +118,12 @@ def clear(url: str | None = None) -> dict:
     return {"url": url, "removedFiles": removed, "keptFiles": kept}
 
 
-def _auto_prune(url: str, now: float) -> None:
+def auto_prune(url: str, now: float) -> None:
     """At most once a day per cache: delete whole expired files and stale temp files (no rewrites).
 
     No compaction here: it reads whole files, too slow for the start of a run; a run compacts what it
     wrote at its end (``ResultCache.compact_if_needed``), and ``prune`` compacts every variant."""
-    fs, root = _filesystem(url)
+    fs, root = filesystem(url)
     marker = posixpath.join(root, LAYOUT, ".last-prune")
     try:
         if fs.exists(marker) and now - float(fs.cat_file(marker).decode() or 0) < AUTO_PRUNE_EVERY:
@@ -133,7 +133,7 @@ def _auto_prune(url: str, now: float) -> None:
     result = _prune(url, now, rewrite=False)
     try:  # through a temporary name and a move: a symbolic link planted at the marker is replaced, not followed
         atomic_write(fs, posixpath.dirname(marker), posixpath.basename(marker),
-                     lambda file: file.write(repr(now).encode()), stamp_ms=_ms(now), durable=False)
+                     lambda file: file.write(repr(now).encode()), stamp_ms=epoch_ms(now), durable=False)
     except OSError as error:
         logger.warning("could not record the cache prune time at %s: %s", marker, error)
     if result["filesDeleted"] or result["tempFilesRemoved"]:
@@ -141,52 +141,52 @@ def _auto_prune(url: str, now: float) -> None:
 
 
 def _prune(url: str | None, now: float, *, rewrite: bool) -> dict:
-    fs, root = _filesystem(url)
-    now_ms = _ms(now)
+    fs, root = filesystem(url)
+    now_ms = epoch_ms(now)
     result = Counter(filesDeleted=0, filesRewritten=0, entriesRemoved=0, entriesKept=0, tempFilesRemoved=0,
                      unreadableFilesRemoved=0)
-    for _variant, folder in _variant_folders(fs, root):
+    for _variant, folder in variant_folders(fs, root):
         paths = []
-        for path in _list(fs, folder):
+        for path in list_files(fs, folder):
             name = posixpath.basename(path)
             temp = TEMP_NAME.match(name)
-            if temp and now_ms - int(temp["ms"]) > _ms(TEMP_MAX_AGE):
-                _remove(fs, path)
+            if temp and now_ms - int(temp["ms"]) > epoch_ms(TEMP_MAX_AGE):
+                remove_file(fs, path)
                 result["tempFilesRemoved"] += 1
             elif is_part(name):
                 paths.append(path)
-        for path, table in zip(paths, _read_key_tables(fs, paths, quiet=True, keep_unusable=True)):
+        for path, table in zip(paths, read_key_tables(fs, paths, quiet=True, keep_unusable=True)):
             if table is None:
-                if rewrite and _unparseable(fs, path):  # not a network hiccup: the file itself is bad
-                    _remove(fs, path)
+                if rewrite and unparseable(fs, path):  # not a network hiccup: the file itself is bad
+                    remove_file(fs, path)
                     result["unreadableFilesRemoved"] += 1
                 continue
-            unusable = ~np.asarray(_usable(table), dtype=bool)
+            unusable = ~np.asarray(usable_rows(table), dtype=bool)
             expired = table["expires_at"].cast(pa.int64()).fill_null(0).to_numpy() <= now_ms
             dropped = expired | unusable  # an entry no reader can use is as good as expired
             removed = 0
             if dropped.all():
-                _remove(fs, path)
+                remove_file(fs, path)
                 result["filesDeleted" if not unusable.all() else "unreadableFilesRemoved"] += 1
                 removed = len(dropped)
             elif dropped.any() and rewrite:  # the automatic prune leaves partly expired files to this one
-                whole = _read_table(fs, path, keep_unusable=True)
+                whole = read_table(fs, path, keep_unusable=True)
                 if whole is not None and len(whole) == len(dropped):
-                    _write_table(fs, posixpath.dirname(path), posixpath.basename(path),
-                                  whole.filter(pa.array(~dropped)), now_ms)
+                    write_table(fs, posixpath.dirname(path), posixpath.basename(path),
+                                whole.filter(pa.array(~dropped)), now_ms)
                     result["filesRewritten"] += 1
                     removed = int(dropped.sum())
             result["entriesRemoved"] += removed
             result["entriesKept"] += len(dropped) - removed
         if rewrite:  # after the pass above, so its counts stay about expiry; merging drops nothing more
-            merged = _compact_folder(fs, folder, now_ms, COMPACT_MIN_FILES)
+            merged = compact_folder(fs, folder, now_ms, COMPACT_MIN_FILES)
             result.update(filesMerged=merged["filesMerged"], mergedFilesWritten=merged["filesWritten"])
     return {"url": url, **result}
 
 
-def _compact_folder(fs, folder: str, now_ms: int, min_files: int) -> Counter:
+def compact_folder(fs, folder: str, now_ms: int, min_files: int) -> Counter:
     """Merge the small part files of one variant folder in batches of up to ``COMPACT_TARGET_BYTES``."""
-    listed = {posixpath.basename(f["name"]): f for f in _list(fs, folder, detail=True)
+    listed = {posixpath.basename(f["name"]): f for f in list_files(fs, folder, detail=True)
               if f.get("type") == "file" and is_part(posixpath.basename(f["name"]))}
     result = Counter(filesBefore=len(listed), filesAfter=len(listed), filesMerged=0, filesWritten=0,
                      entriesKept=0, entriesDropped=0, mergesAborted=0, sourcesKept=0)
@@ -213,8 +213,8 @@ def _compact_folder(fs, folder: str, now_ms: int, min_files: int) -> Counter:
 def _merge(fs, folder: str, names: list[str], listed: dict[str, dict], now_ms: int, result: Counter) -> None:
     """Write the live rows of ``names`` as one file, then delete those of them unchanged since ``listed``."""
     paths = [posixpath.join(folder, name) for name in names]
-    with ThreadPoolExecutor(min(_READ_THREADS, len(paths))) as pool:
-        tables = list(pool.map(lambda p: _read_table(fs, p, quiet=True), paths))
+    with ThreadPoolExecutor(min(READ_THREADS, len(paths))) as pool:
+        tables = list(pool.map(lambda p: read_table(fs, p, quiet=True), paths))
     sources, read = [], []
     for name, path, table in zip(names, paths, tables):
         if table is None:
@@ -239,17 +239,17 @@ def _merge(fs, folder: str, names: list[str], listed: dict[str, dict], now_ms: i
     dropped = sum(len(t) for t in read) - len(table)
     if len(table):
         name = merged_name(sources)
-        _write_table(fs, folder, name, table, now_ms)  # raises before any source is touched
+        write_table(fs, folder, name, table, now_ms)  # raises before any source is touched
         result["filesWritten"] += 1
         result["filesAfter"] += 0 if name in listed else 1
     # Only files still as listed: one rewritten since (a re-run partition, a prune) holds rows not merged here.
     # (A rewrite between this listing and the delete is not seen: fsspec has no conditional delete.)
-    now_listed = {posixpath.basename(f["name"]): f for f in _list(fs, folder, detail=True)}
+    now_listed = {posixpath.basename(f["name"]): f for f in list_files(fs, folder, detail=True)}
     for name in sources:
         if name not in now_listed:  # another compaction merged it too
             result["filesAfter"] -= 1
         elif _signature(now_listed[name]) == _signature(listed[name]):
-            _remove(fs, posixpath.join(folder, name))
+            remove_file(fs, posixpath.join(folder, name))
             result["filesMerged"] += 1
             result["filesAfter"] -= 1
         else:

@@ -22,11 +22,13 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
-from daskparse.cache.files import (_READ_THREADS, DAY, SCHEMA, _check_writable, _filesystem, _ms, _read_part_rows,
-                                   _write_table, absolute_url)
-from daskparse.cache.index import _Index, read_index
+from daskparse.cache.files import (DAY, READ_THREADS, SCHEMA, absolute_url, epoch_ms, filesystem,
+                                   read_part_rows, write_table)
+from daskparse.cache.index import Index, read_index
 from daskparse.cache.keys import LAYOUT, check_variant, partition_name, url_key
-from daskparse.cache.maintenance import COMPACT_MIN_FILES, _auto_prune, _compact_folder
+from daskparse.cache.files import check_writable as require_writable  # load_index's flags have the plain names
+from daskparse.cache.maintenance import COMPACT_MIN_FILES, compact_folder
+from daskparse.cache.maintenance import auto_prune as prune_if_due
 from daskparse.errors import ErrorRecord
 from daskparse.lookalike import decode_gray, hamming, similarity, thumbnail_pixels
 from daskparse.outcome import CacheMatch, Outcome, show_records
@@ -110,7 +112,7 @@ class ResultCache:
         self.min_similarity = min_similarity
         self.extractor = extractor  # when set, results another extractor produced (a fallback) are not stored
         self.clock = clock
-        self._index = _Index()
+        self._index = Index()
         self._local_state()
 
     def _local_state(self) -> None:
@@ -130,11 +132,11 @@ class ResultCache:
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
-        return _filesystem(self.url)[0]
+        return filesystem(self.url)[0]
 
     @property
     def folder(self) -> str:
-        return posixpath.join(_filesystem(self.url)[1], LAYOUT, self.variant)
+        return posixpath.join(filesystem(self.url)[1], LAYOUT, self.variant)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -148,10 +150,10 @@ class ResultCache:
         """
         fs, folder = self.fs, self.folder
         if check_writable:
-            _check_writable(fs, folder, self.url)
+            require_writable(fs, folder, self.url)
         now = self.clock()
         if auto_prune:
-            _auto_prune(self.url, now)
+            prune_if_due(self.url, now)
         self._index = read_index(fs, folder, now)
         with self._parts_lock:
             self._part_rows.clear()
@@ -181,7 +183,7 @@ class ResultCache:
             with self._parts_lock:
                 missing = [name for name in names if name not in self._part_rows]
             if missing:
-                with ThreadPoolExecutor(min(_READ_THREADS, len(missing))) as pool:
+                with ThreadPoolExecutor(min(READ_THREADS, len(missing))) as pool:
                     for name in missing:
                         pool.submit(self._part, name)
             for i in chunk:
@@ -204,9 +206,9 @@ class ResultCache:
         index = self._index
         if self.phash_distance is None or phash is None or not jpeg or not len(index):
             return None
-        now_ms = _ms(self.clock())
+        now_ms = epoch_ms(self.clock())
         distance = hamming(index.phash, phash)
-        live = (index.expires > now_ms) & (now_ms - index.stored < _ms(self.ttl))
+        live = (index.expires > now_ms) & (now_ms - index.stored < epoch_ms(self.ttl))
         near = index.has_phash & ~index.error & live & (distance <= self.phash_distance)
         rows = np.flatnonzero(near)
         if not len(rows):
@@ -225,12 +227,12 @@ class ResultCache:
     def _first_live(self, sorted_keys: np.ndarray, rows: np.ndarray, key: bytes, level: str,
                     column: str | None) -> CacheHit | None:
         index = self._index
-        now_ms = _ms(self.clock())
+        now_ms = epoch_ms(self.clock())
         start = int(np.searchsorted(sorted_keys, key, side="left"))
         stop = int(np.searchsorted(sorted_keys, key, side="right"))
         for row in rows[start:stop]:  # newest first
             ttl = self.error_ttl if index.error[row] else self.ttl
-            if index.expires[row] <= now_ms or now_ms - index.stored[row] >= _ms(ttl):
+            if index.expires[row] <= now_ms or now_ms - index.stored[row] >= epoch_ms(ttl):
                 continue
             found = self._read_row(row, column, key.decode() if column else None)
             if found is not None and self._row_live(found, now_ms):
@@ -239,7 +241,7 @@ class ResultCache:
 
     def _row_live(self, row: dict, now_ms: int) -> bool:
         ttl = self.error_ttl if row["status"] == "error" else self.ttl
-        return row["expires_at"] > now_ms and now_ms - row["stored_at"] < _ms(ttl)
+        return row["expires_at"] > now_ms and now_ms - row["stored_at"] < epoch_ms(ttl)
 
     def _read_row(self, row: int, column: str | None, value) -> dict | None:
         """Index row ``row`` read from its file: the entry for the same URL stored at the same time, still
@@ -257,7 +259,7 @@ class ResultCache:
             if name in self._part_rows:
                 self._part_rows.move_to_end(name)
                 return self._part_rows[name]
-        rows = _read_part_rows(self.fs, posixpath.join(self.folder, name))
+        rows = read_part_rows(self.fs, posixpath.join(self.folder, name))
         by_url: dict[str, list[dict]] | None = None
         if rows is not None:
             by_url = {}
@@ -294,9 +296,9 @@ class ResultCache:
         urls = sorted(set(cleaned_urls))
         if not urls:
             return None
-        rows = _read_part_rows(self.fs, posixpath.join(self.folder, f"{partition_name(urls)}.parquet"), quiet=True)
+        rows = read_part_rows(self.fs, posixpath.join(self.folder, f"{partition_name(urls)}.parquet"), quiet=True)
         by_url = {row["url_md5"]: row for row in rows or ()}
-        now_ms = _ms(self.clock())
+        now_ms = epoch_ms(self.clock())
         found = [by_url.get(url_key(url)) for url in cleaned_urls]
         if not all(row is not None and self._row_live(row, now_ms) for row in found):
             return None
@@ -312,7 +314,7 @@ class ResultCache:
         Skipped: level-1 hits, transient errors, results of another extractor than ``extractor``.
         A failed write is logged, not raised: the partition's results are worth more than their cache entry.
         """
-        now_ms = _ms(self.clock())
+        now_ms = epoch_ms(self.clock())
         rows: dict[str, dict] = {}
         for outcome in outcomes:
             row = self._row(outcome, now_ms)
@@ -323,7 +325,7 @@ class ResultCache:
         name = partition_name(sorted(r["cleaned_url"] for r in rows.values()))
         table = pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["url_md5"]), schema=SCHEMA)
         try:
-            return _write_table(self.fs, self.folder, f"{name}.parquet", table, now_ms)
+            return write_table(self.fs, self.folder, f"{name}.parquet", table, now_ms)
         except Exception as error:  # noqa: BLE001 - a full disk or a lost bucket must not lose the results
             logger.warning("could not write cache file for %d images to %s: %s: %s",
                            len(rows), self.url, type(error).__name__, error)
@@ -338,10 +340,10 @@ class ResultCache:
         if error is None and self.extractor and outcome.extractor not in (None, self.extractor):
             return None
         if hit is not None:  # an alias: expires with the entry it was found through, so a chain of reposts never renews it
-            stored_ms, expires_ms = _ms(hit.stored_at), _ms(hit.expires_at)
+            stored_ms, expires_ms = epoch_ms(hit.stored_at), epoch_ms(hit.expires_at)
         else:
             stored_ms = now_ms
-            expires_ms = now_ms + _ms(self.error_ttl if error else self.ttl)
+            expires_ms = now_ms + epoch_ms(self.error_ttl if error else self.ttl)
         shows = [{k: v for k, v in show.items() if k not in PROVENANCE_COLUMNS} for show in outcome.shows]
         # A hash without its thumbnail can never match, yet would take one of the MAX_CANDIDATES places
         # (a look-alike hit is stored with its hash but without a thumbnail): index neither.
@@ -376,7 +378,7 @@ class ResultCache:
         and dropped, merges aborted (a source vanished), sources kept (changed since listed), seconds.
         """
         started = time.perf_counter()
-        result: dict[str, Any] = _compact_folder(self.fs, self.folder, _ms(self.clock()), min_files)
+        result: dict[str, Any] = compact_folder(self.fs, self.folder, epoch_ms(self.clock()), min_files)
         result["seconds"] = round(time.perf_counter() - started, 3)
         if result["filesMerged"]:
             logger.info("cache %s variant %s compacted: %s", self.url, self.variant, result)

@@ -36,8 +36,8 @@ from typing import Sequence, Union
 from daskparse import normalise as nz
 from daskparse.dates import resolve_show
 from daskparse.extract.layout import TextLine
-from daskparse.extract.rows import _is_show, _not_a_flyer, _places, _read, _tag
-from daskparse.extract.shapes import _read_lineup, _read_single, _read_tour
+from daskparse.extract.rows import find_places, is_show, not_a_flyer, read_text_rows, tag_row
+from daskparse.extract.shapes import read_lineup, read_single, read_tour
 from daskparse.extract.when import MAX_SHOWS, When, read_when  # noqa: F401 - read by tests and tools
 from daskparse.shows import ShowFields
 
@@ -58,14 +58,14 @@ def read_flyer(lines: Sequence[Union[str, TextLine]], *, reference_date: dt.date
     """Shows on a flyer with their dates as printed ("--11-28" without a year: daskparse.dates); the reader uses
     ``reference_date`` only to read ranges and series (month lengths, a year's weekdays)."""
     text_lines = [ln if isinstance(ln, TextLine) else TextLine(str(ln)) for ln in lines]
-    rows = _read(text_lines)
-    tagged = [_tag(row, reference_date) for row in rows]
-    if _not_a_flyer(tagged):
+    rows = read_text_rows(text_lines)
+    tagged = [tag_row(row, reference_date) for row in rows]
+    if not_a_flyer(tagged):
         return []
-    places = _places(tagged)
+    places = find_places(tagged)
     if len(places) >= 2:
-        raws = _read_tour(tagged, places, reference_date)
+        raws = read_tour(tagged, places, reference_date)
     else:
-        raws = _read_lineup(tagged, places, reference_date) or _read_single(tagged, places, reference_date)
+        raws = read_lineup(tagged, places, reference_date) or read_single(tagged, places, reference_date)
     shows = [nz.normalise_show(raw) for raw in raws]
-    return [show for show in shows if _is_show(show)][:MAX_SHOWS]
+    return [show for show in shows if is_show(show)][:MAX_SHOWS]

@@ -1,14 +1,13 @@
 """The offline extractor: rapidocr reads the text lines, the layout-aware flyer reader turns them into shows.
 
-The OCR engine (two ONNX models, ~1 s to load) is built once per process, on first use, and shared by
+The OCR engine (two ONNX models, slow to load) is built once per process, on first use, and shared by
 every thread. It is pinned to the model files inside the rapidocr wheel, so it never looks for a
 download. The engine runs only on a small pool of OCR threads owned by this module (one per core, each
-onnxruntime run single-threaded); callers hand their image over and wait. Measured on 2 cores with 20
-calling threads (0.8 s per 1200x800 flyer alone): 0.46-0.51 s per image and ~1.0 GB peak RSS, against
-0.63-1.2 s and 1.6-1.8 GB when the callers run the engine themselves behind a lock or a semaphore.
-onnxruntime sessions are safe to run from several threads at once; what costs is that every calling
-thread gets its own malloc arena for the model's large temporary buffers, and that intra-op threads
-wait on each other (1.2-1.5 CPU-seconds per image at 2 intra-op threads, 0.9-1.0 at 1).
+onnxruntime run single-threaded); callers hand their image over and wait: faster and leaner than the
+callers running the engine themselves behind a lock or a semaphore (BENCHMARKS.md, "Figures that were in
+docstrings"). onnxruntime sessions are safe to run from several threads at once; what costs is that every
+calling thread gets its own malloc arena for the model's large temporary buffers, and that intra-op threads
+wait on each other.
 """
 
 from __future__ import annotations

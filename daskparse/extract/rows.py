@@ -55,7 +55,9 @@ def _worth_reading(text: str, line: TextLine, page_tilt: float) -> bool:
     return True
 
 
-def _read(lines: Sequence[TextLine]) -> list[Row]:
+def read_text_rows(lines: Sequence[TextLine]) -> list[Row]:
+    """The rows in reading order (daskparse.extract.layout), their text repaired (OCR noise, glued words,
+    ornaments read as separators), specks dropped, an am/pm wrapped onto a row alone joined to the row above."""
     page_tilt = tilt(lines)
     kept = [(ln, _clean(ln.text)) for ln in lines]
     kept = [(ln, text) for ln, text in kept if _worth_reading(text, ln, page_tilt)]
@@ -70,7 +72,7 @@ def _read(lines: Sequence[TextLine]) -> list[Row]:
 # --------------------------------------------------------------------------------------------
 # What words say
 
-_DECORATION = re.compile(
+DECORATION = re.compile(
     r"(?i)^\W*\d{2}\s*\+\W*$|^\W*(?-i:[@#][a-z0-9_.]{3,})|\s(?-i:@[a-z0-9_.]{3,})|\#\w|www\.|\.com\b|\bfree\s+(?:entry|admission|show|to\s+play)\b|\bno\s+cover\b|"
     r"\bspecials?\b|\bdrafts?\b|\bhappy\s+hour\b|\ball\s+ages\b|\bbring\s+(?:your|a)\s+friends?\b|"
     r"\bprizes?\b|\bsign[\s-]?up\b|\$\s?\d|\bcover\s+charge\b|\btickets?\b|\brsvp\b|\bfollow\s+us\b|"
@@ -78,38 +80,38 @@ _DECORATION = re.compile(
     r"\(\d{3}\)\s*\d{3}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\badv\b|\b\d+\s+(?:comments?|shares?|likes?|reactions?|views?|replies)\b|"
     r"^\W*(?:like|comment|share|reply|send|follow|message)(?:\W+(?:like|comment|share|reply|send))*\W*$|\b\d{1,2}\s?[hmdw]\W*$|"
     r"\d\s*(?:at\s+the\s+)?door\b|\bmenu\b|\bdrinks?\b|\bwings\b")
-_HEADING = re.compile(
+HEADING = re.compile(
     r"(?i)^\W*(?:weekly\s+(?:events?|line\s*-?\s*up|schedule|specials)|this\s+week(?:\s+at\b.*)?|"
     r"every\s*week|what'?s\s+(?:on|happening|up)|line\s*-?\s*up|upcoming(?:\s+events)?|schedule|events|coming\s+up|"
     r"don'?t\s+miss(?:\s+it)?|find\s+us(?:\s+at)?|where\s+to\s+find\s+us|join\s+us(?:\s+at)?|"
     r"(?:\d+|one|two|three|four|five)\s+nights?|(?:tour\s+)?dates|locations?)\W*$|"
     r"\bpresents?\W*$")
-_HEADING_VENUE = re.compile(r"(?i)^\W*this\s+week\s+at\s+(?P<venue>.+?)\W*$")
+HEADING_VENUE = re.compile(r"(?i)^\W*this\s+week\s+at\s+(?P<venue>.+?)\W*$")
 _CUE = (r"hosted\s+by|host(?:ed)?\s*:|presented\s+by|with|w/|featuring|feat\.?|ft\.|starring|music\s+by|"
         r"spinning\s*:?|led\s+by|headliner\s*:|headlining\s*:?|special\s+guests?\s*:?|live\s*:|"
         r"your\s+hosts?\s*:?|quizmaster\s*:|emcee\s*:|mc\s*:|dj\s*:|kj\s*:|on\s+the\s+decks\s*:?")
-_PERFORMER_CUE = re.compile(r"(?i)^\W*(?:" + _CUE + r")(?:\s+|$)")
-_CUE_INSIDE = re.compile(r"(?i)\s*(?:\b(?:hosted\s+by|presented\s+by|with|featuring|feat\.?|starring|led\s+by)\b|"
-                         r"\bw/|:)\s*")
+PERFORMER_CUE = re.compile(r"(?i)^\W*(?:" + _CUE + r")(?:\s+|$)")
+CUE_INSIDE = re.compile(r"(?i)\s*(?:\b(?:hosted\s+by|presented\s+by|with|featuring|feat\.?|starring|led\s+by)\b|"
+                        r"\bw/|:)\s*")
 # Names that say what they are: "DJ Nova", "KJ Mike", "Quizmaster Dan", "MC Rae".
-_SELF_NAMED = re.compile(r"(?i)^\W*(?:DJ|KJ|MC|VJ|Quiz\s?master|Captain)\s+(?!night\b|party\b|set\b|battle\b)[A-Za-z]")
-_BAND_WORDS = re.compile(r"(?i)\b(?:band|brothers|sisters|trio|quartet|quintet|duo|orchestra|ensemble|"
-                         r"collective|project|experience|revival|boys|girls)\b")
-_COMPANY = re.compile(r"(?i)\b(?:productions?|entertainment|events|presents|promotions|company|co\.?|"
-                      r"trivia\s+co|quiz\s+co|karaoke\s+co|media|sound|music\s+group)\W*$")
-_STREET_START = re.compile(r"(?i)^[\s(#]*\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s*(?:[A-Za-z]|\d{1,4}\s?(?:st|nd|rd|th)\b)")
-_LEADING_AT = re.compile(r"(?i)^\W*(?:(?:at|live\s+at|located\s+at)\s+|@\s*)")
+SELF_NAMED = re.compile(r"(?i)^\W*(?:DJ|KJ|MC|VJ|Quiz\s?master|Captain)\s+(?!night\b|party\b|set\b|battle\b)[A-Za-z]")
+BAND_WORDS = re.compile(r"(?i)\b(?:band|brothers|sisters|trio|quartet|quintet|duo|orchestra|ensemble|"
+                        r"collective|project|experience|revival|boys|girls)\b")
+COMPANY = re.compile(r"(?i)\b(?:productions?|entertainment|events|presents|promotions|company|co\.?|"
+                     r"trivia\s+co|quiz\s+co|karaoke\s+co|media|sound|music\s+group)\W*$")
+STREET_START = re.compile(r"(?i)^[\s(#]*\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s*(?:[A-Za-z]|\d{1,4}\s?(?:st|nd|rd|th)\b)")
+LEADING_AT = re.compile(r"(?i)^\W*(?:(?:at|live\s+at|located\s+at)\s+|@\s*)")
 # Money: "$5", "12.99", "RM 41.95": rows of these are a receipt or a menu, not a flyer.
 _PRICE = re.compile(r"(?:[$€£]\s?\d+(?:[.,]\d\d)?|(?<![\d:])\d{1,5}[.,]\d\d(?![\d:]|\s?[ap]\.?m))", re.I)
 # A decimal amount ("8.5", "22.50"), not a time ("8.30pm"), a date ("12.05.26") or a percentage.
 _DECIMAL = re.compile(r"(?<![\d:.])\d{1,3}\.\d{1,2}(?![\d:.%])(?!\s?[ap]\.?m)", re.I)
-_SEPARATORS = re.compile(r"\s*(?:\s\|\s|\|| [-/:] | [-/] ?|/|\s@\s|^@\s|\s{2,}|\s-(?=\s)|(?<=[a-z.'])-(?=\d))\s*")
+SEPARATORS = re.compile(r"\s*(?:\s\|\s|\|| [-/:] | [-/] ?|/|\s@\s|^@\s|\s{2,}|\s-(?=\s)|(?<=[a-z.'])-(?=\d))\s*")
 
 
-def _street_like(text: str) -> bool:
+def street_like(text: str) -> bool:
     """A house number, then words among which a street type or direction ("418 Harbor Ave")."""
     prepared = nz.prepare_address(text)
-    if not _STREET_START.match(prepared) or nz.find_times(nz.strip_dates(prepared)):
+    if not STREET_START.match(prepared) or nz.find_times(nz.strip_dates(prepared)):
         return False
     words = [w.strip(".,").lower() for w in prepared.split()[1:]]
     return any(w in usaddress.STREET_NAMES or w in usaddress.DIRECTIONS or w in ("route", "highway", "hwy", "us")
@@ -119,10 +121,10 @@ def _street_like(text: str) -> bool:
 _STATE_END = re.compile(r"(?i)(?:,|\s)\s*(?P<state>[A-Z]{2})\.?(?:\s*,?\s*(?P<zip>\d{5})(?:-\d{4})?)?\W*$")
 
 
-def _city_line(text: str) -> bool:
+def city_line(text: str) -> bool:
     """Ends with a state and ZIP ("Austin, TX 78701") or ", ST" alone; the state a real one."""
     prepared = nz.prepare_address(text)
-    match = nz._STATE_ZIP.search(prepared)
+    match = nz.STATE_ZIP.search(prepared)
     if match and match.group("state") and nz.parse_state(match.group("state")):
         return True
     match = _STATE_END.search(prepared)
@@ -154,31 +156,33 @@ class Line:
         return "upper" if letters.isupper() and len(letters) > 1 else "mixed"
 
 
-def _name_left(rest: str) -> str:
+def name_left(rest: str) -> str:
+    """What a row says once its when is cut out (``read_when``'s rest), tidied."""
     return re.sub(r"\s+", " ", re.sub(r"[|]", " ", rest)).strip(" .,:;-!/|")
 
 
-def _tag(row: Row, reference: dt.date) -> Line:
+def tag_row(row: Row, reference: dt.date) -> Line:
+    """A row with its when and its role: address, heading, cue, when, deco, or a plain name."""
     text = row.text
     line = Line(row, text)
     when, rest = read_when(text, reference)
     line.when, line.rest = when, rest
-    left = _name_left(rest)
+    left = name_left(rest)
     words_left = re.findall(r"[A-Za-z]{2,}", left)
     # "Every Wednesday", "THURSDAY", "Every Sat night" (but "Trivia Tuesday" is a title)
     day_only = when.weekday and not nz.kind_hint(left) and (
         len(words_left) <= 2 or (len(words_left) <= 3 and re.match(r"\W*(?:every|each)", text, re.I)))
     if re.fullmatch(r"\W*\d{1,2}:\d\d\W*", text):
         line.role = "deco"  # a bare clock without am/pm: a phone's status bar in a screenshot, not a show time
-    elif _city_line(text) or _street_like(text):
+    elif city_line(text) or street_like(text):
         line.role = "address"
-    elif _HEADING.search(text) and not when.dates and not when.starts:
+    elif HEADING.search(text) and not when.dates and not when.starts:
         line.role = "heading"
-    elif _PERFORMER_CUE.match(text):
+    elif PERFORMER_CUE.match(text):
         line.role = "cue"
     elif when.dates or when.starts or day_only:
         line.role = "when"
-    elif (_DECORATION.search(text) and not nz.kind_hint(re.sub(r"(?i)\bfree\b|\bprizes?\b", "", text))
+    elif (DECORATION.search(text) and not nz.kind_hint(re.sub(r"(?i)\bfree\b|\bprizes?\b", "", text))
           or not re.search(r"[A-Za-z]{2,}|\d0'?s\b", text)):  # small print, or a speck ("90s" is a name)
         line.role = "deco"
     return line
@@ -204,7 +208,7 @@ def _joins(above: Line, below: Line, ratio: float = PHRASE_RATIO) -> bool:
         return False
     if above.case != below.case and min(len(re.sub(r"[^A-Za-z]", "", t)) for t in (above.text, below.text)) > 2:
         return False
-    if _SELF_NAMED.match(below.text) or _COMPANY.search(above.text) and not _COMPANY.search(below.text):
+    if SELF_NAMED.match(below.text) or COMPANY.search(above.text) and not COMPANY.search(below.text):
         return False
     overlap = min(above.row.right, below.row.right) - max(above.row.left, below.row.left)
     return overlap > 0.3 * min(above.row.right - above.row.left, below.row.right - below.row.left)
@@ -218,7 +222,7 @@ def _small_aside(line: Line, beside: Line) -> bool:
     return line.role == "name" and apart and line.height < 0.4 * beside.height
 
 
-def _phrase(lines: list[Line], start: int, ratio: float = PHRASE_RATIO) -> list[int]:
+def phrase_from(lines: list[Line], start: int, ratio: float = PHRASE_RATIO) -> list[int]:
     """Indexes of the phrase starting at ``start``: it and the rows that continue it below."""
     picked = [start]
     i = start + 1
@@ -233,7 +237,7 @@ def _phrase(lines: list[Line], start: int, ratio: float = PHRASE_RATIO) -> list[
     return picked
 
 
-def _phrase_back(lines: list[Line], end: int, ratio: float = PHRASE_RATIO) -> list[int]:
+def phrase_ending(lines: list[Line], end: int, ratio: float = PHRASE_RATIO) -> list[int]:
     """The phrase ending at ``end``: it and the rows above it that it continues."""
     picked = [end]
     i = end - 1
@@ -248,7 +252,8 @@ def _phrase_back(lines: list[Line], end: int, ratio: float = PHRASE_RATIO) -> li
     return picked
 
 
-def _text(lines: list[Line], indexes: list[int]) -> str:
+def phrase_text(lines: list[Line], indexes: list[int]) -> str:
+    """The rows of a phrase as one line of text."""
     return re.sub(r"\s+", " ", " ".join(lines[i].text for i in indexes)).strip()
 
 
@@ -273,27 +278,27 @@ def _venue_from_address(line: str) -> tuple[Optional[str], str]:
     return None, line
 
 
-def _places(lines: list[Line]) -> list[Place]:
+def find_places(lines: list[Line]) -> list[Place]:
     """Address blocks, top to bottom: a city line with the street line just above it, or a street alone."""
     places: list[Place] = []
     used: set[int] = set()
     for i, line in enumerate(lines):
         if line.role != "address" or i in used:
             continue
-        if _city_line(line.text):
+        if city_line(line.text):
             block = [i]
-            if not _street_like(line.text) and i > 0 and i - 1 not in used and lines[i - 1].role == "address" \
-                    and not _city_line(lines[i - 1].text):
+            if not street_like(line.text) and i > 0 and i - 1 not in used and lines[i - 1].role == "address" \
+                    and not city_line(lines[i - 1].text):
                 block.insert(0, i - 1)
-        elif i + 1 < len(lines) and lines[i + 1].role == "address" and _city_line(lines[i + 1].text) \
-                and not _street_like(lines[i + 1].text):
+        elif i + 1 < len(lines) and lines[i + 1].role == "address" and city_line(lines[i + 1].text) \
+                and not street_like(lines[i + 1].text):
             continue  # the city line below takes this street line
         else:
             block = [i]
         before = lines[block[0] - 1].text if block[0] > 0 else ""
-        if not any(_street_like(lines[j].text) or _STREET_START.match(nz.unglue(lines[j].text).lstrip(" -|")) for j in block) \
+        if not any(street_like(lines[j].text) or STREET_START.match(nz.unglue(lines[j].text).lstrip(" -|")) for j in block) \
                 and not re.search(r"\b\d{5}\b", lines[i].text) \
-                and not any(_street_like(part) for part in re.split(r"\s[-|]\s|\||\s{2,}", before)):
+                and not any(street_like(part) for part in re.split(r"\s[-|]\s|\||\s{2,}", before)):
             continue  # "Saint Paul, MN" alone (a post's location line): no street, no ZIP, no place
         used.update(block)
         text = ", ".join(nz.prepare_address(lines[j].text).strip(" ,|") for j in block)
@@ -303,15 +308,15 @@ def _places(lines: list[Line]) -> list[Place]:
 
 
 # Words a place's name holds ("Badger Saloon", "Quarry Road Taproom").
-_VENUE_WORDS = re.compile(r"(?i)\b(?:bar|pub|tavern|saloon|lounge|hall|club|brewery|brewing|taproom|tap\s?house|tap|cafe|"
-                          r"grill|inn|lodge|winery|distillery|cantina|bistro|diner|roadhouse|room|cellar|garden|"
-                          r"ale\s?house|beer\s?hall|icehouse|social|post|legion|vfw|theat(?:er|re)|venue|arena)\b")
+VENUE_WORDS = re.compile(r"(?i)\b(?:bar|pub|tavern|saloon|lounge|hall|club|brewery|brewing|taproom|tap\s?house|tap|cafe|"
+                         r"grill|inn|lodge|winery|distillery|cantina|bistro|diner|roadhouse|room|cellar|garden|"
+                         r"ale\s?house|beer\s?hall|icehouse|social|post|legion|vfw|theat(?:er|re)|venue|arena)\b")
 
 # --------------------------------------------------------------------------------------------
 # Not a flyer
 
 
-def _not_a_flyer(lines: list[Line]) -> bool:
+def not_a_flyer(lines: list[Line]) -> bool:
     """Receipts and menus (rows of prices), chats and pages of text (many rows, mostly sentences)."""
     if not lines:
         return True
@@ -344,7 +349,7 @@ _DAY_SPAN = re.compile(r"(?i)\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?\s*(?:-|t
                        r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\b")
 
 
-def _is_show(show: ShowFields) -> bool:
+def is_show(show: ShowFields) -> bool:
     """A what, a when and a where read off the flyer (an address, or a name that says it is a place)."""
-    where = show.street or show.city or (show.venue and _VENUE_WORDS.search(show.venue))
+    where = show.street or show.city or (show.venue and VENUE_WORDS.search(show.venue))
     return bool(show.title and (show.date or show.weekday) and where)

@@ -17,10 +17,10 @@ from daskparse.dates import printed
 from daskparse.shows import WEEKDAYS
 
 from daskparse.extract.rows import (  # the rows' vocabulary, shared by every shape
-    Line, Place, TITLE_RATIO, _BAND_WORDS, _COMPANY, _CUE_INSIDE,
-    _DECORATION, _HEADING, _HEADING_VENUE, _LEADING_AT, _PERFORMER_CUE, _SELF_NAMED,
-    _SEPARATORS, _STREET_START, _VENUE_WORDS, _city_line, _name_left, _phrase,
-    _phrase_back, _street_like, _text,
+    Line, Place, TITLE_RATIO, BAND_WORDS, COMPANY, CUE_INSIDE,
+    DECORATION, HEADING, HEADING_VENUE, LEADING_AT, PERFORMER_CUE, SELF_NAMED,
+    SEPARATORS, STREET_START, VENUE_WORDS, city_line, name_left, phrase_ending,
+    phrase_from, phrase_text, street_like,
 )
 from daskparse.extract.when import MAX_RANGE_DAYS, MAX_SHOWS, When, read_when  # noqa: F401
 
@@ -54,7 +54,7 @@ def _title_index(lines: list[Line], candidates: list[int]) -> Optional[int]:
         return None
     heights = [lines[i].height for i in candidates]
     if max(heights) - min(heights) < 1e-6:  # no size information
-        named = [i for i in candidates if not _SELF_NAMED.match(lines[i].text)]
+        named = [i for i in candidates if not SELF_NAMED.match(lines[i].text)]
         candidates = named or candidates
         with_kind = [i for i in candidates if nz.kind_hint(lines[i].text)]
         return (with_kind or candidates)[0]
@@ -66,10 +66,10 @@ def _title_index(lines: list[Line], candidates: list[int]) -> Optional[int]:
 def _grow_title(lines: list[Line], index: int) -> list[int]:
     """The title phrase around its biggest row: rows above and below of like type; a band named in the
     same type below the title ("BLUES" / "NIGHT" / "The" / "Moreau" / "Brothers") is not part of it."""
-    phrase = _phrase_back(lines, index, TITLE_RATIO)
-    phrase += _phrase(lines, phrase[-1], TITLE_RATIO)[1:]
+    phrase = phrase_ending(lines, index, TITLE_RATIO)
+    phrase += phrase_from(lines, phrase[-1], TITLE_RATIO)[1:]
     for cut in range(1, len(phrase)):
-        head, tail = _text(lines, phrase[:cut]), _text(lines, phrase[cut:])
+        head, tail = phrase_text(lines, phrase[:cut]), phrase_text(lines, phrase[cut:])
         if (nz.kind_hint(head) or _TITLE_END.search(head)) and not nz.kind_hint(tail) and _name_like(tail):
             return phrase[:cut]
     return phrase
@@ -84,7 +84,7 @@ _TITLE_END = re.compile(r"(?i)\b(?:night|nite|tour|show|party|fest|festival|jam|
 def _name_like(text: str) -> bool:
     """An act's name: "The ...", a band word, or a person's two or three capitalised words."""
     words = text.split()
-    return bool(re.match(r"(?i)the\b", text) or _BAND_WORDS.search(text) or _SELF_NAMED.match(text)
+    return bool(re.match(r"(?i)the\b", text) or BAND_WORDS.search(text) or SELF_NAMED.match(text)
                 or (2 <= len(words) <= 3 and all(re.fullmatch(r"[A-Z][a-z'.-]+", w) for w in words)))
 
 
@@ -92,8 +92,8 @@ def _performer_after_cue(lines: list[Line], index: int) -> tuple[Optional[str], 
     """The performer a cue row names, with its continuation row ("presented by Quizmaster" / "Jade")."""
     text = lines[index].text
     used = [index]
-    rest = nz._PERFORMER_PREFIX.sub("", re.sub(r"(?i)^\W*(?:headliner|headlining|special\s+guests?|emcee|mc|dj|kj|"
-                                                r"quizmaster|your\s+hosts?|on\s+the\s+decks|led\s+by)\s*:?\s*", "", text))
+    rest = nz.PERFORMER_PREFIX.sub("", re.sub(r"(?i)^\W*(?:headliner|headlining|special\s+guests?|emcee|mc|dj|kj|"
+                                              r"quizmaster|your\s+hosts?|on\s+the\s+decks|led\s+by)\s*:?\s*", "", text))
     nxt = index + 1
     if nxt < len(lines) and lines[nxt].role == "name" and lines[nxt].row.column == lines[index].row.column:
         gap = lines[nxt].row.top - lines[index].row.bottom
@@ -116,7 +116,7 @@ def _header(lines: list[Line], indexes: list[int]) -> dict:
             out["performer"], used = _performer_after_cue(lines, i)
             for j in used:
                 lines[j].role = "cue"
-        match = _HEADING_VENUE.match(lines[i].text)
+        match = HEADING_VENUE.match(lines[i].text)
         if match:
             out["venue"] = match.group("venue")
     names = [i for i in indexes if lines[i].role == "name"]
@@ -125,17 +125,17 @@ def _header(lines: list[Line], indexes: list[int]) -> dict:
     top = _title_index(lines, names)
     assert top is not None  # None only for no candidates, and there are names
     phrase = [j for j in _grow_title(lines, top) if j in indexes]
-    title = _text(lines, phrase)
+    title = phrase_text(lines, phrase)
     others = [i for i in names if i not in phrase]
-    if _COMPANY.search(title) or _SELF_NAMED.match(title):
+    if COMPANY.search(title) or SELF_NAMED.match(title):
         out["host"] = title
     else:
         out["title"] = title
     for i in others:
         text = lines[i].text
-        if out["performer"] is None and _name_like(text) and not nz.kind_hint(text) and not _COMPANY.search(text):
+        if out["performer"] is None and _name_like(text) and not nz.kind_hint(text) and not COMPANY.search(text):
             out["performer"] = text
-        elif out["host"] is None and _COMPANY.search(text):
+        elif out["host"] is None and COMPANY.search(text):
             out["host"] = text
     return out
 
@@ -150,19 +150,19 @@ _ROW_TITLE_SPLIT = re.compile(r"(?i)\s+(?:@|at)\s+")
 def _record_fields(text: str, reference: dt.date) -> tuple[When, Optional[str], Optional[str], Optional[str]]:
     """(when, title, performer, venue) of one record's text (its address already cut off)."""
     when, rest = read_when(re.sub(r"(?i)\bw/\s*", "with ", text), reference)
-    segments = [s.strip(" .,:;|-!") for s in _SEPARATORS.split(_ROW_TITLE_SPLIT.sub(" | ", rest))]
-    segments = [s for s in segments if re.search(r"[A-Za-z]{2,}", s) and not _DECORATION.search(s)
-                and not _HEADING.search(s)]
+    segments = [s.strip(" .,:;|-!") for s in SEPARATORS.split(_ROW_TITLE_SPLIT.sub(" | ", rest))]
+    segments = [s for s in segments if re.search(r"[A-Za-z]{2,}", s) and not DECORATION.search(s)
+                and not HEADING.search(s)]
     title = performer = venue = None
     names = []
     for segment in segments:
-        cue = _CUE_INSIDE.split(segment, maxsplit=1) if _CUE_INSIDE.search(segment) else None
-        if _PERFORMER_CUE.match(segment):
+        cue = CUE_INSIDE.split(segment, maxsplit=1) if CUE_INSIDE.search(segment) else None
+        if PERFORMER_CUE.match(segment):
             performer = performer or nz.clean_performer(segment)
-        elif cue and len(cue) == 2 and cue[0].strip() and cue[1].strip() and not _VENUE_WORDS.search(cue[0]):
+        elif cue and len(cue) == 2 and cue[0].strip() and cue[1].strip() and not VENUE_WORDS.search(cue[0]):
             title, performer = title or cue[0].strip(), performer or cue[1].strip()
         elif (nz.kind_hint(segment) or _TITLE_END.search(segment)) and title is None and \
-                not _SELF_NAMED.match(segment) and len(re.findall(r"[A-Za-z]+", segment)) <= 4:
+                not SELF_NAMED.match(segment) and len(re.findall(r"[A-Za-z]+", segment)) <= 4:
             title = segment
         else:
             names.append(segment)
@@ -176,7 +176,7 @@ def _record_fields(text: str, reference: dt.date) -> tuple[When, Optional[str], 
 def _cut_address(text: str) -> tuple[str, Optional[str]]:
     """Split a record's text at its address: (before, address); the address runs to the end."""
     prepared = nz.unglue(text)
-    if not _city_line(prepared):
+    if not city_line(prepared):
         return text, None
     numbers = [m.start() for m in re.finditer(
         r"(?<![\d:/.$])\b\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s+(?=[A-Za-z]|\d{1,4}\s?(?:st|nd|rd|th)\b)", prepared)]
@@ -186,7 +186,7 @@ def _cut_address(text: str) -> tuple[str, Optional[str]]:
         return (head, tail) if head else ("", prepared)
     # Prefer a street that starts a line or follows a separator (a venue may hold a number: "Post 4450").
     after_break = [s for s in numbers if re.search(r"(?:^|\||\s-|,|\s{2})\s*$", prepared[:s])]
-    streets = [s for s in numbers if _street_like(prepared[s:].split(",")[0])]
+    streets = [s for s in numbers if street_like(prepared[s:].split(",")[0])]
     start = next((s for s in streets if s in after_break), None)
     if start is None:
         start = streets[0] if streets else (after_break or numbers)[-1]
@@ -217,7 +217,7 @@ def _record_text(lines: list[Line], record: Record) -> str:
         if previous is None:
             text = line.text
         elif i in record.place.indexes[1:] or (_continues(previous.text, line.text)
-                                               and not (line.role == "address" and _STREET_START.match(line.text))):
+                                               and not (line.role == "address" and STREET_START.match(line.text))):
             text += " " + line.text
         else:
             text += " | " + line.text
@@ -225,7 +225,7 @@ def _record_text(lines: list[Line], record: Record) -> str:
     return text
 
 
-def _read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+def read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
     """Every address closes a record; the rows above the first day or date are the header."""
     first_when = next((i for i, ln in enumerate(lines) if i < places[0].indexes[0] and
                        (ln.when.weekday or ln.when.dates) and ln.role != "heading"), None)
@@ -249,7 +249,7 @@ def _read_tour(lines: list[Line], places: list[Place], reference: dt.date) -> li
         record.when, record.title, record.performer, record.venue = _record_fields(before, reference)
     # A day label that stood below the last address (a misaligned label column) goes to the nearest record.
     for i in range(start, len(lines)):
-        if lines[i].role == "when" and not _name_left(lines[i].rest):
+        if lines[i].role == "when" and not name_left(lines[i].rest):
             middle = lines[i].row.middle
             nearest = min(records, key=lambda r: abs(middle - (lines[r.rows[0]].row.top + lines[r.rows[-1]].row.bottom) / 2))
             if not (nearest.when.weekday or nearest.when.dates):
@@ -288,7 +288,7 @@ def _day_of(when: When):
     return when.dates[0] if when.dates else when.weekday
 
 
-def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+def read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
     """A venue's line-up: two or more rows, each a day and what is on (and its time)."""
     rows: list[tuple[int, str]] = []
     for i, line in enumerate(lines):
@@ -296,17 +296,17 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
             continue
         if not _ROW_LABEL.match(nz.unglue(line.text)):
             continue
-        text, what, k = line.text, _name_left(line.rest), i + 1
+        text, what, k = line.text, name_left(line.rest), i + 1
         if not re.search(r"[A-Za-z]{2,}", what) and not line.when.starts and \
                 k < len(lines) and lines[k].role == "name" and lines[k].height <= 1.3 * line.height and \
-                not _VENUE_WORDS.search(lines[k].text):
+                not VENUE_WORDS.search(lines[k].text):
             text, what, k = f"{text} | {lines[k].text}", lines[k].text, k + 1  # "THURSDAY" / "Brain Games"
-        if not re.search(r"[A-Za-z]{2,}", what) or _PERFORMER_CUE.match(re.sub(r"(?i)\bw/\s*", "with ", what)):
+        if not re.search(r"[A-Za-z]{2,}", what) or PERFORMER_CUE.match(re.sub(r"(?i)\bw/\s*", "with ", what)):
             continue  # nothing on, or only who is on (one show's dates: see _schedule)
         # a row wrapped before its time: "Sat, Dec 19 · Cornhole League" / "8pm"
         nxt = lines[k] if k < len(lines) else None
         if not line.when.starts and nxt is not None and nxt.role == "when" and nxt.when.starts \
-                and not (nxt.when.weekday or nxt.when.dates) and not _name_left(nxt.rest):
+                and not (nxt.when.weekday or nxt.when.dates) and not name_left(nxt.rest):
             text += " | " + nxt.text
         rows.append((i, text))
     # A line-up's rows are alike: all by weekday or all by date ("Tuesday Night Karaoke" over "Tue Jan 5" is no
@@ -329,7 +329,7 @@ def _read_lineup(lines: list[Line], places: list[Place], reference: dt.date) -> 
         if title is None and row_venue:
             title, row_venue = row_venue, None
         if title and performer is None:
-            parts = _CUE_INSIDE.split(title, maxsplit=1)
+            parts = CUE_INSIDE.split(title, maxsplit=1)
             if len(parts) == 2 and parts[0].strip() and parts[1].strip():
                 title, performer = parts[0].strip(" -|"), parts[1].strip(" -|")
         if not when.dates:
@@ -361,7 +361,8 @@ def _schedule(lines: list[Line]) -> list[tuple[When, Optional[str]]]:
     return days if len({_day_of(w) for w, _ in days}) >= 2 else []
 
 
-def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+def read_single(lines: list[Line], places: list[Place], reference: dt.date) -> list[dict]:
+    """A single show's raw fields: one per show where it is a series, a range or two shows a night."""
     place = places[0] if places else None
     roles_free = [i for i, ln in enumerate(lines) if ln.role == "name"]
 
@@ -374,7 +375,7 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
         above = [i for i in roles_free if i < first and lines[i].row.column == column]
         near = [i for i in above if i >= first - 3 and all(lines[j].role in ("name", "deco", "when") for j in range(i, first))]
         if near:
-            venue_rows = _phrase_back(lines, near[-1])
+            venue_rows = phrase_ending(lines, near[-1])
         elif place.venue:
             venue = place.venue
         else:
@@ -382,11 +383,11 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
             if below and below[0] == place.indexes[-1] + 1:
                 venue_rows = [below[0]]
     if venue_rows:
-        venue = _text(lines, venue_rows)
+        venue = phrase_text(lines, venue_rows)
         for i in venue_rows:
             lines[i].role = "venue"
     if venue:
-        venue = _LEADING_AT.sub("", venue)
+        venue = LEADING_AT.sub("", venue)
 
     # Performer: a cued phrase.
     performer = None
@@ -401,27 +402,27 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
     free = [i for i, ln in enumerate(lines) if ln.role == "name"]
     title = None
     title_rows: list[int] = []
-    candidates = [i for i in free if not _SELF_NAMED.match(lines[i].text)] or free
+    candidates = [i for i in free if not SELF_NAMED.match(lines[i].text)] or free
     top = _title_index(lines, candidates)
     if top is not None:
         title_rows = _grow_title(lines, top)
-        title = _text(lines, title_rows)
+        title = phrase_text(lines, title_rows)
         for i in title_rows:
             lines[i].role = "title"
 
     # No venue by the address: a place's name set under the title ("MUSIC BINGO" / "BADGER SALOON").
     if venue is None and len(title_rows) >= 2:
         for cut in range(1, len(title_rows)):
-            head, tail = _text(lines, title_rows[:cut]), _text(lines, title_rows[cut:])
-            if _VENUE_WORDS.search(tail) and not nz.kind_hint(tail) and (nz.kind_hint(head) or _TITLE_END.search(head)):
+            head, tail = phrase_text(lines, title_rows[:cut]), phrase_text(lines, title_rows[cut:])
+            if VENUE_WORDS.search(tail) and not nz.kind_hint(tail) and (nz.kind_hint(head) or _TITLE_END.search(head)):
                 title, venue, title_rows = head, tail, title_rows[:cut]
                 break
 
     if venue is None:  # a place's name elsewhere ("Humble Tugboat Tap & Kitchen" under the title)
-        named = [i for i, ln in enumerate(lines) if ln.role == "name" and _VENUE_WORDS.search(ln.text)
+        named = [i for i, ln in enumerate(lines) if ln.role == "name" and VENUE_WORDS.search(ln.text)
                  and not nz.kind_hint(ln.text)]
         if named:
-            venue = _LEADING_AT.sub("", lines[named[0]].text)
+            venue = LEADING_AT.sub("", lines[named[0]].text)
             lines[named[0]].role = "venue"
 
     # "LIVE MUSIC" over a band's name in huge type: the kind line is the title, the big name the act.
@@ -438,11 +439,11 @@ def _read_single(lines: list[Line], places: list[Place], reference: dt.date) -> 
     if performer is None:
         free = [i for i, ln in enumerate(lines) if ln.role == "name"]
         after = [i for i in free if not title_rows or i > title_rows[-1] or lines[i].row.column != lines[title_rows[0]].row.column]
-        named = [i for i in free if _SELF_NAMED.match(lines[i].text) or _BAND_WORDS.search(lines[i].text)]
+        named = [i for i in free if SELF_NAMED.match(lines[i].text) or BAND_WORDS.search(lines[i].text)]
         pick = next(iter(named or after), None)
         if pick is not None and pick in after + named:
-            phrase = _phrase_back(lines, pick) + _phrase(lines, pick)[1:]
-            performer = _text(lines, phrase)
+            phrase = phrase_ending(lines, pick) + phrase_from(lines, pick)[1:]
+            performer = phrase_text(lines, phrase)
     if title is None and performer and nz.kind_hint(performer):
         title = performer
     if title and title_rows and not (nz.kind_hint(title) or _TITLE_END.search(title) or _stands_out(lines, title_rows)):

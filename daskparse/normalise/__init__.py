@@ -23,10 +23,10 @@ from typing import Any, Optional
 
 # (daskparse.dates by its function only: the name "dates" here is this package's own module)
 from daskparse.dates import resolve_show
-from daskparse.normalise.addresses import (_STATE_ZIP, _STREET_LABELS, AddressParts, parse_address,  # noqa: F401
+from daskparse.normalise.addresses import (STATE_ZIP, STREET_LABELS, AddressParts, parse_address,
                                            parse_state, parse_zip, prepare_address)
 from daskparse.normalise.dates import DateMatch, find_date, infer_year, parse_date, strip_dates
-from daskparse.normalise.kinds import _PERFORMER_PREFIX, classify_kind, clean_performer, kind_hint  # noqa: F401
+from daskparse.normalise.kinds import PERFORMER_PREFIX, classify_kind, clean_performer, kind_hint
 from daskparse.normalise.text import clean_text, repair_ocr_text, split_glued_words, unglue
 from daskparse.normalise.times import TimeMatch, find_times, parse_time, parse_time_range
 from daskparse.normalise.vocabulary import STATE_ABBREVIATIONS, STATE_CODES
@@ -46,11 +46,11 @@ __all__ = [
     "WeekdayMatch", "find_weekdays", "parse_recurrence", "parse_weekday", "weekday_of",
     "TimeMatch", "find_times", "parse_time", "parse_time_range",
     "STATE_ABBREVIATIONS", "STATE_CODES", "AddressParts", "parse_address", "parse_state", "parse_zip",
-    "prepare_address",
-    "classify_kind", "clean_performer", "kind_hint",
+    "prepare_address", "STATE_ZIP", "STREET_LABELS",
+    "classify_kind", "clean_performer", "kind_hint", "PERFORMER_PREFIX",
 ]
-# Also importable from here, as before the split, though private: the flyer-text parser reads the address tail
-# (_STATE_ZIP) and the performer prefixes (_PERFORMER_PREFIX); the test flyers use the street labels.
+# The flyer-text parser reads the address tail (STATE_ZIP) and the performer prefixes (PERFORMER_PREFIX) as
+# the normaliser does; the test flyers label streets with the normaliser's own street labels.
 
 
 # --------------------------------------------------------------------------------------------

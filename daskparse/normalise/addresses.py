@@ -49,7 +49,7 @@ class AddressParts:
         return ", ".join(parts) or None
 
 
-_STREET_LABELS = {
+STREET_LABELS = {
     "AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix", "StreetNamePreModifier",
     "StreetNamePreDirectional", "StreetNamePreType", "StreetName", "StreetNamePostType",
     "StreetNamePostDirectional", "SubaddressType", "SubaddressIdentifier", "OccupancyType",
@@ -59,8 +59,8 @@ _STREET_LABELS = {
 
 # A state written as a code or name, then a ZIP: the reliable tail of an address line.
 _STATE_NAMES_PATTERN = "|".join(sorted((re.escape(n) for n in STATE_CODES), key=len, reverse=True))
-_STATE_ZIP = re.compile(r"(?i)(?:\b(?P<state>[A-Z]{2}|" + _STATE_NAMES_PATTERN + r")\.?,?\s*)?"
-                        r"(?P<zip>(?<!\d)\d{5})(?:-\d{4})?(?!\d)[\s.,;:|·~_-]*$")
+STATE_ZIP = re.compile(r"(?i)(?:\b(?P<state>[A-Z]{2}|" + _STATE_NAMES_PATTERN + r")\.?,?\s*)?"
+                       r"(?P<zip>(?<!\d)\d{5})(?:-\d{4})?(?!\d)[\s.,;:|·~_-]*$")
 
 
 # Letters OCR reads as digits inside a state code standing before a ZIP ("0R 97214" is "OR 97214").
@@ -142,7 +142,7 @@ def parse_address(text: Any) -> AddressParts:
     state = zip_code = None
     for word, label in tokens:
         bare = word.strip(",;")
-        if label in _STREET_LABELS and not city_words:
+        if label in STREET_LABELS and not city_words:
             street_words.append(bare)
         elif label == "PlaceName":
             city_words.append(bare)
@@ -155,7 +155,7 @@ def parse_address(text: Any) -> AddressParts:
         elif label == "Recipient" and not street_words:
             name_words.append(bare)
     # usaddress misses a state or zip glued to punctuation now and then; the tail regex does not.
-    tail = _STATE_ZIP.search(prepared)
+    tail = STATE_ZIP.search(prepared)
     if tail:
         zip_code = zip_code or tail.group("zip")
         state = state or parse_state(tail.group("state"))

@@ -101,7 +101,7 @@ def strip_dates(text: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _dateparser():
-    """dateparser, imported on first need (it takes ~0.1 s) and set up to stay offline and English."""
+    """dateparser, imported on first need (its import is slow) and set up to stay offline and English."""
     from dateparser.date import DateDataParser
 
     settings = {"REQUIRE_PARTS": ["month", "day"], "RETURN_AS_TIMEZONE_AWARE": False}

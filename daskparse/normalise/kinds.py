@@ -52,7 +52,7 @@ def kind_hint(text: Any) -> Optional[str]:
 # --------------------------------------------------------------------------------------------
 # Performers
 
-_PERFORMER_PREFIX = re.compile(
+PERFORMER_PREFIX = re.compile(
     r"(?i)^\s*(?:hosted\s+by|host(?:ed)?\s*:|presented\s+by|with|w/|featuring|feat\.?|ft\.?|starring|"
     r"music\s+by|spinning\s*:?|live\s*:)\s*")
 
@@ -62,5 +62,5 @@ def clean_performer(text: Any) -> Optional[str]:
     value = clean_text(text)
     if not value:
         return None
-    value = _PERFORMER_PREFIX.sub("", value)
+    value = PERFORMER_PREFIX.sub("", value)
     return clean_text(value, 200)

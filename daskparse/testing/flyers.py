@@ -97,10 +97,15 @@ __all__ = [
     "WIDE_TEMPLATES",
     "Flyer",
     "Venue",
+    "hsv",
+    "load_font",
     "make_flyer",
     "ocr_noise",
+    "ordinal",
     "photo_variant",
+    "pick",
     "tagged_addresses",
+    "text_color",
     "wide_flyer",
     "wide_set",
     "write_sample_set",
@@ -312,7 +317,8 @@ def _font_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=512)
-def _font(name: str, px: int) -> ImageFont.FreeTypeFont:
+def load_font(name: str, px: int) -> ImageFont.FreeTypeFont:
+    """A TrueType font of matplotlib's (FONT_SETS names them) at a pixel size, cached."""
     return ImageFont.truetype(str(_font_dir() / f"{name}.ttf"), px)
 
 
@@ -321,11 +327,13 @@ def _font(name: str, px: int) -> ImageFont.FreeTypeFont:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _pick(rng: np.random.Generator, seq):
+def pick(rng: np.random.Generator, seq):
+    """One item of a sequence, drawn from the generator (so a seed gives the same flyer)."""
     return seq[int(rng.integers(len(seq)))]
 
 
-def _ordinal(day: int) -> str:
+def ordinal(day: int) -> str:
+    """4 -> "4th", 22 -> "22nd"."""
     suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
     return f"{day}{suffix}"
 
@@ -365,7 +373,7 @@ def _time_text(rng: np.random.Generator, when: _When, *, compact: bool = False) 
 
     ``compact`` (line-up rows) keeps to the short forms, as the rows must fit one line.
     """
-    suffix = _pick(rng, ("PM", "pm") if compact else ("PM", " PM", "pm", "p.m.", "PM"))
+    suffix = pick(rng, ("PM", "pm") if compact else ("PM", " PM", "pm", "p.m.", "PM"))
     if when.doors:
         doors = when.start - 60
         if rng.random() < 0.5:
@@ -373,16 +381,16 @@ def _time_text(rng: np.random.Generator, when: _When, *, compact: bool = False) 
         return f"Doors {_clock(doors, suffix)} / Show {_clock(when.start, suffix)}"
     if when.end is None:
         if when.start == 720 and rng.random() < 0.7:
-            return _pick(rng, ("noon", "Noon"))
+            return pick(rng, ("noon", "Noon"))
         text = _clock(when.start, suffix)
         if not compact and rng.random() < 0.12:
-            text += _pick(rng, (" 'til close", " till late"))
+            text += pick(rng, (" 'til close", " till late"))
         return text
     same_half = (when.start < 720) == (when.end < 720) and when.end < 1440
     if same_half and suffix != "p.m." and rng.random() < 0.6:
         # "8-11pm": the meridiem printed once, after the end time.
         return f"{_clock(when.start, suffix, meridiem=False)}-{_clock(when.end, suffix)}"
-    joiner = "-" if compact else _pick(rng, ("-", " - ", " to ", "–"))
+    joiner = "-" if compact else pick(rng, ("-", " - ", " to ", "–"))
     return f"{_clock(when.start, suffix)}{joiner}{_clock(when.end, suffix)}"
 
 
@@ -417,7 +425,7 @@ def _date_lines(rng: np.random.Generator, when: _When) -> list[str]:
     if style == 2:
         return [f"{wd3} {mon} {d.day} | {time}"]
     if style == 3 and not when.doors:
-        return [f"{month} {_ordinal(d.day)}, {d.year} {_pick(rng, ('at', '@'))} {time}"]
+        return [f"{month} {ordinal(d.day)}, {d.year} {pick(rng, ('at', '@'))} {time}"]
     if style == 4:
         return [f"{wd}, {month} {d.day}", time]
     if style == 5:
@@ -460,17 +468,17 @@ def _place_fields(venue: Venue, printed_name: str) -> dict:
 
 def _pick_when(rng: np.random.Generator, kind: str, reference: dt.date, *, recurring: bool,
                weekday: str | None = None) -> _When:
-    start = int(_pick(rng, START_TIMES[kind]))
+    start = int(pick(rng, START_TIMES[kind]))
     end = None
     doors = kind in ("live music", "comedy") and start >= 1140 and start % 60 == 0 and rng.random() < 0.35
     if not doors and rng.random() < 0.4:
-        end = start + int(_pick(rng, (120, 150, 180, 240)))
+        end = start + int(pick(rng, (120, 150, 180, 240)))
         if end > 1440 + 120:
             end = 1440 + 120
         if end % 60 and end > 1440:
             end -= end % 60
     if recurring:
-        weekday = weekday or _pick(rng, WEEKDAYS)
+        weekday = weekday or pick(rng, WEEKDAYS)
         return _When(weekday=weekday, date=None, start=start, end=end, doors=doors)
     date = reference + dt.timedelta(days=int(rng.integers(0, 76)))
     return _When(weekday=WEEKDAYS[date.weekday()], date=date, start=start, end=end, doors=doors)
@@ -478,12 +486,12 @@ def _pick_when(rng: np.random.Generator, kind: str, reference: dt.date, *, recur
 
 def _title_for(rng: np.random.Generator, kind: str, weekday: str) -> str:
     options = [t for t in TITLES[kind] if "Thursday" not in t or weekday == "Thursday"]
-    return _pick(rng, options).replace("{Weekday}", weekday)
+    return pick(rng, options).replace("{Weekday}", weekday)
 
 
 def _performer_line(rng: np.random.Generator, kind: str, name: str, upper: bool) -> str:
     prefixes = [p for p in PREFIXES[kind] if p or kind == "live music" or name.startswith(_SELF_DESCRIBING)]
-    prefix = _pick(rng, prefixes)
+    prefix = pick(rng, prefixes)
     if prefix and rng.random() < 0.3:
         prefix = prefix[0].upper() + prefix[1:]
     line = f"{prefix} {name}".strip()
@@ -494,7 +502,7 @@ def _decorations(rng: np.random.Generator, kind: str, venue: Venue, count: int) 
     pool = list(DECORATIONS) + list(KIND_DECORATIONS.get(kind, ())) + [venue.handle]
     chosen: list[str] = []
     while len(chosen) < count:
-        deco = _pick(rng, pool)
+        deco = pick(rng, pool)
         if deco not in chosen and not any("21+" in deco and "21+" in c for c in chosen):
             chosen.append(deco)
     return chosen
@@ -507,9 +515,9 @@ def _address_items(venue: Venue, group: int, *, two_lines: bool) -> list[_Item]:
 
 
 def _single_content(rng: np.random.Generator, reference: dt.date, *, narrow: bool) -> _Content:
-    kind = _pick(rng, ("karaoke", "trivia", "live music", "comedy", "open mic", "dj", "bingo", "other",
-                       "karaoke", "trivia", "live music"))
-    venue = _pick(rng, VENUES)
+    kind = pick(rng, ("karaoke", "trivia", "live music", "comedy", "open mic", "dj", "bingo", "other",
+                      "karaoke", "trivia", "live music"))
+    venue = pick(rng, VENUES)
     recurring = rng.random() < 0.35
     when = _pick_when(rng, kind, reference, recurring=recurring)
     title = _title_for(rng, kind, when.weekday)
@@ -517,7 +525,7 @@ def _single_content(rng: np.random.Generator, reference: dt.date, *, narrow: boo
         title = title.upper()
     performer = None
     if kind == "dj" or rng.random() < (0.3 if kind == "other" else 0.75):
-        performer = _pick(rng, PERFORMERS[kind])
+        performer = pick(rng, PERFORMERS[kind])
     upper_performer = rng.random() < 0.2
     venue_name = venue.name.upper() if rng.random() < 0.4 else venue.name
 
@@ -527,7 +535,7 @@ def _single_content(rng: np.random.Generator, reference: dt.date, *, narrow: boo
         performer = performer.upper() if upper_performer else performer
         items.append(_Item(line, "performer", 0, 0.55))
     items += [_Item(text, "when", 1, 0.5) for text in _date_lines(rng, when)]
-    decos = _decorations(rng, kind, venue, int(_pick(rng, (0, 1, 1, 2))))
+    decos = _decorations(rng, kind, venue, int(pick(rng, (0, 1, 1, 2))))
     if decos and rng.random() < 0.4:  # a decoration between the time and the venue
         items.append(_Item(decos.pop(0), "deco", 2, 0.34))
     items.append(_Item(venue_name, "venue", 3, 0.5, "display" if rng.random() < 0.5 else "body"))
@@ -547,14 +555,14 @@ def _row_day(weekday: str, style: int) -> str:
 
 def _lineup_content(rng: np.random.Generator, reference: dt.date, *, narrow: bool,
                     time_first: bool = False) -> _Content:
-    venue = _pick(rng, VENUES)
-    count = int(_pick(rng, (2, 3, 3, 4, 4, 5)))
+    venue = pick(rng, VENUES)
+    count = int(pick(rng, (2, 3, 3, 4, 4, 5)))
     days = sorted(rng.choice(7, size=count, replace=False).tolist())
     kinds = list(rng.choice(list(ROW_TITLES), size=count, replace=False))
     venue_name = venue.name.upper() if rng.random() < 0.6 else venue.name
-    heading = _pick(rng, LINEUP_HEADINGS).replace("{VENUE}", venue.name.upper())
-    day_style = int(_pick(rng, (0, 1, 4) if narrow else (0, 1, 2, 3, 4)))
-    sep = _pick(rng, ("  ", " · ", " | ", "  "))
+    heading = pick(rng, LINEUP_HEADINGS).replace("{VENUE}", venue.name.upper())
+    day_style = int(pick(rng, (0, 1, 4) if narrow else (0, 1, 2, 3, 4)))
+    sep = pick(rng, ("  ", " · ", " | ", "  "))
 
     items = [_Item(venue_name, "venue", 0, 1.0, "display"), _Item(heading, "heading", 1, 0.5)]
     shows = []
@@ -563,15 +571,15 @@ def _lineup_content(rng: np.random.Generator, reference: dt.date, *, narrow: boo
         weekday = WEEKDAYS[day]
         when = _pick_when(rng, kind, reference, recurring=True, weekday=weekday)
         when.doors = False
-        title = _pick(rng, ROW_TITLES[kind])
+        title = pick(rng, ROW_TITLES[kind])
         performer = None
         if not narrow and (kind == "dj" or rng.random() < 0.55):  # a narrow flyer has no room
-            performer = _pick(rng, PERFORMERS[kind])
+            performer = pick(rng, PERFORMERS[kind])
         what = title
         if performer and kind == "live music" and rng.random() < 0.6:
             what += f": {performer}"
         elif performer:
-            what += f" {_pick(rng, ('w/', 'with'))} {performer}"
+            what += f" {pick(rng, ('w/', 'with'))} {performer}"
         time = _time_text(rng, when, compact=True)
         label = _row_day(weekday, day_style)
         cells = (label, time, what) if time_first else (label, what, time)
@@ -592,7 +600,8 @@ def _lineup_content(rng: np.random.Generator, reference: dt.date, *, narrow: boo
 RGB = tuple[int, int, int]
 
 
-def _hsv(h: float, s: float, v: float) -> RGB:
+def hsv(h: float, s: float, v: float) -> RGB:
+    """An RGB colour from hue (wrapping), saturation and value in 0..1."""
     r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
     return (round(r * 255), round(g * 255), round(b * 255))
 
@@ -609,13 +618,13 @@ def _contrast(a: RGB, b: RGB) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
-def _text_color(rng: np.random.Generator, surfaces: list[RGB], *, minimum: float = 7.0) -> RGB:
+def text_color(rng: np.random.Generator, surfaces: list[RGB], *, minimum: float = 7.0) -> RGB:
     """A random colour that reads well (WCAG contrast >= minimum) on every surface colour."""
     light_surface = np.mean([_luminance(s) for s in surfaces]) > 0.18
     for _ in range(200):
         hue, sat = rng.random(), rng.uniform(0.0, 0.9)
         value = rng.uniform(0.0, 0.45) if light_surface else rng.uniform(0.88, 1.0)
-        color = _hsv(hue, sat if rng.random() < 0.7 else 0.0, value)
+        color = hsv(hue, sat if rng.random() < 0.7 else 0.0, value)
         if all(_contrast(color, s) >= minimum for s in surfaces):
             return color
     return max(((0, 0, 0), (255, 255, 255)), key=lambda c: min(_contrast(c, s) for s in surfaces))
@@ -643,19 +652,19 @@ class _Painted(Protocol):
 
 
 def _background(rng: np.random.Generator) -> tuple[RGB, RGB]:
-    theme = _pick(rng, ("dark", "dark", "light", "vivid"))
+    theme = pick(rng, ("dark", "dark", "light", "vivid"))
     hue = rng.random()
     shift = rng.uniform(-0.12, 0.12)
     if theme == "dark":
         s, v = rng.uniform(0.4, 0.95), rng.uniform(0.08, 0.28)
-        return _hsv(hue, s, v), _hsv(hue + shift, s, rng.uniform(0.05, 0.3))
+        return hsv(hue, s, v), hsv(hue + shift, s, rng.uniform(0.05, 0.3))
     if theme == "light":
         s, v = rng.uniform(0.03, 0.3), rng.uniform(0.9, 1.0)
-        return _hsv(hue, s, v), _hsv(hue + shift, rng.uniform(0.03, 0.3), v)
+        return hsv(hue, s, v), hsv(hue + shift, rng.uniform(0.03, 0.3), v)
     # vivid: a saturated mid-tone; keep only those white or black text can read on
     while True:
         s, v = rng.uniform(0.7, 1.0), rng.uniform(0.45, 0.75)
-        pair = _hsv(hue, s, v), _hsv(hue + shift / 2, s, v * rng.uniform(0.85, 1.0))
+        pair = hsv(hue, s, v), hsv(hue + shift / 2, s, v * rng.uniform(0.85, 1.0))
         if max(min(_contrast(c, p) for p in pair) for c in ((0, 0, 0), (255, 255, 255))) >= 5.0:
             return pair
         hue = rng.random()
@@ -664,28 +673,28 @@ def _background(rng: np.random.Generator) -> tuple[RGB, RGB]:
 def _style(rng: np.random.Generator, layout: str, fonts: str) -> _Style:
     font_set = FONT_SETS[fonts]
     background = _background(rng)
-    gradient = _pick(rng, ("solid", "vertical", "diagonal", "radial"))
+    gradient = pick(rng, ("solid", "vertical", "diagonal", "radial"))
     panel = None
     surface = list(background)
     title_surface = surface
     if layout == "single-card":
-        panel = _hsv(rng.random(), rng.uniform(0, 0.12), rng.uniform(0.93, 1.0)) if rng.random() < 0.7 \
-            else _hsv(rng.random(), rng.uniform(0.2, 0.6), rng.uniform(0.06, 0.16))
+        panel = hsv(rng.random(), rng.uniform(0, 0.12), rng.uniform(0.93, 1.0)) if rng.random() < 0.7 \
+            else hsv(rng.random(), rng.uniform(0.2, 0.6), rng.uniform(0.06, 0.16))
         surface = title_surface = [panel]
     elif layout == "single-banner":
-        panel = _hsv(rng.random(), rng.uniform(0.6, 1.0), rng.uniform(0.35, 0.9))
+        panel = hsv(rng.random(), rng.uniform(0.6, 1.0), rng.uniform(0.35, 0.9))
         title_surface = [panel]
-    main = _text_color(rng, surface)
+    main = text_color(rng, surface)
     colors = {role: main for role in ("performer", "when", "venue", "address", "deco", "heading", "row")}
-    colors["title"] = _text_color(rng, title_surface)
+    colors["title"] = text_color(rng, title_surface)
     if rng.random() < 0.6:
-        colors["venue"] = colors["heading"] = _text_color(rng, surface)
+        colors["venue"] = colors["heading"] = text_color(rng, surface)
     if rng.random() < 0.5:
-        colors["when"] = _text_color(rng, surface)
+        colors["when"] = text_color(rng, surface)
     dark_surface = np.mean([_luminance(s) for s in surface]) < 0.18
     shadow = (0, 0, 0) if dark_surface and rng.random() < 0.4 else None
-    accents = [_hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)) for _ in range(3)]
-    return _Style(background, gradient, _pick(rng, font_set["display"]), _pick(rng, font_set["body"]),
+    accents = [hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)) for _ in range(3)]
+    return _Style(background, gradient, pick(rng, font_set["display"]), pick(rng, font_set["body"]),
                   colors, panel, shadow, accents, plain_roles=("title",) if layout == "single-banner" else ())
 
 
@@ -761,7 +770,7 @@ def _stroke_for(px: int, style: _Style, item: _Item) -> int:
 
 
 def _item_font(item: _Item, style: _Style, px: int) -> ImageFont.FreeTypeFont:
-    return _font(style.display_font if item.font == "display" else style.body_font, max(px, 6))
+    return load_font(style.display_font if item.font == "display" else style.body_font, max(px, 6))
 
 
 def _row_cells(item: _Item) -> tuple[str, str, str]:
@@ -910,13 +919,13 @@ def _draw_shapes(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tupl
     for _ in range(wanted * 30):
         if drawn >= wanted:
             break
-        shape = _pick(rng, ("circle", "ring", "star", "triangle", "confetti", "confetti"))
+        shape = pick(rng, ("circle", "ring", "star", "triangle", "confetti", "confetti"))
         r = unit * (rng.uniform(0.008, 0.02) if shape == "confetti" else rng.uniform(0.03, 0.12))
         cx, cy = rng.uniform(-0.05, 1.05) * width, rng.uniform(-0.05, 1.05) * height
         bbox = (cx - r, cy - r, cx + r, cy + r)
         if any(_overlaps(bbox, box) for box in keep_clear):
             continue
-        color = _pick(rng, style.accents)
+        color = pick(rng, style.accents)
         if shape == "circle":
             draw.ellipse(bbox, fill=color)
         elif shape == "ring":
@@ -1025,7 +1034,7 @@ def photo_variant(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     unit = _downscale_factor(clean.size)
 
     # Surface behind the flyer: a colour with soft blotches.
-    base = np.array(_pick(rng, SURFACES), np.float32) * rng.uniform(0.9, 1.1)
+    base = np.array(pick(rng, SURFACES), np.float32) * rng.uniform(0.9, 1.1)
     blotches = rng.normal(0, 10, (9, 12)).astype(np.float32)
     blotches = np.asarray(Image.fromarray(blotches, "F").resize((width // 8, height // 8), Image.BICUBIC))
     surface = np.clip(base + blotches[..., None], 0, 255).astype(np.uint8)
@@ -1108,11 +1117,11 @@ def make_flyer(seed: int, *, reference_date: dt.date, family: str | None = None,
     rng = np.random.default_rng(seed)
     family = family or ("lineup" if rng.random() < 0.3 else "single")
     if layout is None and held_out and rng.random() < 0.5:
-        layout = _pick(rng, HELD_OUT_LINEUP_LAYOUTS if family == "lineup" else HELD_OUT_SINGLE_LAYOUTS)
-    layout = layout or _pick(rng, LINEUP_LAYOUTS if family == "lineup" else SINGLE_LAYOUTS)
+        layout = pick(rng, HELD_OUT_LINEUP_LAYOUTS if family == "lineup" else HELD_OUT_SINGLE_LAYOUTS)
+    layout = layout or pick(rng, LINEUP_LAYOUTS if family == "lineup" else SINGLE_LAYOUTS)
     if size is None:
         portrait = rng.random() < (0.4 if family == "lineup" else 0.6)
-        size = _pick(rng, PORTRAIT_SIZES if portrait else LANDSCAPE_SIZES)
+        size = pick(rng, PORTRAIT_SIZES if portrait else LANDSCAPE_SIZES)
     size = (int(size[0]), int(size[1]))
     narrow = size[0] / size[1] < 0.9  # portrait: little width per line
     if family == "lineup":
@@ -1403,7 +1412,7 @@ class _Ctx:
     grid: bool = False  # landscape: rows of a tour or guide stand side by side (see _grid_columns)
 
     def pick(self, seq):
-        return _pick(self.rng, seq)
+        return pick(self.rng, seq)
 
     def chance(self, p: float) -> bool:
         return bool(self.rng.random() < p)
@@ -1431,7 +1440,7 @@ def _wide_place(ctx: _Ctx, *, city: tuple[str, str, str] | None = None, taken: S
             name = f"{noun} {kind}"
         if name not in taken:
             break
-    digits = int(_pick(ctx.rng, (1, 2, 3, 3, 4, 4)))
+    digits = int(pick(ctx.rng, (1, 2, 3, 3, 4, 4)))
     number = str(int(ctx.rng.integers(10 ** (digits - 1), 10**digits)))
     street_name = ctx.pick(w.street_names)
     if street_name == "Broadway":
@@ -1524,11 +1533,11 @@ def _date_text(ctx: _Ctx, date: dt.date, *, form: int | None = None, year: bool 
     wd, month = WEEKDAYS[date.weekday()], MONTHS[date.month - 1]
     d = date.day
     forms = [f"{wd}, {month} {d}", f"{wd[:3]}, {_mon(month)} {d}", f"{wd[:3].upper()} {date.month}/{d}",
-             f"{wd[:3]} {_mon(month, dot=True)} {_ordinal(d)}", f"{wd.upper()} {month.upper()} {d}",
-             f"{month} {_ordinal(d)}", f"{wd} {date.month}/{d}"]
+             f"{wd[:3]} {_mon(month, dot=True)} {ordinal(d)}", f"{wd.upper()} {month.upper()} {d}",
+             f"{month} {ordinal(d)}", f"{wd} {date.month}/{d}"]
     if ctx.held_out:
         forms += [f"{_mon(month, dot=True)} {d} ({wd[:3]})", f"{wd[:3].upper()} {_mon(month).upper()} {d:02d}",
-                  f"{wd} the {_ordinal(d)} of {month}"]
+                  f"{wd} the {ordinal(d)} of {month}"]
     text = forms[form % len(forms)] if form is not None else ctx.pick(forms)
     if year and "/" not in text and "(" not in text:
         text += f", {date.year}"
@@ -1773,7 +1782,7 @@ def _range_text(ctx: _Ctx, first: dt.date, last: dt.date) -> str:
              f"{m1.upper()} {first.day}{dash}{m2.upper()} {last.day}"]
     if first.month == last.month:
         forms += [f"{_mon(m1)} {first.day}-{last.day}", f"{w1[:3]}-{w2[:3]}, {_mon(m1)} {first.day}-{last.day}",
-                  f"{m1} {_ordinal(first.day)}{dash}{_ordinal(last.day)}"]
+                  f"{m1} {ordinal(first.day)}{dash}{ordinal(last.day)}"]
     return ctx.pick(forms)
 
 
@@ -2043,7 +2052,7 @@ def _mean_color(colors: list[RGB]) -> RGB:
 def _effect_color(rng: np.random.Generator, text: RGB) -> RGB:
     """A stroke or shadow colour that stands apart from the letters: black or white, tinted a little."""
     base = (0, 0, 0) if _luminance(text) > 0.25 else (255, 255, 255)
-    tint = _hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.4, 1.0))
+    tint = hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.4, 1.0))
     r, g, b = (round(x * 0.65 + t * 0.35) for x, t in zip(base, tint))
     color = (r, g, b)
     return color if _contrast(color, text) >= 3.0 else base
@@ -2052,29 +2061,29 @@ def _effect_color(rng: np.random.Generator, text: RGB) -> RGB:
 def _wide_style(rng: np.random.Generator, template: str, fonts: str) -> _WStyle:
     font_set = FONT_SETS[fonts]
     background = _background(rng)
-    gradient = _pick(rng, ("solid", "vertical", "diagonal", "radial"))
+    gradient = pick(rng, ("solid", "vertical", "diagonal", "radial"))
     surfaces = list(background)
     panel = head_panel = None
     if template in ("card", "boxed"):
-        panel = _hsv(rng.random(), rng.uniform(0, 0.12), rng.uniform(0.93, 1.0)) if rng.random() < 0.7 \
-            else _hsv(rng.random(), rng.uniform(0.2, 0.6), rng.uniform(0.06, 0.16))
+        panel = hsv(rng.random(), rng.uniform(0, 0.12), rng.uniform(0.93, 1.0)) if rng.random() < 0.7 \
+            else hsv(rng.random(), rng.uniform(0.2, 0.6), rng.uniform(0.06, 0.16))
         surfaces = [panel]
     head_surfaces = surfaces
     if template in ("band", "halves"):
-        head_panel = _hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.2, 0.9))
+        head_panel = hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.2, 0.9))
         head_surfaces = [head_panel]
-    main = _text_color(rng, surfaces)
+    main = text_color(rng, surfaces)
     colors = {role: main for role in LINE_ROLES}
-    colors["title"] = _text_color(rng, head_surfaces, minimum=4.5)  # large type: WCAG's large-text contrast
-    colors["title2"] = _text_color(rng, head_surfaces, minimum=4.5)
-    colors["head"] = _text_color(rng, head_surfaces)
+    colors["title"] = text_color(rng, head_surfaces, minimum=4.5)  # large type: WCAG's large-text contrast
+    colors["title2"] = text_color(rng, head_surfaces, minimum=4.5)
+    colors["head"] = text_color(rng, head_surfaces)
     if rng.random() < 0.6:
-        colors["venue"] = colors["heading"] = _text_color(rng, surfaces)
+        colors["venue"] = colors["heading"] = text_color(rng, surfaces)
     if rng.random() < 0.5:
-        colors["when"] = _text_color(rng, surfaces)
+        colors["when"] = text_color(rng, surfaces)
     effect_colors = {key: _effect_color(rng, color) for key, color in colors.items()}
-    accents = [_hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)) for _ in range(3)]
-    return _WStyle(background, gradient, _pick(rng, font_set["display"]), _pick(rng, font_set["body"]), colors,
+    accents = [hsv(rng.random(), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)) for _ in range(3)]
+    return _WStyle(background, gradient, pick(rng, font_set["display"]), pick(rng, font_set["body"]), colors,
                    _mean_color(surfaces), _mean_color(head_surfaces), head_panel, panel, effect_colors, accents)
 
 
@@ -2107,7 +2116,7 @@ def _font_name(item: _WItem, style: _WStyle) -> str:
 
 
 def _wfont(item: _WItem, style: _WStyle, px: float) -> ImageFont.FreeTypeFont:
-    return _font(_font_name(item, style), max(int(px), 6))
+    return load_font(_font_name(item, style), max(int(px), 6))
 
 
 def _wstroke(item: _WItem, px: int) -> int:
@@ -2479,9 +2488,9 @@ class _Line:
 
 def _ui_line(draw: ImageDraw.ImageDraw, text: str, font: str, px: float, x: float, y: float, color: RGB,
              *, right: float | None = None, limit: float | None = None) -> _Line:
-    face = _font(font, int(px))
+    face = load_font(font, int(px))
     while limit is not None and face.getlength(text) > limit - x and face.size > px * 0.8:
-        face = _font(font, int(face.size * 0.95))
+        face = load_font(font, int(face.size * 0.95))
     if limit is not None and face.getlength(text) > limit - x:  # still too long: cut at a word
         while " " in text and face.getlength(text) > limit - x:
             text = text.rsplit(" ", 1)[0]
@@ -2492,7 +2501,7 @@ def _ui_line(draw: ImageDraw.ImageDraw, text: str, font: str, px: float, x: floa
 
 
 def _ui_wrap(text: str, font: str, px: float, width: float, limit: int) -> list[str]:
-    face = _font(font, int(px))
+    face = load_font(font, int(px))
     lines: list[str] = []
     for word in text.split():
         if face.getlength(word) > width:  # a handle longer than the column: the app would cut it off
@@ -2529,7 +2538,7 @@ def _render_social(ctx: _Ctx, inner: _WContent, inner_template: str, frame: str,
         draw.rectangle((width - m - bw + px * 0.1, y + px * 0.4, width - m - bw * 0.35, y + px * 0.8), fill=fg)
         y += px * 1.6
         avatar = px * 2.3
-        draw.ellipse((m, y, m + avatar, y + avatar), fill=_pick(rng, ((66, 103, 178), (214, 98, 64), (70, 150, 110))))
+        draw.ellipse((m, y, m + avatar, y + avatar), fill=pick(rng, ((66, 103, 178), (214, 98, 64), (70, 150, 110))))
         x = m + avatar + m * 0.6
         lines.append(_ui_line(draw, str(texts["group"]), "DejaVuSans-Bold", px, x, y, fg, limit=width - m))
         y += px * 1.25
@@ -2556,7 +2565,7 @@ def _render_social(ctx: _Ctx, inner: _WContent, inner_template: str, frame: str,
         x = stage + m
         y = m
         avatar = px * 2.2
-        draw.ellipse((x, y, x + avatar, y + avatar), fill=_pick(rng, ((66, 103, 178), (214, 98, 64), (70, 150, 110))))
+        draw.ellipse((x, y, x + avatar, y + avatar), fill=pick(rng, ((66, 103, 178), (214, 98, 64), (70, 150, 110))))
         lines.append(_ui_line(draw, str(texts["poster"]), "DejaVuSans-Bold", px, x + avatar + m * 0.5, y, fg,
                               limit=width - m))
         lines.append(_ui_line(draw, str(texts["stamp"]), "DejaVuSans", px * 0.95, x + avatar + m * 0.5,
@@ -2629,10 +2638,10 @@ def _wide_size(rng: np.random.Generator, layout: str) -> tuple[int, int]:
     tall = layout in ("lineup", "lineup-venues", "tour")
     roll = rng.random()
     if roll < (0.7 if tall else 0.45):
-        return _pick(rng, PORTRAIT_SIZES)
+        return pick(rng, PORTRAIT_SIZES)
     if roll < (0.85 if tall else 0.7):
-        return _pick(rng, SQUARE_SIZES)
-    return _pick(rng, LANDSCAPE_SIZES)
+        return pick(rng, SQUARE_SIZES)
+    return pick(rng, LANDSCAPE_SIZES)
 
 
 def wide_flyer(seed: int, *, reference_date: dt.date, layout: str | None = None, template: str | None = None,
@@ -2653,17 +2662,17 @@ def wide_flyer(seed: int, *, reference_date: dt.date, layout: str | None = None,
     if template is not None and template not in WIDE_TEMPLATES + HELD_OUT_WIDE_TEMPLATES:
         raise ValueError(f"template must be one of {WIDE_TEMPLATES + HELD_OUT_WIDE_TEMPLATES}, not {template!r}")
     rng = np.random.default_rng([seed, _WIDE_STREAM])
-    layout = layout or _pick(rng, WIDE_LAYOUTS)
+    layout = layout or pick(rng, WIDE_LAYOUTS)
     if template is None:
-        template = _pick(rng, HELD_OUT_WIDE_TEMPLATES if held_out and rng.random() < 0.5 else WIDE_TEMPLATES)
+        template = pick(rng, HELD_OUT_WIDE_TEMPLATES if held_out and rng.random() < 0.5 else WIDE_TEMPLATES)
     words = _HELD_OUT_WORDS if held_out else _TUNING_WORDS
     if layout == "social":
-        frame = _pick(rng, HELD_OUT_SOCIAL_FRAMES if held_out and rng.random() < 0.5 else SOCIAL_FRAMES)
-        size = size or _pick(rng, PHONE_SIZES if frame == "phone" else DESKTOP_SIZES)
+        frame = pick(rng, HELD_OUT_SOCIAL_FRAMES if held_out and rng.random() < 0.5 else SOCIAL_FRAMES)
+        size = size or pick(rng, PHONE_SIZES if frame == "phone" else DESKTOP_SIZES)
         min_px = MIN_TEXT_PX * _optimizer_factor(size)
         inner_h, narrow = (size[1] * 0.55, False) if frame == "phone" else (size[1] * 0.9, True)
         ctx = _Ctx(rng, words, reference_date, held_out, _room(inner_h, min_px), narrow)
-        content = _BUILDERS[_pick(rng, _SOCIAL_INNER)](ctx, True)
+        content = _BUILDERS[pick(rng, _SOCIAL_INNER)](ctx, True)
         show = content.shows[0]
         place = _Place(show["venue"], show["street"], show["city"], show["state"], show["zip"])
         image, lines = _render_social(ctx, content, template, frame, size, fonts, show["kind"], place)
@@ -2710,14 +2719,14 @@ def tagged_addresses(path) -> list[TaggedAddress]:
     """Addresses of a usaddress-style tagged XML file (tests/data/us50_addresses_tagged.xml) with the
     components daskparse.normalise.parse_address should return: the street is every token usaddress
     calls part of a street (house number to unit, as printed), the city the PlaceName tokens."""
-    from daskparse.normalise import _STREET_LABELS
+    from daskparse.normalise import STREET_LABELS
 
     out = []
     for element in ET.parse(path).getroot():
         # the file escapes "&" twice ("&amp;#38;"): undo the second escape
         tokens = [(child.tag, html.unescape(child.text or "")) for child in element]
         text = "".join(html.unescape(child.text or "") + (child.tail or "") for child in element)
-        street = " ".join(t.strip(",") for label, t in tokens if label in _STREET_LABELS) or None
+        street = " ".join(t.strip(",") for label, t in tokens if label in STREET_LABELS) or None
         city = " ".join(t.strip(",") for label, t in tokens if label == "PlaceName") or None
         state = next((t.strip(",.") for label, t in tokens if label == "StateName"), None)
         zip_code = next((t[:5] for label, t in tokens if label == "ZipCode"), None)
@@ -2738,7 +2747,7 @@ def ocr_noise(text: str, rng: np.random.Generator, kinds=OCR_NOISE_KINDS) -> str
     - "separator": the comma after the street printed as a middle dot, which OCR reads as "-", ":" or ".".
     """
     if "separator" in kinds and text.count(", ") >= 2:  # street, city, state: the first comma ends the street
-        text = text.replace(", ", _pick(rng, (" - ", " : ", ". ", " . ", "-", ":")), 1)
+        text = text.replace(", ", pick(rng, (" - ", " : ", ". ", " . ", "-", ":")), 1)
     if "spaces" in kinds:
         seams = [m.start() for m in re.finditer(r"(?<=,) |(?<=\b[A-Z]{2}) (?=\d{5}\b)", text)]
         number_seam = re.match(r"\d+( )[A-Za-z]", text)  # "1234 Main" -> "1234Main"
@@ -2746,12 +2755,12 @@ def ocr_noise(text: str, rng: np.random.Generator, kinds=OCR_NOISE_KINDS) -> str
             seams.append(number_seam.start(1))
         seams = sorted(set(seams))
         if seams:
-            drop = {i for i in seams if rng.random() < 0.5} or {_pick(rng, seams)}
+            drop = {i for i in seams if rng.random() < 0.5} or {pick(rng, seams)}
             text = "".join(c for i, c in enumerate(text) if i not in drop)
     if "lookalikes" in kinds:
         spots = [m.start() + i for m in re.finditer(r"\d{2,}", text) for i, c in enumerate(m.group()) if c in "01"]
         if spots:
-            swap = {i for i in spots if rng.random() < 1 / 3} or {_pick(rng, spots)}
+            swap = {i for i in spots if rng.random() < 1 / 3} or {pick(rng, spots)}
             text = "".join({"0": "O", "1": "l"}[c] if i in swap else c for i, c in enumerate(text))
     return text
 

@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from daskparse.testing.flyers import (FONT_SETS, SURFACES, _font, _hsv, _ordinal, _pick, _text_color,
-                                      photo_variant)
+from daskparse.testing.flyers import (FONT_SETS, SURFACES, hsv, load_font, ordinal, photo_variant, pick,
+                                      text_color)
 
 __all__ = ["KINDS", "NonFlyer", "make_nonflyer"]
 
@@ -69,13 +69,13 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 
 def _street(rng: np.random.Generator) -> str:
     number = int(rng.integers(1, 9999)) if rng.random() < 0.8 else int(rng.integers(10000, 48000))
-    direction = f"{_pick(rng, DIRECTIONS)} " if rng.random() < 0.3 else ""
-    name = _pick(rng, STREET_NAMES) if rng.random() < 0.8 else _ordinal(int(rng.integers(2, 60)))
-    return f"{number} {direction}{name} {_pick(rng, STREET_SUFFIXES)}"
+    direction = f"{pick(rng, DIRECTIONS)} " if rng.random() < 0.3 else ""
+    name = pick(rng, STREET_NAMES) if rng.random() < 0.8 else ordinal(int(rng.integers(2, 60)))
+    return f"{number} {direction}{name} {pick(rng, STREET_SUFFIXES)}"
 
 
 def _city_line(rng: np.random.Generator) -> str:
-    city, state, zip_ = _pick(rng, CITIES)
+    city, state, zip_ = pick(rng, CITIES)
     return f"{city}, {state} {zip_}"
 
 
@@ -87,7 +87,7 @@ def _phone(rng: np.random.Generator, style: int | None = None) -> str:
 
 
 def _person(rng: np.random.Generator) -> str:
-    return f"{_pick(rng, FIRST_NAMES)} {_pick(rng, LAST_NAMES)}"
+    return f"{pick(rng, FIRST_NAMES)} {pick(rng, LAST_NAMES)}"
 
 
 def _clock(rng: np.random.Generator, hours: tuple[int, int] = (7, 22), *, style: int | None = None) -> str:
@@ -140,10 +140,10 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
 def _fit_font(name: str, texts: list[str], width: float, px: float, min_px: float) -> ImageFont.FreeTypeFont:
     """The largest size <= px (and >= min_px) at which every text fits in ``width``."""
     px = max(px, min_px)
-    font = _font(name, round(px))
+    font = load_font(name, round(px))
     while px > min_px and max(font.getlength(t) for t in texts) > width:
         px = max(min_px, px * 0.94)
-        font = _font(name, round(px))
+        font = load_font(name, round(px))
     return font
 
 
@@ -218,7 +218,7 @@ def _surface(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """A table or counter top for a paper to lie on: a colour with soft blotches, sometimes wood grain.
     Drawn at a quarter of the size and enlarged: it is smooth, and full size costs ~0.4 s."""
     small = (max(size[0] // 4, 8), max(size[1] // 4, 8))
-    base = np.array(_pick(rng, SURFACES), np.float32)
+    base = np.array(pick(rng, SURFACES), np.float32)
     darker = tuple(int(c) for c in np.clip(base * rng.uniform(0.65, 0.85), 0, 255))
     noise = _fractal_noise(rng, small, 3)
     if rng.random() < 0.5:  # wood: noise bent into stripes
@@ -231,27 +231,27 @@ def _surface(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
 def _picture(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """Something that looks like a photo or a drawing at a glance, with no text in it."""
     width, height = size
-    style = _pick(rng, ("landscape", "abstract", "clouds", "bokeh", "tiles", "wood"))
+    style = pick(rng, ("landscape", "abstract", "clouds", "bokeh", "tiles", "wood"))
     if style == "landscape":
         sky = np.linspace(0, 1, height, dtype=np.float32)[:, None] * np.ones((1, width), np.float32)
-        image = _blend(sky, _hsv(rng.uniform(0.5, 0.7), 0.6, 0.7), _hsv(rng.uniform(0.0, 0.15), 0.4, 0.95))
+        image = _blend(sky, hsv(rng.uniform(0.5, 0.7), 0.6, 0.7), hsv(rng.uniform(0.0, 0.15), 0.4, 0.95))
         draw = ImageDraw.Draw(image)
         sun = (rng.uniform(0.2, 0.8) * width, rng.uniform(0.15, 0.45) * height, rng.uniform(0.04, 0.09) * width)
         draw.ellipse((sun[0] - sun[2], sun[1] - sun[2], sun[0] + sun[2], sun[1] + sun[2]),
-                     fill=_hsv(rng.uniform(0.08, 0.15), 0.5, 1.0))
+                     fill=hsv(rng.uniform(0.08, 0.15), 0.5, 1.0))
         for layer in range(3):  # mountain ridges, nearer ones lower and darker
             base_y = height * (0.45 + 0.15 * layer)
             xs = np.linspace(0, width, 40)
             ys = base_y + np.cumsum(rng.normal(0, height * 0.02, 40))
-            color = _hsv(rng.uniform(0.25, 0.45), 0.5, 0.5 - 0.13 * layer)
+            color = hsv(rng.uniform(0.25, 0.45), 0.5, 0.5 - 0.13 * layer)
             draw.polygon([(0, height)] + list(zip(xs.tolist(), ys.tolist())) + [(width, height)], fill=color)
         return image.filter(ImageFilter.GaussianBlur(_fit_scale(size) * 0.8))
     if style == "abstract":
-        image = Image.new("RGB", size, _hsv(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.3, 0.95)))
+        image = Image.new("RGB", size, hsv(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.3, 0.95)))
         draw = ImageDraw.Draw(image)
         for _ in range(int(rng.integers(8, 30))):
             cx, cy, r = rng.random() * width, rng.random() * height, rng.uniform(0.03, 0.3) * min(size)
-            color = _hsv(rng.random(), rng.uniform(0.3, 1.0), rng.uniform(0.3, 1.0))
+            color = hsv(rng.random(), rng.uniform(0.3, 1.0), rng.uniform(0.3, 1.0))
             shape = int(rng.integers(3))
             if shape == 0:
                 draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=color)
@@ -264,26 +264,26 @@ def _picture(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
         return image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 3) * _fit_scale(size)))
     if style == "clouds":
         hue = rng.random()
-        return _blend(_fractal_noise(rng, size, 5), _hsv(hue, 0.5, 0.35), _hsv(hue + 0.1, 0.2, 0.95))
+        return _blend(_fractal_noise(rng, size, 5), hsv(hue, 0.5, 0.35), hsv(hue + 0.1, 0.2, 0.95))
     if style == "bokeh":
-        background = _blend(_smooth_noise(rng, size, 3), _hsv(rng.random(), 0.6, 0.12), _hsv(rng.random(), 0.6, 0.3))
+        background = _blend(_smooth_noise(rng, size, 3), hsv(rng.random(), 0.6, 0.12), hsv(rng.random(), 0.6, 0.3))
         glow = Image.new("RGB", size, (0, 0, 0))
         draw = ImageDraw.Draw(glow)
         for _ in range(int(rng.integers(20, 60))):
             cx, cy, r = rng.random() * width, rng.random() * height, rng.uniform(0.015, 0.06) * min(size)
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_hsv(rng.random(), 0.5, rng.uniform(0.3, 0.8)))
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=hsv(rng.random(), 0.5, rng.uniform(0.3, 0.8)))
         glow = glow.filter(ImageFilter.GaussianBlur(0.01 * min(size)))
         return Image.fromarray(np.clip(np.asarray(background, np.int16) + np.asarray(glow, np.int16), 0, 255)
                                .astype(np.uint8), "RGB")
     if style == "tiles":
         tile = int(rng.uniform(0.05, 0.15) * min(size))
-        grout = _hsv(rng.random(), 0.1, rng.uniform(0.6, 0.9))
+        grout = hsv(rng.random(), 0.1, rng.uniform(0.6, 0.9))
         image = Image.new("RGB", size, grout)
         draw = ImageDraw.Draw(image)
         hue = rng.random()
         for y in range(0, height, tile):
             for x in range(0, width, tile):
-                color = _hsv(hue + rng.normal(0, 0.03), rng.uniform(0.3, 0.6), rng.uniform(0.5, 0.8))
+                color = hsv(hue + rng.normal(0, 0.03), rng.uniform(0.3, 0.6), rng.uniform(0.5, 0.8))
                 draw.rectangle((x + 3, y + 3, x + tile - 3, y + tile - 3), fill=color)
         return image
     return _surface(rng, size)
@@ -322,18 +322,18 @@ RECEIPT_FOOTERS = (
 
 
 def _receipt(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, PHONE_PHOTO_SIZES)
+    size = pick(rng, PHONE_PHOTO_SIZES)
     width, height = size
     scale = _fit_scale(size)
-    shop_type = _pick(rng, tuple(SHOPS))
+    shop_type = pick(rng, tuple(SHOPS))
     names, goods = SHOPS[shop_type]
-    shop = _pick(rng, names)
+    shop = pick(rng, names)
     paper_w = width * rng.uniform(0.8, 0.92)
     x0 = (width - paper_w) / 2
     page = _Page(_surface(rng, size))
-    page.draw.rectangle((x0, -10, x0 + paper_w, height + 10), fill=_hsv(rng.uniform(0.08, 0.15),
+    page.draw.rectangle((x0, -10, x0 + paper_w, height + 10), fill=hsv(rng.uniform(0.08, 0.15),
                         rng.uniform(0.0, 0.06), rng.uniform(0.93, 1.0)))
-    font_name = _pick(rng, MONO_FONTS)
+    font_name = pick(rng, MONO_FONTS)
     margin = paper_w * 0.06
     left, right = x0 + margin, x0 + paper_w - margin
     font = _fit_font(font_name, ["M" * 32], right - left, 60 * scale, MIN_TEXT_PX * scale)
@@ -355,8 +355,8 @@ def _receipt(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     centred(f"Tel {_phone(rng)}" if rng.random() < 0.6 else _phone(rng))
     month, day = int(rng.integers(1, 13)), int(rng.integers(1, 29))
     year = int(rng.choice([2025, 2026]))
-    date = _pick(rng, (f"{month:02d}/{day:02d}/{year}", f"{month:02d}/{day:02d}/{year % 100:02d}",
-                       f"{year}-{month:02d}-{day:02d}", f"{MONTH_ABBR[month - 1]} {day}, {year}"))
+    date = pick(rng, (f"{month:02d}/{day:02d}/{year}", f"{month:02d}/{day:02d}/{year % 100:02d}",
+                      f"{year}-{month:02d}-{day:02d}", f"{MONTH_ABBR[month - 1]} {day}, {year}"))
     stamp = f"{date} {_clock(rng)}"
     register = f"REG {int(rng.integers(1, 9))}  TRN {int(rng.integers(1000, 9999))}"
     page.row(y, stamp, "", font, ink, left, right)
@@ -364,9 +364,9 @@ def _receipt(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     if shop_type == "cafe" and rng.random() < 0.6:
         page.row(y, f"Table {int(rng.integers(1, 30))}", f"Guests {int(rng.integers(1, 6))}", font, ink, left, right)
         y += step
-        page.row(y, f"Server: {_pick(rng, FIRST_NAMES)}", "", font, ink, left, right)
+        page.row(y, f"Server: {pick(rng, FIRST_NAMES)}", "", font, ink, left, right)
     else:
-        page.row(y, register, f"Cashier: {_pick(rng, FIRST_NAMES).upper()}" if rng.random() < 0.5 else "",
+        page.row(y, register, f"Cashier: {pick(rng, FIRST_NAMES).upper()}" if rng.random() < 0.5 else "",
                  font, ink, left, right)
     y += step
     dashes = "-" * max(8, int((right - left) / font.getlength("-")))
@@ -393,7 +393,7 @@ def _receipt(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     rate = float(rng.choice([0.0, 4.5, 5.5, 6.0, 6.25, 7.0, 8.25, 8.875]))
     tax = round(subtotal * rate / 100, 2)
     totals = [("SUBTOTAL", f"{subtotal:.2f}"), (f"TAX {rate:g}%", f"{tax:.2f}"), ("TOTAL", f"{subtotal + tax:.2f}")]
-    paid = _pick(rng, ("VISA", "MASTERCARD", "DEBIT", "AMEX", "CASH"))
+    paid = pick(rng, ("VISA", "MASTERCARD", "DEBIT", "AMEX", "CASH"))
     if paid == "CASH":
         given = math.ceil(subtotal + tax)
         totals += [("CASH", f"{given:.2f}"), ("CHANGE", f"{given - subtotal - tax:.2f}")]
@@ -406,7 +406,7 @@ def _receipt(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
         page.row(y, label, amount, font, ink, left, right)
         y += step
     y += step * 0.5
-    footers = [_pick(rng, RECEIPT_FOOTERS[:4]), _pick(rng, RECEIPT_FOOTERS[4:])]
+    footers = [pick(rng, RECEIPT_FOOTERS[:4]), pick(rng, RECEIPT_FOOTERS[4:])]
     if rng.random() < 0.5:
         footers.append(f"Customer Service 1-800-555-{int(rng.integers(100, 200)):04d}")
     if rng.random() < 0.5:
@@ -450,7 +450,7 @@ TAGLINES = ("Kitchen & Bar", "Est. 1998", "Family owned since 2004", "Scratch ki
 
 def _hours_phrase(rng: np.random.Generator) -> str:
     """Opening hours as restaurants print them (weekdays and times, but no show)."""
-    return _pick(rng, (
+    return pick(rng, (
         "Mon-Fri 11am-10pm", "Mon-Thu 11am-9pm | Fri-Sat 11am-11pm", "Open daily 7am-3pm",
         "Tue-Sun 5pm-10pm | Closed Mondays", "Sun-Thu 11-9 | Fri & Sat 11-10", "Monday to Saturday 10:30am-9pm",
         "Breakfast served until 11am", "Kitchen open until 10pm",
@@ -459,29 +459,29 @@ def _hours_phrase(rng: np.random.Generator) -> str:
 
 def _menu(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     landscape = rng.random() < 0.35
-    size = _pick(rng, LANDSCAPE_PHOTO_SIZES if landscape else PHONE_PHOTO_SIZES)
+    size = pick(rng, LANDSCAPE_PHOTO_SIZES if landscape else PHONE_PHOTO_SIZES)
     width, height = size
     scale = _fit_scale(size)
     chalk = rng.random() < 0.35
-    background = _hsv(rng.uniform(0.25, 0.45), 0.2, 0.18) if chalk else _hsv(rng.uniform(0.08, 0.14),
+    background = hsv(rng.uniform(0.25, 0.45), 0.2, 0.18) if chalk else hsv(rng.uniform(0.08, 0.14),
                                                                            rng.uniform(0.05, 0.2), 0.96)
     page = _Page(Image.new("RGB", size, background))
-    ink = _text_color(rng, [background])
-    accent = _text_color(rng, [background], minimum=4.5)
-    body = _pick(rng, BODY_FONTS)
-    display = _pick(rng, DISPLAY_FONTS)
-    name = _pick(rng, RESTAURANTS)
+    ink = text_color(rng, [background])
+    accent = text_color(rng, [background], minimum=4.5)
+    body = pick(rng, BODY_FONTS)
+    display = pick(rng, DISPLAY_FONTS)
+    name = pick(rng, RESTAURANTS)
     margin = width * 0.07
     y = height * 0.05
     title = _fit_font(display, [name], width - 2 * margin, height * 0.08, MIN_TEXT_PX * scale * 1.5)
     page.text((width / 2, y), name, title, accent, anchor="ma")
     y += _line_height(title) * 1.1
     text_px = MIN_TEXT_PX * scale * rng.uniform(1.0, 1.25)
-    font = _font(body, round(text_px))
-    page.text((width / 2, y), _pick(rng, TAGLINES), font, ink, anchor="ma")
+    font = load_font(body, round(text_px))
+    page.text((width / 2, y), pick(rng, TAGLINES), font, ink, anchor="ma")
     y += _line_height(font) * 1.6
-    footer = [f"Happy hour {_pick(rng, ('4-6pm', '3-6pm', '4-7pm', '3pm-6pm'))} | "
-              f"{_pick(rng, ('$5 drafts', 'half-price apps', '$2 off cocktails', '$6 house wine'))}",
+    footer = [f"Happy hour {pick(rng, ('4-6pm', '3-6pm', '4-7pm', '3pm-6pm'))} | "
+              f"{pick(rng, ('$5 drafts', 'half-price apps', '$2 off cocktails', '$6 house wine'))}",
               _hours_phrase(rng), f"{_street(rng)}, {_city_line(rng)}", _phone(rng)]
     footer = [part for line in footer for part in _wrap(line, font, width - 2 * margin)]
     footer_top = height * 0.96 - len(footer) * _line_height(font) * 1.2 - _line_height(font) * 0.5
@@ -523,7 +523,7 @@ def _menu(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
             page.row(y, name_lines[-1], price_text, font, ink, x0, x0 + col_w)
             y += step
             if rng.random() < 0.4 and y + step < footer_top:
-                description = _pick(rng, DESCRIPTIONS)
+                description = pick(rng, DESCRIPTIONS)
                 if font.getlength(f"  {description}") <= col_w:
                     page.text((x0 + font.getlength("  "), y), description, font, ink)
                     y += step
@@ -536,9 +536,9 @@ def _menu(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
 
 
 def _notice_sentences(rng: np.random.Generator) -> list[str]:
-    weekday = _pick(rng, WEEKDAY_NAMES)
-    month = _pick(rng, ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                        "October", "November", "December"))
+    weekday = pick(rng, WEEKDAY_NAMES)
+    month = pick(rng, ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                       "October", "November", "December"))
     day = int(rng.integers(1, 29))
     street = _street(rng)
     t1, t2 = f"{int(rng.integers(7, 11))}:00 a.m.", f"{int(rng.integers(1, 5))}:00 p.m."
@@ -549,8 +549,8 @@ def _notice_sentences(rng: np.random.Generator) -> list[str]:
         "further notice.",
         f"Recycling pickup moves to {weekday} for the rest of the month.",
         "Residents are asked to keep sidewalks clear of snow within 24 hours of a storm.",
-        f"The front office is open {_pick(rng, ('Monday through Friday', 'weekdays'))} from {t1} to "
-        f"{_pick(rng, ('4:30 p.m.', '5 p.m.', '6 p.m.'))}.",
+        f"The front office is open {pick(rng, ('Monday through Friday', 'weekdays'))} from {t1} to "
+        f"{pick(rng, ('4:30 p.m.', '5 p.m.', '6 p.m.'))}.",
         f"Questions may be directed to the front desk at {_phone(rng)}.",
         f"The board met on {weekday} evening and voted {int(rng.integers(4, 7))}-{int(rng.integers(1, 3))} to "
         "approve the budget for the coming year.",
@@ -575,22 +575,22 @@ HEADINGS = ("NOTICE TO RESIDENTS", "Important Notice", "Library News", "A Note F
 
 
 def _text_page(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES[:2])
+    size = pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES[:2])
     width, height = size
     scale = _fit_scale(size)
-    paper = _hsv(rng.uniform(0.08, 0.15), rng.uniform(0.0, 0.08), rng.uniform(0.92, 1.0))
+    paper = hsv(rng.uniform(0.08, 0.15), rng.uniform(0.0, 0.08), rng.uniform(0.92, 1.0))
     page = _Page(Image.new("RGB", size, paper))
-    ink = _text_color(rng, [paper])
-    body = _pick(rng, BODY_FONTS)
+    ink = text_color(rng, [paper])
+    body = pick(rng, BODY_FONTS)
     margin_x, y = width * rng.uniform(0.07, 0.11), height * 0.06
-    heading = _pick(rng, HEADINGS)
-    head_font = _fit_font(_pick(rng, DISPLAY_FONTS), [heading], width - 2 * margin_x, MIN_TEXT_PX * scale * 2,
+    heading = pick(rng, HEADINGS)
+    head_font = _fit_font(pick(rng, DISPLAY_FONTS), [heading], width - 2 * margin_x, MIN_TEXT_PX * scale * 2,
                           MIN_TEXT_PX * scale * 1.2)
     for part in _wrap(heading, head_font, width - 2 * margin_x):
         page.text((margin_x, y), part, head_font, ink)
         y += _line_height(head_font) * 1.15
     y += _line_height(head_font) * 0.4
-    font = _font(body, round(MIN_TEXT_PX * scale * rng.uniform(1.0, 1.2)))
+    font = load_font(body, round(MIN_TEXT_PX * scale * rng.uniform(1.0, 1.2)))
     step = _line_height(font) * 1.25
     sentences = _notice_sentences(rng)
     order = rng.permutation(len(sentences))
@@ -625,36 +625,36 @@ CHAT_MESSAGES = (
 
 def _chat_stamp(rng: np.random.Generator) -> str:
     clock = _clock(rng, (6, 24), style=1)
-    return _pick(rng, (f"Yesterday {clock}", f"Today {clock}", f"{_pick(rng, WEEKDAY_NAMES)[:3]} {clock}",
-                       f"{_pick(rng, WEEKDAY_NAMES)}, {_pick(rng, MONTH_ABBR)} {int(rng.integers(1, 29))} at {clock}",
-                       clock))
+    return pick(rng, (f"Yesterday {clock}", f"Today {clock}", f"{pick(rng, WEEKDAY_NAMES)[:3]} {clock}",
+                      f"{pick(rng, WEEKDAY_NAMES)}, {pick(rng, MONTH_ABBR)} {int(rng.integers(1, 29))} at {clock}",
+                      clock))
 
 
 def _chat(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, SCREENSHOT_SIZES)
+    size = pick(rng, SCREENSHOT_SIZES)
     width, height = size
     scale = _fit_scale(size)
     dark = rng.random() < 0.35
     background = (0, 0, 0) if dark else (255, 255, 255)
     incoming = (38, 38, 40) if dark else (233, 233, 235)
-    outgoing = _pick(rng, ((10, 132, 255), (52, 199, 89), (0, 120, 110)))
+    outgoing = pick(rng, ((10, 132, 255), (52, 199, 89), (0, 120, 110)))
     ink = (255, 255, 255) if dark else (0, 0, 0)
     page = _Page(Image.new("RGB", size, background))
-    font_name = _pick(rng, ("DejaVuSans", "DejaVuSans", "STIXGeneral"))
-    font = _font(font_name, round(MIN_TEXT_PX * scale * rng.uniform(1.0, 1.15)))
-    small = _font(font_name, round(MIN_TEXT_PX * scale * 0.95))
-    bold = _font("DejaVuSans-Bold", round(font.size * 1.05))
+    font_name = pick(rng, ("DejaVuSans", "DejaVuSans", "STIXGeneral"))
+    font = load_font(font_name, round(MIN_TEXT_PX * scale * rng.uniform(1.0, 1.15)))
+    small = load_font(font_name, round(MIN_TEXT_PX * scale * 0.95))
+    bold = load_font("DejaVuSans-Bold", round(font.size * 1.05))
     pad = width * 0.04
     # Status bar, then the header with the other person's name.
     page.text((pad * 1.5, pad * 0.6), _clock(rng, (6, 24), style=1).split()[0], bold, ink)
     page.text((width - pad * 1.5, pad * 0.6), f"{int(rng.integers(12, 100))}%", small, ink, anchor="ra")
-    groups = (f"{_pick(rng, LAST_NAMES)} Family", "Book Club", "Roommates", "Soccer Parents", "Work Friends")
-    contact = _pick(rng, (_pick(rng, FIRST_NAMES), _person(rng), _pick(rng, groups)))
+    groups = (f"{pick(rng, LAST_NAMES)} Family", "Book Club", "Roommates", "Soccer Parents", "Work Friends")
+    contact = pick(rng, (pick(rng, FIRST_NAMES), _person(rng), pick(rng, groups)))
     group = contact in groups
     y = pad * 0.6 + _line_height(bold) * 1.6
     page.text((width / 2, y), contact, bold, ink, anchor="ma")
     y += _line_height(bold) * 1.2
-    status = _pick(rng, ("Active now", "online", f"last seen today at {_clock(rng, (6, 24), style=1)}", ""))
+    status = pick(rng, ("Active now", "online", f"last seen today at {_clock(rng, (6, 24), style=1)}", ""))
     if status:
         page.text((width / 2, y), status, small, (140, 140, 145), anchor="ma")
         y += _line_height(small)
@@ -669,10 +669,10 @@ def _chat(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
             page.text((width / 2, y), _chat_stamp(rng), small, (140, 140, 145), anchor="ma")
             y += _line_height(small) * 1.5
         mine = rng.random() < 0.5
-        text = _pick(rng, CHAT_MESSAGES)
+        text = pick(rng, CHAT_MESSAGES)
         lines = _wrap(text, font, bubble_w - 2 * pad)
         box_h = line_h * len(lines) + pad
-        sender = None if mine or not group else _pick(rng, FIRST_NAMES)
+        sender = None if mine or not group else pick(rng, FIRST_NAMES)
         extra = _line_height(small) if sender else 0
         if y + box_h + extra > bottom:
             break
@@ -690,7 +690,7 @@ def _chat(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     field_y = height - pad * 3
     page.draw.rounded_rectangle((pad, field_y, width - pad, field_y + pad * 2), radius=pad,
                                 outline=(90, 90, 96), width=max(1, round(scale)))
-    page.text((pad * 2, field_y + pad), _pick(rng, ("iMessage", "Message", "Type a message")), small,
+    page.text((pad * 2, field_y + pad), pick(rng, ("iMessage", "Message", "Type a message")), small,
               (140, 140, 145), anchor="lm")
     return page.image, page.lines()
 
@@ -707,10 +707,10 @@ MEME_CAPTIONS = (
 
 
 def _meme(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, ((1080, 1080), (1200, 1200), (1000, 1250), (1600, 1200), (1080, 1350), (1400, 1400)))
+    size = pick(rng, ((1080, 1080), (1200, 1200), (1000, 1250), (1600, 1200), (1080, 1350), (1400, 1400)))
     width, height = size
     scale = _fit_scale(size)
-    top, bottom = _pick(rng, MEME_CAPTIONS)
+    top, bottom = pick(rng, MEME_CAPTIONS)
     if rng.random() < 0.35:  # a caption band above the picture, black on white
         band = int(height * rng.uniform(0.18, 0.28))
         page = _Page(Image.new("RGB", size, (255, 255, 255)))
@@ -724,7 +724,7 @@ def _meme(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
             y += _line_height(font)
         return page.image, page.lines()
     page = _Page(_picture(rng, size))
-    font_name = _pick(rng, ("DejaVuSans-Bold", "DejaVuSans-Bold", "DejaVuSansMono-Bold", "STIXGeneralBol"))
+    font_name = pick(rng, ("DejaVuSans-Bold", "DejaVuSans-Bold", "DejaVuSansMono-Bold", "STIXGeneralBol"))
     for text, at_top in ((top, True), (bottom, False)):
         if not text:
             continue
@@ -740,74 +740,74 @@ def _meme(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
 
 
 def _photo(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES)
+    size = pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES)
     return _picture(rng, size), []
 
 
 def _poster_content(rng: np.random.Generator, phone: str) -> list[tuple[str, str]]:
     """(role, text) lines of a poster with no date, weekday or time: headline, body, contact."""
-    kind = _pick(rng, ("opening", "rent", "lost", "ad", "sale", "help", "lessons", "found"))
+    kind = pick(rng, ("opening", "rent", "lost", "ad", "sale", "help", "lessons", "found"))
     if kind == "opening":
-        name = _pick(rng, RESTAURANTS + ("Bloom Flower Studio", "Peak Fitness", "Paws & Claws Grooming"))
+        name = pick(rng, RESTAURANTS + ("Bloom Flower Studio", "Peak Fitness", "Paws & Claws Grooming"))
         return [("head", "GRAND OPENING"), ("big", name), ("body", "Now open in your neighborhood"),
-                ("body", _pick(rng, ("10% off your first visit", "Free samples all week", "Come say hello!"))),
+                ("body", pick(rng, ("10% off your first visit", "Free samples all week", "Come say hello!"))),
                 ("body", _street(rng)), ("body", _city_line(rng)), ("body", phone)]
     if kind == "rent":
         beds = int(rng.integers(1, 4))
         return [("head", "FOR RENT"), ("big", f"{beds} bed {int(rng.integers(1, beds + 1))} bath apartment"),
                 ("body", f"${int(rng.integers(8, 30)) * 100:,}/month"),
-                ("body", _pick(rng, ("Pets negotiable", "Washer/dryer in unit", "Off-street parking",
-                                     "Utilities included"))),
+                ("body", pick(rng, ("Pets negotiable", "Washer/dryer in unit", "Off-street parking",
+                                    "Utilities included"))),
                 ("body", _street(rng)), ("body", f"Call or text {phone}")]
     if kind in ("lost", "found"):
-        pet = _pick(rng, ("CAT", "DOG"))
-        name = _pick(rng, ("Milo", "Luna", "Biscuit", "Pepper", "Ziggy", "Olive", "Rocket"))
-        looks = _pick(rng, ("Grey tabby with white paws", "Black cat with a red collar", "Orange, very friendly")
-                      if pet == "CAT" else ("Small brown terrier mix", "Black lab, red collar", "White and tan, shy"))
+        pet = pick(rng, ("CAT", "DOG"))
+        name = pick(rng, ("Milo", "Luna", "Biscuit", "Pepper", "Ziggy", "Olive", "Rocket"))
+        looks = pick(rng, ("Grey tabby with white paws", "Black cat with a red collar", "Orange, very friendly")
+                     if pet == "CAT" else ("Small brown terrier mix", "Black lab, red collar", "White and tan, shy"))
         lines = [("head", f"{kind.upper()} {pet}"), ("body", looks)]
         if kind == "lost":
-            lines += [("big", f"Answers to {name}"), ("body", f"Last seen near {_pick(rng, STREET_NAMES)} "
-                                                              f"{_pick(rng, STREET_SUFFIXES)}"),
+            lines += [("big", f"Answers to {name}"), ("body", f"Last seen near {pick(rng, STREET_NAMES)} "
+                                                              f"{pick(rng, STREET_SUFFIXES)}"),
                       ("body", "REWARD"), ("body", f"Please call {phone}")]
         else:
             lines += [("body", f"Found near {_street(rng)}"), ("body", f"Call {phone} to describe")]
         return lines
     if kind == "ad":
-        business = _pick(rng, ("Bright Smile Dental", "Evergreen Lawn Care", "Reliable Plumbing & Heating",
-                               "Summit Tax Services", "Happy Tails Dog Walking", "Clearview Window Cleaning"))
-        return [("big", business), ("body", _pick(rng, ("New patients welcome", "Free estimates",
-                                                        "Licensed & insured", "Family owned"))),
-                ("body", _pick(rng, ("Serving the area since 1996", "Call now", "Satisfaction guaranteed"))),
+        business = pick(rng, ("Bright Smile Dental", "Evergreen Lawn Care", "Reliable Plumbing & Heating",
+                              "Summit Tax Services", "Happy Tails Dog Walking", "Clearview Window Cleaning"))
+        return [("big", business), ("body", pick(rng, ("New patients welcome", "Free estimates",
+                                                       "Licensed & insured", "Family owned"))),
+                ("body", pick(rng, ("Serving the area since 1996", "Call now", "Satisfaction guaranteed"))),
                 ("body", _street(rng)), ("body", _city_line(rng)), ("body", phone),
                 ("body", f"www.{_slug(business)}.com")]
     if kind == "sale":
-        car = _pick(rng, ("2014 Honda Civic", "2011 Toyota Camry", "2016 Subaru Outback", "2009 Ford Ranger"))
+        car = pick(rng, ("2014 Honda Civic", "2011 Toyota Camry", "2016 Subaru Outback", "2009 Ford Ranger"))
         return [("head", "FOR SALE"), ("big", car),
                 ("body", f"{int(rng.integers(60, 180))}k miles, runs great"),
                 ("body", f"${int(rng.integers(30, 150)) * 100:,} OBO"), ("body", f"Text {phone}")]
     if kind == "help":
-        job = _pick(rng, ("LINE COOK", "BARISTA", "CASHIER", "DELIVERY DRIVER", "DISHWASHER"))
-        return [("head", "NOW HIRING"), ("big", job), ("body", _pick(rng, ("Full and part time", "Flexible hours",
-                                                                            "Competitive pay"))),
+        job = pick(rng, ("LINE COOK", "BARISTA", "CASHIER", "DELIVERY DRIVER", "DISHWASHER"))
+        return [("head", "NOW HIRING"), ("big", job), ("body", pick(rng, ("Full and part time", "Flexible hours",
+                                                                          "Competitive pay"))),
                 ("body", "Apply within or call"), ("body", phone)]
-    instrument = _pick(rng, ("GUITAR", "PIANO", "VIOLIN", "DRUM"))
-    return [("head", f"{instrument} LESSONS"), ("big", _pick(rng, ("All ages and levels", "Beginners welcome"))),
+    instrument = pick(rng, ("GUITAR", "PIANO", "VIOLIN", "DRUM"))
+    return [("head", f"{instrument} LESSONS"), ("big", pick(rng, ("All ages and levels", "Beginners welcome"))),
             ("body", f"{int(rng.integers(5, 25))} years teaching experience"),
             ("body", f"${int(rng.integers(25, 70))} per lesson"), ("body", f"Call {_person(rng)}"),
             ("body", phone)]
 
 
 def _poster(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES[:3])
+    size = pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES[:3])
     width, height = size
     scale = _fit_scale(size)
     phone = _phone(rng)
     content = _poster_content(rng, phone)
-    paper = _hsv(rng.random(), rng.uniform(0.0, 0.5), rng.uniform(0.85, 1.0)) if rng.random() < 0.7 \
-        else _hsv(rng.random(), rng.uniform(0.6, 0.9), rng.uniform(0.15, 0.35))
+    paper = hsv(rng.random(), rng.uniform(0.0, 0.5), rng.uniform(0.85, 1.0)) if rng.random() < 0.7 \
+        else hsv(rng.random(), rng.uniform(0.6, 0.9), rng.uniform(0.15, 0.35))
     page = _Page(Image.new("RGB", size, paper))
-    ink, accent = _text_color(rng, [paper]), _text_color(rng, [paper], minimum=4.5)
-    display, body = _pick(rng, DISPLAY_FONTS), _pick(rng, BODY_FONTS)
+    ink, accent = text_color(rng, [paper]), text_color(rng, [paper], minimum=4.5)
+    display, body = pick(rng, DISPLAY_FONTS), pick(rng, BODY_FONTS)
     tabs = rng.random() < 0.4 and width < height
     bottom = height * (0.75 if tabs else 0.94)
     margin = width * 0.08
@@ -824,7 +824,7 @@ def _poster(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     if tabs:  # tear-off strips with the phone number, printed sideways
         count = int(rng.integers(6, 10))
         tab_w = width / count
-        tab_font = _font(body, round(min(tab_w * 0.45, MIN_TEXT_PX * scale * 1.1)))
+        tab_font = load_font(body, round(min(tab_w * 0.45, MIN_TEXT_PX * scale * 1.1)))
         page.draw.line((0, bottom, width, bottom), fill=ink, width=max(1, round(scale)))
         for i in range(count):
             strip = Image.new("RGB", (round(height - bottom - 4), round(tab_w - 4)), paper)
@@ -855,27 +855,27 @@ def _hours_rows(rng: np.random.Generator) -> list[tuple[str, str]]:
         return [(days[i], span(opens, closes, style)) for i in range(6)] + [(days[6], "Closed")]
     if layout == 1:
         return [(f"{days[0]} - {days[4]}", span(opens, closes, style)),
-                (days[5], span(opens + 1, closes - 2, style)), (days[6], _pick(rng, ("Closed", span(11, 16, style))))]
+                (days[5], span(opens + 1, closes - 2, style)), (days[6], pick(rng, ("Closed", span(11, 16, style))))]
     return [(f"{days[0]} - {days[3]}", span(opens, closes, style)), (f"{days[4]} & {days[5]}",
                                                                      span(opens, closes + 1, style)),
             (days[6], span(opens + 2, closes - 3, style))]
 
 
 def _store_hours(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES)
+    size = pick(rng, PHONE_PHOTO_SIZES + LANDSCAPE_PHOTO_SIZES)
     width, height = size
     scale = _fit_scale(size)
     glass = rng.random() < 0.5  # white vinyl letters on a dark shop door, or a printed sign
-    background = _hsv(rng.random(), rng.uniform(0.1, 0.4), rng.uniform(0.08, 0.2)) if glass else \
-        _hsv(rng.random(), rng.uniform(0.0, 0.15), rng.uniform(0.9, 1.0))
+    background = hsv(rng.random(), rng.uniform(0.1, 0.4), rng.uniform(0.08, 0.2)) if glass else \
+        hsv(rng.random(), rng.uniform(0.0, 0.15), rng.uniform(0.9, 1.0))
     page = _Page(_blend(_smooth_noise(rng, size, 3) * 0.3, background, tuple(min(255, c + 25) for c in background)))
-    ink = (245, 245, 245) if glass else _text_color(rng, [background])
-    display, body = _pick(rng, DISPLAY_FONTS), _pick(rng, BODY_FONTS)
-    shop = _pick(rng, tuple(n for names, _ in SHOPS.values() for n in names) + RESTAURANTS)
+    ink = (245, 245, 245) if glass else text_color(rng, [background])
+    display, body = pick(rng, DISPLAY_FONTS), pick(rng, BODY_FONTS)
+    shop = pick(rng, tuple(n for names, _ in SHOPS.values() for n in names) + RESTAURANTS)
     rows = _hours_rows(rng)
-    heading = _pick(rng, ("STORE HOURS", "HOURS", "OPEN", "Business Hours", "Hours of Operation"))
-    extra = [_pick(rng, ("Holiday hours may vary", "Closed on major holidays", "Open 7 days",
-                         "Curbside pickup available", f"Call {_phone(rng)}", f"www.{_slug(shop)}.com"))]
+    heading = pick(rng, ("STORE HOURS", "HOURS", "OPEN", "Business Hours", "Hours of Operation"))
+    extra = [pick(rng, ("Holiday hours may vary", "Closed on major holidays", "Open 7 days",
+                        "Curbside pickup available", f"Call {_phone(rng)}", f"www.{_slug(shop)}.com"))]
     margin = width * 0.12
     lines = [("shop", shop), ("head", heading)] + [("row", f"{d}  {h}") for d, h in rows] + [("extra", e)
                                                                                                 for e in extra]
@@ -884,7 +884,7 @@ def _store_hours(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
                          MIN_TEXT_PX * scale)
     fonts = {"shop": _fit_font(display, [shop], width - 2 * margin, px * 1.5, row_font.size),
              "head": _fit_font(display, [heading], width - 2 * margin, px * 1.6, row_font.size), "row": row_font,
-             "extra": _font(body, round(max(MIN_TEXT_PX * scale, row_font.size * 0.8)))}
+             "extra": load_font(body, round(max(MIN_TEXT_PX * scale, row_font.size * 0.8)))}
     total = sum(_line_height(fonts[role]) * 1.4 for role, _ in lines)
     y = max(height * 0.05, (height - total) / 2)
     day_w = max(row_font.getlength(d) for d, _ in rows)
@@ -912,7 +912,7 @@ COMPANIES = ("Keystone Realty Group", "Volt Electric LLC", "Harper & Lowe LLP", 
 
 
 def _business_card(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
-    size = _pick(rng, LANDSCAPE_PHOTO_SIZES)
+    size = pick(rng, LANDSCAPE_PHOTO_SIZES)
     width, height = size
     scale = _fit_scale(size)
     page = _Page(_surface(rng, size))
@@ -921,15 +921,15 @@ def _business_card(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     card_w = card_h * 1.75
     cx0, cy0 = (width - card_w) / 2, (height - card_h) / 2
     light = rng.random() < 0.7
-    card = _hsv(rng.random(), rng.uniform(0.0, 0.1), rng.uniform(0.92, 1.0)) if light else \
-        _hsv(rng.random(), rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.3))
+    card = hsv(rng.random(), rng.uniform(0.0, 0.1), rng.uniform(0.92, 1.0)) if light else \
+        hsv(rng.random(), rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.3))
     page.draw.rectangle((cx0 + 6 * scale, cy0 + 6 * scale, cx0 + card_w + 6 * scale, cy0 + card_h + 6 * scale),
                         fill=(40, 36, 32))
     page.draw.rectangle((cx0, cy0, cx0 + card_w, cy0 + card_h), fill=card)
-    ink, accent = _text_color(rng, [card]), _text_color(rng, [card], minimum=4.5)
-    display, body = _pick(rng, DISPLAY_FONTS), _pick(rng, BODY_FONTS)
+    ink, accent = text_color(rng, [card]), text_color(rng, [card], minimum=4.5)
+    display, body = pick(rng, DISPLAY_FONTS), pick(rng, BODY_FONTS)
     person = _person(rng)
-    company = _pick(rng, COMPANIES)
+    company = pick(rng, COMPANIES)
     left = cx0 + card_w * 0.07
     usable = card_w * 0.86
     name_font = _fit_font(display, [person], usable, card_h * 0.14, MIN_TEXT_PX * scale * 1.3)
@@ -937,14 +937,14 @@ def _business_card(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     y = cy0 + card_h * 0.09
     page.text((left, y), person, name_font, accent)
     y += _line_height(name_font) * 1.05
-    page.text((left, y), _pick(rng, JOBS), small, ink)
+    page.text((left, y), pick(rng, JOBS), small, ink)
     y += _line_height(small) * 1.1
     page.text((left, y), company, small, ink)
     y += _line_height(small) * 1.5
     first, last = person.lower().split()
     domain = f"{_slug(company)[:14]}.com"
-    contact = [f"{_pick(rng, ('Cell', 'Mobile', 'Office', 'Tel', 'M', 'P'))}: {_phone(rng)}",
-               f"{_pick(rng, (first, first[0] + last, first + '.' + last))}@{domain}", _street(rng), _city_line(rng)]
+    contact = [f"{pick(rng, ('Cell', 'Mobile', 'Office', 'Tel', 'M', 'P'))}: {_phone(rng)}",
+               f"{pick(rng, (first, first[0] + last, first + '.' + last))}@{domain}", _street(rng), _city_line(rng)]
     if rng.random() < 0.5:
         contact.insert(2, f"www.{domain}")
     step = _line_height(small) * 1.15
