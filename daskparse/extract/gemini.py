@@ -364,7 +364,8 @@ class GeminiExtractor:
             # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
             thinking_config=self._types.ThinkingConfig(thinking_budget=self.options.thinking_budget),
             # None is left out of the request (the model's default)
-            media_resolution=self._types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}") if resolution else None,
+            media_resolution=(self._types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}")
+                              if resolution else None),
         )
 
     def extract(self, jpeg: bytes) -> Extraction:

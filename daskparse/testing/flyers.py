@@ -1047,7 +1047,8 @@ def photo_variant(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     mask = Image.new("L", clean.size, 0)
     ImageDraw.Draw(mask).polygon(dest, fill=255)
     small = (width // 4, height // 4)  # the shadow is soft: blur it small
-    shadow = mask.resize(small, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(1.5 * unit)).resize(clean.size)
+    shadow = (mask.resize(small, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(1.5 * unit))
+              .resize(clean.size))
     canvas = Image.composite(Image.new("RGB", clean.size, (20, 20, 20)), canvas,
                              shadow.point(lambda v: int(v * 0.5)))
     canvas.paste(warped, (0, 0), mask)

@@ -366,7 +366,8 @@ def _show(*, title: str, kind: str, performer: str | None, place: Place, with_zi
         fields.update(date=day.isoformat(), weekday=WEEKDAYS[day.weekday()], recurrence=None)
     else:
         fields.update(date=None, weekday=weekday, recurrence="weekly")
-    return ShowFields.model_validate(fields).model_dump(exclude={"date_note"})  # a run's remark, not something a flyer prints
+    # date_note: a run's remark, not something a flyer prints
+    return ShowFields.model_validate(fields).model_dump(exclude={"date_note"})
 
 
 def _performer(rng: np.random.Generator, kind: str) -> tuple[str | None, str | None]:
