@@ -212,6 +212,7 @@ class RunBoard:
         if client is None or self._latest is None or client.status != "running":
             return
         try:
+            assert client.scheduler is not None  # a running client has its scheduler's rpc
             client.sync(client.scheduler.daskparse_board_publish, **self._payload(client, self._latest),
                         finished=True, callback_timeout=10)
         except Exception as error:  # noqa: BLE001
@@ -224,7 +225,9 @@ class RunBoard:
         assert self._latest is not None  # sent once there is progress (``__call__``, ``attach``); never unset
         self._sending.add(client.id)
         try:
-            while self._attached(client) and self._latest["seq"] > self._sent.get(client.id, 0):
+            # (a client closed under the run has no scheduler left to publish to)
+            while (self._attached(client) and client.scheduler is not None
+                   and self._latest["seq"] > self._sent.get(client.id, 0)):
                 latest = self._latest
                 await client.scheduler.daskparse_board_publish(**self._payload(client, latest))
                 self._sent[client.id] = latest["seq"]
@@ -278,7 +281,8 @@ SERIES = ("time", "granted_rpm", "limit_rpm", "allowed_rpm", "in_flight", "waiti
 def board_doc(scheduler, extra: dict, doc) -> None:
     """The page: one Bokeh document per browser tab, fed every UPDATE_MS from the scheduler's memory."""
     from bokeh.layouts import column, gridplot
-    from bokeh.models import ColumnDataSource, Div, NumeralTickFormatter
+    from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, NumeralTickFormatter
+    from bokeh.models.widgets import Div  # also in bokeh.models, but bokeh's type stubs do not re-export it there
     from bokeh.plotting import figure
     from distributed.dashboard.components.scheduler import BOKEH_THEME, env
 
@@ -290,16 +294,18 @@ def board_doc(scheduler, extra: dict, doc) -> None:
 
     def timeline(title: str, lines: list[tuple[str, str, str]], y_format: str = "0,0.[00]") -> Any:
         plot = figure(title=title, x_axis_type="datetime", height=230, sizing_mode="stretch_width",
-                      tools="pan,wheel_zoom,reset")
+                      tools="pan,wheel_zoom,reset",
+                      y_range=DataRange1d(start=0))  # every number here counts up from nothing
         for key, label, color in lines:
             plot.line("time", key, source=series, legend_label=label, color=color, line_width=2)
-        plot.y_range.start = 0  # every number here counts up from nothing
         plot.yaxis.formatter = NumeralTickFormatter(format=y_format)
         plot.legend.location = "top_left"
         return plot
 
+    calls = DataRange1d()  # its end is set at each update
     in_flight = figure(title="Gemini calls in flight (the gate's concurrency is the axis' end)",
-                       y_range=["waiting", "in flight"], height=230, sizing_mode="stretch_width", tools="")
+                       x_range=calls, y_range=FactorRange(factors=["waiting", "in flight"]), height=230,
+                       sizing_mode="stretch_width", tools="")
     in_flight.hbar(y="what", right="count", height=0.6, source=slots, color="#1f77b4")
     every_run = [
         timeline("Images", [("done", "done", "#2ca02c"), ("failed", "failed", "#d62728"),
@@ -326,7 +332,7 @@ def board_doc(scheduler, extra: dict, doc) -> None:
         point = board.snapshot()
         series.stream({key: [point[key]] for key in SERIES}, rollover=HISTORY)
         slots.data = {"what": ["in flight", "waiting"], "count": [point["in_flight"], point["waiting"]]}
-        in_flight.x_range.end = max(point["concurrency"], point["in_flight"] + point["waiting"], 1)
+        calls.end = max(point["concurrency"], point["in_flight"] + point["waiting"], 1)
         gemini.visible = point["gemini"]
         summary.text = _summary(point)
         table = errors_html(point["errors"], point["failed"])

@@ -355,7 +355,9 @@ def _flattener(img: Image.Image) -> Callable[[Image.Image], Image.Image] | None:
             strip = Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba)
         if transform is not None:
             try:
-                return ImageCms.applyTransform(strip.convert("RGB") if strip.mode == "RGBA" else strip, transform)
+                converted = ImageCms.applyTransform(strip.convert("RGB") if strip.mode == "RGBA" else strip, transform)
+                assert converted is not None  # None only with inPlace=True
+                return converted
             except (ImageCms.PyCMSError, OSError, ValueError):  # as a broken profile: plain conversion
                 pass
         try:

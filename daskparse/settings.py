@@ -19,6 +19,7 @@ import dask.config
 import platformdirs
 from dask.utils import parse_timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from daskparse.options import FetchLimits, GeminiOptions
 
@@ -326,7 +327,7 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "mor
 
 def _plain_problems(error: ValidationError, origins: Mapping[str, str]) -> str:
     """pydantic's errors in plain words, one clause per option, each naming the option the way it was given."""
-    by_field: dict[str, list[dict]] = {}
+    by_field: dict[str, list[ErrorDetails]] = {}
     for problem in error.errors(include_url=False, include_input=False):
         field = str(problem["loc"][0]) if problem["loc"] else ""
         by_field.setdefault(field, []).append(problem)
@@ -346,14 +347,14 @@ def _plain_problems(error: ValidationError, origins: Mapping[str, str]) -> str:
     return "; ".join(clauses)
 
 
-def _expected(problem: dict) -> str | None:
+def _expected(problem: ErrorDetails) -> str | None:
     if problem["type"] == "literal_error":
         choices = problem["ctx"]["expected"]
         return f"one of {choices}" if " or " in choices else choices
     return _EXPECTED.get(problem["type"])
 
 
-def _words(problem: dict) -> str:
+def _words(problem: ErrorDetails) -> str:
     kind, context = problem["type"], problem.get("ctx", {})
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]

@@ -85,6 +85,7 @@ class _Bounded(BaseModel):
         """A rambling answer is cut to the schema's bound rather than losing the whole flyer (the bound
         is also in the response schema the model is given): strings to their length, lists to their first
         items; a value of the wrong type still fails."""
+        assert info.field_name is not None  # a field validator is always called for a field
         limit = next((m.max_length for m in cls.model_fields[info.field_name].metadata
                       if getattr(m, "max_length", None)), None)
         return value[:limit] if isinstance(value, (str, list)) and limit else value
@@ -319,8 +320,8 @@ class GeminiExtractor:
             retry_options=types.HttpRetryOptions(attempts=1),
             # when each request really leaves: the gate counts it from then, not from its grant (daskparse.gate)
             client_args={"event_hooks": {"request": [self._note_send]}},
-            **({"base_url": options.base_url} if options.base_url else {}),
-            **({"api_version": options.api_version} if options.api_version else {}),
+            base_url=options.base_url or None,  # None: the SDK's own (it patches in only what is set)
+            api_version=options.api_version or None,
         )
         self._client = genai.Client(api_key=options.api_key, http_options=http_options)
         self.options = options
@@ -354,7 +355,9 @@ class GeminiExtractor:
             response_schema=GeminiShows,
             # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
             thinking_config=self._types.ThinkingConfig(thinking_budget=self.options.thinking_budget),
-            **({"media_resolution": f"MEDIA_RESOLUTION_{resolution.upper()}"} if resolution else {}),
+            # None is left out of the request (the model's default)
+            media_resolution=(self._types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}")
+                              if resolution else None),
         )
 
     def extract(self, jpeg: bytes) -> Extraction:

@@ -6,11 +6,11 @@ import re
 from typing import Any, Optional
 
 from daskparse.normalise.text import clean_text
-from daskparse.shows import KINDS
+from daskparse.shows import KINDS, Kind
 
 # Ordered: the first kind whose words appear wins, so "Karaoke hosted by DJ Sparkle" is karaoke and
 # "Jazz & Blues Night" is live music. Patterns are flyer wording, not a general taxonomy.
-_KIND_WORDS: list[tuple[str, re.Pattern]] = [
+_KIND_WORDS: list[tuple[Kind, re.Pattern]] = [
     # (no word boundaries where OCR glues capitals: "MUSICBINGO", "DJNIGHT", "PUBQUIZ")
     ("karaoke", re.compile(r"(?i)kara\s?oke|sing\s?-?along|\bk-?pop\s+night")),
     ("trivia", re.compile(r"(?i)trivia|quiz|\bgeeks?\s+who\s+drink|\bname\s+that\s+tune")),
@@ -25,7 +25,7 @@ _KIND_WORDS: list[tuple[str, re.Pattern]] = [
 ]
 
 
-def classify_kind(*texts: Any) -> str:
+def classify_kind(*texts: Any) -> Kind:
     """One of KINDS from free text; earlier arguments win ("quiz" -> trivia, "band" -> live music).
 
     Pass the most telling text first (the title, then the performer), since a karaoke night hosted
@@ -43,7 +43,7 @@ def classify_kind(*texts: Any) -> str:
     return "other"
 
 
-def kind_hint(text: Any) -> Optional[str]:
+def kind_hint(text: Any) -> Optional[Kind]:
     """The kind ``text`` talks about, or None (unlike classify_kind, no "other" fallback)."""
     kind = classify_kind(text)
     return None if kind == "other" else kind

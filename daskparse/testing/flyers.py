@@ -708,7 +708,7 @@ def _coarse_grid(size: tuple[int, int], step: int = 8) -> tuple[np.ndarray, np.n
 
 
 def _smooth_field(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(values.astype(np.float32), "F").resize(size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(values.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR))
 
 
 def _paint_background(size: tuple[int, int], style: _Painted, rng: np.random.Generator) -> Image.Image:
@@ -729,7 +729,7 @@ def _paint_background(size: tuple[int, int], style: _Painted, rng: np.random.Gen
     a, b = (np.array(c, np.float32) for c in style.background)
     pixels = a * (1 - t[..., None]) + b * t[..., None]
     coarse = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), "RGB")
-    return coarse.resize(size, Image.BILINEAR)
+    return coarse.resize(size, Image.Resampling.BILINEAR)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1036,9 +1036,9 @@ def photo_variant(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     # Surface behind the flyer: a colour with soft blotches.
     base = np.array(pick(rng, SURFACES), np.float32) * rng.uniform(0.9, 1.1)
     blotches = rng.normal(0, 10, (9, 12)).astype(np.float32)
-    blotches = np.asarray(Image.fromarray(blotches, "F").resize((width // 8, height // 8), Image.BICUBIC))
+    blotches = np.asarray(Image.fromarray(blotches, "F").resize((width // 8, height // 8), Image.Resampling.BICUBIC))
     surface = np.clip(base + blotches[..., None], 0, 255).astype(np.uint8)
-    canvas = Image.fromarray(surface, "RGB").resize(clean.size, Image.BILINEAR)
+    canvas = Image.fromarray(surface, "RGB").resize(clean.size, Image.Resampling.BILINEAR)
 
     # Where the flyer's corners land: shrunk, rotated a few degrees, each corner nudged (keystone).
     scale = rng.uniform(0.86, 0.95)
@@ -1052,11 +1052,12 @@ def photo_variant(image: Image.Image, rng: np.random.Generator) -> Image.Image:
         ry = dx * math.sin(angle) + dy * math.cos(angle)
         dest.append((cx + rx + rng.uniform(-0.015, 0.015) * width, cy + ry + rng.uniform(-0.015, 0.015) * height))
     coeffs = _perspective_coefficients(np.array(dest), src)
-    warped = clean.transform(clean.size, Image.PERSPECTIVE, coeffs, Image.BICUBIC)
+    warped = clean.transform(clean.size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC)
     mask = Image.new("L", clean.size, 0)
     ImageDraw.Draw(mask).polygon(dest, fill=255)
     small = (width // 4, height // 4)  # the shadow is soft: blur it small
-    shadow = mask.resize(small, Image.BILINEAR).filter(ImageFilter.GaussianBlur(1.5 * unit)).resize(clean.size)
+    shadow = (mask.resize(small, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(1.5 * unit))
+              .resize(clean.size))
     canvas = Image.composite(Image.new("RGB", clean.size, (20, 20, 20)), canvas,
                              shadow.point(lambda v: int(v * 0.5)))
     canvas.paste(warped, (0, 0), mask)

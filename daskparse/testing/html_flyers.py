@@ -366,7 +366,8 @@ def _show(*, title: str, kind: str, performer: str | None, place: Place, with_zi
         fields.update(date=day.isoformat(), weekday=WEEKDAYS[day.weekday()], recurrence=None)
     else:
         fields.update(date=None, weekday=weekday, recurrence="weekly")
-    return ShowFields(**fields).model_dump(exclude={"date_note"})  # a run's remark, not something a flyer prints
+    # date_note: a run's remark, not something a flyer prints
+    return ShowFields.model_validate(fields).model_dump(exclude={"date_note"})
 
 
 def _performer(rng: np.random.Generator, kind: str) -> tuple[str | None, str | None]:
@@ -924,7 +925,7 @@ def _justify(look: _Look) -> str:
     return "center" if look.align == "center" else "flex-start"
 
 
-def _title_html(rng: np.random.Generator, parts: _Parts, look: _Look, width: int, *, color: RGB,
+def _title_html(rng: np.random.Generator, parts: _Parts, look: _Look, width: float, *, color: RGB,
                 shadow: bool = True) -> str:
     lines = parts.title_lines
     longest = max(len(line) for line in lines)
@@ -1032,7 +1033,7 @@ def _sticker_html(rng: np.random.Generator, parts: _Parts, look: _Look) -> str:
 
 
 def _rows_html(rng: np.random.Generator, parts: _Parts, look: _Look, color: RGB, mute: RGB,
-               *, width: int) -> str:
+               *, width: float) -> str:
     """Line-up, tour and two-show rows: a table, a list with a badge per row, or a grid of cards."""
     if not parts.rows:
         return ""
@@ -1460,7 +1461,7 @@ class _Browser:
             context.close()
         image = Image.open(io.BytesIO(png)).convert("RGB")
         if image.size != page.size:  # a device scale factor can round a pixel off
-            image = image.resize(page.size, Image.LANCZOS)
+            image = image.resize(page.size, Image.Resampling.LANCZOS)
         return image, fit
 
 

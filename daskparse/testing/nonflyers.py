@@ -195,7 +195,7 @@ def _smooth_noise(rng: np.random.Generator, size: tuple[int, int], cells: int) -
     """Smooth random field in [0, 1] at full size: a cells x cells grid upscaled bicubically."""
     width, height = size
     grid = rng.random((max(2, round(cells * height / width)), cells)).astype(np.float32)
-    field_ = np.asarray(Image.fromarray(grid, "F").resize(size, Image.BICUBIC))
+    field_ = np.asarray(Image.fromarray(grid, "F").resize(size, Image.Resampling.BICUBIC))
     return np.clip(field_, 0, 1)
 
 
@@ -225,7 +225,7 @@ def _surface(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
         ys = np.arange(small[1], dtype=np.float32)[:, None]
         stripes = 0.5 + 0.5 * np.sin(ys / (small[1] * rng.uniform(0.008, 0.02)) + 6 * noise)
         noise = 0.6 * stripes + 0.4 * noise
-    return _blend(noise, tuple(int(c) for c in base), darker).resize(size, Image.BILINEAR)
+    return _blend(noise, tuple(int(c) for c in base), darker).resize(size, Image.Resampling.BILINEAR)
 
 
 def _picture(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
