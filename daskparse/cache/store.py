@@ -173,8 +173,8 @@ class ResultCache:
         holding candidates are read concurrently, a bounded number at a time, instead of one after another."""
         index = self._index
         keys = [url_key(url).encode() for url in cleaned_urls]
-        starts = np.searchsorted(index.url_sorted, keys, side="left") if keys else []
-        stops = np.searchsorted(index.url_sorted, keys, side="right") if keys else []
+        starts = np.searchsorted(index.url_sorted, keys, side="left")  # empty keys: empty arrays
+        stops = np.searchsorted(index.url_sorted, keys, side="right")
         hits: list[CacheHit | None] = [None] * len(keys)
         wanted = [i for i, (a, b) in enumerate(zip(starts, stops)) if b > a]
         for begin in range(0, len(wanted), _PART_CACHE_SIZE // 2):
@@ -216,7 +216,7 @@ class ResultCache:
         rows = rows[np.lexsort((-index.stored[rows], distance[rows]))][:MAX_CANDIDATES]
         query = decode_gray(jpeg)
         for row in rows:
-            found = self._read_row(row, "phash", int(index.phash[row]))
+            found = self._read_row(int(row), "phash", int(index.phash[row]))
             if found is None or found["thumbnail"] is None:
                 continue
             score = similarity(thumbnail_pixels(found["thumbnail"]), query)
