@@ -17,20 +17,19 @@ import collections
 import datetime as dt
 import hashlib
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from daskparse.extract import Extractor, build_extractor
 from daskparse.gate import RateGate, current_worker
 from daskparse.settings import Settings
 
-if TYPE_CHECKING:
-    from daskparse.extract.gemini import Gate
-
 EXTENSION = "daskparse"  # the key in ``worker.extensions``
 KEPT = 8  # extractors kept per worker: runs on one cluster come one after another
 
-GateFactory = Callable[[Settings], Optional["Gate"]]
-ExtractorFactory = Callable[[Settings, dt.date, Optional["Gate"]], Extractor]
+# A gate is what daskparse.extract.gemini.Gate describes (a RateGate, a ProcessGate, a benchmark's wrapper); Any,
+# as RateGate.pause returns the gate's metrics where the protocol says None.
+GateFactory = Callable[[Settings], Any]
+ExtractorFactory = Callable[[Settings, dt.date, Any], Extractor]
 
 
 def cluster_gate(settings: Settings) -> Optional[RateGate]:
@@ -76,7 +75,7 @@ class WorkerResources:
         worker.extensions[EXTENSION] = self
         return self
 
-    def gate(self, settings: Settings) -> Optional["Gate"]:
+    def gate(self, settings: Settings) -> Any:
         """The gate for a run with ``settings``: a new handle each time, as one remembers that its run's quota
         closed it (``RateGate.closed``); the gate's state lives on the scheduler."""
         return self._gate(settings)
