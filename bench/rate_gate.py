@@ -278,14 +278,15 @@ class ImageNotingExtractor:
         return self.extractor.extract(jpeg)
 
 
-def _time_grants() -> int:
-    """Run on each worker: the pipeline's gate and extractor wrapped to note grant times (a list append each)."""
-    from daskparse import worker
+def _time_grants(dask_worker) -> int:
+    """Run on each worker: resources whose gate and extractor are the pipeline's, wrapped to note grant times (a
+    list append each)."""
+    from daskparse.extract import build_extractor
+    from daskparse.worker_resources import WorkerResources, cluster_gate
 
-    worker_gate, extractor_for = worker._worker_gate, worker.extractor_for
-    worker._worker_gate = lambda settings: TimedGate(worker_gate(settings))
-    worker.extractor_for = lambda settings, date, *run: ImageNotingExtractor(extractor_for(settings, date, *run))
-    worker._extractors.clear()
+    WorkerResources(gate=lambda settings: TimedGate(cluster_gate(settings)),
+                    build=lambda settings, date, gate: ImageNotingExtractor(build_extractor(settings, date, gate))
+                    ).attach(dask_worker)
     return os.getpid()
 
 
@@ -311,13 +312,12 @@ def grant_to_arrival(grants: list[tuple[str, float]], arrivals: list[tuple[float
             "max_ms": round(1000 * delays[-1], 1), "over_guard": sum(1 for d in delays if d > guard)}
 
 
-def _use_per_process_limiter(rpm: float, window: float, concurrency: int) -> int:
-    """Run on each worker: the pipeline's extractors get this process's own limiter instead of the cluster gate."""
-    from daskparse import worker
+def _use_per_process_limiter(rpm: float, window: float, concurrency: int, dask_worker=None) -> int:
+    """Run on each worker: resources whose extractors get this process's own limiter instead of the cluster gate."""
+    from daskparse.worker_resources import WorkerResources
 
     limiter = PerProcessLimiter(rpm, window, concurrency)
-    worker._worker_gate = lambda settings: limiter
-    worker._extractors.clear()
+    WorkerResources(gate=lambda settings: limiter).attach(dask_worker)
     return os.getpid()
 
 

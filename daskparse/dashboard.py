@@ -37,9 +37,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from distributed.diagnostics.plugin import SchedulerPlugin
-
 from daskparse.gate import GATE_NAME, PLUGIN_NAME as GATE_PLUGIN
+from daskparse.scheduler_plugins import OncePerScheduler, add_once, register_once
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -58,11 +57,12 @@ MESSAGE_CHARS = 300
 SENT_CHARS = 1000  # an error row's fields as sent to the scheduler: the RPC stays small whatever a source holds
 
 
-class BoardExtension(SchedulerPlugin):
-    """The scheduler side: the latest progress of each run, the page, and the metrics collector."""
+class BoardExtension(OncePerScheduler):
+    """The scheduler side: the latest progress of each run, the page, and the metrics collector.
+
+    Registered by every run (``register_once``): the first one (or the preload's) stays, with its state."""
 
     name = BOARD_NAME
-    idempotent = True  # registered by every run: the first one (or the preload's) stays, with its state
 
     def __init__(self) -> None:
         self.runs: dict[str, dict] = {}  # run id -> its latest RunProgress fields, seq, client, finished
@@ -191,7 +191,7 @@ class RunBoard:
     def attach(self, client: Client) -> Optional[str]:
         """Add the board to ``client``'s scheduler (once) and publish there; the page's URL, None if no dashboard."""
         try:
-            client.register_plugin(BoardExtension(), name=BOARD_NAME)
+            register_once(client, BoardExtension())
             page = client.sync(client.scheduler.daskparse_board_page)
             link = urljoin(client.dashboard_link, page) if page else None
         except Exception as error:  # noqa: BLE001 - e.g. the scheduler cannot import daskparse: the run goes on
@@ -531,7 +531,7 @@ def metric_families(board: BoardExtension) -> Iterator:
 # -- the preload ------------------------------------------------------------------------------------------
 def dask_setup(scheduler) -> None:
     """``dask scheduler --preload daskparse.dashboard``: the board from the scheduler's start."""
-    scheduler.add_plugin(BoardExtension(), name=BOARD_NAME, idempotent=True)
+    add_once(scheduler, BoardExtension())
 
 
 __all__ = ["BoardExtension", "RunBoard", "BOARD_NAME", "PAGE", "dask_setup", "metric_families"]

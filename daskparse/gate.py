@@ -1,7 +1,7 @@
 """The cluster-wide rate gate: every Gemini call in the cluster asks the scheduler for a grant.
 
     gate = RateGate.install(client, rpm=1800, concurrency=20)   # once per run, from the client
-    with RateGate.on_worker().slot(tokens=1300) as grant:        # around each call, in a task
+    with RateGate.on_worker().slot(tokens=1300) as grant:        # around each call, in a task (or for_this_worker())
         response = call_gemini()
         grant.tokens_used = response.usage_metadata.prompt_token_count
         # grant.sent_at: this process's time.monotonic() when the request left (set by the extractor's hooks)
@@ -35,20 +35,29 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
-from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed import Worker, get_worker
 
 from daskparse.errors import QuotaExhausted
 from daskparse.limiter import LIMIT_FIELDS, Limiter, Limits
+from daskparse.scheduler_plugins import OncePerScheduler, register_once
 
 GATE_NAME = "daskparse"
 PLUGIN_NAME = "daskparse-rate-gate"
 MAX_SLEEP = 1.0  # a waiting grant looks again at least this often, whatever it was told (a missed wake-up)
 
 
-class RateGateExtension(SchedulerPlugin):
+def current_worker() -> Optional[Worker]:
+    """The worker running this code (in a task, or a function given to ``client.run``); None anywhere else."""
+    try:
+        return get_worker()
+    except ValueError:  # get_worker's only way to say "not in a worker": said once, here
+        return None
+
+
+class RateGateExtension(OncePerScheduler):
     """The scheduler side: one ``Limiter`` per gate name, reached through ``handlers``; waiting happens here.
 
-    Registered with ``client.register_plugin``. Adds these routes to the scheduler: daskparse_gate_configure,
+    Registered once per scheduler (``register_once``: a second run keeps the first one's state). Adds these routes to the scheduler: daskparse_gate_configure,
     daskparse_gate_acquire, daskparse_gate_release, daskparse_gate_pause, daskparse_gate_close,
     daskparse_gate_metrics."""
 
@@ -168,18 +177,23 @@ class RateGate:
     @classmethod
     def install(cls, client, name: str = GATE_NAME, **limits: Any) -> "RateGate":
         """Register the extension on the client's scheduler (once; a second run keeps its state) and set limits."""
-        has_gate = client.run_on_scheduler(_has_gate)
-        if not has_gate:
-            client.register_plugin(RateGateExtension(), name=PLUGIN_NAME)
+        register_once(client, RateGateExtension())
         gate = cls(client.scheduler, client.loop, name=name)
         gate.configure(**{key: value for key, value in limits.items() if key in LIMIT_FIELDS})
         return gate
 
     @classmethod
+    def for_this_worker(cls, name: str = GATE_NAME) -> Optional["RateGate"]:
+        """This worker's gate, bound now; None outside a worker (``RateGate(name=name)`` binds on first use)."""
+        worker = current_worker()
+        return None if worker is None else cls(worker.scheduler, worker.loop, worker.address, name)
+
+    @classmethod
     def on_worker(cls, name: str = GATE_NAME) -> "RateGate":
-        """This worker's gate, bound now: ValueError outside a worker (``RateGate(name=name)`` binds on first use)."""
-        gate = cls(name=name)
-        gate._bind_worker()
+        """This worker's gate, bound now: ValueError outside a worker (``for_this_worker`` says None instead)."""
+        gate = cls.for_this_worker(name)
+        if gate is None:
+            raise ValueError("RateGate.on_worker() outside a Dask worker")
         return gate
 
     def __getstate__(self) -> str:
@@ -189,18 +203,13 @@ class RateGate:
     def __setstate__(self, name: str) -> None:
         self.__init__(name=name)  # type: ignore[misc]
 
-    def _bind_worker(self) -> None:
-        from distributed import get_worker
-
-        worker = get_worker()  # ValueError outside a worker
-        self._rpc, self._loop, self.worker = worker.scheduler, worker.loop, worker.address
-
     def _bind(self) -> None:
         if self._rpc is not None and self._loop is not None:
             return
-        try:
-            self._bind_worker()
-        except ValueError:
+        worker = current_worker()
+        if worker is not None:
+            self._rpc, self._loop, self.worker = worker.scheduler, worker.loop, worker.address
+        else:
             from distributed import get_client
 
             client = get_client()  # ValueError outside a worker or a client: nothing to speak to
@@ -252,8 +261,4 @@ class RateGate:
         return self._call("daskparse_gate_metrics")
 
 
-def _has_gate(dask_scheduler=None) -> bool:
-    return "daskparse_gate_acquire" in dask_scheduler.handlers
-
-
-__all__ = ["RateGate", "RateGateExtension", "Grant", "GATE_NAME", "Limiter", "Limits"]
+__all__ = ["RateGate", "RateGateExtension", "Grant", "GATE_NAME", "Limiter", "Limits", "current_worker"]

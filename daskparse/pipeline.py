@@ -104,7 +104,7 @@ class Run:
                  stop: threading.Event | None = None) -> None:
         self.settings, self.report, self.board, self.stop = settings, report, board, stop
         self.reference_date = settings.run_reference_date()
-        self.run_id = uuid.uuid4().hex  # the workers' extractors are this run's own (``worker.extractor_for``)
+        self.run_id = uuid.uuid4().hex  # the workers' extractors are this run's own (``WorkerResources.extractor``)
         self.tally: RunTally | None = None
         self.cache: ResultCache | None = None
         self.not_reached: list[Source] = []

@@ -9,66 +9,26 @@ knows a cluster (daskparse.cluster) or the run's loop (daskparse.pipeline).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import hashlib
 import logging
-import threading
 import time
 from typing import Sequence
 
 from daskparse.cache import CacheHit, ResultCache
 from daskparse.console import visible
 from daskparse.errors import ErrorRecord, SourceError
-from daskparse.extract import Extraction, Extractor, build_extractor
+from daskparse.extract import Extraction, Extractor
 from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import fetch_bytes
-from daskparse.gate import RateGate
 from daskparse.optimize import optimize_image
 from daskparse.outcome import Outcome, PartitionResult, show_records
 from daskparse.settings import Settings
 from daskparse.sources import Source
+from daskparse.worker_resources import WorkerResources
 
 logger = logging.getLogger("daskparse")
-
-# One extractor per run in each worker process, shared by its threads (the OCR models it uses load once per
-# process, daskparse.extract.local). The last few are kept: runs on one cluster come one after another.
-_extractors: collections.OrderedDict[tuple, Extractor] = collections.OrderedDict()
-_extractors_lock = threading.Lock()
-_EXTRACTORS_KEPT = 8
-
-
-def extractor_for(settings: Settings, reference_date: dt.date, run_id: str = "") -> Extractor:
-    """This run's extractor in this process. Keyed by the run, so what one run's extractor met (a refused key)
-    stays with it, and by a digest of the API key, which the settings' JSON masks: on one cluster, a run with
-    key A then one with key B was served A's extractor."""
-    gate = _worker_gate(settings)
-    # keyed by worker too: in-process workers (the fallback) come and go in one process, each with its own gate
-    key = (settings.model_dump_json(), _key_digest(settings), reference_date, getattr(gate, "worker", None), run_id)
-    with _extractors_lock:
-        if key not in _extractors:
-            _extractors[key] = build_extractor(settings, reference_date, gate=gate)
-            while len(_extractors) > _EXTRACTORS_KEPT:
-                _extractors.popitem(last=False)
-        _extractors.move_to_end(key)
-        return _extractors[key]
-
-
-def _key_digest(settings: Settings) -> str:
-    """A hash of the API key (never the key itself) to tell extractors apart by."""
-    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key is not None else ""
-    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
-
-
-def _worker_gate(settings: Settings) -> RateGate | None:
-    """The cluster's rate gate when running in a worker; None elsewhere (the extractor then paces its process)."""
-    if settings.extractor_name != "gemini":
-        return None
-    try:
-        return RateGate.on_worker()
-    except ValueError:  # not inside a worker
-        return None
 
 
 def process_source(source: Source, settings: Settings, extractor: Extractor,
@@ -147,7 +107,7 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
             return PartitionResult(recovered)
     result = PartitionResult()
     try:
-        extractor = extractor_for(settings, reference_date, run_id)
+        extractor = WorkerResources.here().extractor(settings, reference_date, run_id)
         for source in sources:
             result.outcomes.append(process_source(source, settings, extractor, cache))
     except GeminiConfigError as error:  # every image would fail the same way

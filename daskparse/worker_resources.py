@@ -1,0 +1,108 @@
+"""What a worker keeps for the runs it serves: their extractors, and its way to the cluster's rate gate.
+
+One ``WorkerResources`` per worker, made on first use and kept in ``worker.extensions`` (where distributed keeps
+its own per-worker state), or one per process outside a worker (a run without a cluster). Workers in one
+process (the fallback's in-process cluster) each have their own: each asks the gate for its own address, so
+its death frees its slots.
+
+    extractor = WorkerResources.here().extractor(settings, reference_date, run_id)   # in a task
+
+A benchmark puts its own in place, made with other factories, before a run:
+``client.run(lambda dask_worker: WorkerResources(gate=..., build=...).attach(dask_worker))``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import threading
+from typing import Any, Callable, Optional
+
+from daskparse.extract import Extractor, build_extractor
+from daskparse.gate import RateGate, current_worker
+from daskparse.settings import Settings
+
+EXTENSION = "daskparse"  # the key in ``worker.extensions``
+KEPT = 8  # extractors kept per worker: runs on one cluster come one after another
+
+# A gate is what daskparse.extract.gemini.Gate describes (a RateGate, a ProcessGate, a benchmark's wrapper); Any,
+# as RateGate.pause returns the gate's metrics where the protocol says None.
+GateFactory = Callable[[Settings], Any]
+ExtractorFactory = Callable[[Settings, dt.date, Any], Extractor]
+
+
+def cluster_gate(settings: Settings) -> Optional[RateGate]:
+    """The cluster's rate gate, bound to this worker, for a run that calls Gemini; None elsewhere (outside a
+    worker the extractor paces its own process)."""
+    if settings.extractor_name != "gemini":
+        return None
+    return RateGate.for_this_worker()
+
+
+def key_digest(settings: Settings) -> str:
+    """A hash of the API key (never the key itself) to tell extractors apart by: the settings' JSON masks it."""
+    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key is not None else ""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+class WorkerResources:
+    """A worker's extractors (the last ``kept`` runs') and gate, shared by its task threads.
+
+    ``gate(settings)`` makes the gate an extractor is built with; ``build(settings, reference_date, gate)``
+    builds an extractor (``daskparse.extract.build_extractor``).
+    """
+
+    def __init__(self, gate: GateFactory = cluster_gate, build: ExtractorFactory = build_extractor,
+                 kept: int = KEPT) -> None:
+        self._gate, self._build, self.kept = gate, build, kept
+        self._extractors: collections.OrderedDict[tuple, Extractor] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def here(cls) -> "WorkerResources":
+        """This worker's resources (made on first use), or this process's outside a worker."""
+        worker = current_worker()
+        if worker is None:
+            return _process_resources
+        resources = worker.extensions.get(EXTENSION)
+        if resources is None:  # setdefault is atomic: two first tasks at once end up with the same one
+            resources = worker.extensions.setdefault(EXTENSION, cls())
+        return resources
+
+    def attach(self, worker: Any) -> "WorkerResources":
+        """Make these ``worker``'s resources from now on (its earlier ones, and their extractors, are dropped)."""
+        worker.extensions[EXTENSION] = self
+        return self
+
+    def gate(self, settings: Settings) -> Any:
+        """The gate for a run with ``settings``: a new handle each time, as one remembers that its run's quota
+        closed it (``RateGate.closed``); the gate's state lives on the scheduler."""
+        return self._gate(settings)
+
+    def extractor(self, settings: Settings, reference_date: dt.date, run_id: str = "") -> Extractor:
+        """This run's extractor here, built the first time. Keyed by the run, so what one run's extractor met
+        (a refused key, a closed gate) stays with it, and by a digest of the API key, which the settings' JSON
+        masks: on one cluster, a run with key A then one with key B was once served A's extractor."""
+        key = (settings.model_dump_json(), key_digest(settings), reference_date, run_id)
+        with self._lock:
+            extractor = self._extractors.get(key)
+            if extractor is None:
+                extractor = self._extractors[key] = self._build(settings, reference_date, self.gate(settings))
+                while len(self._extractors) > self.kept:
+                    self._extractors.popitem(last=False)
+            self._extractors.move_to_end(key)
+            return extractor
+
+    def __len__(self) -> int:
+        return len(self._extractors)
+
+    def close(self) -> None:
+        """Called by the worker as it closes (``Worker.extensions``' hook): its extractors go with it."""
+        with self._lock:
+            self._extractors.clear()
+
+
+_process_resources = WorkerResources()  # outside a worker: one per process
+
+__all__ = ["WorkerResources", "cluster_gate", "key_digest", "EXTENSION", "KEPT"]
