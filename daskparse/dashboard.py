@@ -185,23 +185,26 @@ class RunBoard:
                         "latest_errors": [tuple(str(field)[:SENT_CHARS] for field in row)
                                           for row in progress.latest_errors]}
         client = self._client
-        if client is not None:
+        if client is not None and client.loop is not None:  # None once the client is closed under the run
             client.loop.add_callback(self._send, client)
 
     def attach(self, client: Client) -> Optional[str]:
         """Add the board to ``client``'s scheduler (once) and publish there; the page's URL, None if no dashboard."""
+        scheduler, loop = client.scheduler, client.loop
+        if scheduler is None or loop is None:  # a client not started, or closed: no scheduler to publish on
+            return None
         try:
             register_once(client, BoardExtension())
-            page = client.sync(client.scheduler.daskparse_board_page)
+            page = client.sync(scheduler.daskparse_board_page)
             link = urljoin(client.dashboard_link, page) if page else None
         except Exception as error:  # noqa: BLE001 - e.g. the scheduler cannot import daskparse: the run goes on
             logger.info("no daskparse page on the dashboard of %s (%s: %s): install daskparse where the scheduler "
-                        "runs, or start it with --preload daskparse.dashboard", client.scheduler.address,
+                        "runs, or start it with --preload daskparse.dashboard", scheduler.address,
                         type(error).__name__, error)
             return None
         self._client = client
         if self._latest is not None:
-            client.loop.add_callback(self._send, client)
+            loop.add_callback(self._send, client)
         if self.link is None:
             self.link = link
         return link

@@ -20,16 +20,16 @@ import threading
 from typing import Any, Callable, Optional
 
 from daskparse.extract import Extractor, build_extractor
+from daskparse.extract.gemini import Gate
 from daskparse.gate import RateGate, current_worker
 from daskparse.settings import Settings
 
 EXTENSION = "daskparse"  # the key in ``worker.extensions``
 KEPT = 8  # extractors kept per worker: runs on one cluster come one after another
 
-# A gate is what daskparse.extract.gemini.Gate describes (a RateGate, a ProcessGate, a benchmark's wrapper); Any,
-# as RateGate.pause returns the gate's metrics where the protocol says None.
-GateFactory = Callable[[Settings], Any]
-ExtractorFactory = Callable[[Settings, dt.date, Any], Extractor]
+# A gate is what daskparse.extract.gemini.Gate describes (a RateGate, a ProcessGate, a benchmark's wrapper)
+GateFactory = Callable[[Settings], Optional[Gate]]
+ExtractorFactory = Callable[[Settings, dt.date, Optional[Gate]], Extractor]
 
 
 def cluster_gate(settings: Settings) -> Optional[RateGate]:
@@ -75,7 +75,7 @@ class WorkerResources:
         worker.extensions[EXTENSION] = self
         return self
 
-    def gate(self, settings: Settings) -> Any:
+    def gate(self, settings: Settings) -> Optional[Gate]:
         """The gate for a run with ``settings``: a new handle each time, as one remembers that its run's quota
         closed it (``RateGate.closed``); the gate's state lives on the scheduler."""
         return self._gate(settings)
