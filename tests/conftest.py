@@ -108,13 +108,15 @@ def dask_processes(tmp_path_factory):
                                    str(scheduler_file), "--dashboard-address", "127.0.0.1:0",
                                    "--preload", "daskparse.dashboard"], stdout=log, stderr=log, cwd=folder)]
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # started with the scheduler, not after it: a worker waits for the scheduler file itself, and its
+        # seconds of imports overlap the scheduler's
         for _ in range(2):
             processes.append(subprocess.Popen(
                 [dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--nthreads", "2",
                  "--memory-limit", "4GiB", "--no-dashboard"], stdout=log, stderr=log, cwd=folder))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         with Client(scheduler_file=str(scheduler_file), timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
             address = client.scheduler.address
