@@ -108,24 +108,29 @@ def dask_processes(tmp_path_factory):
                                    str(scheduler_file), "--dashboard-address", "127.0.0.1:0",
                                    "--preload", "daskparse.dashboard"], stdout=log, stderr=log, cwd=folder)]
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # started with the scheduler, not after it: a worker waits for the scheduler file itself, and its
+        # seconds of imports overlap the scheduler's
         for _ in range(2):
             processes.append(subprocess.Popen(
                 [dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1", "--nthreads", "2",
                  "--memory-limit", "4GiB", "--no-dashboard"], stdout=log, stderr=log, cwd=folder))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         with Client(scheduler_file=str(scheduler_file), timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
             address = client.scheduler.address
         yield address
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
-            try:  # a worker whose scheduler went first waits on it before it exits: no test needs that
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # the workers first, then the scheduler: a worker whose scheduler went first waits on it before it exits
+        # (all stopped at once, that wait ran out every time: ~10 s of each module's teardown)
+        for group in (processes[1:], processes[:1]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         log.close()

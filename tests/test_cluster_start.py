@@ -253,7 +253,7 @@ def test_an_unreachable_scheduler_runs_here_and_the_summary_says_so(image):
     address = f"tcp://127.0.0.1:{closed_port()}"
     messages = []
     result = daskparse.parse_images([str(image)], extractor="local", scheduler=address, threads=3, workers=2,
-                                    scheduler_timeout=2, use_cache=False,
+                                    scheduler_timeout=1, use_cache=False,
                                     log=lambda message, level: messages.append(message))
     assert result.stats["clusterFallback"] == f"the scheduler at {address} could not be reached"
     assert result.summary().endswith(f"; ran in this process: the scheduler at {address} could not be reached")
@@ -264,7 +264,7 @@ def test_without_the_cluster_fallback_an_unreachable_scheduler_ends_the_run_with
     """For cron: an unreachable --scheduler ran everything in this process and exited 0."""
     address = f"tcp://127.0.0.1:{closed_port()}"
     done = subprocess.run([sys.executable, "-m", "daskparse", "run", str(image), "--output", str(tmp_path / "out"),
-                           "--extractor", "local", "--scheduler", address, "--scheduler-timeout", "2",
+                           "--extractor", "local", "--scheduler", address, "--scheduler-timeout", "1",
                            "--no-cluster-fallback"],
                           cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 3, done.stderr

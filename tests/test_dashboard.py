@@ -161,8 +161,10 @@ INKED_JS = """canvas => {  // pixels drawn in something other than white
 }"""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium():
+    """One headless Chromium for the module's page tests (each opens and closes its own page): it takes seconds
+    to start."""
     assert Path(CHROMIUM).exists(), (
         f"Debian's chromium is needed at {CHROMIUM} for the dashboard test: "
         "apt-get install -y --no-install-recommends chromium (.ci/run installs it)")

@@ -25,7 +25,7 @@ from conftest import GEMINI_KEY
 from daskparse import cache, cli
 from daskparse.schedule import Stopper, repeat
 from daskparse.settings import load_settings
-from daskparse.testing.gemini_server import GeminiServer
+from daskparse.testing.gemini_server import GeminiServer, Latency
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -148,6 +148,7 @@ def test_ctrl_c_mid_run_keeps_what_was_done_and_the_next_run_does_the_rest(tmp_p
         assert cached_entries(tmp_path) == len(done)  # ...and in the cache
         assert "stopped early" in stdout.strip().splitlines()[-1]
 
+        server.latency = Latency.fixed(0)  # the latency was for the stop to land mid-call; the rest need none
         again = subprocess.run(cli_args(tmp_path), cwd=tmp_path, env=cli_env(server), capture_output=True,
                                text=True, timeout=240)
         assert again.returncode == 0, again.stderr
@@ -194,7 +195,8 @@ def test_one_run_at_a_time_per_output_and_every_repeats_until_stopped(tmp_path):
             holder.kill()
         assert not lock_owner.exists()
 
-        repeating, log = start(cli_args(tmp_path, "--every", "3s", paths=paths), tmp_path, server, "repeating")
+        # runs answered from the cache take well under a second: a shorter period gives the three runs sooner
+        repeating, log = start(cli_args(tmp_path, "--every", "1s", paths=paths), tmp_path, server, "repeating")
         try:
             wait_for(log, r"\d+ images?: ", count=3, process=repeating)  # three runs: it repeats
             repeating.kill()  # SIGKILL: no clean-up at all...
