@@ -1,5 +1,6 @@
 """The typed options each stage takes, built in one place from the run's Settings (``Settings.fetch_limits()``,
-``Settings.gemini_options()``), as httpx builds its ``Limits`` and ``Timeout``. A stage can be used without
+``optimize_options()``, ``gemini_options()``, ``cache_options()``; the gate's ``Limits`` live with the limiter),
+as httpx builds its ``Limits`` and ``Timeout``. A stage can be used without
 Settings by building its options directly:
 
     >>> fetch_bytes(source, FetchLimits(read_timeout=10))
@@ -18,6 +19,20 @@ class FetchLimits:
     max_bytes: int = 25 * 1024 * 1024
     max_redirects: int = 5
     allow_private_hosts: bool = False  # loopback, link-local and private addresses too (see the module docstring)
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    max_size: tuple[int, int] = (1200, 800)  # (long side, short side): the image is fitted inside, never enlarged
+    quality: int = 95  # JPEG
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    url: str  # any fsspec URL, or a folder
+    ttl: float = 7 * 86400.0  # seconds a result stays valid
+    error_ttl: float = 86400.0  # seconds a permanent per-image error does
+    phash_distance: Optional[int] = 16  # the look-alike level's radius in bits; None: that level is off
 
 
 @dataclass(frozen=True)

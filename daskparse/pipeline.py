@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -170,7 +171,7 @@ class Run:
                f"on {threads} threads" + (f"; dashboard {dashboard}" if dashboard else ""), "INFO", to=cluster_logger)
         gate = None
         if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
-            gate = RateGate.install(active, **settings.gate_limits())
+            gate = RateGate.install(active, **dataclasses.asdict(settings.gate_limits()))
             gate.configure(reopen=True)
         lost: list[Source] = []
         why = ""
@@ -278,10 +279,11 @@ def open_cache(settings: Settings) -> ResultCache | None:
     """This run's view of the result cache (None when turned off); raises CacheError if it cannot be used."""
     if not settings.use_cache:
         return None
-    variant = cache_variant(**result_key(settings), optimizer=OPTIMIZER_VERSION, quality=settings.jpeg_quality,
-                            max_size=(settings.max_long_side, settings.max_short_side))
-    return ResultCache(settings.cache, variant=variant, ttl=settings.cache_ttl, error_ttl=settings.cache_error_ttl,
-                       phash_distance=settings.cache_phash_distance, extractor=settings.extractor_name).load_index()
+    cache, optimize = settings.cache_options(), settings.optimize_options()
+    variant = cache_variant(**result_key(settings), optimizer=OPTIMIZER_VERSION, quality=optimize.quality,
+                            max_size=optimize.max_size)
+    return ResultCache(cache.url, variant=variant, ttl=cache.ttl, error_ttl=cache.error_ttl,
+                       phash_distance=cache.phash_distance, extractor=settings.extractor_name).load_index()
 
 
 def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:

@@ -21,7 +21,8 @@ from dask.utils import parse_timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from daskparse.options import FetchLimits, GeminiOptions
+from daskparse.limiter import Limits
+from daskparse.options import CacheOptions, FetchLimits, GeminiOptions, OptimizeOptions
 
 DEFAULT_TOTAL_THREADS = 20
 # Models that cannot turn thinking off, and the least they think (thinkingBudget below it is refused).
@@ -229,6 +230,14 @@ class Settings(BaseModel):
         return FetchLimits(self.connect_timeout, self.read_timeout, self.max_download_bytes, self.max_redirects,
                            self.allow_private_hosts)
 
+    def optimize_options(self) -> OptimizeOptions:
+        """The optimize stage's options (daskparse.optimize)."""
+        return OptimizeOptions((self.max_long_side, self.max_short_side), self.jpeg_quality)
+
+    def cache_options(self) -> CacheOptions:
+        """Where the result cache is and how long it keeps what (daskparse.cache)."""
+        return CacheOptions(self.cache, self.cache_ttl, self.cache_error_ttl, self.cache_phash_distance)
+
     def gemini_options(self) -> GeminiOptions:
         """The Gemini extractor's options (daskparse.extract.gemini); needs a key (``extractor_name == "gemini"``)."""
         if self.gemini_api_key is None:
@@ -239,10 +248,10 @@ class Settings(BaseModel):
             max_output_tokens=self.max_output_tokens, thinking_budget=self.thinking_tokens,
             media_resolution=self.media_resolution)
 
-    def gate_limits(self) -> dict:
-        return {"rpm": self.rpm, "tpm": self.tpm, "rpd": self.rpd, "concurrency": self.concurrency,
-                "burst": self.burst, "window": self.gate_window, "day": self.gate_day, "recovery": self.gate_recovery,
-                "guard": self.gate_guard}
+    def gate_limits(self) -> Limits:
+        """What the cluster's rate gate holds a run to (daskparse.limiter)."""
+        return Limits(rpm=self.rpm, tpm=self.tpm, rpd=self.rpd, concurrency=self.concurrency, burst=self.burst,
+                      window=self.gate_window, day=self.gate_day, recovery=self.gate_recovery, guard=self.gate_guard)
 
     def estimated_cost(self, input_tokens: int, output_tokens: int, thoughts_tokens: int = 0,
                        batch: bool = False) -> Optional[float]:

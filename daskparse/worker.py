@@ -52,7 +52,8 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
             return _served(hit, source, sha256, time.perf_counter() - mark, seconds)
         outcome.image_sha256 = sha256
         mark = time.perf_counter()
-        image = optimize_image(data, max_size=(settings.max_long_side, settings.max_short_side), quality=settings.jpeg_quality)
+        options = settings.optimize_options()
+        image = optimize_image(data, max_size=options.max_size, quality=options.quality)
         del data
         stage, started = "extract", time.perf_counter()
         seconds["optimize"] = started - mark

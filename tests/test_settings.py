@@ -3,6 +3,7 @@ import datetime as dt
 import dask.config
 import pytest
 
+from daskparse.options import CacheOptions, OptimizeOptions
 from daskparse.settings import Settings, SettingsError, load_settings
 
 
@@ -185,3 +186,13 @@ def test_every_stages_options_are_built_from_the_settings():
     assert (options.timeout, options.thinking_budget, options.media_resolution) == (20.0, -1, "low")
     with pytest.raises(SettingsError, match="GEMINI_API_KEY"):
         load_settings(extractor="local").gemini_options()
+
+
+def test_each_stage_gets_its_options_from_the_settings_in_one_place():
+    settings = load_settings(max_long_side=1000, max_short_side=700, jpeg_quality=90, cache="memory://c",
+                             cache_ttl="2d", cache_phash_distance=10, rpm=600, concurrency=5, gate_window=2)
+    assert settings.optimize_options() == OptimizeOptions(max_size=(1000, 700), quality=90)
+    assert settings.cache_options() == CacheOptions("memory://c", ttl=2 * 86400.0, error_ttl=86400.0,
+                                                    phash_distance=10)
+    limits = settings.gate_limits()
+    assert (limits.rpm, limits.concurrency, limits.window, limits.tpm) == (600, 5, 2, None)
