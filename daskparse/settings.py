@@ -19,7 +19,6 @@ import dask.config
 import platformdirs
 from dask.utils import parse_timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 
 from daskparse.limiter import Limits
 from daskparse.options import CacheOptions, FetchLimits, GeminiOptions, OptimizeOptions
@@ -334,9 +333,13 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "mor
            "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
 
 
+# one of pydantic's ``ValidationError.errors()`` (pydantic_core's ErrorDetails, which pydantic does not export)
+Problem = Mapping[str, Any]
+
+
 def _plain_problems(error: ValidationError, origins: Mapping[str, str]) -> str:
     """pydantic's errors in plain words, one clause per option, each naming the option the way it was given."""
-    by_field: dict[str, list[ErrorDetails]] = {}
+    by_field: dict[str, list[Problem]] = {}
     for problem in error.errors(include_url=False, include_input=False):
         field = str(problem["loc"][0]) if problem["loc"] else ""
         by_field.setdefault(field, []).append(problem)
@@ -356,14 +359,14 @@ def _plain_problems(error: ValidationError, origins: Mapping[str, str]) -> str:
     return "; ".join(clauses)
 
 
-def _expected(problem: ErrorDetails) -> str | None:
+def _expected(problem: Problem) -> str | None:
     if problem["type"] == "literal_error":
         choices = problem["ctx"]["expected"]
         return f"one of {choices}" if " or " in choices else choices
     return _EXPECTED.get(problem["type"])
 
 
-def _words(problem: ErrorDetails) -> str:
+def _words(problem: Problem) -> str:
     kind, context = problem["type"], problem.get("ctx", {})
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
