@@ -360,8 +360,8 @@ class ResultCache:
             "error_kind": error and error.kind,
             "error_message": error and error.message,
             "extractor": outcome.extractor,
-            # camelCase as stats.json, the spelling files written before this type kept
-            "usage_json": json.dumps(outcome.usage.stats() if outcome.usage else {}, separators=(",", ":")),
+            # camelCase as stats.json, the spelling files written before this type kept; counts of 0 left out
+            "usage_json": json.dumps({k: v for k, v in outcome.usage.stats().items() if v}, separators=(",", ":")),
             "source": outcome.source,
             "cleaned_url": outcome.cleaned_url,
             "thumbnail": outcome.thumbnail if error is None and phash is not None else None,
