@@ -57,9 +57,9 @@ def current_worker() -> Optional[Worker]:
 class RateGateExtension(OncePerScheduler):
     """The scheduler side: one ``Limiter`` per gate name, reached through ``handlers``; waiting happens here.
 
-    Registered once per scheduler (``register_once``: a second run keeps the first one's state). Adds these routes to the scheduler: daskparse_gate_configure,
-    daskparse_gate_acquire, daskparse_gate_release, daskparse_gate_pause, daskparse_gate_close,
-    daskparse_gate_metrics."""
+    Registered once per scheduler (``register_once``: a second run keeps the first one's state). Adds these routes
+    to the scheduler: daskparse_gate_configure, daskparse_gate_acquire, daskparse_gate_release,
+    daskparse_gate_pause, daskparse_gate_close, daskparse_gate_metrics."""
 
     name = PLUGIN_NAME
 

@@ -158,7 +158,8 @@ class ResultCache:
         with self._parts_lock:
             self._part_rows.clear()
             self._part_rows_count = 0
-        logger.info("cache %s variant %s: %d entries in %d files", self.url, self.variant, len(self._index), len(self._index.parts))
+        logger.info("cache %s variant %s: %d entries in %d files", self.url, self.variant, len(self._index),
+                    len(self._index.parts))
         return self
 
     # --- look-ups --------------------------------------------------------------------------------------
@@ -283,7 +284,8 @@ class ResultCache:
         shows = [strip_controls_in(show) for show in json.loads(row["shows_json"] or "[]")]
         return CacheHit(level=level, status=row["status"], shows=shows, error=error,
                         extractor=row["extractor"], image_sha256=row["sha256"],
-                        usage=Usage.from_stats(json.loads(row["usage_json"] or "{}")), stored_at=row["stored_at"] / 1000,
+                        usage=Usage.from_stats(json.loads(row["usage_json"] or "{}")),
+                        stored_at=row["stored_at"] / 1000,
                         expires_at=row["expires_at"] / 1000, matched_source=row["source"], **match)
 
     def lookup_stored(self, cleaned_urls: list[str]) -> list[CacheHit] | None:
@@ -339,7 +341,7 @@ class ResultCache:
             return None
         if error is None and self.extractor and outcome.extractor not in (None, self.extractor):
             return None
-        if hit is not None:  # an alias: expires with the entry it was found through, so a chain of reposts never renews it
+        if hit is not None:  # an alias expires with the entry it was found through: reposts never renew it
             stored_ms, expires_ms = epoch_ms(hit.stored_at), epoch_ms(hit.expires_at)
         else:
             stored_ms = now_ms

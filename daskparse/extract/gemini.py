@@ -140,7 +140,7 @@ class Gate(Protocol):
 
     # a context manager held for one request; yields a Grant (tokens_used, sent_at: set by the caller)
     def slot(self, tokens: int = 0) -> Any: ...
-    def pause(self, seconds: float) -> object: ...  # a per-minute 429: every caller waits (a RateGate returns its metrics)
+    def pause(self, seconds: float) -> object: ...  # a per-minute 429: every caller waits (RateGate: its metrics)
     def close(self, reason: str) -> None: ...  # a per-day 429: no more calls this run
     @property
     def closed(self) -> Optional[str]: ...
