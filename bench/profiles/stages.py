@@ -1,0 +1,281 @@
+"""One-off probe (issue 17): optimize_image's CPU per image split by sub-step, and cheaper prototypes.
+
+A scratch copy of optimize_image's path for a plain RGB JPEG (what social-media flyers are), each sub-step
+timed with time.thread_time(); prototypes of cheaper equivalents, each checked against today's output (max
+and mean absolute pixel difference of the decoded JPEGs, and whether the look-alike pHash changes).
+
+    PYTHONPATH=. python -m bench.profiles.stages [--rounds 5] [--json out.json]
+
+Run it with MALLOC_TRIM_THRESHOLD_=65536 to see what a Dask worker sees (its nanny sets that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import statistics
+import time
+from collections import defaultdict
+
+import imageio.v3 as iio
+import numpy as np
+import scipy.ndimage as ndi
+from PIL import Image, ImageFilter, ImageOps
+from skimage import exposure, filters, util
+
+from bench.profiles.images import images
+from daskparse import optimize as opt
+from daskparse.lookalike import perceptual_hash, thumbnail_jpeg
+from daskparse.optimize import optimize_image
+
+BOX = (1200, 800)
+QUALITY = 95
+
+
+class Clock:
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+        self._t = time.thread_time()
+
+    def lap(self, name: str) -> None:
+        now = time.thread_time()
+        self.ms[name] = self.ms.get(name, 0.0) + 1000 * (now - self._t)
+        self._t = now
+
+
+def _decode_resize(data: bytes, clock: Clock) -> Image.Image:
+    """Today's steps up to the resized RGB image (a plain RGB JPEG: no flattening, no strips)."""
+    kind = opt._raster_type(data)
+    img, plan = opt._plan(data, kind, max(BOX), min(BOX))
+    clock.lap("open+plan")
+    opt._load(img, kind)
+    clock.lap("decode")
+    orientation = opt._orientation(img)
+    rgb = opt._downscale(img, plan, orientation)
+    clock.lap("resize")
+    return rgb
+
+
+def today(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
+    """optimize_image for an RGB JPEG, step by step (same calls, same order)."""
+    rgb = _decode_resize(data, clock)
+    arr = np.asarray(rgb)
+    clock.lap("to numpy")
+    image = util.img_as_float32(arr)
+    clock.lap("to float32")
+    step = math.ceil(math.sqrt(image.shape[0] * image.shape[1] / opt._STRETCH_SAMPLES))
+    low, high = np.percentile(image[::step, ::step], opt._STRETCH_PERCENTILES)
+    clock.lap("stretch: percentiles")
+    if high - low >= 1 / 255:
+        image = exposure.rescale_intensity(image, in_range=(float(low), float(high)), out_range=(0.0, 1.0))
+    clock.lap("stretch: rescale")
+    sharp = filters.unsharp_mask(image, radius=opt._SHARPEN_RADIUS, amount=opt._SHARPEN_AMOUNT, channel_axis=2)
+    clock.lap("unsharp")
+    pixels = util.img_as_ubyte(sharp)
+    clock.lap("to uint8")
+    jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=QUALITY)
+    clock.lap("encode (imageio)")
+    gray = Image.fromarray(pixels).convert("L")
+    clock.lap("fp: gray")
+    phash = perceptual_hash(gray)
+    clock.lap("fp: phash")
+    thumb = thumbnail_jpeg(gray)
+    clock.lap("fp: thumbnail")
+    return jpeg, phash, thumb
+
+
+def _stretch_lut(arr: np.ndarray) -> np.ndarray | None:
+    """Today's stretch as a 256-entry float32 table: the same float32 values, looked up instead of computed."""
+    step = math.ceil(math.sqrt(arr.shape[0] * arr.shape[1] / opt._STRETCH_SAMPLES))
+    sample = util.img_as_float32(arr[::step, ::step])  # exactly the values today's percentile sees
+    low, high = np.percentile(sample, opt._STRETCH_PERCENTILES)
+    levels = util.img_as_float32(np.arange(256, dtype=np.uint8))
+    if high - low < 1 / 255:
+        return levels
+    return exposure.rescale_intensity(levels, in_range=(float(low), float(high)), out_range=(0.0, 1.0))
+
+
+def _fingerprints(pixels_or_img, clock: Clock, small_first: bool) -> tuple[int | None, bytes]:
+    img = pixels_or_img if isinstance(pixels_or_img, Image.Image) else Image.fromarray(pixels_or_img)
+    gray = img if img.mode == "L" else img.convert("L")
+    clock.lap("fp: gray")
+    if small_first:  # one reduction of the big image; the hash from the 128 px thumbnail
+        small = gray.resize((128, 128), Image.Resampling.BOX)
+        clock.lap("fp: thumbnail")
+        phash = perceptual_hash(small)
+        clock.lap("fp: phash")
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=90)
+        clock.lap("fp: thumbnail")
+        return phash, buffer.getvalue()
+    phash = perceptual_hash(gray)
+    clock.lap("fp: phash")
+    thumb = thumbnail_jpeg(gray)
+    clock.lap("fp: thumbnail")
+    return phash, thumb
+
+
+def _pil_jpeg(img: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
+def lean_float32(data: bytes, clock: Clock, small_fp: bool = False) -> tuple[bytes, int | None, bytes]:
+    """Same arithmetic as today, fewer and reused buffers: table-lookup stretch, one 2-D gaussian call on the
+    contiguous HxWx3 array (sigma 0 across channels), unsharp in place, Pillow's encoder without imageio."""
+    rgb = _decode_resize(data, clock)
+    arr = np.asarray(rgb)
+    clock.lap("to numpy")
+    lut = _stretch_lut(arr)
+    clock.lap("stretch: percentiles")
+    image = lut[arr]  # float32, today's stretched values exactly
+    clock.lap("stretch: rescale")
+    blurred = ndi.gaussian_filter(image, (opt._SHARPEN_RADIUS, opt._SHARPEN_RADIUS, 0), mode="reflect")
+    np.subtract(image, blurred, out=blurred)
+    blurred *= opt._SHARPEN_AMOUNT
+    blurred += image
+    np.clip(blurred, 0.0, 1.0, out=blurred)
+    clock.lap("unsharp")
+    pixels = util.img_as_ubyte(blurred)
+    clock.lap("to uint8")
+    out = Image.fromarray(pixels)
+    jpeg = _pil_jpeg(out)
+    clock.lap("encode (Pillow)")
+    phash, thumb = _fingerprints(out, clock, small_fp)
+    return jpeg, phash, thumb
+
+
+def pillow_uint8(data: bytes, clock: Clock, small_fp: bool = False) -> tuple[bytes, int | None, bytes]:
+    """All uint8 in Pillow: the stretch as a 256-level point table, Pillow's UnsharpMask (box-approximated
+    gaussian, radius 1.5, 100 %, threshold 0), Pillow's JPEG encoder."""
+    rgb = _decode_resize(data, clock)
+    arr = np.asarray(rgb)
+    clock.lap("to numpy")
+    lut = _stretch_lut(arr)
+    table = np.clip(np.rint(lut * 255), 0, 255).astype(np.uint8).tolist() * 3
+    clock.lap("stretch: percentiles")
+    img = rgb.point(table)
+    clock.lap("stretch: rescale")
+    img = img.filter(ImageFilter.UnsharpMask(radius=opt._SHARPEN_RADIUS, percent=100, threshold=0))
+    clock.lap("unsharp")
+    jpeg = _pil_jpeg(img)
+    clock.lap("encode (Pillow)")
+    phash, thumb = _fingerprints(img, clock, small_fp)
+    return jpeg, phash, thumb
+
+
+def pillow_luma(data: bytes, clock: Clock, small_fp: bool = False) -> tuple[bytes, int | None, bytes]:
+    """uint8 Pillow, sharpening luminance only: stretch table, to YCbCr, UnsharpMask on Y, JPEG written from
+    YCbCr directly (the encoder would convert to YCbCr anyway); fingerprints from Y."""
+    rgb = _decode_resize(data, clock)
+    arr = np.asarray(rgb)
+    clock.lap("to numpy")
+    lut = _stretch_lut(arr)
+    table = np.clip(np.rint(lut * 255), 0, 255).astype(np.uint8).tolist() * 3
+    clock.lap("stretch: percentiles")
+    img = rgb.point(table)
+    clock.lap("stretch: rescale")
+    y, cb, cr = img.convert("YCbCr").split()
+    y = y.filter(ImageFilter.UnsharpMask(radius=opt._SHARPEN_RADIUS, percent=100, threshold=0))
+    ycc = Image.merge("YCbCr", (y, cb, cr))
+    clock.lap("unsharp")
+    jpeg = _pil_jpeg(ycc)
+    clock.lap("encode (Pillow)")
+    phash, thumb = _fingerprints(y, clock, small_fp)
+    return jpeg, phash, thumb
+
+
+def pillow_reference(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
+    """The issue's plain-pool pipeline: draft, fit 1200x800, autocontrast, UnsharpMask, JPEG 95 (no fingerprints)."""
+    img = Image.open(io.BytesIO(data))
+    box = (max(BOX), min(BOX)) if img.width >= img.height else (min(BOX), max(BOX))
+    img.draft("RGB", box)
+    clock.lap("open+plan")
+    img = ImageOps.exif_transpose(img).convert("RGB")
+    clock.lap("decode")
+    img.thumbnail(box, Image.Resampling.LANCZOS)
+    clock.lap("resize")
+    img = ImageOps.autocontrast(img, cutoff=0.5)
+    clock.lap("stretch: rescale")
+    img = img.filter(ImageFilter.UnsharpMask(radius=1.5, percent=100, threshold=0))
+    clock.lap("unsharp")
+    jpeg = _pil_jpeg(img)
+    clock.lap("encode (Pillow)")
+    return jpeg, None, b""
+
+
+PIPELINES = {
+    "today": today,
+    "lean float32": lean_float32,
+    "lean float32 + small fp": lambda d, c: lean_float32(d, c, True),
+    "pillow uint8 + small fp": lambda d, c: pillow_uint8(d, c, True),
+    "pillow luma + small fp": lambda d, c: pillow_luma(d, c, True),
+    "pillow reference (no fp)": pillow_reference,
+}
+
+
+def _difference(a: bytes, b: bytes) -> tuple[int, float]:
+    x = np.asarray(Image.open(io.BytesIO(a)).convert("RGB"), np.int16)
+    y = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"), np.int16)
+    if x.shape != y.shape:
+        return -1, float("nan")
+    d = np.abs(x - y)
+    return int(d.max()), float(d.mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    files = images()
+    # sanity: the scratch copy is today's optimize_image
+    for data in files:
+        ref = optimize_image(data, max_size=BOX, quality=QUALITY)
+        jpeg, phash, thumb = today(data, Clock())
+        assert (jpeg, phash, thumb) == (ref.jpeg, ref.phash, ref.thumbnail), "scratch copy drifted from optimize_image"
+    outputs = {name: [fn(d, Clock()) for d in files] for name, fn in PIPELINES.items()}
+    per_stage: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in PIPELINES}
+    totals: dict[str, list[float]] = defaultdict(list)
+    load = [os.getloadavg()]
+    for _ in range(args.rounds):
+        for name, fn in PIPELINES.items():  # interleaved: background load hits all alike
+            for data in files:
+                clock = Clock()
+                fn(data, clock)
+                for stage, ms in clock.ms.items():
+                    per_stage[name][stage].append(ms)
+                totals[name].append(sum(clock.ms.values()))
+    load.append(os.getloadavg())
+    n = len(files)
+    report = {"images": n, "rounds": args.rounds, "load_average": [[round(x, 2) for x in l] for l in load],
+              "environ MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "pipelines": {}}
+    for name in PIPELINES:
+        diffs = [_difference(a[0], b[0]) for a, b in zip(outputs["today"], outputs[name])]
+        phash_changed = sum(a[1] != b[1] for a, b in zip(outputs["today"], outputs[name]))
+        phash_bits = [bin((a[1] or 0) ^ (b[1] or 0)).count("1") for a, b in zip(outputs["today"], outputs[name])]
+        stages = {s: round(statistics.mean(v) * len(v) / (n * args.rounds), 2) for s, v in per_stage[name].items()}
+        report["pipelines"][name] = {
+            "cpu_ms_per_image_mean": round(statistics.mean(totals[name]), 1),
+            "cpu_ms_per_image_median": round(statistics.median(totals[name]), 1),
+            "stages_ms": stages,
+            "max_abs_diff": max(d[0] for d in diffs),
+            "mean_abs_diff": round(statistics.mean(d[1] for d in diffs), 3),
+            "phash_changed": f"{phash_changed}/{n}",
+            "phash_bits_changed_max": max(phash_bits),
+            "thumbnail_identical": f"{sum(a[2] == b[2] for a, b in zip(outputs['today'], outputs[name]))}/{n}",
+            "jpeg_kb_mean": round(statistics.mean(len(o[0]) for o in outputs[name]) / 1024, 1),
+        }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
