@@ -1,0 +1,133 @@
+"""One-off probe (issue 17): py-spy on daskparse's worker processes during a Gemini run.
+
+A 2x10 LocalCluster (the issue's layout) and the loopback Gemini server (bench/loopback.py, in its own
+process, answering after ~0.5 s); N distinct realistic flyers (bench/profiles/images.py, each stamped with
+its index); ``py-spy record`` attached to each worker and to this process (client + scheduler) for the
+run; then the samples are summed by where they are spent (bench/profiles/spy_top.py).
+
+    PYTHONPATH=. python -m bench.profiles.worker_spy [--images 120] [--out /tmp/scratch/prof17-spy] [--native]
+
+py-spy: pip install --target /tmp/scratch/pyspy py-spy (the PYSPY variable overrides the path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.loopback import API_KEY, loopback_server
+from bench.profiles.images import images
+from daskparse.cluster import environ_restored
+
+PYSPY = os.environ.get("PYSPY", "/tmp/scratch/pyspy/bin/py-spy")
+REFERENCE_DATE = dt.date(2026, 11, 1)
+
+
+def distinct_files(count: int, folder: Path) -> list[str]:
+    bases = [np.asarray(Image.open(io.BytesIO(d)).convert("RGB")) for d in images()]
+    paths = []
+    for index in range(count):
+        pixels = bases[index % len(bases)].copy()
+        for bit in range(16):
+            pixels[:4, 4 * bit:4 * bit + 4] = 255 if index >> bit & 1 else 0
+        path = folder / f"stamped-{index:04d}.jpg"
+        if not path.exists():
+            Image.fromarray(pixels).save(path, "JPEG", quality=88)
+        paths.append(str(path))
+    return paths
+
+
+def _warm() -> int:
+    import google.genai  # noqa: F401
+
+    import daskparse.extract.gemini  # noqa: F401
+    import daskparse.pipeline  # noqa: F401
+
+    return os.getpid()
+
+
+def _cpu() -> tuple[float, float]:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user, t.system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=120)
+    parser.add_argument("--out", default="/tmp/scratch/prof17-spy")
+    parser.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
+    parser.add_argument("--latency", type=float, default=0.5)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    folder = Path("/tmp/scratch/prof17-images/stamped")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = distinct_files(args.images, folder)
+
+    from distributed import Client, LocalCluster
+
+    import daskparse
+
+    report: dict = {"images": len(paths), "load_average_before": os.getloadavg()}
+    with loopback_server((args.latency, 0.3)) as server, environ_restored():
+        cluster = LocalCluster(n_workers=2, threads_per_worker=10, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+        try:
+            pids = client.run(_warm)
+            spies = []
+            for who, pid in [*((f"worker-{p}", p) for p in pids.values()), ("main", os.getpid())]:
+                command = [PYSPY, "record", "--pid", str(pid), "--format", "speedscope", "--rate", "200",
+                           "-o", str(out / f"{who}.speedscope.json"), "--duration", "600"]
+                if args.native:
+                    command.append("--native")
+                spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            time.sleep(2)  # py-spy attached
+            worker_before, main_before = client.run(_cpu), _cpu()
+            started = time.perf_counter()
+            result = daskparse.parse_images(
+                paths, extractor="gemini", client=client, gemini_api_key=API_KEY, gemini_base_url=server.base_url,
+                gemini_api_version="v1beta", timeout=30, workers=2, threads=20, reference_date=REFERENCE_DATE,
+                use_cache=False)
+            seconds = time.perf_counter() - started
+            worker_after, main_after = client.run(_cpu), _cpu()
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+            for spy in spies:
+                spy.wait(60)
+        finally:
+            client.close()
+            cluster.close()
+    n = len(paths)
+    report.update({
+        "seconds": round(seconds, 2),
+        "images_per_min": round(60 * n / seconds),
+        "errors": result.stats["errors"],
+        "stage_seconds": result.stats["stageSeconds"],
+        "worker_cpu_ms_per_image": {
+            "user": round(1000 * sum(worker_after[w][0] - worker_before[w][0] for w in pids) / n, 1),
+            "system": round(1000 * sum(worker_after[w][1] - worker_before[w][1] for w in pids) / n, 1)},
+        "main_cpu_ms_per_image": {"user": round(1000 * (main_after[0] - main_before[0]) / n, 1),
+                                  "system": round(1000 * (main_after[1] - main_before[1]) / n, 1)},
+        "load_average_after": os.getloadavg(),
+        "note": "py-spy sampling at 200 Hz adds its own overhead to the profiled processes' CPU",
+    })
+    (out / "run.json").write_text(json.dumps(report, indent=1, default=str))
+    print(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
