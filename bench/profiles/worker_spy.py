@@ -70,6 +70,11 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/scratch/prof17-spy")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--no-spy", action="store_true", help="no py-spy: the workers' CPU without its overhead")
+    parser.add_argument("--malloc", action="store_true",
+                        help="workers spawned with MALLOC_MMAP_THRESHOLD_ and MALLOC_TOP_PAD_ of 64 MiB beside "
+                             "Dask's MALLOC_TRIM_THRESHOLD_ (see faults.sh)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --no-spy: alternate plain and --malloc runs")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,12 +82,28 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     paths = distinct_files(args.images, folder)
 
+    if args.no_spy and args.repeat > 1:
+        for _ in range(args.repeat):
+            for malloc in (False, True):
+                args.malloc = malloc
+                once(args, paths, out)
+        return
+    once(args, paths, out)
+
+
+def once(args, paths, out) -> None:
+    import dask
     from distributed import Client, LocalCluster
 
     import daskparse
 
-    report: dict = {"images": len(paths), "load_average_before": os.getloadavg()}
-    with loopback_server((args.latency, 0.3)) as server, environ_restored():
+    report: dict = {"images": len(paths), "load_average_before": os.getloadavg(), "malloc": args.malloc,
+                    "py-spy": not args.no_spy}
+    environ = {}
+    if args.malloc:
+        environ = {"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 64 * 2**20,
+                   "distributed.nanny.pre-spawn-environ.MALLOC_TOP_PAD_": 64 * 2**20}
+    with loopback_server((args.latency, 0.3)) as server, environ_restored(), dask.config.set(environ):
         cluster = LocalCluster(n_workers=2, threads_per_worker=10, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
         client = Client(cluster)
@@ -94,6 +115,8 @@ def main() -> None:
                            "-o", str(out / f"{who}.speedscope.json"), "--duration", "600"]
                 if args.native:
                     command.append("--native")
+                if args.no_spy:
+                    continue
                 spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             time.sleep(2)  # py-spy attached
             worker_before, main_before = client.run(_cpu), _cpu()
@@ -125,8 +148,9 @@ def main() -> None:
         "load_average_after": os.getloadavg(),
         "note": "py-spy sampling at 200 Hz adds its own overhead to the profiled processes' CPU",
     })
-    (out / "run.json").write_text(json.dumps(report, indent=1, default=str))
-    print(json.dumps(report, indent=1, default=str))
+    name = "run.json" if not args.no_spy else f"run-nospy-{'malloc' if args.malloc else 'plain'}-{int(time.time())}.json"
+    (out / name).write_text(json.dumps(report, indent=1, default=str))
+    print(json.dumps(report, default=str))
 
 
 if __name__ == "__main__":
