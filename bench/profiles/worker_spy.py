@@ -75,6 +75,8 @@ def main() -> None:
                         help="workers spawned with MALLOC_MMAP_THRESHOLD_ and MALLOC_TOP_PAD_ of 64 MiB beside "
                              "Dask's MALLOC_TRIM_THRESHOLD_ (see faults.sh)")
     parser.add_argument("--repeat", type=int, default=1, help="with --no-spy: alternate plain and --malloc runs")
+    parser.add_argument("--profile-off", action="store_true",
+                        help="with --repeat: alternate --malloc with --malloc and Dask's worker profiler off")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,8 +86,8 @@ def main() -> None:
 
     if args.no_spy and args.repeat > 1:
         for _ in range(args.repeat):
-            for malloc in (False, True):
-                args.malloc = malloc
+            for malloc, profile in ((False, True), (True, True)) if not args.profile_off else ((True, True), (True, False)):
+                args.malloc, args.dask_profile = malloc, profile
                 once(args, paths, out)
         return
     once(args, paths, out)
@@ -97,12 +99,16 @@ def once(args, paths, out) -> None:
 
     import daskparse
 
+    profile = getattr(args, "dask_profile", True)
     report: dict = {"images": len(paths), "load_average_before": os.getloadavg(), "malloc": args.malloc,
+                    "dask_profiler": profile,
                     "py-spy": not args.no_spy}
     environ = {}
     if args.malloc:
         environ = {"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 64 * 2**20,
                    "distributed.nanny.pre-spawn-environ.MALLOC_TOP_PAD_": 64 * 2**20}
+    if not profile:  # Dask's statistical profiler samples every worker thread every 10 ms
+        environ["distributed.worker.profile.enabled"] = False
     with loopback_server((args.latency, 0.3)) as server, environ_restored(), dask.config.set(environ):
         cluster = LocalCluster(n_workers=2, threads_per_worker=10, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
