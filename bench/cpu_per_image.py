@@ -152,6 +152,7 @@ class TreeCpu:
         self.exclude, self.roles = exclude, roles or {}
 
     def __enter__(self) -> "TreeCpu":
+        self.load_before = _load()  # this run's own threads raise the load it ends with
         self._before = _tree(self.exclude)
         self._wall = time.perf_counter()
         return self
@@ -229,7 +230,7 @@ def _run_summary(name: str, paths: list[str], cpu: TreeCpu, log) -> dict:
         "cpu_ms_per_image": cpu.per_image_ms(len(paths)),
         "server_cpu_ms_per_request": _ms(log.cpu_seconds, len(log.arrivals)),
         "server_statuses": log.statuses(), "distinct_images_sent": len(log.image_shas),
-        "load_average_after": _load(),
+        "load_average_before": cpu.load_before, "load_average_after": _load(),
     }
 
 
@@ -415,7 +416,7 @@ def limit_bound(paths: list[str], limit: int, window: float) -> dict:
         "image_errors": int(result.stats["errors"]),
         "images_per_min": round(60 * len(paths) / cpu.wall, 1),
         "cpu_ms_per_image": cpu.per_image_ms(len(paths)),
-        "load_average_after": _load(),
+        "load_average_before": cpu.load_before, "load_average_after": _load(),
     }
 
 
@@ -485,8 +486,10 @@ def run(quick: bool) -> dict:
         f"{stages['sum_of_means_ms']} ms; the steps give optimize_image's JPEG: {stages['same_jpeg_as_optimize_image']}.",
         f"limit-bound: {bound['accepted']} accepted of {bound['requests']} requests in {bound['wall_s']} s "
         f"({bound['images_per_min']} images/min), share = accepted / (limit x wall / window).",
-        f"load average before {load_before}, after {_load()} on {os.cpu_count()} cpus; a figure taken at load "
-        "> 2.5 is indicative only.",
+        f"load average (1 min) at the start of each run: pool {pool['load_average_before'][0]}, daskparse "
+        f"{dask['load_average_before'][0]}, limit-bound {bound['load_average_before'][0]}; before the benchmark "
+        f"{load_before}, after {_load()} on {os.cpu_count()} cpus. A run's own 20+ threads raise the load while it "
+        "runs; a figure taken at load > 2.5 is indicative only.",
     ]
     return {
         "rows": rows, "notes": notes,
