@@ -127,48 +127,63 @@ def make_images(count: int, folder: Path) -> Images:
 
 # ------------------------------------------------------------------ CPU over a process tree
 
-def _tree(exclude: set[int]) -> dict[int, tuple[str, float, float]]:
-    """pid -> (role, user s, system s) for this process and every descendant not in ``exclude``."""
+def _tree(server: int) -> dict[int, tuple[str, float, float]]:
+    """pid -> (role, user s, system s) for this process and every descendant; the server's role is "server"."""
     import psutil
 
     me = psutil.Process()
     out = {}
     for proc in [me, *me.children(recursive=True)]:
-        if proc.pid in exclude:
-            continue
         try:
             times = proc.cpu_times()
         except psutil.Error:  # gone between listing and reading
             continue
-        role = "this process" if proc.pid == me.pid else "other child processes"  # e.g. multiprocessing's tracker
+        role = ("this process" if proc.pid == me.pid else "server" if proc.pid == server
+                else "other child processes")  # e.g. multiprocessing's resource tracker
         out[proc.pid] = (role, times.user, times.system)
     return out
 
 
-class TreeCpu:
-    """CPU of this process and its children (the server excluded) between enter and exit, by role."""
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (every process, all cores)."""
+    import psutil
 
-    def __init__(self, exclude: set[int], roles: dict[int, str] | None = None):
-        self.exclude, self.roles = exclude, roles or {}
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
+
+
+class TreeCpu:
+    """CPU of this process and its children between enter and exit, by role; the loopback server (the stand-in
+    for Google) apart. Also the cores the rest of the machine used meanwhile: other jobs competing for the CPU."""
+
+    def __init__(self, server: int, roles: dict[int, str] | None = None):
+        self.server, self.roles = server, roles or {}
 
     def __enter__(self) -> "TreeCpu":
         self.load_before = _load()  # this run's own threads raise the load it ends with
-        self._before = _tree(self.exclude)
+        self._before = _tree(self.server)
+        self._busy = _machine_busy()
         self._wall = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
         self.wall = time.perf_counter() - self._wall
-        after = _tree(self.exclude)
+        busy = _machine_busy() - self._busy
+        after = _tree(self.server)
         self.by_pid = {}
         for pid, (role, user, system) in after.items():
             _, user0, system0 = self._before.get(pid, (role, 0.0, 0.0))  # a process started meanwhile: all of it
             self.by_pid[pid] = (self.roles.get(pid, role), user - user0, system - system0)
+        ours = sum(u + s for _, u, s in self.by_pid.values())
+        self.contention = {"machine_busy_cores": round(busy / self.wall, 2), "this_run_cores": round(ours / self.wall, 2),
+                           "other_jobs_cores": round(max(0.0, busy - ours) / self.wall, 2)}
 
     def per_image_ms(self, count: int) -> dict:
-        """{"user", "system", "total", "by_process": {role: {"user", "system"}}} in ms per image."""
+        """{"user", "system", "total", "by_process": {role: {"user", "system"}}} in ms per image, server left out."""
         by_role: dict[str, list[float]] = {}
         for role, user, system in self.by_pid.values():
+            if role == "server":
+                continue
             sums = by_role.setdefault(role, [0.0, 0.0])
             sums[0] += user
             sums[1] += system
@@ -217,7 +232,7 @@ def run_pool(paths: list[str]) -> dict:
     with loopback_server((LATENCY_S, 0.0)) as server:
         task = pool_task(server.base_url)
         with ThreadPoolExecutor(SLOTS) as pool:
-            with TreeCpu({server._process.pid}) as cpu:
+            with TreeCpu(server._process.pid) as cpu:
                 list(pool.map(task, paths))
         log = server.finish()
     return _run_summary("plain pool: ThreadPoolExecutor(20) + Pillow + google-genai", paths, cpu, log)
@@ -230,7 +245,7 @@ def _run_summary(name: str, paths: list[str], cpu: TreeCpu, log) -> dict:
         "cpu_ms_per_image": cpu.per_image_ms(len(paths)),
         "server_cpu_ms_per_request": _ms(log.cpu_seconds, len(log.arrivals)),
         "server_statuses": log.statuses(), "distinct_images_sent": len(log.image_shas),
-        "load_average_before": cpu.load_before, "load_average_after": _load(),
+        "load_average_before": cpu.load_before, "load_average_after": _load(), "cores_used": cpu.contention,
     }
 
 
@@ -272,7 +287,7 @@ def run_daskparse(paths: list[str], gate_calls: int) -> tuple[dict, dict]:
     """parse_images on a fresh warmed cluster, quota out of reach; then the gate round trip on that cluster."""
     with loopback_server((LATENCY_S, 0.0)) as server, local_cluster() as (client, roles):
         roles[os.getpid()] = "this process (client, scheduler, 2 nannies)"
-        with TreeCpu({server._process.pid}, roles) as cpu:
+        with TreeCpu(server._process.pid, roles) as cpu:
             result = _parse(paths, client, server.base_url, rpm=NOT_BINDING_RPM)
         gate = gate_round_trip(client, server._process.pid, roles, gate_calls)
         log = server.finish()
@@ -303,7 +318,7 @@ def gate_round_trip(client, server_pid: int, roles: dict[int, str], calls: int) 
 
     name = "cpu-per-image-bench"
     RateGate.install(client, name=name, rpm=1e9, concurrency=100_000, burst=1_000_000, window=60.0)
-    with TreeCpu({server_pid}, roles) as cpu:
+    with TreeCpu(server_pid, roles) as cpu:
         out = client.submit(_hammer, name, calls, pure=False).result()
     walls = sorted(out["walls"])
     return {
@@ -403,7 +418,7 @@ def limit_bound(paths: list[str], limit: int, window: float) -> dict:
     with loopback_server((LATENCY_S, 0.0), rpm=limit, minute_seconds=window) as server, \
             local_cluster() as (client, roles):
         roles[os.getpid()] = "this process (client, scheduler, 2 nannies)"
-        with TreeCpu({server._process.pid}, roles) as cpu:
+        with TreeCpu(server._process.pid, roles) as cpu:
             result = _parse(paths, client, server.base_url, rpm=limit, gate_window=window)
         log = server.finish()
     accepted = log.accepted()
@@ -416,7 +431,7 @@ def limit_bound(paths: list[str], limit: int, window: float) -> dict:
         "image_errors": int(result.stats["errors"]),
         "images_per_min": round(60 * len(paths) / cpu.wall, 1),
         "cpu_ms_per_image": cpu.per_image_ms(len(paths)),
-        "load_average_before": cpu.load_before, "load_average_after": _load(),
+        "load_average_before": cpu.load_before, "load_average_after": _load(), "cores_used": cpu.contention,
     }
 
 
@@ -486,6 +501,9 @@ def run(quick: bool) -> dict:
         f"{stages['sum_of_means_ms']} ms; the steps give optimize_image's JPEG: {stages['same_jpeg_as_optimize_image']}.",
         f"limit-bound: {bound['accepted']} accepted of {bound['requests']} requests in {bound['wall_s']} s "
         f"({bound['images_per_min']} images/min), share = accepted / (limit x wall / window).",
+        "cores busy during each run, this run's processes (server included) / other jobs on the machine: "
+        + ", ".join(f"{name} {r['cores_used']['this_run_cores']} / {r['cores_used']['other_jobs_cores']}"
+                    for name, r in (("pool", pool), ("daskparse", dask), ("limit-bound", bound))) + ".",
         f"load average (1 min) at the start of each run: pool {pool['load_average_before'][0]}, daskparse "
         f"{dask['load_average_before'][0]}, limit-bound {bound['load_average_before'][0]}; before the benchmark "
         f"{load_before}, after {_load()} on {os.cpu_count()} cpus. A run's own 20+ threads raise the load while it "
