@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "stress": "bench.stress",
     "hostile": "bench.hostile",
     "cost": "bench.cost",
+    "cpu_per_image": "bench.cpu_per_image",
 }
 
 PACKAGES = [
