@@ -11,7 +11,7 @@ from daskparse.optimize import optimize_image
 from daskparse.settings import load_settings
 from daskparse.sources import expand_sources
 from daskparse.worker import process_partition, process_source
-from tests.conftest import GEMINI_KEY
+from conftest import GEMINI_KEY
 
 FLYER = Path(__file__).parent.parent / "data" / "flyers" / "000-single-centered-photo.jpg"
 
