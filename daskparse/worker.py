@@ -2,8 +2,9 @@
 
 ``process_source`` takes a source through fetch → optimize → extract (asking the cache between stages) and
 always returns an outcome: a per-source failure is a value, only faults of the run itself raise.
-``process_partition`` is the task a cluster runs: its sources one after another, their outcomes stored in the
-cache as one file before they are returned. Both return the types of daskparse.outcome. Nothing here starts or
+``process_partition`` is the task a cluster runs: its sources prepared (fetch, optimize) one after another in
+the task's thread, their Gemini calls overlapping in the worker's call pool, the outcomes stored in the cache as
+one file before they are returned. Both return the types of daskparse.outcome. Nothing here starts or
 knows a cluster (daskparse.cluster) or the run's loop (daskparse.pipeline).
 """
 
@@ -14,6 +15,8 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Sequence
 
 from daskparse.cache import CacheHit, ResultCache
@@ -38,6 +41,24 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
     With a cache, the bytes' SHA-256 (after fetch) and the look-alike check (after optimize) may answer
     before the extractor is called; the URL level was asked on the client already (``run``).
     """
+    prepared = prepare_source(source, settings, cache)
+    return prepared if isinstance(prepared, Outcome) else extract_source(prepared, extractor)
+
+
+@dataclass
+class Prepared:
+    """A source that reached the extractor: its outcome so far (fetch and optimize timed, fingerprints set) and
+    the image to send."""
+
+    source: Source
+    outcome: Outcome
+    jpeg: bytes
+    sha256: str
+
+
+def prepare_source(source: Source, settings: Settings, cache: ResultCache | None = None) -> Outcome | Prepared:
+    """Fetch and optimize, asking the cache between them: the outcome if that already answers (a cache hit or
+    an error), else the image ready for the extractor (``extract_source``). CPU work, in the calling thread."""
     outcome = Outcome(source.source, source.cleaned_url)
     seconds = outcome.seconds
     stage = "fetch"
@@ -55,7 +76,7 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
         options = settings.optimize_options()
         image = optimize_image(data, max_size=options.max_size, quality=options.quality)
         del data
-        stage, started = "extract", time.perf_counter()
+        started = time.perf_counter()
         seconds["optimize"] = started - mark
         if cache is not None:
             hit = cache.lookup_phash(image.phash, image.jpeg)
@@ -65,21 +86,40 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
                 served.phash, served.thumbnail = image.phash, image.thumbnail
                 return served
             outcome.phash, outcome.thumbnail = image.phash, image.thumbnail
-            started = time.perf_counter()
-        extraction: Extraction = extractor.extract(image.jpeg)  # GeminiConfigError passes: it ends the run
-        seconds["extract"] = time.perf_counter() - started
+        return Prepared(source, outcome, image.jpeg, sha256)
+    except Exception as error:  # noqa: BLE001 - an error outcome (``_failed``)
+        return _failed(outcome, stage, error)
+
+
+def extract_source(prepared: Prepared, extractor: Extractor) -> Outcome:
+    """The extractor's answer for a prepared source, as its outcome. Waits on the network for a Gemini run: the
+    partition runs it in its worker's call pool (``process_partition``)."""
+    source, outcome = prepared.source, prepared.outcome
+    try:
+        started = time.perf_counter()
+        extraction: Extraction = extractor.extract(prepared.jpeg)  # GeminiConfigError passes: it ends the run
+        outcome.seconds["extract"] = time.perf_counter() - started
         outcome.usage, outcome.extractor = extraction.usage, extraction.extractor
         outcome.shows = show_records((show.model_dump() for show in extraction.shows), source.source,
-                                     source.cleaned_url, sha256, extraction.extractor)
-    except SourceError as error:
-        outcome.error = ErrorRecord.from_error(source.source, source.cleaned_url, error)
+                                     source.cleaned_url, prepared.sha256, extraction.extractor)
+    except Exception as error:  # noqa: BLE001 - an error outcome (``_failed``)
+        return _failed(outcome, "extract", error)
+    return outcome
+
+
+def _failed(outcome: Outcome, stage: str, error: Exception) -> Outcome:
+    """``outcome`` as the error it met in ``stage``: a SourceError is the source's own (with the requests it cost);
+    anything else but a GeminiConfigError (raised again: it ends the run) is a bug of the stage, logged, and
+    this source fails loudly while the others go on."""
+    if isinstance(error, GeminiConfigError):
+        raise error
+    if isinstance(error, SourceError):
+        outcome.error = ErrorRecord.from_error(outcome.source, outcome.cleaned_url, error)
         outcome.usage = getattr(error, "usage", None) or outcome.usage
-    except GeminiConfigError:
-        raise
-    except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
-        logger.exception("unexpected failure in %s for %s", stage, visible(source.source))
-        outcome.error = ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
-                                    f"{type(error).__name__}: {error}"[:500], transient=True)
+        return outcome
+    logger.error("unexpected failure in %s for %s", stage, visible(outcome.source), exc_info=error)
+    outcome.error = ErrorRecord(outcome.source, outcome.cleaned_url, stage, f"{stage}.unexpected",
+                                f"{type(error).__name__}: {error}"[:500], transient=True)
     return outcome
 
 
@@ -107,10 +147,27 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
         if recovered is not None:
             return PartitionResult(recovered)
     result = PartitionResult()
+    resources = WorkerResources.here()
     try:
-        extractor = WorkerResources.here().extractor(settings, reference_date, run_id)
+        extractor = resources.extractor(settings, reference_date, run_id)
+        # A Gemini call waits on the network: it goes to the worker's call pool while this thread prepares the
+        # next image, so a partition's calls overlap and calls in flight are not bounded by the task threads
+        # (the gate bounds them). The local extractor is CPU work: in this thread.
+        pool = resources.call_pool() if settings.extractor_name == "gemini" else None
+        answers: list[Outcome | Future] = []
         for source in sources:
-            result.outcomes.append(process_source(source, settings, extractor, cache))
+            prepared = prepare_source(source, settings, cache)
+            if isinstance(prepared, Outcome):
+                answers.append(prepared)
+            elif pool is None:
+                answers.append(extract_source(prepared, extractor))
+            else:
+                answers.append(pool.submit(extract_source, prepared, extractor))
+        for answer in answers:  # every call is waited for, even after one ended the run: nothing is left running
+            try:
+                result.outcomes.append(answer if isinstance(answer, Outcome) else answer.result())
+            except GeminiConfigError as error:
+                result.fatal = result.fatal or str(error)
     except GeminiConfigError as error:  # every image would fail the same way
         result.fatal = str(error)
     if cache is not None:
