@@ -135,34 +135,42 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
                       run_id: str = "") -> PartitionResult:
     """The outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and why.
 
-    With a cache, the partition's outcomes are written to it as one file before they are returned, so a
-    run killed later loses none of them. A fault of the run is returned (``fatal``) rather than raised, to stop
-    the run without a traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does
-    nothing and says so (``not_reached``): the run is stopping, the next run does its sources.
+    With a cache, outcomes are written to it before they are returned, so a run killed later loses none of them:
+    a local partition's as one file; a Gemini partition's each as its own file as soon as it is known, since its
+    calls overlap (in the worker's call pool) and a paid answer must not wait for the partition's slowest call.
+    A fault of the run is returned (``fatal``) rather than raised, to stop the run without a traceback in every
+    worker's log. A partition that finds ``stop`` set (``_stop_flag``) does nothing and says so (``not_reached``):
+    the run is stopping, the next run does its sources.
     """
     if stop_requested(stop):
         return PartitionResult(not_reached=True)
-    if cache is not None:
-        recovered = _stored_earlier(sources, cache)
-        if recovered is not None:
-            return PartitionResult(recovered)
-    result = PartitionResult()
     resources = WorkerResources.here()
+    # A Gemini call waits on the network: it goes to the worker's call pool while this thread prepares the next
+    # image, so calls in flight are bounded by the cluster's gate, not by the task threads. The local extractor is
+    # CPU work: in this thread.
+    pool = resources.call_pool() if settings.extractor_name == "gemini" else None
+    each = _StoreEach(cache) if pool is not None else None
+    if cache is not None:
+        recovered = _stored_earlier(sources, cache, each=each is not None)
+        if len(recovered) == len(sources):
+            return PartitionResult(list(recovered.values()))
+    else:
+        recovered = {}
+    result = PartitionResult()
     try:
         extractor = resources.extractor(settings, reference_date, run_id)
-        # A Gemini call waits on the network: it goes to the worker's call pool while this thread prepares the
-        # next image, so a partition's calls overlap and calls in flight are not bounded by the task threads
-        # (the gate bounds them). The local extractor is CPU work: in this thread.
-        pool = resources.call_pool() if settings.extractor_name == "gemini" else None
         answers: list[Outcome | Future] = []
-        for source in sources:
+        for index, source in enumerate(sources):
+            if index in recovered:
+                answers.append(recovered[index])
+                continue
             prepared = prepare_source(source, settings, cache)
             if isinstance(prepared, Outcome):
-                answers.append(prepared)
+                answers.append(each(prepared) if each is not None else prepared)
             elif pool is None:
                 answers.append(extract_source(prepared, extractor))
             else:
-                answers.append(pool.submit(extract_source, prepared, extractor))
+                answers.append(pool.submit(_extract_and_store, prepared, extractor, each))
         for answer in answers:  # every call is waited for, even after one ended the run: nothing is left running
             try:
                 result.outcomes.append(answer if isinstance(answer, Outcome) else answer.result())
@@ -170,11 +178,29 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
                 result.fatal = result.fatal or str(error)
     except GeminiConfigError as error:  # every image would fail the same way
         result.fatal = str(error)
-    if cache is not None:
+    if cache is not None and each is None:
         cache.store_partition(result.outcomes)
     for outcome in result.outcomes:  # the thumbnails are for the cache only: they do not travel to the client
         outcome.thumbnail = None
     return result
+
+
+class _StoreEach:
+    """Stores one outcome as its own cache file (a no-op without a cache); returns it."""
+
+    def __init__(self, cache: ResultCache | None) -> None:
+        self.cache = cache
+
+    def __call__(self, outcome: Outcome) -> Outcome:
+        if self.cache is not None:
+            self.cache.store_partition([outcome])
+        return outcome
+
+
+def _extract_and_store(prepared: Prepared, extractor: Extractor, store: _StoreEach | None) -> Outcome:
+    """In the call pool: the extractor's answer, stored as soon as it is paid for."""
+    outcome = extract_source(prepared, extractor)
+    return store(outcome) if store is not None else outcome
 
 
 def stop_requested(stop) -> bool:
@@ -187,16 +213,21 @@ def stop_requested(stop) -> bool:
         return False
 
 
-def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[Outcome] | None:
-    """This partition's outcomes if a run of it already stored them (the task runs again because its worker
+def _stored_earlier(sources: Sequence[Source], cache: ResultCache, each: bool = False) -> dict[int, Outcome]:
+    """This partition's outcomes that a run of it already stored, by index (the task runs again because its worker
     died after storing, before its result reached the client): they are not computed, nor paid for, twice.
+    ``each``: stored one file per source (a Gemini partition), so some may be stored and others not.
 
     Served as computed (no cache match): this run made those calls, so its usage counts them once.
     """
-    hits = cache.lookup_stored([source.cleaned_url for source in sources])
-    if hits is None:
-        return None
-    outcomes = [dataclasses.replace(hit.outcome(source.source, source.cleaned_url), cache=None, usage=hit.usage)
-                for source, hit in zip(sources, hits)]
-    logger.info("%d images of a partition run again were already stored: not computed again", len(outcomes))
-    return outcomes
+    groups = [[index] for index in range(len(sources))] if each else [list(range(len(sources)))]
+    recovered: dict[int, Outcome] = {}
+    for group in groups:
+        hits = cache.lookup_stored([sources[index].cleaned_url for index in group])
+        for index, hit in zip(group, hits or ()):
+            source = sources[index]
+            recovered[index] = dataclasses.replace(hit.outcome(source.source, source.cleaned_url), cache=None,
+                                                   usage=hit.usage)
+    if recovered:
+        logger.info("%d images of a partition run again were already stored: not computed again", len(recovered))
+    return recovered
