@@ -12,9 +12,10 @@ The issue's scenario, in one process run:
   short side, as daskparse does, so both send the same number of pixels), ``ImageOps.autocontrast``,
   ``ImageFilter.UnsharpMask``, JPEG 95, then google-genai's ``generate_content`` with daskparse's request
   shape (bench/gemini_throughput.py ``genai_call``);
-- (b) daskparse: ``parse_images(paths, extractor="gemini", client=..., use_cache=False, rpm=1e6)`` on a 2x10
-  LocalCluster (processes) started and warmed before timing; the gate's limit set out of reach (quota not
-  binding) with its default 20 in flight.
+- (b) daskparse: ``parse_images(paths, extractor="gemini", client=..., use_cache=False, rpm=1e6)`` on the 2x10
+  LocalCluster of processes a default run starts (``cluster_client``: daskparse's worker environment and Dask
+  configuration), started and warmed before timing; the gate's limit set out of reach (quota not binding), calls
+  in flight as the gate allows by default (rate x latency, at most 256).
 
 Measured for both: images per minute over the makespan, the ratio daskparse / pool, and CPU ms per image
 over every process of the run: psutil ``cpu_times`` (user and system apart) of this process (the client; for
@@ -36,7 +37,9 @@ the task thread's CPU, and every process's CPU).
 Last, the limit-bound case with the same kind of images: the gate and the server's quota both at the issue's
 rate (30 requests/s: full 1,800 per 60 s window over 3 minutes of work = 5,400 images; --quick 300 per 10 s
 window over 40 s of work = 1,200 images), share of the limit used = accepted / (limit x run time / window),
-and the 429s the server answered. Targets are the issue's; today they are NOT met: that is what this measures.
+and the 429s the server answered. Then the same quota with calls, not CPU, the bound: 96 px images and the server
+answering after 2 s (Gemini's usual latency), where 1,800 a minute need ~60 calls in flight: the share of the limit
+used and the gate's in-flight limit and latency at the end. Targets are the issue's.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ NOISE_SIGMA = {(1080, 1350): 3.0, (1080, 1080): 3.5, (1200, 628): 6.0}
 BASES_PER_SIZE = 4
 SOURCE_QUALITY = 90
 LATENCY_S = 0.5  # fixed: Latency(0.5, 0.0)
+SLOW_LATENCY_S = 2.0  # Gemini Flash's usual 1.5-3 s: 1,800 a minute then need 60 calls in flight
 SLOTS = 20
 WORKERS, THREADS_PER_WORKER = 2, 10
 FIT = (1200, 800)  # long side, short side
@@ -263,12 +267,13 @@ def _warm_worker() -> int:
 
 @contextmanager
 def local_cluster() -> Iterator[tuple[Any, dict[int, str]]]:
-    """A warmed 2x10 LocalCluster of processes and the role of each worker pid."""
-    from distributed import Client, LocalCluster
+    """The 2x10 LocalCluster of processes a default run starts (``daskparse.cluster.cluster_client``: its worker
+    environment and Dask configuration), warmed, and the role of each worker pid."""
+    from daskparse.cluster import cluster_client
+    from daskparse.settings import Settings
 
-    with environ_restored(), LocalCluster(n_workers=WORKERS, threads_per_worker=THREADS_PER_WORKER, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    settings = Settings(workers=WORKERS, threads=WORKERS * THREADS_PER_WORKER, dashboard_address="127.0.0.1:0")
+    with environ_restored(), cluster_client(settings) as client:
         pids = client.run(_warm_worker)
         roles = {pid: f"worker {i + 1}" for i, pid in enumerate(sorted(pids.values()))}
         yield client, roles
@@ -413,9 +418,24 @@ def stage_cpu(paths: list[str]) -> dict:
 
 # ------------------------------------------------------------------ limit-bound
 
-def limit_bound(paths: list[str], limit: int, window: float) -> dict:
-    """parse_images with the gate and the server's quota at ``limit`` per ``window`` s, default concurrency."""
-    with loopback_server((LATENCY_S, 0.0), rpm=limit, minute_seconds=window) as server, \
+def make_small_images(count: int, folder: Path) -> list[str]:
+    """``count`` distinct 96x96 noise JPEGs: next to no CPU each, so a run of them is bound by calls in flight."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(SERVER_SEED + 1)
+    paths = []
+    for index in range(count):
+        path = folder / f"small-{index:05d}.jpg"
+        Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def limit_bound(paths: list[str], limit: int, window: float, latency: float = LATENCY_S) -> dict:
+    """parse_images with the gate and the server's quota at ``limit`` per ``window`` s, default concurrency, the
+    server answering after ``latency`` s."""
+    with loopback_server((latency, 0.0), rpm=limit, minute_seconds=window) as server, \
             local_cluster() as (client, roles):
         roles[os.getpid()] = "this process (client, scheduler, 2 nannies)"
         with TreeCpu(server._process.pid, roles) as cpu:
@@ -424,7 +444,8 @@ def limit_bound(paths: list[str], limit: int, window: float) -> dict:
     accepted = log.accepted()
     allowed = limit * cpu.wall / window
     return {
-        "images": len(paths), "limit_per_window": limit, "window_s": window, "wall_s": round(cpu.wall, 1),
+        "images": len(paths), "limit_per_window": limit, "window_s": window, "latency_s": latency,
+        "wall_s": round(cpu.wall, 1), "gate": result.stats.get("gate", {}),
         "requests": len(log.arrivals), "accepted": len(accepted),
         "share_of_limit": round(len(accepted) / allowed, 4),
         "rate_limited_429": log.count(429),
@@ -459,6 +480,8 @@ def run(quick: bool) -> dict:
         dask, gate = run_daskparse(paths, GATE_CALLS_QUICK if quick else GATE_CALLS_FULL)
         stages = stage_cpu(paths[:STAGE_SAMPLE_QUICK if quick else STAGE_SAMPLE_FULL])
         bound = limit_bound(images.paths[:limit_images], limit, window)
+        # calls in flight, not CPU, the bound: tiny images, Gemini at its usual latency, the same quota
+        slow = limit_bound(make_small_images(limit_images, Path(folder)), limit, window, SLOW_LATENCY_S)
     speed_ratio = round(dask["images_per_min"] / pool["images_per_min"], 3)
     cpu_ratio = round(dask["cpu_ms_per_image"]["total"] / pool["cpu_ms_per_image"]["total"], 3)
     rows = []
@@ -486,12 +509,19 @@ def run(quick: bool) -> dict:
     rows.append(_row("limit-bound", "429s answered by the server", bound["rate_limited_429"], "0",
                      _verdict(bound["rate_limited_429"] == 0)))
     rows.append(_row("limit-bound", "CPU ms per image, all processes", bound["cpu_ms_per_image"]["total"]))
+    rows.append(_row(f"latency-bound ({SLOW_LATENCY_S:g} s calls, 96 px images)",
+                     f"share of the limit ({limit} per {window:g} s, {limit_images} images)", slow["share_of_limit"],
+                     f">= {TARGET_LIMIT_SHARE}", _verdict(slow["share_of_limit"] >= TARGET_LIMIT_SHARE)))
+    rows.append(_row(f"latency-bound ({SLOW_LATENCY_S:g} s calls, 96 px images)",
+                     "429s; the gate's in-flight limit and latency at the end",
+                     f"{slow['rate_limited_429']}; {slow['gate'].get('inFlightLimit')}; {slow['gate'].get('latency')} s"))
     notes = [
         f"{count} distinct JPEGs ({', '.join(f'{w}x{h}' for w, h in SIZES)} in rotation), photographed flyers "
         f"with noise, JPEG {SOURCE_QUALITY}: mean {images.mean_kb} KB (min {images.min_kb}, max {images.max_kb}); "
         f"read from disk paths; made in {prepare_s} s before timing ({len(images.paths)} made in all).",
         f"loopback Gemini server in its own process, fixed {LATENCY_S * 1000:.0f} ms answers, fresh per run; no quota "
-        f"for the first two runs (daskparse's gate at rpm {NOT_BINDING_RPM:,}, default 20 in flight).",
+        f"for the first two runs (daskparse's gate at rpm {NOT_BINDING_RPM:,}, calls in flight as it allows by "
+        "default); the pool has 20 threads.",
         f"every image sent once: pool {pool['distinct_images_sent']}, daskparse {dask['distinct_images_sent']} "
         f"distinct images of {count}; daskparse errors {dask['errors']}, retries {dask['retries']}.",
         f"CPU per image excludes the loopback server (pool {pool['server_cpu_ms_per_request']} ms, daskparse "
@@ -520,10 +550,12 @@ def run(quick: bool) -> dict:
             "not_slower_than_pool": _verdict(speed_ratio >= 1), "not_more_cpu_than_pool": _verdict(cpu_ratio <= 1),
             "limit_share": _verdict(bound["share_of_limit"] >= TARGET_LIMIT_SHARE),
             "limit_429s": _verdict(bound["rate_limited_429"] == 0),
+            "latency_bound_limit_share": _verdict(slow["share_of_limit"] >= TARGET_LIMIT_SHARE),
         },
         "images": {"count": count, "mean_kb": images.mean_kb, "min_kb": images.min_kb, "max_kb": images.max_kb,
                    "prepare_s": prepare_s, "served_from": "disk paths"},
         "ratio_images_per_min_daskparse_over_pool": speed_ratio, "ratio_cpu_daskparse_over_pool": cpu_ratio,
         "daskparse": dask, "pool": pool, "stages": stages, "gate_round_trip": gate, "limit_bound": bound,
+        "latency_bound": slow,
         "load_average_before": load_before,
     }

@@ -173,7 +173,8 @@ def build_parser() -> _Parser:
     _option(limits, "--rpm", type=float, metavar="N", help="requests per minute")
     _option(limits, "--tpm", type=int, metavar="N", unset="no limit", help="input tokens per minute")
     _option(limits, "--rpd", type=int, metavar="N", unset="no limit", help="requests per day")
-    _option(limits, "--concurrency", type=int, metavar="N", help="requests in flight")
+    _option(limits, "--concurrency", type=int, metavar="N", unset="as the rate and Gemini's latency need, at most 256",
+            help="the most requests in flight")
 
     logs = run.add_argument_group("logging and progress")
     _option(logs, "--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],

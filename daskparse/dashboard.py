@@ -136,7 +136,7 @@ class BoardExtension(OncePerScheduler):
             "allowed_rpm": gate.get("current_rpm", 0.0),
             "in_flight": gate.get("in_flight", 0),
             "waiting": gate.get("waiting", 0),
-            "concurrency": gate.get("concurrency", 0),
+            "concurrency": gate.get("in_flight_limit", 0),  # the limit now: it follows the rate and latency
             "paused_for": gate.get("paused_for", 0.0),
             "rate_limited": gate.get("rate_limited", 0),
             **{key: run.get(key, 0) for key in ("total", *COUNTED)},
@@ -306,7 +306,7 @@ def board_doc(scheduler, extra: dict, doc) -> None:
         return plot
 
     calls = DataRange1d()  # its end is set at each update
-    in_flight = figure(title="Gemini calls in flight (the gate's concurrency is the axis' end)",
+    in_flight = figure(title="Gemini calls in flight (the gate's limit now is the axis' end)",
                        x_range=calls, y_range=FactorRange(factors=["waiting", "in flight"]), height=230,
                        sizing_mode="stretch_width", tools="")
     in_flight.hbar(y="what", right="count", height=0.6, source=slots, color="#1f77b4")
@@ -490,7 +490,8 @@ GATE_METRICS = {  # metric name (after daskparse_gate_) -> (gate metrics key, he
     "paused_seconds": ("paused_for", "seconds left of a pause after a 429", False),
     "limit_rpm": ("rpm", "the requests-per-minute limit", False),
     "allowed_rpm": ("current_rpm", "the rate allowed now (the limit, halved after repeated 429s)", False),
-    "concurrency": ("concurrency", "the limit of calls in flight", False),
+    "concurrency": ("in_flight_limit", "the limit of calls in flight now (follows the rate and the latency)", False),
+    "latency_seconds": ("latency", "seconds a Gemini call takes, as the gate has seen them (moving average)", False),
 }
 RUN_METRICS = {  # metric name (after daskparse_) -> (COUNTED key, help)
     "images_done": ("done", "images answered (shows, no shows or an error), every run"),

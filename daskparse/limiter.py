@@ -1,6 +1,7 @@
 """The rate limiter behind the cluster-wide gate: plain state over an injected clock, nothing of Dask.
 
-    limiter = Limiter(Limits(rpm=1800, concurrency=20))
+    limiter = Limiter(Limits(rpm=1800))   # calls in flight: as many as the rate and the latency need
+    limiter.in_flight_limit()             # ceil(rate x latency x headroom) + spare, never over ``concurrency``
     grant = limiter.try_grant(worker="tcp://127.0.0.1:4000", tokens=1300)
     if isinstance(grant, str):            # a slot: make the call, then give it back
         limiter.release(grant, tokens_used=1250, sent_ago=0.02)
@@ -15,6 +16,12 @@ any window hold more than its limit, the strictest reading of a quota. Grants ar
 once. A per-minute 429 pauses every grant for its RetryInfo delay; a 429 again after the pause, within a window
 of the last one, halves the rate, which then climbs back by a tenth every ``recovery`` seconds without a 429.
 A per-day 429 closes the limiter until it is reopened.
+
+Calls in flight follow the rate and the latency (Little's law): a quota of ``rpm`` requests a minute at ``L``
+seconds a call needs ``rpm / 60 * L`` calls out at once. The limiter learns ``L`` from each release (the
+caller's ``sent_ago`` is the call's time on the wire) and allows ``HEADROOM`` times that, plus ``SPARE``,
+never more than ``concurrency`` (a user's cap; ``MAX_IN_FLIGHT`` without one). The rate, not this
+limit, paces the calls: the limit only stops a stalled API from collecting every waiting call.
 
 The API counts a request when it arrives, and a caller may send it well after its grant (a thread starved of
 the GIL or the CPU). So each log entry is moved, at release, from the grant to when the request was sent; a grant
@@ -40,6 +47,11 @@ from typing import Any, Callable, Optional, Union
 
 CATCH_UP_INTERVALS = 3
 MIN_RATE_FACTOR = 0.05  # halving stops here: the rate never falls to nothing
+# calls in flight (``Limiter.in_flight_limit``): rate x latency x HEADROOM + SPARE, at most MAX_IN_FLIGHT
+MAX_IN_FLIGHT = 256
+HEADROOM, SPARE = 1.5, 4
+FIRST_LATENCY = 3.0  # seconds a call is assumed to take before one is seen (Gemini Flash: 1.5-3 s with an image)
+LATENCY_WEIGHT = 0.1  # each release's share of the latency estimate (an exponential moving average)
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class Limits:
     rpm: float = 1800  # requests per window
     tpm: Optional[int] = None  # input tokens per window
     rpd: Optional[int] = None  # requests per day
-    concurrency: int = 20  # grants in flight at once
+    concurrency: Optional[int] = None  # the most grants in flight at once (None: MAX_IN_FLIGHT); see in_flight_limit
     burst: int = 0  # a burst expires from the window all at once, and transit jitter then overshoots
     window: float = 60.0
     day: float = 86400.0
@@ -83,6 +95,7 @@ class Limiter:
         self.granted = 0
         self.rate_limited_count = 0  # 429s reported
         self.reclaimed = 0  # slots freed because their worker left
+        self.latency = FIRST_LATENCY  # seconds a call takes, sent to released (``release``'s sent_ago)
 
     # -- what callers do --------------------------------------------------------------------------------
     def try_grant(self, worker: str = "", tokens: int = 0) -> Union[str, float]:
@@ -103,6 +116,8 @@ class Limiter:
         now = self.clock()
         # never before its grant (a clock off), never after now
         sent = granted if sent_ago is None else min(now, max(granted, now - max(0.0, sent_ago)))
+        if sent_ago is not None:
+            self.latency += LATENCY_WEIGHT * (max(0.0, sent_ago) - self.latency)
         if sent > granted:
             _move(self.requests, granted, sent)
             _move(self.day_requests, granted, sent)
@@ -142,6 +157,12 @@ class Limiter:
         self.reclaimed += len(dead)
         return len(dead)
 
+    def in_flight_limit(self) -> int:
+        """How many grants may be in flight now: what the allowed rate needs at the latency seen, with headroom and
+        a few spare, never more than ``concurrency`` (``MAX_IN_FLIGHT`` if unset)."""
+        rate = self.limits.rpm * self._factor(self.clock()) / self.limits.window  # requests per second
+        return min(self.limits.concurrency or MAX_IN_FLIGHT, math.ceil(rate * self.latency * HEADROOM) + SPARE)
+
     def configure(self, **limits: Any) -> None:
         """Change limits (``Limits``' names); a new limit applies from the next grant."""
         unknown = [key for key in limits if key not in LIMIT_FIELDS]
@@ -163,6 +184,8 @@ class Limiter:
             "granted": self.granted,
             "waiting": self.waiting,
             "in_flight": len(self.in_flight),
+            "in_flight_limit": self.in_flight_limit(),
+            "latency": round(self.latency, 3),
             "paused_for": round(max(0.0, self.paused_until - now), 3),
             "current_rpm": round(self.limits.rpm * self._factor(now), 1),
             "rate_limited": self.rate_limited_count,
@@ -199,7 +222,7 @@ class Limiter:
         """Seconds until a grant is allowed (<= 0: now); ``inf``: only a release can make room."""
         limits = self.limits
         self._expire(now)
-        if len(self.in_flight) >= limits.concurrency:
+        if len(self.in_flight) >= self.in_flight_limit():
             return math.inf
         window = limits.window + limits.guard
         interval = self._interval(now)

@@ -1,7 +1,7 @@
 """A run: sources → the cluster's partitions → ParseResult; the loop on the client that holds a run together.
 
-Each partition runs its sources one after another through fetch → optimize → extract (daskparse.worker); a
-cluster's threads (daskparse.cluster) run partitions side by side. Partitions are small (about
+Each partition takes its sources through fetch → optimize → extract (daskparse.worker; a Gemini partition's calls
+overlap, in its worker's call pool); a cluster's threads (daskparse.cluster) run partitions side by side. Partitions are small (about
 ``partitions_per_thread`` per thread) so that one slow image does not leave the other threads idle at the end.
 A per-source failure is a value (an error outcome); only faults of the run itself raise.
 A run given a ``stop`` event (``threading.Event``) stops starting partitions once it is set: those running
@@ -160,10 +160,9 @@ class Run:
         """
         settings, report = self.settings, self.report
         threads = (sum(active.nthreads().values()) if active is not None else 0) or settings.total_threads
-        # A Gemini call waits ~1.5 s on the network: one image per task keeps 20 calls in flight to the
-        # end of the run (3 per partition cost 13% of makespan); OCR is CPU-bound, so fewer, larger tasks.
-        size = 1 if settings.extractor_name == "gemini" else partition_size(
-            len(items), threads, settings.partitions_per_thread)
+        # A few images per task: a Gemini partition's calls overlap in its worker's call pool (daskparse.worker),
+        # so a task's images need not each hold a thread through their ~1.5 s on the network
+        size = partition_size(len(items), threads, settings.partitions_per_thread)
         chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
         dashboard = self.board.attach(active) if active is not None else None
         # shown by the command line at its default level: where the run's dashboard is, as soon as its cluster is up

@@ -2,8 +2,9 @@
 
 ``process_source`` takes a source through fetch → optimize → extract (asking the cache between stages) and
 always returns an outcome: a per-source failure is a value, only faults of the run itself raise.
-``process_partition`` is the task a cluster runs: its sources one after another, their outcomes stored in the
-cache as one file before they are returned. Both return the types of daskparse.outcome. Nothing here starts or
+``process_partition`` is the task a cluster runs: its sources prepared (fetch, optimize) one after another in
+the task's thread, their Gemini calls overlapping in the worker's call pool, the outcomes stored in the cache as
+one file before they are returned. Both return the types of daskparse.outcome. Nothing here starts or
 knows a cluster (daskparse.cluster) or the run's loop (daskparse.pipeline).
 """
 
@@ -14,6 +15,8 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Sequence
 
 from daskparse.cache import CacheHit, ResultCache
@@ -38,6 +41,24 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
     With a cache, the bytes' SHA-256 (after fetch) and the look-alike check (after optimize) may answer
     before the extractor is called; the URL level was asked on the client already (``run``).
     """
+    prepared = prepare_source(source, settings, cache)
+    return prepared if isinstance(prepared, Outcome) else extract_source(prepared, extractor)
+
+
+@dataclass
+class Prepared:
+    """A source that reached the extractor: its outcome so far (fetch and optimize timed, fingerprints set) and
+    the image to send."""
+
+    source: Source
+    outcome: Outcome
+    jpeg: bytes
+    sha256: str
+
+
+def prepare_source(source: Source, settings: Settings, cache: ResultCache | None = None) -> Outcome | Prepared:
+    """Fetch and optimize, asking the cache between them: the outcome if that already answers (a cache hit or
+    an error), else the image ready for the extractor (``extract_source``). CPU work, in the calling thread."""
     outcome = Outcome(source.source, source.cleaned_url)
     seconds = outcome.seconds
     stage = "fetch"
@@ -55,7 +76,7 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
         options = settings.optimize_options()
         image = optimize_image(data, max_size=options.max_size, quality=options.quality)
         del data
-        stage, started = "extract", time.perf_counter()
+        started = time.perf_counter()
         seconds["optimize"] = started - mark
         if cache is not None:
             hit = cache.lookup_phash(image.phash, image.jpeg)
@@ -65,21 +86,40 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
                 served.phash, served.thumbnail = image.phash, image.thumbnail
                 return served
             outcome.phash, outcome.thumbnail = image.phash, image.thumbnail
-            started = time.perf_counter()
-        extraction: Extraction = extractor.extract(image.jpeg)  # GeminiConfigError passes: it ends the run
-        seconds["extract"] = time.perf_counter() - started
+        return Prepared(source, outcome, image.jpeg, sha256)
+    except Exception as error:  # noqa: BLE001 - an error outcome (``_failed``)
+        return _failed(outcome, stage, error)
+
+
+def extract_source(prepared: Prepared, extractor: Extractor) -> Outcome:
+    """The extractor's answer for a prepared source, as its outcome. Waits on the network for a Gemini run: the
+    partition runs it in its worker's call pool (``process_partition``)."""
+    source, outcome = prepared.source, prepared.outcome
+    try:
+        started = time.perf_counter()
+        extraction: Extraction = extractor.extract(prepared.jpeg)  # GeminiConfigError passes: it ends the run
+        outcome.seconds["extract"] = time.perf_counter() - started
         outcome.usage, outcome.extractor = extraction.usage, extraction.extractor
         outcome.shows = show_records((show.model_dump() for show in extraction.shows), source.source,
-                                     source.cleaned_url, sha256, extraction.extractor)
-    except SourceError as error:
-        outcome.error = ErrorRecord.from_error(source.source, source.cleaned_url, error)
+                                     source.cleaned_url, prepared.sha256, extraction.extractor)
+    except Exception as error:  # noqa: BLE001 - an error outcome (``_failed``)
+        return _failed(outcome, "extract", error)
+    return outcome
+
+
+def _failed(outcome: Outcome, stage: str, error: Exception) -> Outcome:
+    """``outcome`` as the error it met in ``stage``: a SourceError is the source's own (with the requests it cost);
+    anything else but a GeminiConfigError (raised again: it ends the run) is a bug of the stage, logged, and
+    this source fails loudly while the others go on."""
+    if isinstance(error, GeminiConfigError):
+        raise error
+    if isinstance(error, SourceError):
+        outcome.error = ErrorRecord.from_error(outcome.source, outcome.cleaned_url, error)
         outcome.usage = getattr(error, "usage", None) or outcome.usage
-    except GeminiConfigError:
-        raise
-    except Exception as error:  # a bug in a stage: this source fails loudly, the others go on
-        logger.exception("unexpected failure in %s for %s", stage, visible(source.source))
-        outcome.error = ErrorRecord(source.source, source.cleaned_url, stage, f"{stage}.unexpected",
-                                    f"{type(error).__name__}: {error}"[:500], transient=True)
+        return outcome
+    logger.error("unexpected failure in %s for %s", stage, visible(outcome.source), exc_info=error)
+    outcome.error = ErrorRecord(outcome.source, outcome.cleaned_url, stage, f"{stage}.unexpected",
+                                f"{type(error).__name__}: {error}"[:500], transient=True)
     return outcome
 
 
@@ -95,29 +135,72 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
                       run_id: str = "") -> PartitionResult:
     """The outcomes of a partition's sources; on a fault of the whole run, the outcomes so far and why.
 
-    With a cache, the partition's outcomes are written to it as one file before they are returned, so a
-    run killed later loses none of them. A fault of the run is returned (``fatal``) rather than raised, to stop
-    the run without a traceback in every worker's log. A partition that finds ``stop`` set (``_stop_flag``) does
-    nothing and says so (``not_reached``): the run is stopping, the next run does its sources.
+    With a cache, outcomes are written to it before they are returned, so a run killed later loses none of them:
+    a local partition's as one file; a Gemini partition's each as its own file as soon as it is known, since its
+    calls overlap (in the worker's call pool) and a paid answer must not wait for the partition's slowest call.
+    A fault of the run is returned (``fatal``) rather than raised, to stop the run without a traceback in every
+    worker's log. A partition that finds ``stop`` set (``_stop_flag``) does nothing and says so (``not_reached``):
+    the run is stopping, the next run does its sources.
     """
     if stop_requested(stop):
         return PartitionResult(not_reached=True)
+    resources = WorkerResources.here()
+    # A Gemini call waits on the network: it goes to the worker's call pool while this thread prepares the next
+    # image, so calls in flight are bounded by the cluster's gate, not by the task threads. The local extractor is
+    # CPU work: in this thread.
+    pool = resources.call_pool() if settings.extractor_name == "gemini" else None
+    each = _StoreEach(cache) if pool is not None else None
     if cache is not None:
-        recovered = _stored_earlier(sources, cache)
-        if recovered is not None:
-            return PartitionResult(recovered)
+        recovered = _stored_earlier(sources, cache, each=each is not None)
+        if len(recovered) == len(sources):
+            return PartitionResult(list(recovered.values()))
+    else:
+        recovered = {}
     result = PartitionResult()
     try:
-        extractor = WorkerResources.here().extractor(settings, reference_date, run_id)
-        for source in sources:
-            result.outcomes.append(process_source(source, settings, extractor, cache))
+        extractor = resources.extractor(settings, reference_date, run_id)
+        answers: list[Outcome | Future] = []
+        for index, source in enumerate(sources):
+            if index in recovered:
+                answers.append(recovered[index])
+                continue
+            prepared = prepare_source(source, settings, cache)
+            if isinstance(prepared, Outcome):
+                answers.append(each(prepared) if each is not None else prepared)
+            elif pool is None:
+                answers.append(extract_source(prepared, extractor))
+            else:
+                answers.append(pool.submit(_extract_and_store, prepared, extractor, each))
+        for answer in answers:  # every call is waited for, even after one ended the run: nothing is left running
+            try:
+                result.outcomes.append(answer if isinstance(answer, Outcome) else answer.result())
+            except GeminiConfigError as error:
+                result.fatal = result.fatal or str(error)
     except GeminiConfigError as error:  # every image would fail the same way
         result.fatal = str(error)
-    if cache is not None:
+    if cache is not None and each is None:
         cache.store_partition(result.outcomes)
     for outcome in result.outcomes:  # the thumbnails are for the cache only: they do not travel to the client
         outcome.thumbnail = None
     return result
+
+
+class _StoreEach:
+    """Stores one outcome as its own cache file (a no-op without a cache); returns it."""
+
+    def __init__(self, cache: ResultCache | None) -> None:
+        self.cache = cache
+
+    def __call__(self, outcome: Outcome) -> Outcome:
+        if self.cache is not None:
+            self.cache.store_partition([outcome])
+        return outcome
+
+
+def _extract_and_store(prepared: Prepared, extractor: Extractor, store: _StoreEach | None) -> Outcome:
+    """In the call pool: the extractor's answer, stored as soon as it is paid for."""
+    outcome = extract_source(prepared, extractor)
+    return store(outcome) if store is not None else outcome
 
 
 def stop_requested(stop) -> bool:
@@ -130,16 +213,21 @@ def stop_requested(stop) -> bool:
         return False
 
 
-def _stored_earlier(sources: Sequence[Source], cache: ResultCache) -> list[Outcome] | None:
-    """This partition's outcomes if a run of it already stored them (the task runs again because its worker
+def _stored_earlier(sources: Sequence[Source], cache: ResultCache, each: bool = False) -> dict[int, Outcome]:
+    """This partition's outcomes that a run of it already stored, by index (the task runs again because its worker
     died after storing, before its result reached the client): they are not computed, nor paid for, twice.
+    ``each``: stored one file per source (a Gemini partition), so some may be stored and others not.
 
     Served as computed (no cache match): this run made those calls, so its usage counts them once.
     """
-    hits = cache.lookup_stored([source.cleaned_url for source in sources])
-    if hits is None:
-        return None
-    outcomes = [dataclasses.replace(hit.outcome(source.source, source.cleaned_url), cache=None, usage=hit.usage)
-                for source, hit in zip(sources, hits)]
-    logger.info("%d images of a partition run again were already stored: not computed again", len(outcomes))
-    return outcomes
+    groups = [[index] for index in range(len(sources))] if each else [list(range(len(sources)))]
+    recovered: dict[int, Outcome] = {}
+    for group in groups:
+        hits = cache.lookup_stored([sources[index].cleaned_url for index in group])
+        for index, hit in zip(group, hits or ()):
+            source = sources[index]
+            recovered[index] = dataclasses.replace(hit.outcome(source.source, source.cleaned_url), cache=None,
+                                                   usage=hit.usage)
+    if recovered:
+        logger.info("%d images of a partition run again were already stored: not computed again", len(recovered))
+    return recovered

@@ -17,15 +17,20 @@ import collections
 import datetime as dt
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from daskparse.extract import Extractor, build_extractor
 from daskparse.extract.gemini import Gate
 from daskparse.gate import RateGate, current_worker
+from daskparse.limiter import MAX_IN_FLIGHT
 from daskparse.settings import Settings
 
 EXTENSION = "daskparse"  # the key in ``worker.extensions``
 KEPT = 8  # extractors kept per worker: runs on one cluster come one after another
+# Threads of a worker's call pool: as many calls as the gate can allow in flight, all from one worker at worst.
+# A thread waiting on a socket costs no CPU; the pool starts them as calls need them.
+CALL_THREADS = MAX_IN_FLIGHT
 
 # A gate is what daskparse.extract.gemini.Gate describes (a RateGate, a ProcessGate, a benchmark's wrapper)
 GateFactory = Callable[[Settings], Optional[Gate]]
@@ -58,6 +63,7 @@ class WorkerResources:
         self._gate, self._build, self.kept = gate, build, kept
         self._extractors: collections.OrderedDict[tuple, Extractor] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._calls: Optional[ThreadPoolExecutor] = None
 
     @classmethod
     def here(cls) -> "WorkerResources":
@@ -94,6 +100,14 @@ class WorkerResources:
             self._extractors.move_to_end(key)
             return extractor
 
+    def call_pool(self) -> ThreadPoolExecutor:
+        """The threads this worker's Gemini calls wait in (``process_partition``), shared by its tasks: calls in
+        flight are bounded by the cluster's gate, not by the worker's task threads."""
+        with self._lock:
+            if self._calls is None:
+                self._calls = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="daskparse-call")
+            return self._calls
+
     def __len__(self) -> int:
         return len(self._extractors)
 
@@ -101,6 +115,9 @@ class WorkerResources:
         """Called by the worker as it closes (``Worker.extensions``' hook): its extractors go with it."""
         with self._lock:
             self._extractors.clear()
+            calls, self._calls = self._calls, None
+        if calls is not None:  # its calls belong to tasks the closing worker has given up: no wait for them
+            calls.shutdown(wait=False, cancel_futures=True)
 
 
 _process_resources = WorkerResources()  # outside a worker: one per process

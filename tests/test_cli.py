@@ -195,7 +195,7 @@ def test_run_help_groups_its_options_and_names_every_default(monkeypatch):
                           "--model": "gemini-2.5-flash", "--timeout": "60", "--max-retries": "3",
                           "--fallback": "none", "--log-level": "WARNING", "--max-output-tokens": "2048",
                           "--dashboard-address": "127.0.0.1:8787", "--cache-phash-distance": "16",
-                          "--concurrency": "20", "--log-format": "text", "--output": "out"}.items():
+                          "--concurrency": "as the rate and Gemini's latency need, at most 256", "--log-format": "text", "--output": "out"}.items():
         assert helps[flag].endswith(f"(default: {default})"), (flag, helps[flag])
     assert helps["--tpm"].endswith("(default: no limit)") and helps["--reference-date"].endswith("(default: today)")
 

@@ -89,6 +89,58 @@ def test_the_concurrency_cap_waits_for_a_release():
     assert limiter.metrics()["in_flight"] == 2
 
 
+def _fill(limiter, clock):
+    """Grants until the in-flight limit stops them (the rate never does here); returns the slots."""
+    slots = []
+    while isinstance(grant := limiter.try_grant("w"), str):
+        slots.append(grant)
+    assert grant == math.inf  # only a release can make room: the in-flight limit, not the rate
+    return slots
+
+
+def test_calls_in_flight_follow_the_rate_and_the_latency_seen():
+    """Little's law: 1,800 a minute at 3 s a call (the first guess) need 90 calls out; at 0.5 s, 15. With headroom
+    x1.5 and 4 spare: 139, then 27 once calls are seen to take 0.5 s. A 429's halving of the rate halves it."""
+    from daskparse.limiter import FIRST_LATENCY, HEADROOM, SPARE
+
+    clock = Clock()
+    limiter = _limiter(clock, rpm=1800, window=60.0, burst=10_000)
+    assert limiter.in_flight_limit() == math.ceil(30 * FIRST_LATENCY * HEADROOM) + SPARE == 139
+    assert len(_fill(limiter, clock)) == 139
+    for slot in list(limiter.in_flight):  # the releases say each call took 0.5 s on the wire
+        limiter.release(slot, sent_ago=0.5)
+    for _ in range(100):
+        limiter.release(limiter.try_grant("w"), sent_ago=0.5)
+    assert limiter.metrics()["latency"] == pytest.approx(0.5, abs=0.01)
+    assert limiter.in_flight_limit() == math.ceil(30 * 0.5 * HEADROOM) + SPARE == 27
+    limiter.rate_limited(0.0)
+    clock.now += 1
+    limiter.rate_limited(0.0)  # a repeat after the pause: the rate is halved, and so are the calls it needs
+    assert limiter.metrics()["current_rpm"] == 900 and limiter.in_flight_limit() == math.ceil(15 * 0.5 * 1.5) + 4
+
+
+def test_a_users_concurrency_caps_the_calls_in_flight_and_a_slow_api_meets_the_ceiling():
+    from daskparse.limiter import MAX_IN_FLIGHT, SPARE
+
+    clock = Clock()
+    assert _limiter(clock, rpm=1800, concurrency=7).in_flight_limit() == 7
+    assert len(_fill(_limiter(clock, rpm=1800, concurrency=7, burst=10_000), clock)) == 7
+    stalled = _limiter(clock, rpm=1800)
+    stalled.release(stalled.try_grant("w"), sent_ago=120.0)  # a call that took two minutes
+    assert stalled.in_flight_limit() == MAX_IN_FLIGHT  # not 30/s x 14.7 s: a stalled API does not collect them all
+    slow_quota = _limiter(clock, rpm=10)  # one every 6 s: one call out is plenty, and a few spare
+    assert slow_quota.in_flight_limit() == 1 + SPARE
+    assert _limiter(clock, rpm=10, concurrency=2).in_flight_limit() == 2  # the user's cap wins over the spare
+
+
+def test_a_release_without_a_send_time_teaches_nothing_about_latency():
+    clock = Clock()
+    limiter = _limiter(clock, rpm=1800)
+    before = limiter.latency
+    limiter.release(limiter.try_grant("w"))  # never sent (it failed before leaving): no latency seen
+    assert limiter.latency == before
+
+
 def test_a_429_pauses_every_grant_and_only_a_repeat_after_the_pause_halves_the_rate():
     clock = Clock()
     limiter = _limiter(clock, rpm=600, window=1.0, burst=0, concurrency=100, recovery=0.2)
@@ -252,6 +304,6 @@ def test_metrics_give_the_limits_then_the_state():
     metrics = limiter.metrics()
     assert list(metrics)[:len(LIMIT_FIELDS)] == list(LIMIT_FIELDS)
     assert list(metrics)[len(LIMIT_FIELDS):] == [
-        "granted", "waiting", "in_flight", "paused_for", "current_rpm", "rate_limited", "requests_in_window",
+        "granted", "waiting", "in_flight", "in_flight_limit", "latency", "paused_for", "current_rpm", "rate_limited", "requests_in_window",
         "tokens_in_window", "requests_today", "reclaimed", "closed"]
     assert metrics["rpm"] == 120 and metrics["concurrency"] == 3 and metrics["closed"] is None

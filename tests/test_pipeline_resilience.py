@@ -97,7 +97,9 @@ def test_a_killed_worker_loses_no_image_and_sends_no_stored_image_again(client, 
     assert len(stored_before) < len(images)  # ...and before the end
     # A stored image's result lived on as a future on the dead worker: the scheduler would run it again.
     assert {path: sent[sent_sha(path)] for path in stored_before} == {path: 1 for path in stored_before}
-    assert sum(sent.values()) <= len(images) + 1  # at most the one call in flight on the killed worker again
+    # at most the calls in flight on the killed worker again: its one thread's partition of 2 images (10 images on
+    # 2 threads, 4 partitions per thread), whose calls overlap; every answer that came back was stored at once
+    assert sum(sent.values()) <= len(images) + 2
     client.wait_for_workers(2, timeout=60)
 
 

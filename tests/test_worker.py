@@ -75,3 +75,93 @@ def test_a_refused_key_ends_the_partition_with_why_rather_than_an_error_per_imag
                                settings.run_reference_date())
     assert result.fatal is not None and "GEMINI_API_KEY" in result.fatal
     assert result.outcomes == [] and gemini_server.count(":generateContent") == 1  # the second image never sent
+
+
+class _Answers:
+    """A stand-in for the Gemini extractor (``WorkerResources``' build factory): no network, so a test can hold a
+    call back or count them. Each call answers "not a flyer" after ``hold(index)`` returns."""
+
+    name = "gemini"
+
+    def __init__(self, hold=lambda index: None):
+        self.hold, self.calls, self.lock = hold, 0, threading.Lock()
+
+    def extract(self, jpeg):
+        from daskparse.extract import Extraction
+        from daskparse.usage import Usage
+
+        with self.lock:
+            index, self.calls = self.calls, self.calls + 1
+        self.hold(index)
+        return Extraction([], "gemini", Usage(requests=1))
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """Install an ``_Answers`` maker as this process's worker resources (``WorkerResources.here()`` outside a
+    worker); the test sets ``box["answers"]`` before its partition runs."""
+    from daskparse import worker_resources
+
+    box = {}
+    monkeypatch.setattr(worker_resources, "_process_resources",
+                        worker_resources.WorkerResources(gate=lambda settings: None,
+                                                         build=lambda settings, day, gate: box["answers"]))
+    return box
+
+
+FLYERS = sorted((Path(__file__).parent.parent / "data" / "flyers").glob("00[0-4]-*.jpg"))
+
+
+def _gemini_settings(tmp_path):
+    return load_settings(extractor="gemini", gemini_api_key=GEMINI_KEY, cache=str(tmp_path / "cache"))
+
+
+def test_a_gemini_partitions_calls_overlap_instead_of_waiting_one_by_one(answers, tmp_path):
+    """Three images, each call held until all three are out at once: done one by one, the barrier breaks."""
+    barrier = threading.Barrier(3, timeout=20)
+    answers["answers"] = _Answers(hold=lambda index: barrier.wait())
+    settings = _gemini_settings(tmp_path)
+    result = process_partition(_sources(*FLYERS[:3]), settings, settings.run_reference_date())
+    assert [outcome.status for outcome in result.outcomes] == ["no_shows"] * 3, [o.error for o in result.outcomes]
+    assert [outcome.source for outcome in result.outcomes] == [str(path) for path in FLYERS[:3]]  # in order
+
+
+def test_a_gemini_partition_stores_each_answer_as_it_comes_not_when_its_slowest_call_ends(answers, tmp_path):
+    released = threading.Event()
+    answers["answers"] = _Answers(hold=lambda index: index == 0 and released.wait(30))  # the first call hangs
+    settings = _gemini_settings(tmp_path)
+    cache = ResultCache(settings.cache, variant="v1test", extractor="gemini").load_index()
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=process_partition(
+        _sources(*FLYERS[:3]), settings, settings.run_reference_date(), cache)))
+    thread.start()
+    try:
+        stored = []
+        for _ in range(400):  # the two answers that came are stored while the first call still hangs
+            stored = list(Path(settings.cache).rglob("*.parquet"))
+            if len(stored) == 2:
+                break
+            threading.Event().wait(0.05)
+        assert len(stored) == 2 and thread.is_alive()
+    finally:
+        released.set()
+        thread.join(30)
+    assert [outcome.status for outcome in box["result"].outcomes] == ["no_shows"] * 3
+    assert len(list(Path(settings.cache).rglob("*.parquet"))) == 3
+
+
+def test_a_gemini_partition_run_again_pays_only_for_the_answers_not_stored(answers, tmp_path):
+    """Its worker died after two of three answers were stored: the partition runs again and calls once."""
+    settings = _gemini_settings(tmp_path)
+    cache = ResultCache(settings.cache, variant="v1test", extractor="gemini").load_index()
+    first, second, third = _sources(*FLYERS[:3])
+    answers["answers"] = _Answers()
+    process_partition([first, third], settings, settings.run_reference_date(), cache)  # stored one by one
+    answers["answers"] = again = _Answers()
+    result = process_partition([first, second, third], settings, settings.run_reference_date(), cache,
+                               run_id="the task again")  # its own extractor: this one counts its calls
+    assert again.calls == 1  # the second image only
+    assert [outcome.source for outcome in result.outcomes] == [first.source, second.source, third.source]
+    assert [outcome.status for outcome in result.outcomes] == ["no_shows"] * 3
+    # served as computed by this run (its calls were paid once, by the run that stored them)
+    assert result.outcomes[0].cache is None and result.outcomes[0].usage.requests == 1

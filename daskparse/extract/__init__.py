@@ -63,4 +63,6 @@ def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) ->
 
     options = settings.gemini_options()
     fallback = LocalExtractor(reference_date=reference_date) if settings.fallback == "local" else None
-    return GeminiExtractor(options, gate=gate or ProcessGate(), fallback=fallback)
+    # without a cluster's gate (a run in this process): the user's cap on calls in flight, else ProcessGate's own
+    process_gate = ProcessGate(settings.concurrency) if settings.concurrency else ProcessGate()
+    return GeminiExtractor(options, gate=gate or process_gate, fallback=fallback)
