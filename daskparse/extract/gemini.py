@@ -345,7 +345,8 @@ def _shared_client(options: GeminiOptions) -> tuple[Any, Optional[dict]]:
     last few endpoints used (a dropped client is still used by the extractors holding it)."""
     import os
 
-    parts = (options.api_key, options.base_url, options.api_version, repr(float(options.timeout)),
+    # the process id too: a forked child must not share its parent's open connections
+    parts = (os.getpid(), options.api_key, options.base_url, options.api_version, repr(float(options.timeout)),
              *(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
     key = hashlib.sha256(json.dumps(parts).encode()).digest()
     with _clients_lock:
