@@ -6,7 +6,7 @@ inclusive): request build (``_GenerateContentParameters_to_mldev``: config and s
 of the body, the HTTP exchange (``BaseApiClient.request``), the response model (``GenerateContentResponse
 ._from_response``), the SDK's own parse into the pydantic schema, and daskparse's ``_read``.
 
-    PYTHONPATH=. python -m bench.profiles.sdk_call [--calls 150]
+    PYTHONPATH=. python -m bench.profiles.sdk_call [--calls 150] [--only daskparse]
 
 One thread only, so the recursion guard in ``_timed`` needs no locking. Variants: daskparse's GeminiExtractor
 as checked out (ProcessGate, no cluster); the bare SDK with
@@ -71,6 +71,8 @@ def instrument() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=150)
+    parser.add_argument("--only", default="", help="run only the variants whose name contains this (each variant's "
+                        "garbage is collected during the others' calls when interleaved)")
     args = parser.parse_args()
     from google import genai
     from google.genai import types
@@ -106,6 +108,7 @@ def main() -> None:
             "bare SDK, response_schema=GeminiShows (plain pool)": bare(schema_config),
             "bare SDK, response_json_schema converted once": bare(json_config),
         }
+        runs = {name: fn for name, fn in runs.items() if args.only in name}
         for fn in runs.values():  # warm: imports, connections, pydantic caches
             for _ in range(3):
                 fn()
