@@ -471,7 +471,8 @@ def test_the_request_is_what_the_sdk_sends_for_response_schema_geminishows(serve
     ours = server.requests[-1].body
     resolution = options.get("media_resolution")
     client = genai.Client(api_key=KEY, http_options=types.HttpOptions(
-        base_url=server.base_url, api_version="v1beta", timeout=10_000, retry_options=types.HttpRetryOptions(attempts=1)))
+        base_url=server.base_url, api_version="v1beta", timeout=10_000,
+        retry_options=types.HttpRetryOptions(attempts=1)))
     client.models.generate_content(
         model=ex.options.model, contents=[types.Part.from_bytes(data=image, mime_type="image/jpeg"), USER_PROMPT],
         config=types.GenerateContentConfig(
@@ -515,3 +516,17 @@ def test_a_shared_client_is_held_under_a_digest_never_the_key(server):
 
     extractor(server)
     assert gemini._clients and all(KEY not in repr(key) for key in gemini._clients)
+
+
+def test_if_the_sdk_cannot_convert_the_schema_once_it_is_converted_per_call_and_the_body_is_the_same(server,
+                                                                                                    monkeypatch):
+    from daskparse.extract import gemini
+
+    image = jpeg_bytes()
+    extractor(server).extract(image)
+    fast = server.requests[-1].body
+    monkeypatch.setattr(gemini, "_wire_response_schema", lambda client: None)
+    slow = extractor(server, timeout=12)  # another endpoint: a client built with the patch
+    assert slow._config.response_schema is gemini.GeminiShows
+    slow.extract(image)
+    assert server.requests[-1].body == fast

@@ -2,8 +2,8 @@
 
 Uses the real ``google-genai`` client, which honours ``GOOGLE_GEMINI_BASE_URL`` and
 ``GOOGLE_GENAI_API_VERSION`` by itself when the settings leave them unset; one client per process and endpoint,
-shared by every extractor and thread, with the response schema converted once (``_shared_client``). The client's own retries are
-off: it ignores RetryInfo, so retrying is done here (a tenacity policy), per fault:
+shared by every extractor and thread, with the response schema converted once (``_shared_client``). The
+client's own retries are off: it ignores RetryInfo, so retrying is done here (a tenacity policy), per fault:
 
 ========================================  ==============================================================
 fault                                     outcome
@@ -342,8 +342,9 @@ def _shared_client(options: GeminiOptions) -> tuple[Any, Optional[dict]]:
     """The process's ``genai.Client`` for this endpoint (key, base URL, API version, timeout, and the environment
     the client reads), built on first use, with GeminiShows' response schema as the client puts it on the wire.
     Building a client costs ~10-70 ms of CPU (two SSL contexts loading the CA bundle, pydantic models); workers
-    make an extractor per run and threads share it. The cache is keyed by a digest, so no key is held in it (nor ever logged); it keeps the
-    last few endpoints used (a dropped client is still used by the extractors holding it)."""
+    make an extractor per run and threads share it. The cache is keyed by a digest, so no key is held in it (nor
+    ever logged); it keeps the last few endpoints used (a dropped client is still used by the extractors holding
+    it)."""
     import os
 
     # the process id too: a forked child must not share its parent's open connections
