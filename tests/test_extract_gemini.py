@@ -452,3 +452,81 @@ def test_the_request_config_is_built_once_and_a_larger_budget_stays_with_its_ima
     assert all(other == first for other in others)
     assert first["mediaResolution"] == "MEDIA_RESOLUTION_LOW" and _thinking_budget(first) == -1
     assert all(body["systemInstruction"] == bodies[0]["systemInstruction"] for body in bodies)
+
+
+@pytest.mark.parametrize("options", [{}, {"max_output_tokens": 3000, "thinking_budget": -1, "media_resolution": "low"}])
+def test_the_request_is_what_the_sdk_sends_for_response_schema_geminishows(server, options):
+    """The schema is converted once, not per call: the body must stay exactly what the SDK itself sends for
+    ``response_schema=GeminiShows`` (responseSchema with its propertyOrdering: the model writes the verdict first),
+    so nobody can silently change what the model is asked for."""
+    from google import genai
+    from google.genai import types
+
+    from daskparse.extract.gemini import SYSTEM_INSTRUCTION, USER_PROMPT, GeminiShows
+
+    image = jpeg_bytes()
+    ex = extractor(server, **options)
+    assert ex._config.response_schema is None  # the fast path is taken (else the SDK's internals moved)
+    ex.extract(image)
+    ours = server.requests[-1].body
+    resolution = options.get("media_resolution")
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(
+        base_url=server.base_url, api_version="v1beta", timeout=10_000,
+        retry_options=types.HttpRetryOptions(attempts=1)))
+    client.models.generate_content(
+        model=ex.options.model, contents=[types.Part.from_bytes(data=image, mime_type="image/jpeg"), USER_PROMPT],
+        config=types.GenerateContentConfig(
+            system_instruction=SYSTEM_INSTRUCTION, temperature=0.0,
+            max_output_tokens=options.get("max_output_tokens", 2048), response_mime_type="application/json",
+            response_schema=GeminiShows,
+            thinking_config=types.ThinkingConfig(thinking_budget=options.get("thinking_budget", 0)),
+            media_resolution=types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}") if resolution else None))
+    sdk = server.requests[-1].body
+    assert ours["generationConfig"] == sdk["generationConfig"]
+    ordering = sdk["generationConfig"]["responseSchema"].get("property_ordering")
+    assert ordering == ["is_flyer", "not_flyer_reason", "shows"]  # as the SDK spells it on the wire
+    assert ours == sdk  # and the rest of the body (image, prompt, system instruction) too
+
+
+def test_extractors_of_one_endpoint_share_one_client_and_each_thread_its_send_time(server):
+    """The client is built once per process and endpoint (not per run's extractor); a shared client's request
+    hook still tells each calling thread when its own request left."""
+    import threading
+
+    first, second = extractor(server), extractor(server)
+    assert first._client is second._client
+    assert extractor(server, timeout=11)._client is not first._client
+    gates = [RecordingGate(), RecordingGate()]
+    first.gate, second.gate = gates
+    server.set_default_answer(None)
+    threads = [threading.Thread(target=ex.extract, args=(jpeg_bytes(color=(n, n, n)),))
+               for n, ex in enumerate([first, second] * 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    slots = gates[0].slots + gates[1].slots
+    assert len(slots) == 8
+    for granted, sent, released in slots:
+        assert sent is not None and granted <= sent <= released
+
+
+def test_a_shared_client_is_held_under_a_digest_never_the_key(server):
+    from daskparse.extract import gemini
+
+    extractor(server)
+    assert gemini._clients and all(KEY not in repr(key) for key in gemini._clients)
+
+
+def test_if_the_sdk_cannot_convert_the_schema_once_it_is_converted_per_call_and_the_body_is_the_same(server,
+                                                                                                    monkeypatch):
+    from daskparse.extract import gemini
+
+    image = jpeg_bytes()
+    extractor(server).extract(image)
+    fast = server.requests[-1].body
+    monkeypatch.setattr(gemini, "_wire_response_schema", lambda client: None)
+    slow = extractor(server, timeout=12)  # another endpoint: a client built with the patch
+    assert slow._config.response_schema is gemini.GeminiShows
+    slow.extract(image)
+    assert server.requests[-1].body == fast

@@ -1,8 +1,9 @@
 """The Gemini extractor: one optimized flyer → one ``generateContent`` call → validated, normalised shows.
 
 Uses the real ``google-genai`` client, which honours ``GOOGLE_GEMINI_BASE_URL`` and
-``GOOGLE_GENAI_API_VERSION`` by itself when the settings leave them unset. The client's own retries are
-off: it ignores RetryInfo, so retrying is done here (a tenacity policy), per fault:
+``GOOGLE_GENAI_API_VERSION`` by itself when the settings leave them unset; one client per process and endpoint,
+shared by every extractor and thread, with the response schema converted once (``_shared_client``). The
+client's own retries are off: it ignores RetryInfo, so retrying is done here (a tenacity policy), per fault:
 
 ========================================  ==============================================================
 fault                                     outcome
@@ -25,6 +26,7 @@ fault: no shows (any listed with it are dropped), so the image's outcome is ``no
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -33,7 +35,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -305,59 +307,155 @@ class _Call:
         return fault
 
 
+# when the calling thread's request last left (monotonic), set by the client's request hook: per thread, not per
+# extractor, as the client (and its hook) is shared by every extractor of the process
+_SENT = threading.local()
+
+
+def _note_send(request: Any) -> None:
+    """httpx's request hook, in the calling thread just before the send; httpcore's ``trace`` extension then
+    says when the body was written out (as late as the client can see: a thread can stall in between)."""
+    _SENT.at = time.monotonic()
+    request.extensions.setdefault("trace", _note_written)
+
+
+def _note_written(event: str, info: dict) -> None:
+    if event.endswith("send_request_body.complete"):
+        _SENT.at = time.monotonic()
+
+
+# Connections the client may hold open. Calls in flight per process are bounded by the gate (up to ~100), and an
+# HTTP/1.1 call holds one connection for its whole latency: httpx's defaults (100 connections, 20 kept alive)
+# would queue calls inside httpx beyond 100 (invisible to the gate, which counts them as sent) and close all but
+# 20 connections after a burst, so the next burst pays TCP and TLS handshakes again (CPU in the calling thread).
+MAX_CONNECTIONS = 256
+
+# the environment the client reads when the options leave a setting unset: part of what a client is for
+_CLIENT_ENVIRONMENT = ("GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_API_VERSION", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+                       "GOOGLE_GENAI_HTTP_CLIENT", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE")
+_CLIENTS_KEPT = 8
+_clients: "OrderedDict[bytes, tuple[Any, Optional[dict]]]" = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def _shared_client(options: GeminiOptions) -> tuple[Any, Optional[dict]]:
+    """The process's ``genai.Client`` for this endpoint (key, base URL, API version, timeout, and the environment
+    the client reads), built on first use, with GeminiShows' response schema as the client puts it on the wire.
+    Building a client costs ~10-70 ms of CPU (two SSL contexts loading the CA bundle, pydantic models); workers
+    make an extractor per run and threads share it. The cache is keyed by a digest, so no key is held in it (nor
+    ever logged); it keeps the last few endpoints used (a dropped client is still used by the extractors holding
+    it)."""
+    import os
+
+    # the process id too: a forked child must not share its parent's open connections
+    parts = (os.getpid(), options.api_key, options.base_url, options.api_version, repr(float(options.timeout)),
+             *(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
+    key = hashlib.sha256(json.dumps(parts).encode()).digest()
+    with _clients_lock:
+        entry = _clients.get(key)
+        if entry is None:
+            entry = _clients[key] = _build_client(options)
+            while len(_clients) > _CLIENTS_KEPT:
+                _clients.popitem(last=False)
+        else:
+            _clients.move_to_end(key)
+        return entry
+
+
+def _build_client(options: GeminiOptions) -> tuple[Any, Optional[dict]]:
+    from google import genai
+    from google.genai import types
+
+    client_args: dict[str, Any] = {
+        # when each request really leaves: the gate counts it from then, not from its grant (daskparse.gate)
+        "event_hooks": {"request": [_note_send]}}
+    limits = _connection_limits()
+    if limits is not None:
+        client_args["limits"] = limits
+    http_options = types.HttpOptions(
+        timeout=int(options.timeout * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+        client_args=client_args,
+        base_url=options.base_url or None,  # None: the SDK's own (it patches in only what is set)
+        api_version=options.api_version or None,
+    )
+    client = genai.Client(api_key=options.api_key, http_options=http_options)
+    return client, _wire_response_schema(client)
+
+
+def _connection_limits() -> Any:
+    """``Limits`` of the HTTP package the SDK will use (httpx2, or httpx): the SDK picks its backend by the
+    classes in ``client_args``, so a Limits of the other package would switch it. None if that cannot be told."""
+    try:
+        import importlib
+
+        from google.genai import _api_client, types
+
+        backend = _api_client._get_http_client_backend(types.HttpOptions())
+        package = importlib.import_module(backend)
+        return package.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
+    except Exception:  # SDK internals moved: its defaults
+        logger.debug("Gemini: the SDK's HTTP backend is unknown; its default connection limits stand")
+        return None
+
+
+def _wire_response_schema(client: Any) -> Optional[dict]:
+    """GeminiShows exactly as the SDK sends it as ``responseSchema`` (its ``t_schema``, then its dict
+    conversion), made once. None if the SDK's internals moved: then ``response_schema`` goes per call."""
+    try:
+        from google.genai import _common, _transformers
+
+        schema = _common.convert_to_dict(_transformers.t_schema(client._api_client, GeminiShows))
+    except Exception:
+        logger.debug("Gemini: the response schema is converted per call (the SDK's internals moved)")
+        return None
+    return schema if isinstance(schema, dict) and schema.get("properties") else None
+
+
 class GeminiExtractor:
     name = "gemini"
 
     def __init__(self, options: GeminiOptions, *, gate: Optional[Gate] = None,
                  fallback: Optional[Any] = None, sleep: Callable[[float], None] = time.sleep):
-        from google import genai
         from google.genai import types
 
         self._types = types
-        self._sent = threading.local()  # per calling thread: when its request last left (monotonic)
-        http_options = types.HttpOptions(
-            timeout=int(options.timeout * 1000),
-            retry_options=types.HttpRetryOptions(attempts=1),
-            # when each request really leaves: the gate counts it from then, not from its grant (daskparse.gate)
-            client_args={"event_hooks": {"request": [self._note_send]}},
-            base_url=options.base_url or None,  # None: the SDK's own (it patches in only what is set)
-            api_version=options.api_version or None,
-        )
-        self._client = genai.Client(api_key=options.api_key, http_options=http_options)
+        # one client per process and endpoint, shared by every extractor of it (each run's, each thread's)
+        self._client, response_schema = _shared_client(options)
         self.options = options
         self.gate: Gate = gate or ProcessGate()
         self.fallback = fallback  # an extractor used once the daily quota is spent
         self._sleep = sleep
         self._config_error: Optional[GeminiConfigError] = None  # once the key is refused, stop calling
-        self._config = self._generate_config()  # the same for every call (the SDK copies it, never changes it)
+        # the same for every call (the SDK copies it, never changes it)
+        self._config = self._generate_config(response_schema)
         self._retrying = self._retry_policy()
 
     def __repr__(self) -> str:  # never the key
         return f"GeminiExtractor(model={self.options.model!r})"
 
-    def _note_send(self, request: Any) -> None:
-        """httpx's request hook, in the calling thread just before the send; httpcore's ``trace`` extension then
-        says when the body was written out (as late as the client can see: a thread can stall in between)."""
-        self._sent.at = time.monotonic()
-        request.extensions.setdefault("trace", self._note_written)
-
-    def _note_written(self, event: str, info: dict) -> None:
-        if event.endswith("send_request_body.complete"):
-            self._sent.at = time.monotonic()
-
-    def _generate_config(self) -> Any:
+    def _generate_config(self, response_schema: Optional[dict]) -> Any:
         resolution = self.options.media_resolution
+        if response_schema is None:  # the SDK's internals moved: it converts GeminiShows on every call, as before
+            schema: dict[str, Any] = {"response_schema": GeminiShows}
+        else:
+            # GeminiShows as the SDK itself puts it on the wire (responseSchema, propertyOrdering and all), made
+            # once per client: the SDK would re-derive and validate it on every call (~3 ms of CPU). It reaches
+            # the body through extra_body, which the SDK merges into generationConfig as it is (each call's deep
+            # copy of the config carries its own copy, ~0.05 ms: nothing is shared between threads in flight).
+            schema = {"http_options": self._types.HttpOptions(
+                extra_body={"generationConfig": {"responseSchema": response_schema}})}
         return self._types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION,
             temperature=0.0,
             max_output_tokens=self.options.max_output_tokens,
             response_mime_type="application/json",
-            response_schema=GeminiShows,
             # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
             thinking_config=self._types.ThinkingConfig(thinking_budget=self.options.thinking_budget),
             # None is left out of the request (the model's default)
             media_resolution=(self._types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}")
                               if resolution else None),
+            **schema,
         )
 
     def extract(self, jpeg: bytes) -> Extraction:
@@ -444,12 +542,12 @@ class GeminiExtractor:
 
     def _send(self, call: "_Call") -> Any:
         with self.gate.slot(tokens=call.tokens) as grant:
-            self._sent.at = None
+            _SENT.at = None
             try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
                 response = self._client.models.generate_content(
                     model=self.options.model, contents=call.contents, config=call.config)
             finally:
-                grant.sent_at = self._sent.at  # None if it never left: the grant time stands
+                grant.sent_at = _SENT.at  # None if it never left: the grant time stands
             usage_metadata = getattr(response, "usage_metadata", None)
             grant.tokens_used = getattr(usage_metadata, "prompt_token_count", None)
         return response
