@@ -1,9 +1,10 @@
 """The optimize stage: any raster image's bytes in, one upright, sharpened sRGB JPEG out.
 
 Pillow decodes (JPEG in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, the largest
-saving), applies EXIF orientation, turns every mode into RGB and resizes; scikit-image does the pixel
-work (contrast, unsharp mask); imageio writes the JPEG. Nothing here mutates process-wide state, so
-many threads may call ``optimize_image`` at once.
+saving), applies EXIF orientation, turns every mode into RGB and resizes; the pixel work (contrast, unsharp
+mask) is scikit-image's arithmetic done with 256-entry tables and OpenCV's Gaussian blur, in place;
+Pillow writes the JPEG. The only process-wide state touched is OpenCV's thread count, set to 0 (no
+pool of its own) once at import; many threads may call ``optimize_image`` at once.
 
 Decoding is bounded, because a file of a few hundred bytes can declare a canvas that costs gigabytes:
 headers are judged against ``PixelLimits`` before any decoder allocates, each decode waits for its
@@ -19,15 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import imageio.v3 as iio
+import cv2
 import numpy as np
 from PIL import Image, ImageCms
-from skimage import exposure, filters, util
+from skimage import exposure, util
 
 from daskparse.decode_budget import DEFAULT_DECODE_BUDGET, DecodeBudget, PixelLimits
 from daskparse.errors import SourceError
 from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, jpeg_buffers_whole_image, sniff, webp_canvas
 from daskparse.lookalike import perceptual_hash, thumbnail_jpeg
+
+# OpenCV's own pool would run the blur in threads of its own: hidden from the calling thread's CPU clock and
+# competing with the Dask worker's threads (each of which runs an image of its own).
+cv2.setNumThreads(0)
 
 Contrast = Literal["stretch", "clahe", "none"]
 # Bump when a change here alters the JPEG the extractors see: cached results are then recomputed.
@@ -123,13 +128,21 @@ def optimize_image(
         rgb = _downscale(img, plan, orientation)
         del img  # the decoded pixels go before the float work starts
         pixels = _enhance(np.asarray(rgb), contrast)
-        jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality)
+        out = Image.fromarray(pixels)
+        jpeg = _jpeg(out, quality)
     source_width, source_height = plan.stored_size
     if orientation in _QUARTER_TURNS:  # the displayed picture is transposed
         source_width, source_height = source_height, source_width
-    gray = Image.fromarray(pixels).convert("L")
+    gray = out.convert("L")  # once, for both fingerprints (each at full size: the pHash stays what it was)
     return OptimizedImage(jpeg, rgb.width, rgb.height, source_type, source_width, source_height,
                           phash=perceptual_hash(gray), thumbnail=thumbnail_jpeg(gray))
+
+
+def _jpeg(img: Image.Image, quality: int) -> bytes:
+    """Pillow's encoder, as imageio called it (the same bytes), without imageio's plugin look-up."""
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def _raster_type(data: bytes) -> str:
@@ -380,21 +393,84 @@ def _icc_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
 
 
 def _enhance(rgb: np.ndarray, contrast: Contrast) -> np.ndarray:
-    image = util.img_as_float32(rgb)
+    """Contrast, unsharp mask and back to 8 bits: scikit-image's float32 arithmetic, in two float buffers.
+
+    The same values as ``img_as_ubyte(unsharp_mask(rescale_intensity(img_as_float32(rgb), ...), ...))``
+    except the blur, which is OpenCV's float32 Gaussian (float accumulation where scipy's is double: a few
+    float ulps, at most a level or so on a tiny share of pixels once rounded). Every level-to-float step is a
+    256-entry table, the percentiles come from a 256-bin count, and the rest is done in place: the old steps
+    allocated a dozen full-size float images, each of which Dask's malloc setting makes a fresh mmap whose
+    pages fault in one by one (system time; bench/profiles/FINDINGS.md, 1b).
+    """
     if contrast == "stretch":
-        image = _stretch(image)
-    elif contrast == "clahe":
-        image = exposure.equalize_adapthist(image).astype(np.float32, copy=False)
-    elif contrast != "none":
+        levels = _stretch_levels(rgb)
+    elif contrast in ("clahe", "none"):
+        levels = _LEVELS
+    else:
         raise ValueError(f"contrast must be 'stretch', 'clahe' or 'none', not {contrast!r}")
-    # channel_axis=2, never -1: scikit-image 0.26's unsharp_mask returns garbage for -1 on RGB.
-    sharp = filters.unsharp_mask(image, radius=_SHARPEN_RADIUS, amount=_SHARPEN_AMOUNT, channel_axis=2)
-    return util.img_as_ubyte(sharp)
+    image = np.take(levels, rgb)  # float32, rgb's shape: img_as_float32 (and the stretch) by table look-up
+    if contrast == "clahe":
+        image = np.ascontiguousarray(exposure.equalize_adapthist(image), dtype=np.float32)
+    blurred = _blur(image)
+    np.subtract(image, blurred, out=blurred)  # skimage: image + (image - blurred) * amount, clipped to [0, 1]
+    if _SHARPEN_AMOUNT != 1.0:
+        blurred *= np.float32(_SHARPEN_AMOUNT)
+    image += blurred
+    del blurred
+    np.clip(image, 0.0, 1.0, out=image)
+    image *= 255  # img_as_ubyte: float32 multiply, round half to even; nothing left to clip
+    np.rint(image, out=image)
+    return image.astype(np.uint8)
 
 
-def _stretch(image: np.ndarray) -> np.ndarray:
-    step = math.ceil(math.sqrt(image.shape[0] * image.shape[1] / _STRETCH_SAMPLES))
-    low, high = np.percentile(image[::step, ::step], _STRETCH_PERCENTILES)
+def _blur(image: np.ndarray) -> np.ndarray:
+    """scikit-image's ``gaussian(sigma=_SHARPEN_RADIUS, mode="reflect")`` of each channel by itself.
+
+    scipy cuts the kernel at truncate=4.0 sigmas, ``int(4.0 * sigma + 0.5)`` taps each side (13 at 1.5), and
+    normalises the taps it keeps, as OpenCV does for an explicit odd size; scipy's "reflect" (d c b a | a b c d)
+    is OpenCV's BORDER_REFLECT. OpenCV filters the channels of an H x W x 3 array independently, so colours
+    never mix (the scikit-image channel_axis=-1 bug could not happen here: a test checks coloured patches).
+    """
+    taps = 2 * int(4.0 * _SHARPEN_RADIUS + 0.5) + 1
+    return cv2.GaussianBlur(image, (taps, taps), _SHARPEN_RADIUS, sigmaY=_SHARPEN_RADIUS, borderType=cv2.BORDER_REFLECT)
+
+
+# img_as_float32 of every level: float32(level * float32(1 / 255)), as scikit-image computes it.
+_LEVELS = util.img_as_float32(np.arange(256, dtype=np.uint8))
+
+
+def _stretch_levels(rgb: np.ndarray) -> np.ndarray:
+    """The stretched float32 value of each of the 256 levels: rescale_intensity of the levels themselves.
+
+    rescale_intensity works value by value, so the table holds exactly the values it gives on the image.
+    """
+    low, high = _stretch_range(rgb)
     if high - low < 1 / 255:  # a flat image: nothing to stretch
-        return image
-    return exposure.rescale_intensity(image, in_range=(float(low), float(high)), out_range=(0.0, 1.0))
+        return _LEVELS
+    return exposure.rescale_intensity(_LEVELS, in_range=(low, high), out_range=(0.0, 1.0)).astype(np.float32, copy=False)
+
+
+def _stretch_range(rgb: np.ndarray) -> tuple[float, float]:
+    """``np.percentile(img_as_float32(sample), _STRETCH_PERCENTILES)`` of a strided sample, from a 256-bin count.
+
+    np.percentile's "linear" method, step by step (numpy's _quantile): virtual index n*q + (1 - q) - 1 in
+    float64, the order statistics at its floor and the next, lerp in numpy's own form and dtypes (their
+    difference in float32). The order statistics come from the cumulative count instead of a partition
+    of ~750k floats. tests/test_optimize.py checks the result against np.percentile itself.
+    """
+    step = math.ceil(math.sqrt(rgb.shape[0] * rgb.shape[1] / _STRETCH_SAMPLES))
+    cumulative = np.cumsum(np.bincount(rgb[::step, ::step].ravel(), minlength=256))
+    n = int(cumulative[-1])
+    q = np.true_divide(_STRETCH_PERCENTILES, 100)
+    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1
+    previous = np.floor(virtual)
+    below, above = virtual < 0, virtual >= n - 1
+    first = np.where(above, n - 1, np.where(below, 0, previous)).astype(np.intp)
+    second = np.where(above, n - 1, np.where(below, 0, previous + 1)).astype(np.intp)
+    gamma = virtual - np.where(above, -1, first)  # numpy takes it from the index it set to -1 there
+    a = _LEVELS[np.searchsorted(cumulative, first, side="right")]  # the k-th smallest value (0-based)
+    b = _LEVELS[np.searchsorted(cumulative, second, side="right")]
+    diff = b - a
+    value = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=value, where=gamma >= 0.5, casting="unsafe", dtype=type(value.dtype))
+    return float(value[0]), float(value[1])
