@@ -59,9 +59,11 @@ _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16
 # animation decoder, used for every WebP, keeps the canvas twice and Pillow copies it twice (16-18);
 # libavif keeps YUV planes and an RGB copy (9.5 for 8-bit 4:2:0; 10-bit 4:4:4 needs more).
 _DECODER_BYTES_PER_PIXEL = {"webp": 18, "avif": 16}
-# Contrast, sharpening and the JPEG encoder, per output pixel (peak RSS at 1200x800: 44 MB, CLAHE 190 MB).
-# Twenty threads doing it at once took more than the decodes once those were bounded.
-_FINISHING_BYTES_PER_PIXEL = {"stretch": 50, "clahe": 210, "none": 40}
+# Contrast, sharpening, the JPEG encoder and the fingerprints, per output pixel (peak RSS at 1200x800: stretch
+# and none 34 MB, i.e. 37 bytes a pixel: the float image and its blur, 12 each, and the uint8 copies; CLAHE
+# 190 MB). Twenty threads doing it at once took more than the decodes once those were bounded.
+# tests/test_optimize_exact.py measures the stretch path against its figure.
+_FINISHING_BYTES_PER_PIXEL = {"stretch": 42, "clahe": 210, "none": 40}
 
 
 @dataclass(frozen=True)
@@ -453,16 +455,16 @@ def _stretch_levels(rgb: np.ndarray) -> np.ndarray:
 def _stretch_range(rgb: np.ndarray) -> tuple[float, float]:
     """``np.percentile(img_as_float32(sample), _STRETCH_PERCENTILES)`` of a strided sample, from a 256-bin count.
 
-    np.percentile's "linear" method, step by step (numpy's _quantile): virtual index n*q + (1 - q) - 1 in
-    float64, the order statistics at its floor and the next, lerp in numpy's own form and dtypes (their
-    difference in float32). The order statistics come from the cumulative count instead of a partition
-    of ~750k floats. tests/test_optimize.py checks the result against np.percentile itself.
+    np.percentile's "linear" method, step by step (numpy's _quantile): virtual index (n - 1) * q in float64,
+    the order statistics at its floor and the next, lerp in numpy's own form and dtypes (their difference
+    in float32). The order statistics come from the cumulative count instead of a partition of ~750k
+    floats. tests/test_optimize_exact.py checks the result against np.percentile itself.
     """
     step = math.ceil(math.sqrt(rgb.shape[0] * rgb.shape[1] / _STRETCH_SAMPLES))
     cumulative = np.cumsum(np.bincount(rgb[::step, ::step].ravel(), minlength=256))
     n = int(cumulative[-1])
     q = np.true_divide(_STRETCH_PERCENTILES, 100)
-    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1
+    virtual = (n - 1) * q
     previous = np.floor(virtual)
     below, above = virtual < 0, virtual >= n - 1
     first = np.where(above, n - 1, np.where(below, 0, previous)).astype(np.intp)
