@@ -60,10 +60,11 @@ _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16
 # libavif keeps YUV planes and an RGB copy (9.5 for 8-bit 4:2:0; 10-bit 4:4:4 needs more).
 _DECODER_BYTES_PER_PIXEL = {"webp": 18, "avif": 16}
 # Contrast, sharpening, the JPEG encoder and the fingerprints, per output pixel (peak RSS at 1200x800: stretch
-# and none 34 MB, i.e. 37 bytes a pixel: the float image and its blur, 12 each, and the uint8 copies; CLAHE
-# 190 MB). Twenty threads doing it at once took more than the decodes once those were bounded.
-# tests/test_optimize_exact.py measures the stretch path against its figure.
-_FINISHING_BYTES_PER_PIXEL = {"stretch": 42, "clahe": 210, "none": 40}
+# and none 7.6 MB, 8 bytes a pixel: the uint8 copies and two float strips of ~2 MB, which below ~0.3 MP are the
+# whole image, 24 bytes a pixel, but then fewer bytes than the decode's own estimate, whose larger the
+# reservation takes; CLAHE 190 MB, its float image whole). Twenty threads doing it at once took more than the
+# decodes once those were bounded. tests/test_optimize_exact.py measures the stretch path against its figure.
+_FINISHING_BYTES_PER_PIXEL = {"stretch": 20, "clahe": 210, "none": 20}
 
 
 @dataclass(frozen=True)
@@ -395,46 +396,77 @@ def _icc_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
 
 
 def _enhance(rgb: np.ndarray, contrast: Contrast) -> np.ndarray:
-    """Contrast, unsharp mask and back to 8 bits: scikit-image's float32 arithmetic, in two float buffers.
+    """Contrast, unsharp mask and back to 8 bits: scikit-image's float32 arithmetic, a strip of rows at a time.
 
     The same values as ``img_as_ubyte(unsharp_mask(rescale_intensity(img_as_float32(rgb), ...), ...))``
     except the blur, which is OpenCV's float32 Gaussian (float accumulation where scipy's is double: a few
-    float ulps, at most a level or so on a tiny share of pixels once rounded). Every level-to-float step is a
-    256-entry table, the percentiles come from a 256-bin count, and the rest is done in place: the old steps
-    allocated a dozen full-size float images, each of which Dask's malloc setting makes a fresh mmap whose
-    pages fault in one by one (system time; bench/profiles/FINDINGS.md, 1b).
+    float ulps, at most a level once rounded, on a tiny share of pixels). Every level-to-float step is a
+    256-entry table and the percentiles come from a 256-bin count. Only the uint8 output is full size
+    (CLAHE's float image aside): the old steps allocated a dozen full-size float images, each of which Dask's
+    malloc setting makes a fresh mmap whose pages fault in one by one (system time; bench/profiles/FINDINGS.md,
+    1b). The strips overlap by the blur's reach, so each output row is what the whole image would give.
     """
     if contrast == "stretch":
-        levels = _stretch_levels(rgb)
-    elif contrast in ("clahe", "none"):
-        levels = _LEVELS
-    else:
-        raise ValueError(f"contrast must be 'stretch', 'clahe' or 'none', not {contrast!r}")
-    image = np.take(levels, rgb)  # float32, rgb's shape: img_as_float32 (and the stretch) by table look-up
-    if contrast == "clahe":
-        image = np.ascontiguousarray(exposure.equalize_adapthist(image), dtype=np.float32)
-    blurred = _blur(image)
-    np.subtract(image, blurred, out=blurred)  # skimage: image + (image - blurred) * amount, clipped to [0, 1]
-    if _SHARPEN_AMOUNT != 1.0:
-        blurred *= np.float32(_SHARPEN_AMOUNT)
-    image += blurred
-    del blurred
-    np.clip(image, 0.0, 1.0, out=image)
-    image *= 255  # img_as_ubyte: float32 multiply, round half to even; nothing left to clip
-    np.rint(image, out=image)
-    return image.astype(np.uint8)
+        return _sharpened(rgb, _stretch_levels(rgb))
+    if contrast == "none":
+        return _sharpened(rgb, _LEVELS)
+    if contrast == "clahe":  # adaptive: needs the whole float image
+        image = exposure.equalize_adapthist(np.take(_LEVELS, rgb))
+        return _sharpened(np.asarray(image, dtype=np.float32), None)
+    raise ValueError(f"contrast must be 'stretch', 'clahe' or 'none', not {contrast!r}")
 
 
-def _blur(image: np.ndarray) -> np.ndarray:
+def _sharpened(source: np.ndarray, levels: np.ndarray | None) -> np.ndarray:
+    """Unsharp mask of ``levels[source]`` (or of the float ``source`` itself), clipped and rounded to uint8.
+
+    skimage's unsharp_mask: ``image + (image - blurred) * amount`` clipped to [0, 1]; then img_as_ubyte: a
+    float32 multiply by 255 and round half to even (nothing is left to clip). Two float strip buffers are
+    reused for the whole image.
+    """
+    height, width = source.shape[:2]
+    halo = _BLUR_REACH
+    rows = max(4 * halo, _STRIP_BYTES // (12 * width))
+    out = np.empty(source.shape, np.uint8)
+    image = np.empty((min(height, rows + 2 * halo), *source.shape[1:]), np.float32)
+    blurred = np.empty_like(image)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        first, last = max(0, top - halo), min(height, bottom + halo)  # the rows the blur reads
+        strip = image[: last - first]
+        if levels is None:
+            np.copyto(strip, source[first:last])
+        else:
+            # img_as_float32 (and the stretch) by table. OpenCV looks uint8 up as it is, into ``strip``;
+            # np.take would make an int64 copy of the indices (8 bytes a value) and a temporary output.
+            strip = cv2.LUT(source[first:last], levels, dst=strip)
+        blur = _blur(strip, blurred[: last - first])
+        kept, blur = strip[top - first : bottom - first], blur[top - first : bottom - first]
+        np.subtract(kept, blur, out=blur)
+        if _SHARPEN_AMOUNT != 1.0:
+            blur *= np.float32(_SHARPEN_AMOUNT)
+        kept += blur
+        np.clip(kept, 0.0, 1.0, out=kept)
+        kept *= 255
+        np.rint(kept, out=kept)
+        np.copyto(out[top:bottom], kept, casting="unsafe")  # as astype(np.uint8)
+    return out
+
+
+# scipy cuts the Gaussian at truncate=4.0 sigmas: int(4.0 * sigma + 0.5) taps each side (6 at 1.5).
+_BLUR_REACH = int(4.0 * _SHARPEN_RADIUS + 0.5)
+
+
+def _blur(image: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
     """scikit-image's ``gaussian(sigma=_SHARPEN_RADIUS, mode="reflect")`` of each channel by itself.
 
-    scipy cuts the kernel at truncate=4.0 sigmas, ``int(4.0 * sigma + 0.5)`` taps each side (13 at 1.5), and
-    normalises the taps it keeps, as OpenCV does for an explicit odd size; scipy's "reflect" (d c b a | a b c d)
-    is OpenCV's BORDER_REFLECT. OpenCV filters the channels of an H x W x 3 array independently, so colours
-    never mix (the scikit-image channel_axis=-1 bug could not happen here: a test checks coloured patches).
+    scipy keeps ``_BLUR_REACH`` taps each side (13 in all at sigma 1.5) and normalises the taps it keeps,
+    as OpenCV does for an explicit odd size; scipy's "reflect" (d c b a | a b c d) is OpenCV's
+    BORDER_REFLECT. OpenCV filters the channels of an H x W x 3 array independently, so colours never mix
+    (the scikit-image channel_axis=-1 bug could not happen here: a test checks coloured patches).
     """
-    taps = 2 * int(4.0 * _SHARPEN_RADIUS + 0.5) + 1
-    return cv2.GaussianBlur(image, (taps, taps), _SHARPEN_RADIUS, sigmaY=_SHARPEN_RADIUS, borderType=cv2.BORDER_REFLECT)
+    taps = 2 * _BLUR_REACH + 1
+    return cv2.GaussianBlur(image, (taps, taps), _SHARPEN_RADIUS, dst=dst, sigmaY=_SHARPEN_RADIUS,
+                            borderType=cv2.BORDER_REFLECT)
 
 
 # img_as_float32 of every level: float32(level * float32(1 / 255)), as scikit-image computes it.
@@ -461,7 +493,11 @@ def _stretch_range(rgb: np.ndarray) -> tuple[float, float]:
     floats. tests/test_optimize_exact.py checks the result against np.percentile itself.
     """
     step = math.ceil(math.sqrt(rgb.shape[0] * rgb.shape[1] / _STRETCH_SAMPLES))
-    cumulative = np.cumsum(np.bincount(rgb[::step, ::step].ravel(), minlength=256))
+    sample = np.ascontiguousarray(rgb[::step, ::step]).reshape(-1, 1)
+    # OpenCV counts uint8 as it is (np.bincount makes an int64 copy, 8 bytes a value); its float32 counts are
+    # exact below 2**24 values, and a sample has ~750k
+    counts = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel()
+    cumulative = np.cumsum(counts.astype(np.int64))
     n = int(cumulative[-1])
     q = np.true_divide(_STRETCH_PERCENTILES, 100)
     virtual = (n - 1) * q
