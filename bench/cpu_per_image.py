@@ -26,7 +26,8 @@ Then, single-threaded in this process with ``time.thread_time()`` on a sample of
 stages in the order ``process_source`` and ``optimize_image`` run them (optimize's own private steps, so the
 package is not touched; the JPEG is checked equal to ``optimize_image``'s): fetch (``fetch_bytes`` + SHA-256),
 decode (sniff, header plan with draft, load), resize (EXIF orientation, ``_downscale``), enhance (stretch +
-unsharp), encode (imageio JPEG), fingerprint (perceptual hash + thumbnail); then the real
+unsharp: level tables, OpenCV's blur, in place), encode (Pillow JPEG), fingerprint (gray once, perceptual
+hash + thumbnail); then the real
 ``GeminiExtractor.extract`` with its process gate, split at the SDK's ``BaseApiClient.request``: request build
 (everything before it: Part, token estimate, retry policy, the SDK's request conversion), call (inside it:
 httpx, the JSON body with its base64 image, the answer's bytes and JSON; waiting costs no CPU), response parse
@@ -356,7 +357,6 @@ class _Split:
 
 def stage_cpu(paths: list[str]) -> dict:
     """CPU ms per image of each stage, one thread, in the order process_source and optimize_image run them."""
-    import imageio.v3 as iio
     import numpy as np
     from PIL import Image
 
@@ -396,9 +396,10 @@ def stage_cpu(paths: list[str]) -> dict:
             mark("resize")
             pixels = opt._enhance(np.asarray(rgb), "stretch")
             mark("enhance")
-            jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=OUT_QUALITY)
+            out = Image.fromarray(pixels)
+            jpeg = opt._jpeg(out, OUT_QUALITY)
             mark("encode")
-            gray = Image.fromarray(pixels).convert("L")
+            gray = out.convert("L")
             _ = perceptual_hash(gray), thumbnail_jpeg(gray)
             mark("fingerprint")
             started = clock[0]

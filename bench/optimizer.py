@@ -7,8 +7,8 @@ in the same process, on the same bytes, from a thread pool of 1 and of 2 (a work
 this 2-core machine). Rounds interleave the pipelines, so background load hits all alike; each
 figure is the median of the rounds.
 
-- daskparse: ``optimize_image`` (Pillow draft decode, LANCZOS resize, skimage percentile stretch
-  and unsharp mask, imageio JPEG).
+- daskparse: ``optimize_image`` (Pillow draft decode, LANCZOS resize, percentile stretch and unsharp
+  mask: scikit-image's arithmetic by 256-entry tables and OpenCV's float32 blur, Pillow JPEG).
 - pillow: draft + ``thumbnail`` LANCZOS + ``UnsharpMask`` + ``autocontrast`` + JPEG 95.
 - libvips: ``thumbnail_buffer`` (shrink-on-load) + ``sharpen`` + JPEG 95, no contrast step;
   libvips' own concurrency set to 1 and its operation cache off, so the pool alone decides how

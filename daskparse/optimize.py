@@ -1,9 +1,10 @@
 """The optimize stage: any raster image's bytes in, one upright, sharpened sRGB JPEG out.
 
 Pillow decodes (JPEG in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, the largest
-saving), applies EXIF orientation, turns every mode into RGB and resizes; scikit-image does the pixel
-work (contrast, unsharp mask); imageio writes the JPEG. Nothing here mutates process-wide state, so
-many threads may call ``optimize_image`` at once.
+saving), applies EXIF orientation, turns every mode into RGB and resizes; the pixel work (contrast, unsharp
+mask) is scikit-image's arithmetic done with 256-entry tables and OpenCV's Gaussian blur, in place;
+Pillow writes the JPEG. The only process-wide state touched is OpenCV's thread count, set to 0 (no
+pool of its own) once at import; many threads may call ``optimize_image`` at once.
 
 Decoding is bounded, because a file of a few hundred bytes can declare a canvas that costs gigabytes:
 headers are judged against ``PixelLimits`` before any decoder allocates, each decode waits for its
@@ -19,15 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import imageio.v3 as iio
+import cv2
 import numpy as np
 from PIL import Image, ImageCms
-from skimage import exposure, filters, util
+from skimage import exposure, util
 
 from daskparse.decode_budget import DEFAULT_DECODE_BUDGET, DecodeBudget, PixelLimits
 from daskparse.errors import SourceError
 from daskparse.imagetypes import PILLOW_FORMATS, RASTER_TYPES, SNIFF_BYTES, jpeg_buffers_whole_image, sniff, webp_canvas
 from daskparse.lookalike import perceptual_hash, thumbnail_jpeg
+
+# OpenCV's own pool would run the blur in threads of its own: hidden from the calling thread's CPU clock and
+# competing with the Dask worker's threads (each of which runs an image of its own).
+cv2.setNumThreads(0)
 
 Contrast = Literal["stretch", "clahe", "none"]
 # Bump when a change here alters the JPEG the extractors see: cached results are then recomputed.
@@ -54,9 +59,12 @@ _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16
 # animation decoder, used for every WebP, keeps the canvas twice and Pillow copies it twice (16-18);
 # libavif keeps YUV planes and an RGB copy (9.5 for 8-bit 4:2:0; 10-bit 4:4:4 needs more).
 _DECODER_BYTES_PER_PIXEL = {"webp": 18, "avif": 16}
-# Contrast, sharpening and the JPEG encoder, per output pixel (peak RSS at 1200x800: 44 MB, CLAHE 190 MB).
-# Twenty threads doing it at once took more than the decodes once those were bounded.
-_FINISHING_BYTES_PER_PIXEL = {"stretch": 50, "clahe": 210, "none": 40}
+# Contrast, sharpening, the JPEG encoder and the fingerprints, per output pixel (peak RSS at 1200x800: stretch
+# and none 7.6 MB, 8 bytes a pixel: the uint8 copies and two float strips of ~2 MB, which below ~0.3 MP are the
+# whole image, 24 bytes a pixel, but then fewer bytes than the decode's own estimate, whose larger the
+# reservation takes; CLAHE 190 MB, its float image whole). Twenty threads doing it at once took more than the
+# decodes once those were bounded. tests/test_optimize_exact.py measures the stretch path against its figure.
+_FINISHING_BYTES_PER_PIXEL = {"stretch": 20, "clahe": 210, "none": 20}
 
 
 @dataclass(frozen=True)
@@ -123,13 +131,21 @@ def optimize_image(
         rgb = _downscale(img, plan, orientation)
         del img  # the decoded pixels go before the float work starts
         pixels = _enhance(np.asarray(rgb), contrast)
-        jpeg = iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality)
+        out = Image.fromarray(pixels)
+        jpeg = _jpeg(out, quality)
     source_width, source_height = plan.stored_size
     if orientation in _QUARTER_TURNS:  # the displayed picture is transposed
         source_width, source_height = source_height, source_width
-    gray = Image.fromarray(pixels).convert("L")
+    gray = out.convert("L")  # once, for both fingerprints (each at full size: the pHash stays what it was)
     return OptimizedImage(jpeg, rgb.width, rgb.height, source_type, source_width, source_height,
                           phash=perceptual_hash(gray), thumbnail=thumbnail_jpeg(gray))
+
+
+def _jpeg(img: Image.Image, quality: int) -> bytes:
+    """Pillow's encoder, as imageio called it (the same bytes), without imageio's plugin look-up."""
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def _raster_type(data: bytes) -> str:
@@ -380,21 +396,119 @@ def _icc_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
 
 
 def _enhance(rgb: np.ndarray, contrast: Contrast) -> np.ndarray:
-    image = util.img_as_float32(rgb)
+    """Contrast, unsharp mask and back to 8 bits: scikit-image's float32 arithmetic, a strip of rows at a time.
+
+    The same values as ``img_as_ubyte(unsharp_mask(rescale_intensity(img_as_float32(rgb), ...), ...))``
+    except the blur, which is OpenCV's float32 Gaussian (float accumulation where scipy's is double: a few
+    float ulps, at most a level once rounded, on a tiny share of pixels). Every level-to-float step is a
+    256-entry table and the percentiles come from a 256-bin count. Only the uint8 output is full size
+    (CLAHE's float image aside): the old steps allocated a dozen full-size float images, each of which Dask's
+    malloc setting makes a fresh mmap whose pages fault in one by one (system time; bench/profiles/FINDINGS.md,
+    1b). The strips overlap by the blur's reach, so each output row is what the whole image would give.
+    """
     if contrast == "stretch":
-        image = _stretch(image)
-    elif contrast == "clahe":
-        image = exposure.equalize_adapthist(image).astype(np.float32, copy=False)
-    elif contrast != "none":
-        raise ValueError(f"contrast must be 'stretch', 'clahe' or 'none', not {contrast!r}")
-    # channel_axis=2, never -1: scikit-image 0.26's unsharp_mask returns garbage for -1 on RGB.
-    sharp = filters.unsharp_mask(image, radius=_SHARPEN_RADIUS, amount=_SHARPEN_AMOUNT, channel_axis=2)
-    return util.img_as_ubyte(sharp)
+        return _sharpened(rgb, _stretch_levels(rgb))
+    if contrast == "none":
+        return _sharpened(rgb, _LEVELS)
+    if contrast == "clahe":  # adaptive: needs the whole float image
+        image = exposure.equalize_adapthist(np.take(_LEVELS, rgb))
+        return _sharpened(np.asarray(image, dtype=np.float32), None)
+    raise ValueError(f"contrast must be 'stretch', 'clahe' or 'none', not {contrast!r}")
 
 
-def _stretch(image: np.ndarray) -> np.ndarray:
-    step = math.ceil(math.sqrt(image.shape[0] * image.shape[1] / _STRETCH_SAMPLES))
-    low, high = np.percentile(image[::step, ::step], _STRETCH_PERCENTILES)
+def _sharpened(source: np.ndarray, levels: np.ndarray | None) -> np.ndarray:
+    """Unsharp mask of ``levels[source]`` (or of the float ``source`` itself), clipped and rounded to uint8.
+
+    skimage's unsharp_mask: ``image + (image - blurred) * amount`` clipped to [0, 1]; then img_as_ubyte: a
+    float32 multiply by 255 and round half to even (nothing is left to clip). Two float strip buffers are
+    reused for the whole image.
+    """
+    height, width = source.shape[:2]
+    halo = _BLUR_REACH
+    rows = max(4 * halo, _STRIP_BYTES // (12 * width))
+    out = np.empty(source.shape, np.uint8)
+    image = np.empty((min(height, rows + 2 * halo), *source.shape[1:]), np.float32)
+    blurred = np.empty_like(image)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        first, last = max(0, top - halo), min(height, bottom + halo)  # the rows the blur reads
+        strip = image[: last - first]
+        if levels is None:
+            np.copyto(strip, source[first:last])
+        else:
+            # img_as_float32 (and the stretch) by table. OpenCV looks uint8 up as it is, into ``strip``;
+            # np.take would make an int64 copy of the indices (8 bytes a value) and a temporary output.
+            strip = cv2.LUT(source[first:last], levels, dst=strip)
+        blur = _blur(strip, blurred[: last - first])
+        kept, blur = strip[top - first : bottom - first], blur[top - first : bottom - first]
+        np.subtract(kept, blur, out=blur)
+        if _SHARPEN_AMOUNT != 1.0:
+            blur *= np.float32(_SHARPEN_AMOUNT)
+        kept += blur
+        np.clip(kept, 0.0, 1.0, out=kept)
+        kept *= 255
+        np.rint(kept, out=kept)
+        np.copyto(out[top:bottom], kept, casting="unsafe")  # as astype(np.uint8)
+    return out
+
+
+# scipy cuts the Gaussian at truncate=4.0 sigmas: int(4.0 * sigma + 0.5) taps each side (6 at 1.5).
+_BLUR_REACH = int(4.0 * _SHARPEN_RADIUS + 0.5)
+
+
+def _blur(image: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+    """scikit-image's ``gaussian(sigma=_SHARPEN_RADIUS, mode="reflect")`` of each channel by itself.
+
+    scipy keeps ``_BLUR_REACH`` taps each side (13 in all at sigma 1.5) and normalises the taps it keeps,
+    as OpenCV does for an explicit odd size; scipy's "reflect" (d c b a | a b c d) is OpenCV's
+    BORDER_REFLECT. OpenCV filters the channels of an H x W x 3 array independently, so colours never mix
+    (the scikit-image channel_axis=-1 bug could not happen here: a test checks coloured patches).
+    """
+    taps = 2 * _BLUR_REACH + 1
+    return cv2.GaussianBlur(image, (taps, taps), _SHARPEN_RADIUS, dst=dst, sigmaY=_SHARPEN_RADIUS,
+                            borderType=cv2.BORDER_REFLECT)
+
+
+# img_as_float32 of every level: float32(level * float32(1 / 255)), as scikit-image computes it.
+_LEVELS = util.img_as_float32(np.arange(256, dtype=np.uint8))
+
+
+def _stretch_levels(rgb: np.ndarray) -> np.ndarray:
+    """The stretched float32 value of each of the 256 levels: rescale_intensity of the levels themselves.
+
+    rescale_intensity works value by value, so the table holds exactly the values it gives on the image.
+    """
+    low, high = _stretch_range(rgb)
     if high - low < 1 / 255:  # a flat image: nothing to stretch
-        return image
-    return exposure.rescale_intensity(image, in_range=(float(low), float(high)), out_range=(0.0, 1.0))
+        return _LEVELS
+    return exposure.rescale_intensity(_LEVELS, in_range=(low, high), out_range=(0.0, 1.0)).astype(np.float32, copy=False)
+
+
+def _stretch_range(rgb: np.ndarray) -> tuple[float, float]:
+    """``np.percentile(img_as_float32(sample), _STRETCH_PERCENTILES)`` of a strided sample, from a 256-bin count.
+
+    np.percentile's "linear" method, step by step (numpy's _quantile): virtual index (n - 1) * q in float64,
+    the order statistics at its floor and the next, lerp in numpy's own form and dtypes (their difference
+    in float32). The order statistics come from the cumulative count instead of a partition of ~750k
+    floats. tests/test_optimize_exact.py checks the result against np.percentile itself.
+    """
+    step = math.ceil(math.sqrt(rgb.shape[0] * rgb.shape[1] / _STRETCH_SAMPLES))
+    sample = np.ascontiguousarray(rgb[::step, ::step]).reshape(-1, 1)
+    # OpenCV counts uint8 as it is (np.bincount makes an int64 copy, 8 bytes a value); its float32 counts are
+    # exact below 2**24 values, and a sample has ~750k
+    counts = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel()
+    cumulative = np.cumsum(counts.astype(np.int64))
+    n = int(cumulative[-1])
+    q = np.true_divide(_STRETCH_PERCENTILES, 100)
+    virtual = (n - 1) * q
+    previous = np.floor(virtual)
+    below, above = virtual < 0, virtual >= n - 1
+    first = np.where(above, n - 1, np.where(below, 0, previous)).astype(np.intp)
+    second = np.where(above, n - 1, np.where(below, 0, previous + 1)).astype(np.intp)
+    gamma = virtual - np.where(above, -1, first)  # numpy takes it from the index it set to -1 there
+    a = _LEVELS[np.searchsorted(cumulative, first, side="right")]  # the k-th smallest value (0-based)
+    b = _LEVELS[np.searchsorted(cumulative, second, side="right")]
+    diff = b - a
+    value = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=value, where=gamma >= 0.5, casting="unsafe", dtype=type(value.dtype))
+    return float(value[0]), float(value[1])

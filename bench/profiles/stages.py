@@ -7,6 +7,9 @@ and mean absolute pixel difference of the decoded JPEGs, and whether the look-al
     PYTHONPATH=. python -m bench.profiles.stages [--rounds 5] [--json out.json]
 
 Run it with MALLOC_TRIM_THRESHOLD_=65536 to see what a Dask worker sees (its nanny sets that).
+
+Since issue 17's optimizer change, "today" is the optimizer as it was (OPTIMIZER_VERSION "1", scikit-image's
+formulation) and "package optimize_image" the package's current one, both in the same run: before and after.
 """
 
 from __future__ import annotations
@@ -98,6 +101,13 @@ def today(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
     thumb = thumbnail_jpeg(gray)
     clock.lap("fp: thumbnail")
     return jpeg, phash, thumb
+
+
+def package(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
+    """The package's optimize_image as it is now, in one lap (issue 17 built "fast float32" into it)."""
+    result = optimize_image(data, max_size=BOX, quality=QUALITY)
+    clock.lap("optimize_image")
+    return result.jpeg, result.phash, result.thumbnail
 
 
 def _stretch_lut(arr: np.ndarray) -> np.ndarray | None:
@@ -329,6 +339,7 @@ def pillow_reference(data: bytes, clock: Clock) -> tuple[bytes, int | None, byte
 
 PIPELINES = {
     "today": today,
+    "package optimize_image": package,
     "lean float32": lean_float32,
     "lean float32 + small fp": lambda d, c: lean_float32(d, c, True),
     "pillow uint8 + small fp": lambda d, c: pillow_uint8(d, c, True),
@@ -379,11 +390,11 @@ def main() -> None:
                         fn(data, Clock())
         return
     files = images()
-    # sanity: the scratch copy is today's optimize_image
+    # sanity: the scratch copy is the old optimize_image, which the package's differs from by JPEG noise only
     for data in files:
         ref = optimize_image(data, max_size=BOX, quality=QUALITY)
         jpeg, phash, thumb = today(data, Clock())
-        assert (jpeg, phash, thumb) == (ref.jpeg, ref.phash, ref.thumbnail), "scratch copy drifted from optimize_image"
+        assert phash == ref.phash and _difference(jpeg, ref.jpeg)[0] <= 8, "scratch copy drifted from optimize_image"
     outputs = {name: [fn(d, Clock()) for d in files] for name, fn in PIPELINES.items()}
     per_stage: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in PIPELINES}
     totals: dict[str, list[float]] = defaultdict(list)
