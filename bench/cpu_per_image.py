@@ -48,7 +48,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import logging
 import os
 import statistics
 import tempfile

@@ -6,7 +6,6 @@ float32 Gaussian, equal to scikit-image's to float precision. The reference belo
 was (OPTIMIZER_VERSION "1"): kept here, not in the package.
 """
 
-import io
 import json
 import math
 import subprocess
