@@ -64,6 +64,7 @@ class WorkerResources:
         self._extractors: collections.OrderedDict[tuple, Extractor] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._calls: Optional[ThreadPoolExecutor] = None
+        self._calls_lock = threading.Lock()  # not ``_lock``: an extractor's build (~0.1-0.5 s) holds that one
 
     @classmethod
     def here(cls) -> "WorkerResources":
@@ -103,7 +104,7 @@ class WorkerResources:
     def call_pool(self) -> ThreadPoolExecutor:
         """The threads this worker's Gemini calls wait in (``process_partition``), shared by its tasks: calls in
         flight are bounded by the cluster's gate, not by the worker's task threads."""
-        with self._lock:
+        with self._calls_lock:
             if self._calls is None:
                 self._calls = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="daskparse-call")
             return self._calls
@@ -115,6 +116,7 @@ class WorkerResources:
         """Called by the worker as it closes (``Worker.extensions``' hook): its extractors go with it."""
         with self._lock:
             self._extractors.clear()
+        with self._calls_lock:
             calls, self._calls = self._calls, None
         if calls is not None:  # its calls belong to tasks the closing worker has given up: no wait for them
             calls.shutdown(wait=False, cancel_futures=True)
