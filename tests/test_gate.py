@@ -71,6 +71,61 @@ def test_concurrency_cap_and_release():
     assert extension.metrics()["in_flight"] == 2
 
 
+def test_waiting_callers_are_served_in_turn_and_only_the_first_in_line_asks_the_limiter():
+    """Hundreds of calls may wait at once now that calls in flight are not bound by threads: a release must not wake
+    them all (each asking the limiter) but hand the next grant to the caller first in line."""
+    extension = _extension(rpm=100_000, concurrency=1, burst=1000)
+    limiter = extension.limiter()
+    asked = []
+    original = limiter.try_grant
+    limiter.try_grant = lambda worker="", tokens=0: asked.append(worker) or original(worker, tokens)
+
+    async def main():
+        first = await extension.acquire(worker="first")
+        waiters = []
+        for index in range(100):
+            waiters.append(asyncio.ensure_future(extension.acquire(worker=f"w{index}")))
+            await asyncio.sleep(0)  # each reaches the queue before the next: their order is known
+        await asyncio.sleep(0.05)
+        assert extension.metrics()["waiting"] == 100
+        slot, order = first["slot"], []
+        for _ in range(100):
+            asked.clear()
+            extension.release(slot=slot)
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED, timeout=5)
+            assert len(done) == 1 and len(asked) <= 2  # one caller woke, and asked (twice at most: a spurious wake)
+            winner = done.pop()
+            waiters.remove(winner)
+            slot = winner.result()["slot"]
+            order.append(limiter.in_flight[slot][0])
+        return order
+
+    assert asyncio.run(main()) == [f"w{index}" for index in range(100)]  # first come, first served
+    assert extension.metrics()["waiting"] == 0
+
+
+def test_a_caller_that_goes_away_while_queued_leaves_the_line_and_the_gate_closing_reaches_the_rest():
+    extension = _extension(rpm=100_000, concurrency=1, burst=1000)
+
+    async def main():
+        first = await extension.acquire(worker="first")
+        second = asyncio.ensure_future(extension.acquire(worker="second"))
+        third = asyncio.ensure_future(extension.acquire(worker="third"))
+        fourth = asyncio.ensure_future(extension.acquire(worker="fourth"))
+        await asyncio.sleep(0.05)
+        third.cancel()  # its worker died while it waited in line
+        await asyncio.sleep(0.05)
+        assert extension.metrics()["waiting"] == 2 and len(extension.queues["daskparse"]) == 2
+        extension.release(slot=first["slot"])
+        granted = await asyncio.wait_for(second, 2)
+        assert granted["slot"] and not fourth.done()
+        extension.close_gate(reason="the daily quota")
+        return await asyncio.wait_for(fourth, 2)
+
+    assert asyncio.run(main()) == {"slot": None, "closed": "the daily quota"}
+    assert extension.metrics()["waiting"] == 0 and not extension.queues["daskparse"]
+
+
 def test_a_429_pauses_every_grant_and_repeated_429s_halve_the_rate_which_recovers():
     extension = _extension(rpm=600, window=1.0, burst=0, concurrency=100, recovery=0.2)
 
