@@ -148,8 +148,8 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     # A Gemini call waits on the network: it goes to the worker's call pool while this thread prepares the next
     # image, so calls in flight are bounded by the cluster's gate, not by the task threads. The local extractor is
     # CPU work: in this thread.
-    pool = resources.call_pool() if settings.extractor_name == "gemini" else None
-    each = _StoreEach(cache) if pool is not None else None
+    overlap = settings.extractor_name == "gemini"
+    each = _StoreEach(cache) if overlap else None
     if cache is not None:
         recovered = _stored_earlier(sources, cache, each=each is not None)
         if len(recovered) == len(sources):
@@ -167,10 +167,10 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
             prepared = prepare_source(source, settings, cache)
             if isinstance(prepared, Outcome):
                 answers.append(each(prepared) if each is not None else prepared)
-            elif pool is None:
+            elif not overlap:
                 answers.append(extract_source(prepared, extractor))
-            else:
-                answers.append(pool.submit(_extract_and_store, prepared, extractor, each))
+            else:  # waits here while the worker has as many calls out as it can send (``submit_call``)
+                answers.append(resources.submit_call(_extract_and_store, prepared, extractor, each))
         for answer in answers:  # every call is waited for, even after one ended the run: nothing is left running
             try:
                 result.outcomes.append(answer if isinstance(answer, Outcome) else answer.result())

@@ -17,7 +17,7 @@ import collections
 import datetime as dt
 import hashlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from daskparse.extract import Extractor, build_extractor
@@ -29,7 +29,9 @@ from daskparse.settings import Settings
 EXTENSION = "daskparse"  # the key in ``worker.extensions``
 KEPT = 8  # extractors kept per worker: runs on one cluster come one after another
 # Threads of a worker's call pool: as many calls as the gate can allow in flight, all from one worker at worst.
-# A thread waiting on a socket costs no CPU; the pool starts them as calls need them.
+# A thread waiting on a socket costs no CPU; the pool starts them as calls need them. Also the most images a
+# worker holds ready for a call (``submit_call``): with the quota binding, tasks would otherwise optimize the
+# whole backlog ahead of the gate and hold every JPEG (~300 KB each) until its turn.
 CALL_THREADS = MAX_IN_FLIGHT
 
 # A gate is what daskparse.extract.gemini.Gate describes (a RateGate, a ProcessGate, a benchmark's wrapper)
@@ -65,6 +67,7 @@ class WorkerResources:
         self._lock = threading.Lock()
         self._calls: Optional[ThreadPoolExecutor] = None
         self._calls_lock = threading.Lock()  # not ``_lock``: an extractor's build (~0.1-0.5 s) holds that one
+        self._call_room = threading.BoundedSemaphore(CALL_THREADS)  # calls submitted and not ended
 
     @classmethod
     def here(cls) -> "WorkerResources":
@@ -102,12 +105,24 @@ class WorkerResources:
             return extractor
 
     def call_pool(self) -> ThreadPoolExecutor:
-        """The threads this worker's Gemini calls wait in (``process_partition``), shared by its tasks: calls in
-        flight are bounded by the cluster's gate, not by the worker's task threads."""
+        """The threads this worker's Gemini calls wait in, shared by its tasks: calls in flight are bounded by the
+        cluster's gate, not by the worker's task threads."""
         with self._calls_lock:
             if self._calls is None:
                 self._calls = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="daskparse-call")
             return self._calls
+
+    def submit_call(self, call: Callable[..., Any], *args: Any) -> Future:
+        """``call(*args)`` in the call pool; first waits, in the calling task's thread, while the worker already has
+        ``CALL_THREADS`` calls submitted and not ended (so a task prepares no more images than can be sent)."""
+        self._call_room.acquire()
+        try:
+            future = self.call_pool().submit(call, *args)
+        except BaseException:
+            self._call_room.release()
+            raise
+        future.add_done_callback(lambda _: self._call_room.release())
+        return future
 
     def __len__(self) -> int:
         return len(self._extractors)

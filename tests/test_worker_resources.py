@@ -188,3 +188,31 @@ def test_a_plugin_that_would_replace_the_running_one_is_refused(in_process_clust
     with pytest.raises(TypeError, match="not a OncePerScheduler"):
         add_once(cluster.scheduler, Replacing())
     assert issubclass(RateGateExtension, OncePerScheduler) and issubclass(BoardExtension, OncePerScheduler)
+
+
+def test_a_worker_holds_no_more_images_ready_than_it_can_send(monkeypatch):
+    """With the quota binding, calls wait at the gate: a task must stop preparing images once the worker has as many
+    calls out as its pool can run, rather than optimize the whole backlog and hold every JPEG in memory."""
+    import threading
+
+    from daskparse import worker_resources
+
+    monkeypatch.setattr(worker_resources, "CALL_THREADS", 2)
+    resources = worker_resources.WorkerResources()
+    gate = threading.Event()
+    first = resources.submit_call(gate.wait, 30)
+    second = resources.submit_call(gate.wait, 30)
+    submitted = threading.Event()
+    third = {}
+
+    def submit_third():
+        third["future"] = resources.submit_call(lambda: "third")
+        submitted.set()
+
+    thread = threading.Thread(target=submit_third)
+    thread.start()
+    assert not submitted.wait(0.5)  # two calls out: the third waits to be submitted
+    gate.set()  # the gate lets the first two go
+    assert submitted.wait(10) and third["future"].result(10) == "third"
+    assert first.result(10) and second.result(10)
+    thread.join(10)
