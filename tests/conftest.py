@@ -11,6 +11,17 @@ from daskparse.testing.image_server import ImageServer
 GEMINI_KEY = "AIzaSy-test-key-0123456789-abcdefghijk"  # shaped like a real key, so leak checks mean something
 
 
+def json_from_python(script: str, timeout: float = 300):
+    """Run ``script`` in a fresh Python (a peak RSS of its own, no state of this process) and read the JSON of its
+    last line of output."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def jpeg_bytes(width=64, height=48, color=(200, 30, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, "JPEG", quality=90)

@@ -1,9 +1,6 @@
 import io
-import json
 import resource
 import struct
-import subprocess
-import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +12,7 @@ from daskparse.decode_budget import DecodeBudget
 from daskparse.errors import SourceError
 from daskparse.optimize import OptimizedImage, optimize_image
 from daskparse.testing import hostile_images
+from conftest import json_from_python
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -381,8 +379,7 @@ def test_the_hostile_images_cost_little_memory_in_a_fresh_process():
         "    grown[name] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024\n"
         "print(json.dumps(grown))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
-    grown_mb = json.loads(done.stdout.strip().splitlines()[-1])
+    grown_mb = json_from_python(script)
     assert max(grown_mb.values()) < 300, grown_mb  # generous: measured 0
 
 

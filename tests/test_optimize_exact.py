@@ -6,10 +6,7 @@ float32 Gaussian, equal to scikit-image's to float precision. The reference belo
 was (OPTIMIZER_VERSION "1"): kept here, not in the package.
 """
 
-import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +14,7 @@ from PIL import Image
 from skimage import exposure, filters, util
 
 from daskparse import optimize as opt
+from conftest import json_from_python
 
 PERCENTILES = (0.5, 99.5)
 
@@ -166,8 +164,7 @@ def test_the_finishing_work_stays_within_its_share_of_the_decode_budget():
         "finish(rgb)\n"
         "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / rgb[..., 0].size))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
-    per_pixel = json.loads(done.stdout.strip().splitlines()[-1])
+    per_pixel = json_from_python(script)
     assert per_pixel <= opt._FINISHING_BYTES_PER_PIXEL["stretch"], per_pixel
 
 
