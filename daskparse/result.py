@@ -14,7 +14,7 @@ from daskparse.output import atomic_write, write_shows
 from daskparse.shows import SHOW_COLUMNS, as_text
 
 # Gemini usage per image, this run's (a cache hit made no call: zeros): the Usage fields that are columns
-OUTCOME_USAGE = ("requests", "input_tokens", "output_tokens", "thoughts_tokens")
+OUTCOME_USAGE = ("requests", "input_tokens", "image_tokens", "output_tokens", "thoughts_tokens")
 # cached: the cache level that answered
 OUTCOME_COLUMNS = ["source", "cleaned_url", "status", "shows", "cached", *OUTCOME_USAGE]
 # Columns worth reading in a terminal; the DataFrame has them all.

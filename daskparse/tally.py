@@ -224,6 +224,8 @@ class RunTally:
             stats["model"] = settings.model_name  # what the cost is priced for (or why it is unknown)
             stats.update(self.usage.stats())
             stats.update(self.cost_stats())
+            # what one image sent cost in tokens, as the answers reported (issue 18: the documented rule is often off)
+            stats["imageTokensPerImage"] = round(self.usage.image_tokens / self.billed, 1) if self.billed else None
             stats["thinkingBudget"] = settings.thinking_budget if settings.thinking_budget is not None else \
                 settings.thinking_tokens
             stats["fellBackToLocal"] = self.local_fallbacks

@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import random
 import re
 import threading
@@ -46,6 +45,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 
 from daskparse.errors import QuotaExhausted, SourceError
 from daskparse.extract import Extraction
+from daskparse.image_tokens import ImageTokenEstimate, image_token_estimate
 from daskparse.normalise import normalise_show
 from daskparse.options import GeminiOptions
 from daskparse.settings import GEMINI_KEY_PAGE
@@ -187,22 +187,35 @@ def count_response(usage: Usage, response: Any) -> None:
     usage.input_tokens += meta.prompt_token_count or 0
     usage.output_tokens += meta.candidates_token_count or 0
     usage.thoughts_tokens += meta.thoughts_token_count or 0
-    for detail in meta.prompt_tokens_details or []:
-        if str(getattr(detail.modality, "value", detail.modality)) == "IMAGE":
-            usage.image_tokens += detail.token_count or 0
+    usage.image_tokens += reported_image_tokens(response)
 
 
-def estimate_input_tokens(jpeg: bytes) -> int:
-    """Input tokens of one request before it is sent (for the tokens-per-minute limit): image tiles + prompt."""
+PROMPT_TOKENS = (len(SYSTEM_INSTRUCTION) + len(USER_PROMPT)) // 4  # the usual ~4 characters a token
+
+
+def image_size(jpeg: bytes) -> tuple[int, int]:
+    """The image's width and height from its header (768 x 768 if it cannot be read: the server will say)."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(jpeg)) as image:
-            width, height = image.size
+            return image.size
     except Exception:
-        width = height = 768
-    tiles = 1 if max(width, height) <= 384 else math.ceil(width / 768) * math.ceil(height / 768)
-    return 258 * tiles + (len(SYSTEM_INSTRUCTION) + len(USER_PROMPT)) // 4
+        return 768, 768
+
+
+def estimate_input_tokens(jpeg: bytes, estimate: ImageTokenEstimate) -> int:
+    """Input tokens of one request before it is sent (for the tokens-per-minute limit): the image's, as
+    ``estimate`` puts them (the documented rule, corrected by the answers), and the prompt's."""
+    return estimate.tokens(*image_size(jpeg)) + PROMPT_TOKENS
+
+
+def reported_image_tokens(response: Any) -> int:
+    """The image tokens an answer's ``usageMetadata`` reports (0 if it says nothing)."""
+    meta = getattr(response, "usage_metadata", None)
+    details = getattr(meta, "prompt_tokens_details", None) or []
+    return sum(detail.token_count or 0 for detail in details
+               if str(getattr(detail.modality, "value", detail.modality)) == "IMAGE")
 
 
 def retry_delay(details: Any, message: Optional[str], default: float = 1.0) -> float:
@@ -299,6 +312,7 @@ class _Call:
     config: Any  # GenerateContentConfig: the extractor's, or a copy with a larger output budget
     tokens: int  # estimated input tokens, booked at the gate
     usage: Usage
+    size: tuple[int, int] = (0, 0)  # the image's width and height (the estimate learns by size)
     faults: Counter = field(default_factory=Counter)
 
     def fault(self, fault: _Retry) -> _Retry:
@@ -427,6 +441,8 @@ class GeminiExtractor:
         self.fallback = fallback  # an extractor used once the daily quota is spent
         self._sleep = sleep
         self._config_error: Optional[GeminiConfigError] = None  # once the key is refused, stop calling
+        # the image's input tokens before a call (the TPM gate's booking), learning from each answer; per process
+        self._image_tokens = image_token_estimate(options.model, options.media_resolution)
         # the same for every call (the SDK copies it, never changes it)
         self._config = self._generate_config(response_schema)
         self._retrying = self._retry_policy()
@@ -480,8 +496,10 @@ class GeminiExtractor:
         return Extraction(shows, self.name, usage)
 
     def _extract(self, jpeg: bytes, usage: Usage) -> list[ShowFields]:
+        size = image_size(jpeg)
         call = _Call(contents=[self._types.Part.from_bytes(data=jpeg, mime_type="image/jpeg"), USER_PROMPT],
-                     config=self._config, tokens=estimate_input_tokens(jpeg), usage=usage)
+                     config=self._config, tokens=self._image_tokens.tokens(*size) + PROMPT_TOKENS, usage=usage,
+                     size=size)
         return self._retrying(self._attempt, call)
 
     def _retry_policy(self) -> tenacity.Retrying:
@@ -531,6 +549,7 @@ class GeminiExtractor:
                 raise
             raise call.fault(_Unavailable(type(error).__name__)) from None
         count_response(call.usage, response)
+        self._image_tokens.learn(*call.size, reported_image_tokens(response))  # what the API charges, not the rule
         verdict = self._read(response)
         if isinstance(verdict, list):
             return verdict
