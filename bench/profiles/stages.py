@@ -147,6 +147,15 @@ def _pil_jpeg(img: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def _encoded(pixels: np.ndarray, clock: Clock, small_fp: bool) -> tuple[bytes, int | None, bytes]:
+    """The prototypes' common end: Pillow's JPEG encoder, then the fingerprints."""
+    out = Image.fromarray(pixels)
+    jpeg = _pil_jpeg(out)
+    clock.lap("encode (Pillow)")
+    phash, thumb = _fingerprints(out, clock, small_fp)
+    return jpeg, phash, thumb
+
+
 def lean_float32(data: bytes, clock: Clock, small_fp: bool = False) -> tuple[bytes, int | None, bytes]:
     """Same arithmetic as today, fewer and reused buffers: table-lookup stretch, one 2-D gaussian call on the
     contiguous HxWx3 array (sigma 0 across channels), unsharp in place, Pillow's encoder without imageio."""
@@ -165,11 +174,7 @@ def lean_float32(data: bytes, clock: Clock, small_fp: bool = False) -> tuple[byt
     clock.lap("unsharp")
     pixels = util.img_as_ubyte(blurred)
     clock.lap("to uint8")
-    out = Image.fromarray(pixels)
-    jpeg = _pil_jpeg(out)
-    clock.lap("encode (Pillow)")
-    phash, thumb = _fingerprints(out, clock, small_fp)
-    return jpeg, phash, thumb
+    return _encoded(pixels, clock, small_fp)
 
 
 def pillow_uint8(data: bytes, clock: Clock, small_fp: bool = False) -> tuple[bytes, int | None, bytes]:
@@ -262,11 +267,7 @@ def fast_float32(data: bytes, clock: Clock, resample: str = "pillow-lanczos") ->
     np.rint(blurred, out=blurred)
     pixels = blurred.astype(np.uint8)
     clock.lap("to uint8")
-    out = Image.fromarray(pixels)
-    jpeg = _pil_jpeg(out)
-    clock.lap("encode (Pillow)")
-    phash, thumb = _fingerprints(out, clock, True)
-    return jpeg, phash, thumb
+    return _encoded(pixels, clock, True)
 
 
 def cv2_uint8(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
@@ -282,11 +283,7 @@ def cv2_uint8(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
     blurred = cv2.GaussianBlur(image, (_KSIZE, _KSIZE), opt._SHARPEN_RADIUS, borderType=cv2.BORDER_REFLECT)
     pixels = cv2.addWeighted(image, 1 + opt._SHARPEN_AMOUNT, blurred, -opt._SHARPEN_AMOUNT, 0)
     clock.lap("unsharp")
-    out = Image.fromarray(pixels)
-    jpeg = _pil_jpeg(out)
-    clock.lap("encode (Pillow)")
-    phash, thumb = _fingerprints(out, clock, True)
-    return jpeg, phash, thumb
+    return _encoded(pixels, clock, True)
 
 
 def vips_pipeline(data: bytes, clock: Clock) -> tuple[bytes, int | None, bytes]:
