@@ -157,10 +157,11 @@ class Limiter:
         self.reclaimed += len(dead)
         return len(dead)
 
-    def in_flight_limit(self) -> int:
+    def in_flight_limit(self, now: Optional[float] = None) -> int:
         """How many grants may be in flight now: what the allowed rate needs at the latency seen, with headroom and
         a few spare, never more than ``concurrency`` (``MAX_IN_FLIGHT`` if unset)."""
-        rate = self.limits.rpm * self._factor(self.clock()) / self.limits.window  # requests per second
+        factor = self._factor(self.clock() if now is None else now)
+        rate = self.limits.rpm * factor / self.limits.window  # requests per second
         return min(self.limits.concurrency or MAX_IN_FLIGHT, math.ceil(rate * self.latency * HEADROOM) + SPARE)
 
     def configure(self, **limits: Any) -> None:
@@ -184,7 +185,7 @@ class Limiter:
             "granted": self.granted,
             "waiting": self.waiting,
             "in_flight": len(self.in_flight),
-            "in_flight_limit": self.in_flight_limit(),
+            "in_flight_limit": self.in_flight_limit(now),
             "latency": round(self.latency, 3),
             "paused_for": round(max(0.0, self.paused_until - now), 3),
             "current_rpm": round(self.limits.rpm * self._factor(now), 1),
@@ -222,7 +223,7 @@ class Limiter:
         """Seconds until a grant is allowed (<= 0: now); ``inf``: only a release can make room."""
         limits = self.limits
         self._expire(now)
-        if len(self.in_flight) >= self.in_flight_limit():
+        if len(self.in_flight) >= self.in_flight_limit(now):
             return math.inf
         window = limits.window + limits.guard
         interval = self._interval(now)

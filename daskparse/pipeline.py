@@ -1,8 +1,9 @@
 """A run: sources → the cluster's partitions → ParseResult; the loop on the client that holds a run together.
 
 Each partition takes its sources through fetch → optimize → extract (daskparse.worker; a Gemini partition's calls
-overlap, in its worker's call pool); a cluster's threads (daskparse.cluster) run partitions side by side. Partitions are small (about
-``partitions_per_thread`` per thread) so that one slow image does not leave the other threads idle at the end.
+overlap, in its worker's call pool); a cluster's threads (daskparse.cluster) run partitions side by side.
+Partitions are small (about ``partitions_per_thread`` per thread) so that one slow image does not leave the other
+threads idle at the end.
 A per-source failure is a value (an error outcome); only faults of the run itself raise.
 A run given a ``stop`` event (``threading.Event``) stops starting partitions once it is set: those running
 finish and are kept (and stored in the cache), the rest are counted in ``stats["notReached"]``.

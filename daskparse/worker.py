@@ -149,9 +149,9 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     # image, so calls in flight are bounded by the cluster's gate, not by the task threads. The local extractor is
     # CPU work: in this thread.
     overlap = settings.extractor_name == "gemini"
-    each = _StoreEach(cache) if overlap else None
+    each = cache if overlap else None  # where each outcome is stored as it comes (None: once, at the end)
     if cache is not None:
-        recovered = _stored_earlier(sources, cache, each=each is not None)
+        recovered = _stored_earlier(sources, cache, each=overlap)
         if len(recovered) == len(sources):
             return PartitionResult(list(recovered.values()))
     else:
@@ -166,7 +166,7 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
                 continue
             prepared = prepare_source(source, settings, cache)
             if isinstance(prepared, Outcome):
-                answers.append(each(prepared) if each is not None else prepared)
+                answers.append(_store_one(prepared, each))
             elif not overlap:
                 answers.append(extract_source(prepared, extractor))
             else:  # waits here while the worker has as many calls out as it can send (``submit_call``)
@@ -178,29 +178,23 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
                 result.fatal = result.fatal or str(error)
     except GeminiConfigError as error:  # every image would fail the same way
         result.fatal = str(error)
-    if cache is not None and each is None:
+    if cache is not None and not overlap:
         cache.store_partition(result.outcomes)
     for outcome in result.outcomes:  # the thumbnails are for the cache only: they do not travel to the client
         outcome.thumbnail = None
     return result
 
 
-class _StoreEach:
-    """Stores one outcome as its own cache file (a no-op without a cache); returns it."""
-
-    def __init__(self, cache: ResultCache | None) -> None:
-        self.cache = cache
-
-    def __call__(self, outcome: Outcome) -> Outcome:
-        if self.cache is not None:
-            self.cache.store_partition([outcome])
-        return outcome
+def _store_one(outcome: Outcome, cache: ResultCache | None) -> Outcome:
+    """``outcome`` stored as its own cache file (nothing without a cache); returned."""
+    if cache is not None:
+        cache.store_partition([outcome])
+    return outcome
 
 
-def _extract_and_store(prepared: Prepared, extractor: Extractor, store: _StoreEach | None) -> Outcome:
+def _extract_and_store(prepared: Prepared, extractor: Extractor, cache: ResultCache | None) -> Outcome:
     """In the call pool: the extractor's answer, stored as soon as it is paid for."""
-    outcome = extract_source(prepared, extractor)
-    return store(outcome) if store is not None else outcome
+    return _store_one(extract_source(prepared, extractor), cache)
 
 
 def stop_requested(stop) -> bool:

@@ -104,7 +104,7 @@ class WorkerResources:
             self._extractors.move_to_end(key)
             return extractor
 
-    def call_pool(self) -> ThreadPoolExecutor:
+    def _call_pool(self) -> ThreadPoolExecutor:
         """The threads this worker's Gemini calls wait in, shared by its tasks: calls in flight are bounded by the
         cluster's gate, not by the worker's task threads."""
         with self._calls_lock:
@@ -117,7 +117,7 @@ class WorkerResources:
         ``CALL_THREADS`` calls submitted and not ended (so a task prepares no more images than can be sent)."""
         self._call_room.acquire()
         try:
-            future = self.call_pool().submit(call, *args)
+            future = self._call_pool().submit(call, *args)
         except BaseException:
             self._call_room.release()
             raise
