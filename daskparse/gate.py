@@ -5,6 +5,7 @@
         response = call_gemini()
         grant.tokens_used = response.usage_metadata.prompt_token_count
         # grant.sent_at: this process's time.monotonic() when the request left (set by the extractor's hooks)
+        # grant.rate_limited = 3.0: a per-minute 429 said so; the release pauses every caller in the cluster
     gate.metrics()                        # granted, waiting, in flight, paused until, current rate, 429s
     gate.configure(rpm=600)               # from a notebook, while the run goes on
 
@@ -134,8 +135,11 @@ class RateGateExtension(OncePerScheduler):
                 queue[0].set_result(None)  # the next in line asks now
 
     def release(self, name: str = GATE_NAME, slot: str = "", tokens_used: Optional[int] = None,
-                sent_ago: Optional[float] = None) -> None:
-        """A call is over. ``sent_ago``: seconds since its request last left the worker, on the worker's clock."""
+                sent_ago: Optional[float] = None, pause: Optional[float] = None) -> None:
+        """A call is over. ``sent_ago``: seconds since its request last left the worker, on the worker's clock;
+        ``pause``: it met a per-minute 429 asking this many seconds (``pause``, in the same step as the release)."""
+        if pause is not None:
+            self.limiter(name).rate_limited(pause)
         if name in self.gates:
             self.gates[name].release(slot, tokens_used=tokens_used, sent_ago=sent_ago)
             self._notify(name)
@@ -167,13 +171,15 @@ class RateGateExtension(OncePerScheduler):
 
 
 class Grant:
-    """What ``slot()`` yields: set ``tokens_used`` to the input tokens the API reported and ``sent_at`` to this
-    process's ``time.monotonic()`` when the request left (the gate then counts it from then, not the grant)."""
+    """What ``slot()`` yields: set ``tokens_used`` to the input tokens the API reported, ``sent_at`` to this
+    process's ``time.monotonic()`` when the request left (the gate then counts it from then, not the grant) and
+    ``rate_limited`` to a per-minute 429's delay (the release pauses every caller for it)."""
 
     def __init__(self, slot: str):
         self.slot = slot
         self.tokens_used: Optional[int] = None
         self.sent_at: Optional[float] = None
+        self.rate_limited: Optional[float] = None
 
 
 class RateGate:
@@ -259,7 +265,7 @@ class RateGate:
         # scheduler reading it, the closer the stamp (any gap makes it later, never earlier).
         sent_ago = None if grant.sent_at is None else time.monotonic() - grant.sent_at
         await self._rpc.daskparse_gate_release(name=self.name, slot=grant.slot, tokens_used=grant.tokens_used,
-                                               sent_ago=sent_ago)
+                                               sent_ago=sent_ago, pause=grant.rate_limited)
 
     def pause(self, seconds: float) -> dict:
         return self._call("daskparse_gate_pause", seconds=float(seconds))

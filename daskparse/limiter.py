@@ -13,7 +13,9 @@
 A sliding log per axis (requests per ``window``, input tokens per ``window``, requests per ``day``) never lets
 any window hold more than its limit, the strictest reading of a quota. Grants are spaced
 ``(window + guard) / rpm`` apart (GCRA) with at most ``burst`` early, so a window's quota is spread, not spent at
-once. A per-minute 429 pauses every grant for its RetryInfo delay; a 429 again after the pause, within a window
+once; a grant handed out late to a caller that was told to wait is made up by the next ones (at most three
+intervals' worth), time nobody waited through is not. A per-minute 429 pauses every grant for its RetryInfo delay,
+after which grants start again one interval apart; a 429 again after the pause, within a window
 of the last one, halves the rate, which then climbs back by a tenth every ``recovery`` seconds without a 429.
 A per-day 429 closes the limiter until it is reopened.
 
@@ -87,6 +89,7 @@ class Limiter:
         self.last_cut = -math.inf  # when the rate was last halved
         self.last_429 = -math.inf
         self.tat = 0.0  # GCRA: the theoretical arrival time of the next request
+        self.behind = False  # a caller has waited since the schedule last caught up with the clock (``_grant``)
         # Sorted logs: grant times, each moved to its send time at release.
         self.requests: deque[float] = deque()  # within the window
         self.tokens: deque[list[Any]] = deque()  # [time, tokens, slot] within the window
@@ -103,7 +106,10 @@ class Limiter:
         new limit can make room). Does not look at ``closed``: the caller does, before asking."""
         now = self.clock()
         wait = self._wait(now, tokens)
-        return self._grant(now, worker, tokens) if wait <= 0 else wait
+        if wait > 0:
+            self.behind = True  # a caller waits: a grant handed out late from here on is made up
+            return wait
+        return self._grant(now, worker, tokens)
 
     def release(self, slot: str, tokens_used: Optional[int] = None, sent_ago: Optional[float] = None) -> bool:
         """A call is over. ``sent_ago``: seconds since its request was sent, on the caller's clock (None: count it
@@ -247,9 +253,14 @@ class Limiter:
     def _grant(self, now: float, worker: str, tokens: int) -> str:
         slot = uuid.uuid4().hex
         interval = self._interval(now)
-        # A grant handed out late (a timer or the event loop waking late) is made up by the next grants, up to
-        # three intervals' worth, instead of lost for good: with burst 0 the lost time alone cut the rate.
-        self.tat = max(self.tat, now - CATCH_UP_INTERVALS * interval) + interval
+        # A grant handed out late to a caller told to wait (a timer or the event loop waking late) is made up by
+        # the next grants, up to three intervals' worth, instead of lost for good: with burst 0 the lost time
+        # alone cut the rate. Time nobody waited through (a fresh start, an idle gate, a 429's pause) is not
+        # owed: made up, it would send 1 + burst + 3 at once, right after a 429 too.
+        earliest = now - CATCH_UP_INTERVALS * interval if self.behind else now
+        self.tat = max(self.tat, earliest, self.paused_until) + interval
+        if self.tat - self.limits.burst * interval > now:
+            self.behind = False  # caught up: the next caller will wait, or find the gate idle
         self.requests.append(now)
         self.day_requests.append(now)
         self.tokens.append([now, tokens, slot])

@@ -147,6 +147,24 @@ def test_a_429_pauses_every_grant_and_repeated_429s_halve_the_rate_which_recover
     assert rpm_after > 300  # climbing back after `recovery` seconds without a 429
 
 
+def test_a_release_that_met_a_429_pauses_before_it_frees_the_slot():
+    """The 429's pause travels with the release: the caller the release wakes does not slip out before it."""
+    extension = _extension(rpm=10_000, burst=100, concurrency=1, recovery=100.0)
+
+    async def main():
+        first = await extension.acquire(worker="w")
+        waiting = asyncio.ensure_future(extension.acquire(worker="w"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the one slot is held
+        released_at = time.monotonic()
+        extension.release(slot=first["slot"], sent_ago=0.01, pause=0.3)
+        await asyncio.wait_for(waiting, 2)
+        return time.monotonic() - released_at
+
+    assert asyncio.run(main()) >= 0.29
+    assert extension.metrics()["rate_limited"] == 1 and extension.metrics()["in_flight"] == 1
+
+
 def test_a_closed_gate_answers_at_once():
     extension = _extension()
     extension.close_gate(reason="daily quota used up")

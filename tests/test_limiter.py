@@ -43,9 +43,8 @@ def test_grants_are_spaced_evenly_after_the_burst_and_no_window_holds_more_than_
     clock = Clock()
     limiter = _limiter(clock, rpm=8, window=1.0, burst=3, concurrency=100, guard=0.0)  # one per 0.125 s
     times = _run(limiter, clock, 40)
-    # A fresh limiter's schedule starts in the past: the first grant, three intervals of catch-up, the burst.
-    assert times[:7] == [1000.0] * 7
-    assert times[7] == 1000.125  # then one interval apart, until the window's log is full
+    assert times[:4] == [1000.0] * 4  # the first grant and the burst: a fresh limiter owes nothing more
+    assert times[4] == 1000.125  # then one interval apart, until the window's log is full
     assert _max_in_window(times, 1.0) == 8 and times[-1] < 1005.0  # the limit in every window, and no less
 
 
@@ -53,8 +52,7 @@ def test_the_guard_stretches_the_window_and_the_spacing():
     clock = Clock()
     limiter = _limiter(clock, rpm=8, window=1.5, burst=0, concurrency=100, guard=0.5)
     times = _run(limiter, clock, 30)
-    assert times[:4] == [1000.0] * 4  # the first and three intervals of catch-up: no burst
-    assert [b - a for a, b in zip(times[3:7], times[4:8])] == [0.25] * 4  # (window + guard) / rpm apart
+    assert [b - a for a, b in zip(times[:4], times[1:5])] == [0.25] * 4  # (window + guard) / rpm apart, no burst
     assert _max_in_window(times, 2.0) == 8  # a request counts for window + guard
 
 
@@ -76,6 +74,29 @@ def test_grants_handed_out_late_are_made_up_not_lost():
     while isinstance(limiter.try_grant("w"), str):
         at_once += 1
     assert at_once == 4  # the late grant and three intervals' worth of those it fell behind by, no more
+
+
+def test_time_nobody_waited_through_is_not_made_up():
+    clock = Clock()
+    limiter = _limiter(clock, rpm=32, window=4.0, burst=1, concurrency=100, guard=0.0)  # one grant per 0.125 s
+    _run(limiter, clock, 3)
+    clock.now += 10.0  # idle: nobody asked
+    start = clock.now
+    times = [t - start for t in _run(limiter, clock, 4)]
+    assert times == [0.0, 0.0, 0.125, 0.25]  # the first and the burst, then spaced: no catch-up
+
+
+def test_after_a_429_grants_start_again_one_interval_apart():
+    clock = Clock()
+    limiter = _limiter(clock, rpm=32, window=4.0, burst=1, concurrency=100, guard=0.0, recovery=100.0)
+    _run(limiter, clock, 3)
+    limiter.rate_limited(3.0)
+    assert limiter.try_grant("w") == 3.0  # a caller waits through the pause
+    clock.now += 3.0
+    start = clock.now
+    times = [t - start for t in _run(limiter, clock, 4)]
+    # Before, a schedule 3 s behind was made up at once: 1 + burst + 3 requests the moment a 429's pause ended.
+    assert times == [0.0, 0.0, 0.125, 0.25]
 
 
 def test_the_concurrency_cap_waits_for_a_release():

@@ -140,7 +140,8 @@ class Gate(Protocol):
     """The seam to the rate gate (``daskparse.gate.RateGate`` on a cluster): one slot per call, a shared
     pause, a shared stop. ``slot`` raises QuotaExhausted once the gate is closed."""
 
-    # a context manager held for one request; yields a Grant (tokens_used, sent_at: set by the caller)
+    # a context manager held for one request; yields a Grant whose tokens_used, sent_at and rate_limited (a
+    # per-minute 429's delay: the gate pauses every caller as the slot is given back) the caller sets
     def slot(self, tokens: int = 0) -> Any: ...
     def pause(self, seconds: float) -> object: ...  # a per-minute 429: every caller waits (RateGate: its metrics)
     def close(self, reason: str) -> None: ...  # a per-day 429: no more calls this run
@@ -165,7 +166,12 @@ class ProcessGate:
                 self._sleep(wait)
             if self._closed:
                 raise QuotaExhausted(self._closed)
-            yield SimpleNamespace(tokens_used=None, sent_at=None)
+            grant = SimpleNamespace(tokens_used=None, sent_at=None, rate_limited=None)
+            try:
+                yield grant
+            finally:
+                if grant.rate_limited is not None:
+                    self.pause(grant.rate_limited)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -513,20 +519,14 @@ class GeminiExtractor:
             return fault.count > bounds[type(fault)]
 
         def wait(state: tenacity.RetryCallState) -> float:
-            fault = _fault(state)  # a 429's delay is waited at the gate (before_sleep), by every caller
+            fault = _fault(state)  # a 429's delay is waited at the gate (``_send`` paused it), by every caller
             return self._backoff(fault.count) if isinstance(fault, _Unavailable) else 0.0
-
-        def pause_the_gate(state: tenacity.RetryCallState) -> None:
-            fault = _fault(state)
-            if isinstance(fault, _RateLimited):
-                self.gate.pause(fault.delay)
 
         def give_up(state: tenacity.RetryCallState) -> None:
             raise _fault(state).give_up() from None
 
         return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Retry), stop=stop, wait=wait, before_sleep=pause_the_gate,
-            retry_error_callback=give_up,
+            retry=tenacity.retry_if_exception_type(_Retry), stop=stop, wait=wait, retry_error_callback=give_up,
             sleep=lambda seconds: self._sleep(seconds) if seconds else None,  # nothing to sleep after a 429
         )
 
@@ -560,11 +560,19 @@ class GeminiExtractor:
         raise call.fault(_BadOutput(_finish_reason(response)))
 
     def _send(self, call: "_Call") -> Any:
+        from google.genai import errors
+
         with self.gate.slot(tokens=call.tokens) as grant:
             _SENT.at = None
             try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
                 response = self._client.models.generate_content(
                     model=self.options.model, contents=call.contents, config=call.config)
+            except errors.APIError as error:
+                if error.code == 429 and not is_daily_quota(error.details):
+                    # paused with the slot's release, one message: a pause sent after it let the release wake
+                    # a waiting caller, granted before the pause arrived
+                    grant.rate_limited = retry_delay(error.details, error.message)
+                raise
             finally:
                 grant.sent_at = _SENT.at  # None if it never left: the grant time stands
             usage_metadata = getattr(response, "usage_metadata", None)
