@@ -432,6 +432,57 @@ def _wire_response_schema(client: Any) -> Optional[dict]:
     return schema if isinstance(schema, dict) and schema.get("properties") else None
 
 
+def generate_config(options: GeminiOptions, wire_schema: Optional[dict] = None) -> Any:
+    """The request's GenerateContentConfig, the same for every call of a run (the SDK copies it, never changes it).
+    ``wire_schema``: GeminiShows as the SDK puts it on the wire (``_wire_response_schema``), sent through
+    ``extra_body``; None: ``response_schema=GeminiShows``, converted by the SDK (a batch request must: its
+    per-request config has no HTTP options)."""
+    from google.genai import types
+
+    resolution = options.media_resolution
+    if wire_schema is None:
+        schema: dict[str, Any] = {"response_schema": GeminiShows}
+    else:
+        # GeminiShows as the SDK itself puts it on the wire (responseSchema, propertyOrdering and all), made
+        # once per client: the SDK would re-derive and validate it on every call (~3 ms of CPU). It reaches
+        # the body through extra_body, which the SDK merges into generationConfig as it is (each call's deep
+        # copy of the config carries its own copy, ~0.05 ms: nothing is shared between threads in flight).
+        schema = {"http_options": types.HttpOptions(extra_body={"generationConfig": {"responseSchema": wire_schema}})}
+    return types.GenerateContentConfig(
+        system_instruction=SYSTEM_INSTRUCTION,
+        temperature=0.0,
+        max_output_tokens=options.max_output_tokens,
+        response_mime_type="application/json",
+        # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
+        thinking_config=types.ThinkingConfig(thinking_budget=options.thinking_budget),
+        # None is left out of the request (the model's default)
+        media_resolution=(types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}") if resolution else None),
+        **schema,
+    )
+
+
+def read_answer(response: Any) -> list[ShowFields] | str:
+    """The shows of a GenerateContentResponse, or "blocked" / "bad_output" (online and batch answers alike)."""
+    feedback = getattr(response, "prompt_feedback", None)
+    if not response.candidates:
+        return "blocked" if feedback is not None and feedback.block_reason else "bad_output"
+    reason = _finish_reason(response)
+    if reason in BLOCKING_FINISH_REASONS:
+        return "blocked"
+    if reason == "MAX_TOKENS":
+        return "bad_output"
+    try:
+        answer = GeminiShows.model_validate(json.loads(response.text or ""))
+    except (ValueError, TypeError):
+        return "bad_output"
+    if not answer.is_flyer:  # a verdict, not a failure: the image's outcome is "no_shows"
+        logger.debug("Gemini: not an event flyer (%r); %d shows given with it dropped",
+                     answer.not_flyer_reason, len(answer.shows))
+        return []
+    # as printed: the run gives a year-less date its year (daskparse.dates), after the cache
+    return [normalise_show(show.model_dump()) for show in answer.shows]
+
+
 class GeminiExtractor:
     name = "gemini"
 
@@ -450,35 +501,11 @@ class GeminiExtractor:
         # the image's input tokens before a call (the TPM gate's booking), learning from each answer; per process
         self._image_tokens = image_token_estimate(options.model, options.media_resolution)
         # the same for every call (the SDK copies it, never changes it)
-        self._config = self._generate_config(response_schema)
+        self._config = generate_config(options, response_schema)
         self._retrying = self._retry_policy()
 
     def __repr__(self) -> str:  # never the key
         return f"GeminiExtractor(model={self.options.model!r})"
-
-    def _generate_config(self, response_schema: Optional[dict]) -> Any:
-        resolution = self.options.media_resolution
-        if response_schema is None:  # the SDK's internals moved: it converts GeminiShows on every call, as before
-            schema: dict[str, Any] = {"response_schema": GeminiShows}
-        else:
-            # GeminiShows as the SDK itself puts it on the wire (responseSchema, propertyOrdering and all), made
-            # once per client: the SDK would re-derive and validate it on every call (~3 ms of CPU). It reaches
-            # the body through extra_body, which the SDK merges into generationConfig as it is (each call's deep
-            # copy of the config carries its own copy, ~0.05 ms: nothing is shared between threads in flight).
-            schema = {"http_options": self._types.HttpOptions(
-                extra_body={"generationConfig": {"responseSchema": response_schema}})}
-        return self._types.GenerateContentConfig(
-            system_instruction=SYSTEM_INSTRUCTION,
-            temperature=0.0,
-            max_output_tokens=self.options.max_output_tokens,
-            response_mime_type="application/json",
-            # always sent: without it 2.5 Flash thinks at will, hundreds of tokens billed as output per flyer
-            thinking_config=self._types.ThinkingConfig(thinking_budget=self.options.thinking_budget),
-            # None is left out of the request (the model's default)
-            media_resolution=(self._types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}")
-                              if resolution else None),
-            **schema,
-        )
 
     def extract(self, jpeg: bytes) -> Extraction:
         if self._config_error is not None:
@@ -550,11 +577,11 @@ class GeminiExtractor:
             raise call.fault(_Unavailable(type(error).__name__)) from None
         count_response(call.usage, response)
         self._image_tokens.learn(*call.size, reported_image_tokens(response))  # what the API charges, not the rule
-        verdict = self._read(response)
+        verdict = read_answer(response)
         if isinstance(verdict, list):
             return verdict
         if verdict == "blocked":
-            raise SourceError("gemini.blocked", _block_reason(response))
+            raise SourceError("gemini.blocked", block_reason(response))
         # asked again with twice the output budget, on a copy: the extractor's config serves every call
         call.config = call.config.model_copy(update={"max_output_tokens": call.config.max_output_tokens * 2})
         raise call.fault(_BadOutput(_finish_reason(response)))
@@ -598,27 +625,6 @@ class GeminiExtractor:
         return SourceError("gemini.invalid_request", f"HTTP {error.code} {error.status}: "
                            f"{(error.message or '')[:300]}")
 
-    def _read(self, response: Any) -> list[ShowFields] | str:
-        """The shows of a response, or "blocked" / "bad_output"."""
-        feedback = getattr(response, "prompt_feedback", None)
-        if not response.candidates:
-            return "blocked" if feedback is not None and feedback.block_reason else "bad_output"
-        reason = _finish_reason(response)
-        if reason in BLOCKING_FINISH_REASONS:
-            return "blocked"
-        if reason == "MAX_TOKENS":
-            return "bad_output"
-        try:
-            answer = GeminiShows.model_validate(json.loads(response.text or ""))
-        except (ValueError, TypeError):
-            return "bad_output"
-        if not answer.is_flyer:  # a verdict, not a failure: the image's outcome is "no_shows"
-            logger.debug("Gemini: not an event flyer (%r); %d shows given with it dropped",
-                         answer.not_flyer_reason, len(answer.shows))
-            return []
-        # as printed: the run gives a year-less date its year (daskparse.dates), after the cache
-        return [normalise_show(show.model_dump()) for show in answer.shows]
-
     def _backoff(self, failures: int) -> float:
         base = min(self.options.backoff_max, self.options.backoff_base * 2 ** (failures - 1))
         return base + random.uniform(0, base)  # full jitter on top of the exponential step
@@ -632,7 +638,7 @@ def _finish_reason(response: Any) -> str:
     return str(getattr(reason, "value", reason))
 
 
-def _block_reason(response: Any) -> str:
+def block_reason(response: Any) -> str:
     feedback = getattr(response, "prompt_feedback", None)
     if feedback is not None and feedback.block_reason:
         return f"the prompt was blocked ({getattr(feedback.block_reason, 'value', feedback.block_reason)})"
