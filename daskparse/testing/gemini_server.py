@@ -10,11 +10,19 @@
         ...
         assert server.count(":generateContent") == 3 and server.rate_limited["rpm"] == 0
 
+    with GeminiServer(batch_pending_seconds=0.05, batch_running_seconds=0.1) as server:
+        job = client.batches.create(model="gemini-2.5-flash", src=[{"contents": [...], "metadata": {"key": "a"}}])
+        server.add_batch_fault("failed")             # the next created job ends BATCH_STATE_FAILED
+        server.add_batch_error(jpeg)                 # the next batch request with this image gets {"error": ...}
+        client.batches.get(name=job.name).dest.inlined_responses   # once SUCCEEDED, in input order
+        server.batch_jobs, server.files                # what was created, with states; stored files and bytes
+
 What it honours (the wire facts observed by driving google-genai 3.6 against a capture server, plus Google's
 docs and public issue threads):
 
-- ``POST /{v1,v1beta,v1alpha}/models/{model}:generateContent`` and ``:countTokens``; anything else is Google's
-  HTML 404. Body keys are accepted in camelCase and snake_case alike (property names inside schemas are kept).
+- ``POST /{v1,v1beta,v1alpha}/models/{model}:generateContent`` and ``:countTokens`` (batches and files below);
+  anything else is Google's HTML 404. Body keys are accepted in camelCase and snake_case alike (property names
+  inside schemas, and metadata keys, are kept).
 - Auth: ``x-goog-api-key`` (or ``?key=``). A wrong key is 400 INVALID_ARGUMENT with ErrorInfo API_KEY_INVALID;
   no key at all is 403 PERMISSION_DENIED "Method doesn't allow unregistered callers", as Google answers.
 - ``X-Server-Timeout`` under ``min_deadline_seconds`` (10 s) is 400 "Manually set deadline Ns is too short".
@@ -49,8 +57,41 @@ docs and public issue threads):
 - Every request is recorded (``requests``) with the key masked and inline image data replaced by a
   ``<N bytes sha256=...>`` placeholder (the sha256s are in ``image_sha256s``).
 
-Not served: streaming, batches, files, caches (404 like any unknown route). A server-side deadline shorter
-than the latency does not turn into a 504 here: script a "deadline" fault for that.
+Batch API (``/{v1,v1beta,v1alpha}/``; the shapes google-genai 3.6.1 sends and parses, see gemini-batch.md):
+
+- ``POST models/M:batchGenerateContent`` with ``batch.inputConfig.requests.requests[]`` (each ``{"request",
+  "metadata"}``, metadata values strings) or ``batch.inputConfig.fileName`` (an uploaded JSONL of ``{"key",
+  "request"}`` lines); ``displayName`` kept. Key and model checked as for generateContent. Not idempotent: the
+  same body twice is two jobs. The reply, like ``GET batches/ID``, is the long-running operation ``{"name":
+  "batches/ID", "metadata": {"@type", "model", "displayName", "createTime", "updateTime", "endTime" once ended,
+  "batchStats" (int64 strings, zeros left out), "state", "output" once SUCCEEDED}, "done": true once ended,
+  "response": output}``; the SDK reads only name and metadata. A FAILED job carries an rpc ``error`` on the
+  operation (which the SDK ignores) and no output.
+- States on a clock: PENDING for ``batch_pending_seconds``, RUNNING for ``batch_running_seconds``, then
+  SUCCEEDED; a job unfinished after ``batch_expire_seconds`` (48 h) is EXPIRED; ``POST batches/ID:cancel``
+  ends a PENDING or RUNNING job CANCELLED (a finished one: 400 FAILED_PRECONDITION). ``DELETE batches/ID`` or
+  ``POST batches/ID:delete`` hides the job from get (404) and list but does not stop it (Operations.Delete).
+  ``GET batches?pageSize=N&pageToken=T`` lists newest first as ``{"operations", "nextPageToken"}``.
+- More than ``max_concurrent_batches`` PENDING or RUNNING jobs: create is 429 RESOURCE_EXHAUSTED, without
+  Retry-After or RetryInfo. ``add_batch_fault`` scripts the next create (``BATCH_FAULT_KINDS``: a FAILED,
+  EXPIRED or stuck job; a 503 or 429 create; a job whose reply is lost on a dropped connection).
+- Each request is answered, once the job is seen SUCCEEDED, by the same code as generateContent (answers by
+  image, schema fitting, usage with image tokens, thinking, MAX_TOKENS cuts) but without latency, quotas or
+  online faults. A request generateContent would refuse, or one whose image ``add_batch_error`` names, gets
+  ``{"error": {"code": <google.rpc.Code>, "message"}}`` and no response; no ``details`` (3.6.1 cannot parse
+  rpc details there). Inline jobs answer in ``output.inlinedResponses.inlinedResponses[]``, in input order,
+  each echoing its request's metadata unless ``batch_echo_metadata`` is False (reported to happen); file jobs
+  in ``output.responsesFile: "files/batch-ID"``, a JSONL of ``{"key", "response"}`` / ``{"key", "error"}``.
+
+Files API: ``POST upload/V/files`` (X-Goog-Upload-Protocol resumable, command start) answers the upload URL in
+``x-goog-upload-url``; chunks POSTed there without an API key ("upload", the last "upload, finalize", at
+X-Goog-Upload-Offset) get ``x-goog-upload-status: active`` and finally ``final`` with ``{"file": File}``
+(sizeBytes a string, state ACTIVE). ``GET files/ID``, ``GET files``, ``DELETE files/ID``; ``GET
+files/ID:download?alt=media`` (also under ``/download/``) serves generated files only. An unknown file is 403
+PERMISSION_DENIED, as Google answers.
+
+Not served: streaming, caches (404 like any unknown route). A server-side deadline shorter than the latency
+does not turn into a 504 here: script a "deadline" fault for that.
 """
 
 from __future__ import annotations
@@ -1191,9 +1232,8 @@ class GeminiServer:
         offset = handler.headers.get("X-Goog-Upload-Offset")
         if offset is not None and int(offset) != len(session.received):
             record.outcome = "bad_request"
-            return (400, error_body(400, "INVALID_ARGUMENT",
-                                    f"Upload offset {offset} does not match the {len(session.received)} bytes received."),
-                    {"x-goog-upload-status": "final"})
+            message = f"Upload offset {offset} does not match the {len(session.received)} bytes received."
+            return 400, error_body(400, "INVALID_ARGUMENT", message), {"x-goog-upload-status": "final"}
         session.received += raw
         if "finalize" not in commands:
             return 200, b"", {"x-goog-upload-status": "active",
@@ -1519,7 +1559,8 @@ def _send(handler: BaseHTTPRequestHandler, status: int, body: dict | str | bytes
     elif isinstance(body, str):
         payload, kind = body.encode("utf-8"), "text/html; charset=UTF-8"
     else:
-        payload, kind = (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), "application/json; charset=UTF-8"
+        payload = (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        kind = "application/json; charset=UTF-8"
     extra = dict(headers or {})
     kind = extra.pop("Content-Type", kind)
     try:
