@@ -10,11 +10,19 @@
         ...
         assert server.count(":generateContent") == 3 and server.rate_limited["rpm"] == 0
 
+    with GeminiServer(batch_pending_seconds=0.05, batch_running_seconds=0.1) as server:
+        job = client.batches.create(model="gemini-2.5-flash", src=[{"contents": [...], "metadata": {"key": "a"}}])
+        server.add_batch_fault("failed")             # the next created job ends BATCH_STATE_FAILED
+        server.add_batch_error(jpeg)                 # the next batch request with this image gets {"error": ...}
+        client.batches.get(name=job.name).dest.inlined_responses   # once SUCCEEDED, in input order
+        server.batch_jobs, server.files                # what was created, with states; stored files and bytes
+
 What it honours (the wire facts observed by driving google-genai 3.6 against a capture server, plus Google's
 docs and public issue threads):
 
-- ``POST /{v1,v1beta,v1alpha}/models/{model}:generateContent`` and ``:countTokens``; anything else is Google's
-  HTML 404. Body keys are accepted in camelCase and snake_case alike (property names inside schemas are kept).
+- ``POST /{v1,v1beta,v1alpha}/models/{model}:generateContent`` and ``:countTokens`` (batches and files below);
+  anything else is Google's HTML 404. Body keys are accepted in camelCase and snake_case alike (property names
+  inside schemas, and metadata keys, are kept).
 - Auth: ``x-goog-api-key`` (or ``?key=``). A wrong key is 400 INVALID_ARGUMENT with ErrorInfo API_KEY_INVALID;
   no key at all is 403 PERMISSION_DENIED "Method doesn't allow unregistered callers", as Google answers.
 - ``X-Server-Timeout`` under ``min_deadline_seconds`` (10 s) is 400 "Manually set deadline Ns is too short".
@@ -49,8 +57,41 @@ docs and public issue threads):
 - Every request is recorded (``requests``) with the key masked and inline image data replaced by a
   ``<N bytes sha256=...>`` placeholder (the sha256s are in ``image_sha256s``).
 
-Not served: streaming, batches, files, caches (404 like any unknown route). A server-side deadline shorter
-than the latency does not turn into a 504 here: script a "deadline" fault for that.
+Batch API (``/{v1,v1beta,v1alpha}/``; the shapes google-genai 3.6.1 sends and parses, see gemini-batch.md):
+
+- ``POST models/M:batchGenerateContent`` with ``batch.inputConfig.requests.requests[]`` (each ``{"request",
+  "metadata"}``, metadata values strings) or ``batch.inputConfig.fileName`` (an uploaded JSONL of ``{"key",
+  "request"}`` lines); ``displayName`` kept. Key and model checked as for generateContent. Not idempotent: the
+  same body twice is two jobs. The reply, like ``GET batches/ID``, is the long-running operation ``{"name":
+  "batches/ID", "metadata": {"@type", "model", "displayName", "createTime", "updateTime", "endTime" once ended,
+  "batchStats" (int64 strings, zeros left out), "state", "output" once SUCCEEDED}, "done": true once ended,
+  "response": output}``; the SDK reads only name and metadata. A FAILED job carries an rpc ``error`` on the
+  operation (which the SDK ignores) and no output.
+- States on a clock: PENDING for ``batch_pending_seconds``, RUNNING for ``batch_running_seconds``, then
+  SUCCEEDED; a job unfinished after ``batch_expire_seconds`` (48 h) is EXPIRED; ``POST batches/ID:cancel``
+  ends a PENDING or RUNNING job CANCELLED (a finished one: 400 FAILED_PRECONDITION). ``DELETE batches/ID`` or
+  ``POST batches/ID:delete`` hides the job from get (404) and list but does not stop it (Operations.Delete).
+  ``GET batches?pageSize=N&pageToken=T`` lists newest first as ``{"operations", "nextPageToken"}``.
+- More than ``max_concurrent_batches`` PENDING or RUNNING jobs: create is 429 RESOURCE_EXHAUSTED, without
+  Retry-After or RetryInfo. ``add_batch_fault`` scripts the next create (``BATCH_FAULT_KINDS``: a FAILED,
+  EXPIRED or stuck job; a 503 or 429 create; a job whose reply is lost on a dropped connection).
+- Each request is answered, once the job is seen SUCCEEDED, by the same code as generateContent (answers by
+  image, schema fitting, usage with image tokens, thinking, MAX_TOKENS cuts) but without latency, quotas or
+  online faults. A request generateContent would refuse, or one whose image ``add_batch_error`` names, gets
+  ``{"error": {"code": <google.rpc.Code>, "message"}}`` and no response; no ``details`` (3.6.1 cannot parse
+  rpc details there). Inline jobs answer in ``output.inlinedResponses.inlinedResponses[]``, in input order,
+  each echoing its request's metadata unless ``batch_echo_metadata`` is False (reported to happen); file jobs
+  in ``output.responsesFile: "files/batch-ID"``, a JSONL of ``{"key", "response"}`` / ``{"key", "error"}``.
+
+Files API: ``POST upload/V/files`` (X-Goog-Upload-Protocol resumable, command start) answers the upload URL in
+``x-goog-upload-url``; chunks POSTed there without an API key ("upload", the last "upload, finalize", at
+X-Goog-Upload-Offset) get ``x-goog-upload-status: active`` and finally ``final`` with ``{"file": File}``
+(sizeBytes a string, state ACTIVE). ``GET files/ID``, ``GET files``, ``DELETE files/ID``; ``GET
+files/ID:download?alt=media`` (also under ``/download/``) serves generated files only. An unknown file is 403
+PERMISSION_DENIED, as Google answers.
+
+Not served: streaming, caches (404 like any unknown route). A server-side deadline shorter than the latency
+does not turn into a 504 here: script a "deadline" fault for that.
 """
 
 from __future__ import annotations
@@ -72,8 +113,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
+from daskparse.testing.gemini_batches import (
+    ACTIVE_STATES, BATCH_FAULT_KINDS, JOB_OUTCOME_FAULTS, BatchClock, BatchItem, BatchJob, BatchJobInfo,
+    BatchRequestError, StoredFile, UploadSession, file_resource, job_info, operation, page, parse_jsonl_requests,
+    results_jsonl,
+)
 from daskparse.testing.image_server import LoopbackHTTPServer
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from PIL import Image
@@ -129,7 +175,16 @@ MAX_REQUEST_BYTES = 20 * 1024 * 1024
 ERROR_TROUBLESHOOTING = "https://developers.generativeai.google/guide/troubleshooting"
 RATE_LIMITS_DOC = "https://ai.google.dev/gemini-api/docs/rate-limits"
 
-_ROUTE = re.compile(r"^/(v1|v1beta|v1alpha)/models/(?:models/)?([^/:]+):(generateContent|countTokens)$")
+_VERSION = r"(v1|v1beta|v1alpha)"
+_ROUTE = re.compile(rf"^/{_VERSION}/models/(?:models/)?([^/:]+):(generateContent|countTokens|batchGenerateContent)$")
+_BATCH_ROUTE = re.compile(rf"^/{_VERSION}/batches(?:/([^/:]+)(?::(cancel|delete))?)?$")
+_FILE_ROUTE = re.compile(rf"^(/download)?/{_VERSION}/files(?:/([^/:]+)(?::(download))?)?$")
+_UPLOAD_ROUTE = re.compile(rf"^/upload/{_VERSION}/files$")
+# What a handler answers: (status, JSON body, HTML text or raw bytes) and optionally extra headers; None when
+# the connection was dropped instead.
+Reply = Union[tuple[int, Any], tuple[int, Any, dict[str, str]]]
+# google.rpc.Code of an HTTP status: a batch's per-request errors and a failed operation carry these.
+_RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 503: 14, 504: 4}
 # Top-level fields of GenerateContentRequest / CountTokensRequest; anything else is "Unknown name".
 _REQUEST_FIELDS = {
     "model", "contents", "systemInstruction", "tools", "toolConfig", "safetySettings", "generationConfig",
@@ -173,7 +228,7 @@ def _camel(key: str) -> str:
 
 
 # Maps whose keys are user-chosen names (schema properties, function args): keep the names, walk the values.
-_NAME_MAPS = {"properties", "$defs", "definitions", "patternProperties", "args", "response", "labels"}
+_NAME_MAPS = {"properties", "$defs", "definitions", "patternProperties", "args", "response", "labels", "metadata"}
 # Plain JSON Schema documents, passed through untouched.
 _VERBATIM = {"responseJsonSchema", "parametersJsonSchema", "responseJsonSchemaOverride"}
 
@@ -540,6 +595,11 @@ class GeminiServer:
         min_deadline_seconds: float | None = 10,
         thoughts_tokens: int = DYNAMIC_THOUGHTS_TOKENS,
         max_records: int | None = None,
+        batch_pending_seconds: float = 0.2,
+        batch_running_seconds: float = 0.3,
+        batch_expire_seconds: float = 48 * 3600.0,
+        max_concurrent_batches: int = 100,
+        batch_echo_metadata: bool = True,
     ):
         self.api_keys = {api_key} if isinstance(api_key, str) else set(api_key)
         self.models = {model.removeprefix("models/") for model in models}
@@ -556,6 +616,11 @@ class GeminiServer:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {sorted(FAULT_KINDS)}")
         self.min_deadline_seconds = min_deadline_seconds
         self.thoughts_tokens = thoughts_tokens
+        # Batch jobs: the clock a new job runs on, how many may be PENDING or RUNNING at once, and whether results
+        # echo each inline request's metadata (reported to go missing sometimes: set False to see that).
+        self.batch_clock = BatchClock(batch_pending_seconds, batch_running_seconds, batch_expire_seconds)
+        self.max_concurrent_batches = max_concurrent_batches
+        self.batch_echo_metadata = batch_echo_metadata
 
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -569,6 +634,12 @@ class GeminiServer:
         self._default_answer: Callable[[GenerateCall], Any] | None = None
         self._connections: set[socket.socket] = set()
         self._started = False
+        self._ids = random.Random(f"ids:{seed}")  # its own stream: ids must not shift the seeded fault draws
+        self._jobs: dict[str, BatchJob] = {}  # id -> job, in creation order
+        self._batch_faults: list[str] = []
+        self._batch_errors: list[BatchRequestError] = []
+        self._files: dict[str, StoredFile] = {}  # id -> file
+        self._uploads: dict[str, UploadSession] = {}
 
         self._httpd = LoopbackHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = False  # server_close() joins every handler thread
@@ -639,13 +710,31 @@ class GeminiServer:
         with self._lock:
             self._default_answer = answer
 
+    def add_batch_fault(self, kind: str, *, times: int = 1) -> None:
+        """Script the next batch create (kinds in ``BATCH_FAULT_KINDS``): a job outcome such as "failed" or
+        "expired", or a create call that fails ("unavailable", "exhausted") or loses its reply ("lost_reply")."""
+        if kind not in BATCH_FAULT_KINDS:
+            raise ValueError(f"unknown batch fault kind {kind!r}; known: {sorted(BATCH_FAULT_KINDS)}")
+        with self._lock:
+            self._batch_faults.extend([kind] * times)
+
+    def add_batch_error(self, image: bytes | str, *, code: int = 13, message: str = "Internal error encountered.",
+                        times: int = 1) -> None:
+        """The next batch request carrying ``image`` (bytes or sha256 hex) is answered ``{"error": {code,
+        message}}`` (``code`` a google.rpc.Code: 13 INTERNAL, 3 INVALID_ARGUMENT...) instead of a response."""
+        with self._lock:
+            self._batch_errors.extend(BatchRequestError(_sha256_of(image), code, message) for _ in range(times))
+
     def reset(self) -> None:
-        """Forget recorded requests, 429 counts, quota windows and pending faults (answers and config stay)."""
+        """Forget recorded requests, 429 counts, quota windows and pending faults (answers, config, batch jobs
+        and files stay)."""
         with self._lock:
             self._records.clear()
             self._rate_limited.clear()
             self._windows.clear()
             self._faults.clear()
+            self._batch_faults.clear()
+            self._batch_errors.clear()
 
     # ---- inspection
 
@@ -664,6 +753,19 @@ class GeminiServer:
     def pending_faults(self) -> list[Fault]:
         with self._lock:
             return list(self._faults)
+
+    @property
+    def batch_jobs(self) -> list[BatchJobInfo]:
+        """Every job created, deleted ones included, in creation order, with its state now."""
+        now = time.monotonic()
+        with self._lock:
+            return [job_info(job, now) for job in self._jobs.values()]
+
+    @property
+    def files(self) -> list[StoredFile]:
+        """Every stored file: uploaded ones and the results files of finished file jobs."""
+        with self._lock:
+            return list(self._files.values())
 
     def count(self, path_suffix: str | None = None, *, status: int | None = None) -> int:
         """Requests whose path (query dropped) ends with ``path_suffix`` and that got ``status``."""
@@ -716,15 +818,20 @@ class GeminiServer:
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         raw = _read_body(handler)
+        chunk = "upload" in handler.headers.get("X-Goog-Upload-Command", "")
         try:
-            sent = json.loads(raw) if raw else {}
+            sent = _NOT_JSON if chunk else json.loads(raw) if raw else {}
         except (ValueError, UnicodeDecodeError):
             sent = _NOT_JSON
+        if chunk:  # an upload chunk is file data (a JSONL of images): recorded like an image, by size and hash
+            recorded: Any = f"<{len(raw)} bytes sha256={hashlib.sha256(raw).hexdigest()}>"
+        else:
+            recorded = raw[:4096].decode("utf-8", "replace") if sent is _NOT_JSON else _elide_images(sent)
         record = RecordedRequest(
             time=time.monotonic(), method=handler.command, path=_mask_query(handler.path),
             headers={name: (_MASK if name.lower() in ("x-goog-api-key", "authorization") else value)
                      for name, value in handler.headers.items()},
-            body=raw[:4096].decode("utf-8", "replace") if sent is _NOT_JSON else _elide_images(sent),
+            body=recorded,
         )
         with self._lock:
             self._records.append(record)
@@ -735,22 +842,70 @@ class GeminiServer:
             record.outcome = "server_error"
         if reply is None:
             return
-        status, body = reply
+        status, body = reply[0], reply[1]
         record.status = status
         if record.outcome is None:
             record.outcome = "ok" if status == 200 else str(status)
-        _send(handler, status, body)
+        _send(handler, status, body, reply[2] if len(reply) > 2 else None)
 
-    def _respond(self, handler, raw: bytes, sent: Any, record: RecordedRequest) -> tuple[int, dict | str] | None:
+    def _respond(self, handler, raw: bytes, sent: Any, record: RecordedRequest) -> Reply | None:
         url = urlsplit(handler.path)
-        route = _ROUTE.match(url.path)
-        if handler.command != "POST" or route is None:
+        query = dict(parse_qsl(url.query))
+        if handler.command == "POST" and "upload_id" in query and _UPLOAD_ROUTE.match(url.path):
+            return self._upload_chunk(handler, raw, query["upload_id"], record)  # chunks carry no API key
+        route = _ROUTE.match(url.path) if handler.command == "POST" else None
+        other = None if route else self._other_route(handler, url.path, query, sent, record)
+        if route is None and other is None:
             record.outcome = "not_found"
             return 404, _html_404(url.path)
+        if route is not None:
+            record.model = route.group(2)
+        refusal = self._refuse_caller(handler, query, record)
+        if refusal is not None:
+            return refusal
+        if other is not None:
+            return other()
+        assert route is not None
         version, model, method = route.groups()
-        record.model = model
 
-        key = handler.headers.get("x-goog-api-key") or dict(parse_qsl(url.query)).get("key")
+        if len(raw) > MAX_REQUEST_BYTES:
+            record.outcome = "bad_request"
+            return 400, error_body(400, "INVALID_ARGUMENT",
+                                   f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
+        if sent is _NOT_JSON:
+            record.outcome = "bad_request"
+            return _bad_request("Invalid JSON payload received. Unexpected token.")
+        body = camel_keys(sent)
+        if not isinstance(body, dict):
+            record.outcome = "bad_request"
+            return _bad_request("Invalid JSON payload received. Expected an object.")
+
+        if model not in self.models:
+            record.outcome = "not_found"
+            return 404, error_body(404, "NOT_FOUND", (
+                f"models/{model} is not found for API version {version}, or is not supported for {method}. "
+                "Call ListModels to see the list of available models and their supported methods."))
+        if method == "batchGenerateContent":
+            return self._create_batch(handler, model, body, record)
+
+        request = body.get("generateContentRequest", body) if method == "countTokens" else body
+        parsed = _parse_contents(request, model)
+        if isinstance(parsed, tuple):
+            record.outcome = "bad_request"
+            return parsed
+        call = parsed
+        record.image_sha256s = list(call.image_sha256s)
+        if method == "countTokens":
+            return 200, {"totalTokens": call.prompt_tokens, "promptTokensDetails": call.prompt_details}
+        refusal = self._set_thoughts(call)
+        if refusal is not None:  # refused before any quota is spent, like other 400s
+            record.outcome = "bad_request"
+            return refusal
+        return self._generate(handler, call, record)
+
+    def _refuse_caller(self, handler, query: dict, record: RecordedRequest) -> tuple[int, dict] | None:
+        """The 400/403 of a missing or wrong API key, or of a deadline too short; None for a caller let in."""
+        key = handler.headers.get("x-goog-api-key") or query.get("key")
         if not key:
             record.outcome = "auth"
             return 403, error_body(403, "PERMISSION_DENIED", (
@@ -776,46 +931,20 @@ class GeminiServer:
                 return 400, error_body(400, "INVALID_ARGUMENT", (
                     f"Manually set deadline {deadline}s is too short. "
                     f"Minimum allowed deadline is {self.min_deadline_seconds:g}s."))
+        return None
 
-        if len(raw) > MAX_REQUEST_BYTES:
-            record.outcome = "bad_request"
-            return 400, error_body(400, "INVALID_ARGUMENT",
-                                   f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
-        if sent is _NOT_JSON:
-            record.outcome = "bad_request"
-            return _bad_request("Invalid JSON payload received. Unexpected token.")
-        body = camel_keys(sent)
-        if not isinstance(body, dict):
-            record.outcome = "bad_request"
-            return _bad_request("Invalid JSON payload received. Expected an object.")
-
-        if model not in self.models:
-            record.outcome = "not_found"
-            return 404, error_body(404, "NOT_FOUND", (
-                f"models/{model} is not found for API version {version}, or is not supported for {method}. "
-                "Call ListModels to see the list of available models and their supported methods."))
-
-        request = body.get("generateContentRequest", body) if method == "countTokens" else body
-        parsed = _parse_contents(request, model)
-        if isinstance(parsed, tuple):
-            record.outcome = "bad_request"
-            return parsed
-        call = parsed
-        record.image_sha256s = list(call.image_sha256s)
-        if method == "countTokens":
-            return 200, {"totalTokens": call.prompt_tokens, "promptTokensDetails": call.prompt_details}
+    def _set_thoughts(self, call: GenerateCall) -> tuple[int, dict] | None:
+        """Give ``call`` the thought tokens its model and budget spend, or the 400 of a budget the model refuses."""
         thinking = call.generation_config.get("thinkingConfig") or {}
         try:
-            call.thoughts_tokens = thoughts_tokens_for(model, thinking.get("thinkingBudget"), self.thoughts_tokens)
-        except InvalidThinkingBudget as error:  # refused before any quota is spent, like other 400s
-            record.outcome = "bad_request"
+            call.thoughts_tokens = thoughts_tokens_for(call.model, thinking.get("thinkingBudget"), self.thoughts_tokens)
+        except InvalidThinkingBudget as error:
             return 400, error_body(400, "INVALID_ARGUMENT", str(error))
-        return self._generate(handler, call, record)
+        return None
 
     def _generate(self, handler, call: GenerateCall, record: RecordedRequest) -> tuple[int, dict] | None:
-        prompt_tokens, details = call.prompt_tokens, call.prompt_details
         with self._lock:
-            refusal = self._admit(call.model, prompt_tokens)
+            refusal = self._admit(call.model, call.prompt_tokens)
             fault = None if refusal else self._next_fault(call.image_sha256s)
             pause = self.latency.draw(self._rng)
             response_id = base64.urlsafe_b64encode(self._rng.randbytes(18)).decode().rstrip("=")
@@ -836,7 +965,13 @@ class GeminiServer:
             return None
         if fault is not None and (kind in _ERROR_FAULTS or kind in _QUOTA_FAULTS):
             return self._error_fault(fault, call.model)
+        return self._answer(call, fault, response_id)
 
+    def _answer(self, call: GenerateCall, fault: Fault | None, response_id: str) -> tuple[int, dict]:
+        """The 200 generateContent answers ``call``, shaped by a content fault (blocked, safety, malformed_json,
+        max_tokens) when given; the batch path answers each of its requests with it too."""
+        kind = fault.kind if fault else None
+        prompt_tokens, details = call.prompt_tokens, call.prompt_details
         usage = {"promptTokenCount": prompt_tokens, "promptTokensDetails": details}
         envelope = {"modelVersion": call.model, "responseId": response_id}
         if fault is not None and kind == "blocked":
@@ -869,6 +1004,289 @@ class GeminiServer:
             usage["thoughtsTokenCount"] = thoughts
         candidate = {"content": content, "finishReason": finish, "index": 0}
         return 200, {"candidates": [candidate], "usageMetadata": _ordered_usage(usage), **envelope}
+
+    # ---- batches
+
+    def _other_route(self, handler, path: str, query: dict, sent: Any,
+                     record: RecordedRequest) -> Callable[[], Reply | None] | None:
+        """The batches and files endpoint ``path`` names for this method, as a call to make once the caller is
+        let in; None for a route the API does not have."""
+        command = handler.command
+        batch = _BATCH_ROUTE.match(path)
+        if batch:
+            version, job_id, action = batch.groups()
+            if job_id is None:
+                return (lambda: self._list_batches(query)) if command == "GET" else None
+            if action is None and command == "GET":
+                return lambda: self._get_batch(job_id)
+            if action == "cancel" and command == "POST":
+                return lambda: self._cancel_batch(job_id)
+            if (action is None and command == "DELETE") or (action == "delete" and command == "POST"):
+                return lambda: self._delete_batch(job_id)
+            return None
+        if _UPLOAD_ROUTE.match(path) and command == "POST":
+            upload_version = path.split("/")[2]
+            return lambda: self._start_upload(handler, upload_version, sent)
+        files = _FILE_ROUTE.match(path)
+        if files:
+            download, version, file_id, action = files.groups()
+            if file_id is None and command == "GET" and not download:
+                return lambda: self._list_files(version, query)
+            if file_id is not None and action == "download" and command == "GET":
+                return lambda: self._download_file(file_id)
+            if download or action is not None or file_id is None:
+                return None
+            if command == "GET":
+                return lambda: self._get_file(version, file_id)
+            if command == "DELETE":
+                return lambda: self._delete_file(file_id)
+        return None
+
+    def _create_batch(self, handler, model: str, body: dict, record: RecordedRequest) -> Reply | None:
+        """POST models/M:batchGenerateContent: a new job (never deduplicated: the same body twice is two jobs)."""
+        batch = body.get("batch")
+        if not isinstance(batch, dict):
+            record.outcome = "bad_request"
+            return _bad_request("* BatchGenerateContentRequest.batch: batch is not specified\n")
+        items = self._batch_items(batch.get("inputConfig"))
+        if not isinstance(items, list):
+            record.outcome = "bad_request"
+            return items
+        record.image_sha256s = [sha for item in items for sha in _image_sha256s(item.request)]
+        now = time.monotonic()
+        with self._lock:
+            fault = self._batch_faults[0] if self._batch_faults else None
+            if fault in ("unavailable", "exhausted"):  # the create call fails: no job is made
+                self._batch_faults.pop(0)
+                record.outcome = fault
+                if fault == "unavailable":
+                    return 503, error_body(503, "UNAVAILABLE", "The service is currently unavailable.")
+                return 429, error_body(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+            active = sum(1 for job in self._jobs.values() if job.state(now) in ACTIVE_STATES)
+            if active >= self.max_concurrent_batches:
+                record.outcome = "quota:batches"
+                return 429, error_body(429, "RESOURCE_EXHAUSTED", (
+                    f"You have reached the maximum number of concurrent batch jobs ({self.max_concurrent_batches}). "
+                    "Wait for a job to finish, or cancel one, before creating another."))
+            if fault is not None:
+                self._batch_faults.pop(0)
+            job = BatchJob(
+                id=self._new_id(), model=model, items=items, clock=self.batch_clock, created=now,
+                created_wall=dt.datetime.now(dt.timezone.utc), display_name=batch.get("displayName"),
+                input_file=(batch.get("inputConfig") or {}).get("fileName"),
+                outcome=fault if fault in JOB_OUTCOME_FAULTS else None,
+            )
+            self._jobs[job.id] = job
+        if fault == "lost_reply":  # the job exists, but the client never hears of it
+            record.outcome = fault
+            _drop(handler, reset=False)
+            return None
+        return 200, operation(job, now, self.batch_echo_metadata)
+
+    def _batch_items(self, config: Any) -> list[BatchItem] | tuple[int, dict]:
+        """The requests of a create's inputConfig: inline, or the lines of an uploaded JSONL file; else the 400."""
+        config = config if isinstance(config, dict) else {}
+        file_name = config.get("fileName")
+        if file_name:
+            with self._lock:
+                stored = self._files.get(str(file_name).removeprefix("files/"))
+            if stored is None:
+                return 400, error_body(400, "INVALID_ARGUMENT", f"File {file_name} not found.")
+            parsed = parse_jsonl_requests(stored.data)
+            return parsed if isinstance(parsed, list) else _bad_request(parsed)
+        requests = (config.get("requests") or {}).get("requests") if isinstance(config.get("requests"), dict) else None
+        if not requests or not isinstance(requests, list):
+            return _bad_request("* BatchGenerateContentRequest.batch.input_config: input_config is not specified\n")
+        items = []
+        for index, entry in enumerate(requests):
+            where = f"batch.input_config.requests.requests[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+                return _bad_request(f"* BatchGenerateContentRequest.{where}.request: request is not specified\n")
+            metadata = entry.get("metadata")
+            if metadata is not None and (not isinstance(metadata, dict)
+                                         or not all(isinstance(value, str) for value in metadata.values())):
+                return _bad_request(f"Invalid value at '{where}.metadata': metadata values must be strings.")
+            items.append(BatchItem(request=entry["request"], metadata=metadata))
+        return items
+
+    def _new_id(self) -> str:
+        """A resource id: lowercase letters and digits, as the SDK's name patterns expect. Holds the lock."""
+        return "".join(self._ids.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(20))
+
+    def _job(self, job_id: str) -> BatchJob | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return None if job is None or job.deleted else job
+
+    def _get_batch(self, job_id: str) -> Reply:
+        job = self._job(job_id)
+        if job is None:
+            return _not_found()
+        now = time.monotonic()
+        self._finish(job, now)
+        return 200, operation(job, now, self.batch_echo_metadata)
+
+    def _list_batches(self, query: dict) -> Reply:
+        """GET batches: newest first, ``pageSize`` a page, ``pageToken`` the next page's token."""
+        now = time.monotonic()
+        with self._lock:
+            jobs = [job for job in reversed(self._jobs.values()) if not job.deleted]
+        listed = page([job.id for job in jobs], query.get("pageSize"), query.get("pageToken"))
+        if isinstance(listed, str):
+            return _bad_request(listed)
+        ids, token = listed
+        chosen = [job for job in jobs if job.id in set(ids)]
+        for job in chosen:
+            self._finish(job, now)
+        reply: dict[str, Any] = {"operations": [operation(job, now, self.batch_echo_metadata) for job in chosen]}
+        if token:
+            reply["nextPageToken"] = token
+        return 200, reply
+
+    def _cancel_batch(self, job_id: str) -> Reply:
+        """POST batches/ID:cancel: a PENDING or RUNNING job ends CANCELLED; a finished one cannot be cancelled."""
+        job = self._job(job_id)
+        if job is None:
+            return _not_found()
+        now = time.monotonic()
+        with self._lock:
+            if job.state(now) not in ACTIVE_STATES:
+                return 400, error_body(400, "FAILED_PRECONDITION",
+                                       f"Batch {job.name} is in a terminal state and cannot be cancelled.")
+            job.cancelled_at = now
+        return 200, {}
+
+    def _delete_batch(self, job_id: str) -> Reply:
+        """DELETE batches/ID (or POST ...:delete): the job is forgotten, not stopped (Google's Operations.Delete)."""
+        job = self._job(job_id)
+        if job is None:
+            return _not_found()
+        with self._lock:
+            job.deleted = True
+        return 200, {}
+
+    def _finish(self, job: BatchJob, now: float) -> None:
+        """Answer a succeeded job's requests, once: as generateContent would, without latency, quota or online
+        faults, but with the per-request errors scripted by ``add_batch_error``. A file job's results go to a
+        generated file ``files/batch-ID``."""
+        if job.state(now) != "BATCH_STATE_SUCCEEDED":
+            return
+        with job.lock:
+            if job.results is not None:
+                return
+            job.results = [self._batch_answer(job.model, item) for item in job.items]
+            if job.input_file is not None:
+                stored = StoredFile(id=f"batch-{job.id}", mime_type="application/jsonl", data=results_jsonl(job),
+                                    created_wall=job.wall(now), source="GENERATED")
+                with self._lock:
+                    self._files[stored.id] = stored
+                job.output_file = stored.name
+
+    def _batch_answer(self, model: str, item: BatchItem) -> dict:
+        """``{"response": GenerateContentResponse}`` or ``{"error": {code, message}}`` for one request of a job."""
+        parsed = _parse_contents(camel_keys(item.request), model)
+        refusal = parsed if isinstance(parsed, tuple) else self._set_thoughts(parsed)
+        if refusal is not None:
+            status, body = refusal
+            return {"error": {"code": _RPC_CODES.get(status, 2), "message": body["error"]["message"]}}
+        assert not isinstance(parsed, tuple)
+        with self._lock:
+            error = next((e for e in self._batch_errors if e.image_sha256 in parsed.image_sha256s), None)
+            if error is not None:
+                self._batch_errors.remove(error)
+            response_id = base64.urlsafe_b64encode(self._ids.randbytes(18)).decode().rstrip("=")
+        if error is not None:
+            return {"error": {"code": error.code, "message": error.message}}
+        return {"response": self._answer(parsed, None, response_id)[1]}
+
+    # ---- files
+
+    def _start_upload(self, handler, version: str, sent: Any) -> Reply:
+        """POST upload/V/files (X-Goog-Upload-Protocol: resumable, command start): the upload URL in a header."""
+        headers = handler.headers
+        if headers.get("X-Goog-Upload-Protocol", "").lower() != "resumable" or \
+                headers.get("X-Goog-Upload-Command", "").lower() != "start":
+            return _bad_request("Only resumable uploads are served here: X-Goog-Upload-Protocol: resumable, "
+                                "X-Goog-Upload-Command: start.")
+        meta = camel_keys(sent).get("file") if isinstance(sent, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        mime = headers.get("X-Goog-Upload-Header-Content-Type") or meta.get("mimeType") or "application/octet-stream"
+        size = headers.get("X-Goog-Upload-Header-Content-Length") or meta.get("sizeBytes")
+        with self._lock:
+            session = UploadSession(id=self._new_id(), version=version, mime_type=mime,
+                                    size=int(size) if size not in (None, "") else None,
+                                    display_name=meta.get("displayName"))
+            self._uploads[session.id] = session
+        url = f"{self.base_url}/upload/{version}/files?upload_id={session.id}&upload_protocol=resumable"
+        return 200, b"", {"x-goog-upload-url": url, "x-goog-upload-status": "active",
+                          "x-goog-upload-chunk-granularity": str(8 * 1024 * 1024)}
+
+    def _upload_chunk(self, handler, raw: bytes, upload_id: str, record: RecordedRequest) -> Reply:
+        """POST <upload url> (command "upload", the last "upload, finalize"): the data at X-Goog-Upload-Offset."""
+        commands = {part.strip().lower() for part in handler.headers.get("X-Goog-Upload-Command", "").split(",")}
+        with self._lock:
+            session = self._uploads.get(upload_id)
+        if session is None:
+            record.outcome = "not_found"
+            return 404, error_body(404, "NOT_FOUND", "Upload session not found."), {"x-goog-upload-status": "final"}
+        offset = handler.headers.get("X-Goog-Upload-Offset")
+        if offset is not None and int(offset) != len(session.received):
+            record.outcome = "bad_request"
+            message = f"Upload offset {offset} does not match the {len(session.received)} bytes received."
+            return 400, error_body(400, "INVALID_ARGUMENT", message), {"x-goog-upload-status": "final"}
+        session.received += raw
+        if "finalize" not in commands:
+            return 200, b"", {"x-goog-upload-status": "active",
+                              "x-goog-upload-size-received": str(len(session.received))}
+        with self._lock:
+            self._uploads.pop(upload_id, None)
+        if session.size is not None and session.size != len(session.received):
+            record.outcome = "bad_request"
+            return (400, error_body(400, "INVALID_ARGUMENT", f"Upload size {len(session.received)} does not match "
+                                    f"the declared {session.size} bytes."), {"x-goog-upload-status": "final"})
+        stored = StoredFile(id=session.id, mime_type=session.mime_type, data=bytes(session.received),
+                            created_wall=dt.datetime.now(dt.timezone.utc), display_name=session.display_name)
+        with self._lock:
+            self._files[stored.id] = stored
+        return 200, {"file": file_resource(stored, self.base_url, session.version)}, {"x-goog-upload-status": "final"}
+
+    def _stored(self, file_id: str) -> StoredFile | None:
+        with self._lock:
+            return self._files.get(file_id)
+
+    def _get_file(self, version: str, file_id: str) -> Reply:
+        stored = self._stored(file_id)
+        if stored is None:
+            return _file_not_found(file_id)
+        return 200, file_resource(stored, self.base_url, version)
+
+    def _list_files(self, version: str, query: dict) -> Reply:
+        with self._lock:
+            stored = list(reversed(self._files.values()))
+        listed = page([item.id for item in stored], query.get("pageSize"), query.get("pageToken"), 10, 100)
+        if isinstance(listed, str):
+            return _bad_request(listed)
+        ids, token = listed
+        reply: dict[str, Any] = {"files": [file_resource(item, self.base_url, version)
+                                           for item in stored if item.id in set(ids)]}
+        if token:
+            reply["nextPageToken"] = token
+        return 200, reply
+
+    def _download_file(self, file_id: str) -> Reply:
+        """GET files/ID:download?alt=media: the bytes of a generated file (a batch's results); uploaded files
+        cannot be downloaded (the SDK's own docs)."""
+        stored = self._stored(file_id)
+        if stored is None:
+            return _file_not_found(file_id)
+        if stored.source != "GENERATED":
+            return _bad_request("Only generated files can be downloaded; uploaded files cannot.")
+        return 200, stored.data, {"Content-Type": stored.mime_type}
+
+    def _delete_file(self, file_id: str) -> Reply:
+        with self._lock:
+            stored = self._files.pop(file_id, None)
+        return _file_not_found(file_id) if stored is None else (200, {})
 
     def _admit(self, model: str, tokens: int) -> tuple[int, dict, list[str]] | None:
         """Charge the request to the model's windows, or the 429 that refuses it. Holds the lock."""
@@ -1085,6 +1503,30 @@ def _ordered_usage(usage: dict) -> dict:
     return {key: usage[key] for key in order if key in usage}
 
 
+def _not_found() -> tuple[int, dict]:
+    return 404, error_body(404, "NOT_FOUND", "Requested entity was not found.")
+
+
+def _file_not_found(file_id: str) -> tuple[int, dict]:
+    return 403, error_body(403, "PERMISSION_DENIED",
+                           f"You do not have permission to access the File {file_id} or it may not exist.")
+
+
+def _image_sha256s(value: Any) -> list[str]:
+    """The sha256 of every inline image in a request (either key spelling), in order."""
+    if isinstance(value, list):
+        return [sha for item in value for sha in _image_sha256s(item)]
+    if not isinstance(value, dict):
+        return []
+    inline = value.get("inlineData") or value.get("inline_data")
+    if isinstance(inline, dict) and isinstance(inline.get("data"), str):
+        try:
+            return [hashlib.sha256(decode_bytes(inline["data"])).hexdigest()]
+        except (binascii.Error, ValueError):
+            return []
+    return [sha for item in value.values() for sha in _image_sha256s(item)]
+
+
 def _html_404(path: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n"
@@ -1109,12 +1551,23 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, body: dict | str) -> None:
-    html = isinstance(body, str)
-    payload = (body if isinstance(body, str) else json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+def _send(handler: BaseHTTPRequestHandler, status: int, body: dict | str | bytes,
+          headers: Mapping[str, str] | None = None) -> None:
+    """Answer JSON (a dict), Google's HTML (a str) or raw bytes (a download, an upload's empty reply)."""
+    if isinstance(body, bytes):
+        payload, kind = body, "application/octet-stream"
+    elif isinstance(body, str):
+        payload, kind = body.encode("utf-8"), "text/html; charset=UTF-8"
+    else:
+        payload = (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        kind = "application/json; charset=UTF-8"
+    extra = dict(headers or {})
+    kind = extra.pop("Content-Type", kind)
     try:
         handler.send_response(status)
-        handler.send_header("Content-Type", "text/html; charset=UTF-8" if html else "application/json; charset=UTF-8")
+        handler.send_header("Content-Type", kind)
+        for name, value in extra.items():
+            handler.send_header(name, value)
         handler.send_header("Vary", "Origin, X-Origin, Referer")
         handler.send_header("X-Content-Type-Options", "nosniff")
         handler.send_header("Content-Length", str(len(payload)))
