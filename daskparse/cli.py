@@ -169,6 +169,15 @@ def build_parser() -> _Parser:
             help="Gemini output tokens per answer, thoughts included; a cut answer is asked again once with "
                  "twice as many")
 
+    batch = run.add_argument_group("batch mode", "Gemini's Batch API: half the price, answers within 24 hours")
+    _option(batch, "--mode", choices=["online", "batch"],
+            help="online: a Gemini call per image now; batch: batch jobs for every image the cache cannot answer")
+    _option(batch, "--no-wait", dest="wait", action="store_const", const=False,
+            shown=lambda wait: "wait for the jobs" if wait else "submit and end",
+            help="submit the batch jobs, record them beside the cache, write what is known and end (exit 0); the "
+                 "next run, in any mode, collects the finished jobs first")
+    _option(batch, "--batch-poll", metavar="DURATION", shown=_duration, help="how often pending jobs are looked at")
+
     limits = run.add_argument_group("rate limits", "Gemini calls, counted across every worker of the cluster")
     _option(limits, "--rpm", type=float, metavar="N", help="requests per minute")
     _option(limits, "--tpm", type=int, metavar="N", unset="no limit", help="input tokens per minute")

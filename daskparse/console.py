@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import IO, TYPE_CHECKING, Any, Literal
+from collections import Counter
+from typing import IO, TYPE_CHECKING, Any, Iterable, Literal
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 from tqdm.std import tqdm as std_tqdm
@@ -120,7 +121,9 @@ class ProgressBar:
             # sources refused before the run are done at its start: not part of the rate tqdm measures
             self.bar = self.tqdm_class(total=progress.total, unit="img", desc="images", file=self.file,
                                        dynamic_ncols=True, smoothing=0.1, initial=progress.input_errors)
-        self.bar.set_postfix(postfix(progress), refresh=progress.done == 0)  # update() redraws the others
+        if self.bar.total != progress.total:  # answers of earlier batch jobs joined the run
+            self.bar.total = progress.total
+        self.bar.set_postfix(postfix(progress), refresh=progress.done == 0 or bool(progress.batch_jobs))
         if progress.done > self.bar.n:
             self.bar.update(progress.done - self.bar.n)  # redraws at most every 0.1 s; tqdm computes rate and ETA
         if progress.done >= progress.total:
@@ -138,4 +141,12 @@ def postfix(progress: RunProgress) -> dict[str, str | int]:
         fields["requests"] = progress.requests
         if progress.estimated_cost_usd is not None:
             fields["cost"] = f"${progress.estimated_cost_usd:.4f}"
+    if progress.batch_jobs:
+        fields["batch jobs"] = batch_states(progress.batch_jobs)
     return fields
+
+
+def batch_states(jobs: Iterable[tuple[str, str]]) -> str:
+    """``(job, state)`` pairs in a few words: "2 running, 1 succeeded"."""
+    counts = Counter(state for _, state in jobs)
+    return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))

@@ -37,6 +37,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from daskparse.console import batch_states
 from daskparse.gate import GATE_NAME, PLUGIN_NAME as GATE_PLUGIN
 from daskparse.scheduler_plugins import OncePerScheduler, add_once, register_once
 
@@ -145,6 +146,7 @@ class BoardExtension(OncePerScheduler):
             "gemini": uses_gemini(run),
             "status": run_status(run, time.monotonic()),
             "errors": run.get("latest_errors", []),
+            "batch_jobs": [tuple(job) for job in run.get("batch_jobs", [])],
         }
 
     def _retire(self) -> None:
@@ -362,6 +364,8 @@ def _summary(point: dict) -> str:
             f"{point['in_flight']} in flight", f"429s {point['rate_limited']}", f"paused {point['paused_for']:.1f} s"]
         parts += [f"tokens {point['input_tokens']:,} in, {point['output_tokens']:,} out, "
                   f"{point['thoughts_tokens']:,} thoughts", f"~${point['estimated_cost_usd']:.4f}"]
+    if point.get("batch_jobs"):
+        parts.append(f"Gemini batch jobs: {batch_states(point['batch_jobs'])}")
     return (f'<span style="font-size: 1.3em"><b>daskparse</b>: <span class="daskparse-status">'
             f'{html.escape(point["status"])}</span></span><br><span class="daskparse-summary">'
             + " · ".join(parts) + "</span>")
@@ -399,6 +403,9 @@ def run_status(run: dict, now: float) -> str:
         return "done"
     if run.get("finished"):  # stopped, or its client went away
         return f"stopped with {left:,} image{'s' if left != 1 else ''} not done"
+    jobs = run.get("batch_jobs")
+    if jobs:
+        return f"waiting for {len(jobs)} Gemini batch job{'s' if len(jobs) != 1 else ''} ({batch_states(jobs)})"
     eta = run.get("eta")
     if eta is None:
         return "ETA: estimating (no image answered yet)"

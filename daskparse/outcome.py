@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
 from daskparse.errors import ErrorRecord
+from daskparse.sources import Source
 from daskparse.usage import Usage
 
 Status = Literal["shows", "no_shows", "error"]
@@ -61,9 +62,22 @@ class Outcome:
 
 
 @dataclass
+class Prepared:
+    """A source that reached the extractor: its outcome so far (fetch and optimize timed, fingerprints set) and
+    the image to send."""
+
+    source: Source
+    outcome: Outcome
+    jpeg: bytes
+    sha256: str
+
+
+@dataclass
 class PartitionResult:
     """What a partition task returns: its outcomes, and what it has to say about the whole run."""
 
     outcomes: list[Outcome] = field(default_factory=list)
+    # batch mode: the images ready to send, for the run to put in batch jobs (their outcomes come when answered)
+    prepared: list[Prepared] = field(default_factory=list)
     fatal: str | None = None  # a fault of the whole run (a refused API key): the run ends with this message
     not_reached: bool = False  # the run was stopping: the partition did nothing, the next run does its sources

@@ -28,12 +28,14 @@ from distributed import Client, Event, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse import main_guard
+from daskparse.batch import BatchLedger, BatchSession
 from daskparse.cache import ResultCache, cache_variant
 from daskparse.cluster import cluster_client, fallback_client
 from daskparse.console import visible
 from daskparse.dashboard import RunBoard
 from daskparse.errors import ErrorRecord, RunError
 from daskparse.extract import result_key
+from daskparse.extract.gemini_batch import BatchApi
 from daskparse.gate import RateGate
 from daskparse.optimize import OPTIMIZER_VERSION
 from daskparse.outcome import Outcome, PartitionResult
@@ -78,10 +80,14 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     for error in input_errors:
         this.report(_error_line(error), "WARNING")
     sources_in_order = [item.source for item in items]  # results come back in the order given
+    urls_given = [item.cleaned_url for item in items]
     tally = this.tally = RunTally(len(items), settings, this.board, references=reference_dates,
                                   input_errors=input_errors)
     tally.notify()
-    this.cache = open_cache(settings) if items else None
+    gemini = settings.extractor_name == "gemini"
+    this.cache = open_cache(settings) if items or gemini else None
+    if gemini:  # every Gemini run (either mode) collects what earlier runs' batch jobs have answered, first
+        items = this.collect_batches(items)
     items = this.answer_known_urls(items)
     if items and stop_requested(stop):
         this.not_reached, items = list(items), []
@@ -92,6 +98,10 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         result.stats["gate"] = gate_stats(this.gate_metrics)
     if this.fell_back:
         result.stats["clusterFallback"] = "; ".join(this.fell_back)
+    if this.batch is not None:
+        pending = this.batch.pending_urls()
+        result.stats["batchPending"] = sum(1 for url in urls_given if url in pending)
+        result.stats["batch"] = this.batch.stats(result.stats["batchPending"])
     if stop_requested(stop):
         result.stats.update(stopped=True, notReached=len(this.not_reached))
     this.report(result.summary(), "INFO", stats=result.stats)
@@ -113,6 +123,60 @@ class Run:
         self.fell_back: list[str] = []  # why the run went on in this process, if it did (stats["clusterFallback"])
         self.gate_metrics: dict | None = None
         self.noted: set[str] = set()  # what was said once per run (the daily quota)
+        self.batch: BatchSession | None = None  # a Gemini run's batch jobs (daskparse.batch)
+
+    def collect_batches(self, items: list[Source]) -> list[Source]:
+        """Answers of earlier runs' batch jobs that have ended, to the tally (and the cache); returns ``items``
+        less those answered and those still in a pending job (never sent twice: ``stats["batchPending"]``)."""
+        settings = self.settings
+        self.batch = open_batches(settings, self.cache)
+        try:
+            earlier = self.batch.collect_earlier()
+        except Exception as error:  # noqa: BLE001 - the API or the ledger unreachable: what is pending stays so
+            self.report(f"could not look at earlier Gemini batch jobs: {type(error).__name__}: {error}", "WARNING")
+            return [item for item in items if item.cleaned_url not in self.batch.pending_urls()]
+        answered = {outcome.cleaned_url for outcome in earlier.outcomes}
+        if earlier.outcomes:
+            self.report(f"{len(earlier.outcomes)} images answered by {len(earlier.finished)} earlier Gemini batch "
+                        "jobs", "INFO")
+        remaining = [item for item in items if item.cleaned_url not in answered]
+        pending = [item for item in remaining if item.cleaned_url in earlier.pending_urls]
+        if pending:
+            self.report(f"{len(pending)} images are in Gemini batch jobs still pending: not sent again", "INFO")
+        assert self.tally is not None
+        self.tally.total += len(earlier.outcomes) - (len(items) - len(remaining)) - len(pending)
+        _report_partition(earlier.outcomes, settings, self.report, self.noted)
+        self.tally.add(earlier.outcomes)
+        return [item for item in remaining if item.cleaned_url not in earlier.pending_urls]
+
+    def finish_batches(self) -> None:
+        """Batch mode, after the last partition: the last job sent; the run's jobs waited for (unless --no-wait or
+        stopping) with their states on the progress bar and the page, their answers to the tally."""
+        batch, tally, settings = self.batch, self.tally, self.settings
+        if batch is None or settings.mode != "batch":
+            return
+        assert tally is not None
+        self._add_outcomes(batch.flush())
+        if batch.jobs:
+            self.report(f"{batch.requests} images sent in {len(batch.jobs)} Gemini batch jobs "
+                        f"({', '.join(str(job.job) for job in batch.jobs)})", "INFO")
+        if not settings.wait or stop_requested(self.stop) or not (batch.jobs or batch.attached):
+            return
+
+        def show(states: dict[str, str]) -> None:
+            tally.batch_jobs = states
+            tally.notify()
+
+        collected = batch.wait(poll=settings.batch_poll, stop=self.stop, on_states=show)
+        self._add_outcomes(collected.outcomes)
+        tally.batch_jobs = {}
+        tally.notify()
+
+    def _add_outcomes(self, outcomes: list[Outcome]) -> None:
+        if outcomes:
+            assert self.tally is not None
+            _report_partition(outcomes, self.settings, self.report, self.noted)
+            self.tally.add(outcomes)
 
     def answer_known_urls(self, items: list[Source]) -> list[Source]:
         """The cache's level 1, before anything is sent out (a run of known URLs needs no cluster at all): the
@@ -170,7 +234,8 @@ class Run:
         report(f"{len(items)} image{'s' * (len(items) != 1)} in {len(chunks)} partition{'s' * (len(chunks) != 1)} "
                f"on {threads} threads" + (f"; dashboard {dashboard}" if dashboard else ""), "INFO", to=cluster_logger)
         gate = None
-        if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
+        if active is not None and settings.extractor_name == "gemini" and settings.mode == "online":
+            # a new run reopens a gate a spent quota closed
             gate = RateGate.install(active, **dataclasses.asdict(settings.gate_limits()))
             gate.configure(reopen=True)
         lost: list[Source] = []
@@ -198,7 +263,11 @@ class Run:
                     _report_partition(partition.outcomes, settings, report, self.noted)
                     assert self.tally is not None  # ``run`` made it before any partition
                     self.tally.add(partition.outcomes)
+                    if partition.prepared and self.batch is not None:  # batch mode: sent as jobs fill
+                        self._add_outcomes(self.batch.add(partition.prepared))
                     report(f"partition {done}/{len(chunks)} done", "DEBUG")
+                if not lost:  # inside the board's block: the page shows the jobs' states while the run waits
+                    self.finish_batches()
         if gate is not None and not lost:
             self.gate_metrics = gate.metrics()
         return (lost, why) if lost else None
@@ -279,11 +348,23 @@ def open_cache(settings: Settings) -> ResultCache | None:
     """This run's view of the result cache (None when turned off); raises CacheError if it cannot be used."""
     if not settings.use_cache:
         return None
-    cache, optimize = settings.cache_options(), settings.optimize_options()
-    variant = cache_variant(**result_key(settings), optimizer=OPTIMIZER_VERSION, quality=optimize.quality,
-                            max_size=optimize.max_size)
-    return ResultCache(cache.url, variant=variant, ttl=cache.ttl, error_ttl=cache.error_ttl,
+    cache = settings.cache_options()
+    return ResultCache(cache.url, variant=result_variant(settings), ttl=cache.ttl, error_ttl=cache.error_ttl,
                        phash_distance=cache.phash_distance, extractor=settings.extractor_name).load_index()
+
+
+def open_batches(settings: Settings, cache: ResultCache | None) -> BatchSession:
+    """The run's batch session: its ledger beside the cache (even with the cache off: the jobs are the same)."""
+    return BatchSession(BatchApi(settings.gemini_options(), inline_bytes=settings.batch_inline_bytes),
+                        BatchLedger(settings.cache, result_variant(settings)), cache, model=settings.model_name,
+                        job_bytes=settings.batch_job_bytes)
+
+
+def result_variant(settings: Settings) -> str:
+    """What a result depends on (model, prompt, optimizer...), as the cache's variant folder."""
+    optimize = settings.optimize_options()
+    return cache_variant(**result_key(settings), optimizer=OPTIMIZER_VERSION, quality=optimize.quality,
+                         max_size=optimize.max_size)
 
 
 def partition_size(count: int, threads: int, partitions_per_thread: int) -> int:

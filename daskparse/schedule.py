@@ -57,7 +57,7 @@ def output_lock(output: str) -> Iterator[str]:
     runs on one machine never overlap; runs on two machines writing one remote output are not kept apart.
     Who holds the lock is written next to it (``<lock>.json``), for the message of the run turned away.
     """
-    path = _lock_path(output)
+    path = lock_path(output)
     if os.path.islink(path):  # opening it would reach (and truncate) whatever it points at
         raise RunError(f"cannot lock the output {output}: {path} is a symbolic link; remove it")
     lock = filelock.FileLock(path, timeout=0)
@@ -93,7 +93,9 @@ def _replace_text(path: Path, text: str) -> None:
         raise
 
 
-def _lock_path(output: str) -> str:
+def lock_path(output: str) -> str:
+    """The file whose OS lock stands for ``output`` (any fsspec URL): inside it when local, else one of this
+    machine's (``output_lock``)."""
     fs, root = fsspec.core.url_to_fs(output)
     if isinstance(fs, LocalFileSystem):
         try:

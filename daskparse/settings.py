@@ -128,6 +128,17 @@ class Settings(BaseModel):
         "gemini-2.5-pro": (1.25, 10.00),
     }
     batch_discount: float = Field(0.5, gt=0, le=1, description="batch price as a share of the online price")
+    # Batch mode (daskparse.batch): every image the cache cannot answer goes to Gemini's Batch API, at half the price
+    mode: Literal["online", "batch"] = Field("online", description="online: a call per image now; batch: Gemini "
+                                             "batch jobs (half the price, answered within 24 hours)")
+    wait: bool = Field(True, description="batch mode: wait for the jobs (False: submit, record them beside the "
+                       "cache and end; the next run collects them)")
+    batch_poll: float = Field(30.0, gt=0, description="batch mode: seconds between looks at the pending jobs (30s, "
+                              "2m, ... accepted)")
+    batch_inline_bytes: int = Field(20_000_000, gt=0, description="a batch job's requests go inline below this "
+                                    "many bytes, through an uploaded JSONL file above (the API's limit: 20 MB)")
+    batch_job_bytes: int = Field(1_500_000_000, gt=0, description="the most bytes of requests in one batch job "
+                                 "(the API takes files up to 2 GB)")
 
     # the cluster-wide rate gate (daskparse.gate): Gemini calls across every worker of the cluster
     rpm: float = Field(1800, gt=0, description="requests per minute")
@@ -146,7 +157,7 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, for log collectors")
     progress_bar: Optional[bool] = Field(None, description="the CLI's progress bar (default: when stderr is a terminal)")
 
-    @field_validator("cache_ttl", "cache_error_ttl", "every", mode="before")
+    @field_validator("cache_ttl", "cache_error_ttl", "every", "batch_poll", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         """Seconds from "7d", "12h", "30m", "90s" or a number of seconds (``dask.utils.parse_timedelta``, so also
@@ -180,6 +191,9 @@ class Settings(BaseModel):
         if self.extractor == "gemini" and self.gemini_api_key is None:
             raise _OptionProblem("extractor", "{option} needs a Gemini API key: set GEMINI_API_KEY in the "
                                  f"environment (get a key at {GEMINI_KEY_PAGE})")
+        if self.mode == "batch" and self.extractor_name != "gemini":
+            raise _OptionProblem("mode", "{option} sends images to Gemini's Batch API: it needs GEMINI_API_KEY "
+                                 f"(get a key at {GEMINI_KEY_PAGE}) and the gemini extractor")
         if isinstance(self.thinking_budget, int) and self.thinking_budget < 0:
             raise _OptionProblem("thinking_budget", "{option}: a number of tokens (0 or more), or dynamic")
         minimum = MIN_THINKING_BUDGET.get(self.model_name, 0)

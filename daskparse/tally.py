@@ -63,6 +63,7 @@ class RunProgress:
     extractor: str = ""  # "gemini" or "local"
     latest_errors: tuple[tuple[str, str, str], ...] = ()  # (source, kind, message) of the last error rows, oldest first
     input_errors: int = 0  # of done and failed: sources that failed before the run started (none of its time)
+    batch_jobs: tuple[tuple[str, str], ...] = ()  # (job, state) of the Gemini batch jobs the run waits for
 
     @property
     def rate(self) -> float:
@@ -100,9 +101,12 @@ class RunTally:
         self.computed = 0  # outcomes that spent time in a stage (not answered on the client)
         self.stage_seconds: Counter = Counter()
         self.usage = Usage()
+        self.batch_usage = Usage()  # of ``usage``, answered by batch jobs (priced at the batch price)
         self.billed = 0  # images this run sent to Gemini (at least one request)
         self.saved_usage = Usage()  # what the calls the cache saved had cost when they were made
+        self.saved_batch_usage = Usage()  # of ``saved_usage``, calls answered by batch jobs (at the batch price)
         self.local_fallbacks = 0
+        self.batch_jobs: dict[str, str] = {}  # job -> state, while the run waits for its batch jobs
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
@@ -120,30 +124,44 @@ class RunTally:
                 if cache.saved_call:
                     self.calls_saved += 1
                     self.saved_usage += cache.usage
+                    if cache.usage.batch_requests:
+                        self.saved_batch_usage += cache.usage
             if outcome.seconds:
                 self.computed += 1
                 self.stage_seconds.update(outcome.seconds)
             self.usage += usage
+            if usage.batch_requests:
+                self.batch_usage += usage
             self.billed += bool(usage.requests)
             self.local_fallbacks += outcome.extractor == "local"
         if len(self._show_records) >= PACK_EVERY:
             self._pack()
         self.notify()
 
-    def cost(self, usage: Usage) -> float | None:
-        """USD for ``usage`` at the model's documented online price; None for an unknown model."""
-        return self.settings.estimated_cost(usage.input_tokens, usage.output_tokens, usage.thoughts_tokens)
+    def cost(self, usage: Usage, batch: Usage | None = None) -> float | None:
+        """USD for ``usage`` at the model's documented prices, ``batch`` (its share answered by batch jobs) at the
+        batch price; None for an unknown model."""
+        batch = batch or Usage()
+        online = self.settings.estimated_cost(usage.input_tokens - batch.input_tokens,
+                                              usage.output_tokens - batch.output_tokens,
+                                              usage.thoughts_tokens - batch.thoughts_tokens)
+        if online is None or not batch:
+            return online
+        batched = self.settings.estimated_cost(batch.input_tokens, batch.output_tokens, batch.thoughts_tokens,
+                                               batch=True) or 0.0
+        return round(online + batched, 6)
 
     def cost_stats(self) -> dict:
         """What the run cost per image sent to Gemini (and per 1,000), and what the cache saved: the calls it
         saved at this run's cost per image (at their own recorded cost when this run sent none)."""
-        cost = self.cost(self.usage)
+        cost = self.cost(self.usage, self.batch_usage)
         if cost is None:
             return {"estimatedCostUSD": None, "costPerImageUSD": None, "costPer1000ImagesUSD": None,
                     "cacheSavingsUSD": None}
         per_image = cost / self.billed if self.billed else None
         # with no call of its own to price them by, a run prices the saved calls at what they cost when made
-        savings = self.calls_saved * per_image if per_image is not None else self.cost(self.saved_usage) or 0.0
+        savings = (self.calls_saved * per_image if per_image is not None
+                   else self.cost(self.saved_usage, self.saved_batch_usage) or 0.0)
         return {"estimatedCostUSD": cost,
                 "costPerImageUSD": None if per_image is None else round(per_image, 6),
                 "costPer1000ImagesUSD": None if per_image is None else round(1000 * per_image, 4),
@@ -167,9 +185,9 @@ class RunTally:
             shows=self.show_count,
             cache_hits=sum(self.levels.values()), requests=self.usage.requests,
             input_tokens=self.usage.input_tokens, output_tokens=self.usage.output_tokens,
-            thoughts_tokens=self.usage.thoughts_tokens, estimated_cost_usd=self.cost(self.usage),
+            thoughts_tokens=self.usage.thoughts_tokens, estimated_cost_usd=self.cost(self.usage, self.batch_usage),
             elapsed=time.perf_counter() - self.started, extractor=self.settings.extractor_name,
-            latest_errors=tuple(latest), input_errors=before)
+            latest_errors=tuple(latest), input_errors=before, batch_jobs=tuple(sorted(self.batch_jobs.items())))
 
     def hit_stats(self) -> dict:
         """``cacheHits``, hits by level, hit rate and extractor calls saved."""

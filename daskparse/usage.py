@@ -25,6 +25,7 @@ class Usage:
     image_tokens: int = 0  # the image's share of input_tokens
     output_tokens: int = 0  # the answers' text
     thoughts_tokens: int = 0  # thinking, billed as output: counted apart to show what it costs
+    batch_requests: int = 0  # of ``requests``, answered through the Batch API: their tokens at the batch price
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))

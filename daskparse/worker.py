@@ -16,7 +16,6 @@ import hashlib
 import logging
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Sequence
 
 from daskparse.cache import CacheHit, ResultCache
@@ -26,7 +25,7 @@ from daskparse.extract import Extraction, Extractor
 from daskparse.extract.gemini import GeminiConfigError
 from daskparse.fetch import fetch_bytes
 from daskparse.optimize import optimize_image
-from daskparse.outcome import Outcome, PartitionResult, show_records
+from daskparse.outcome import Outcome, PartitionResult, Prepared, show_records
 from daskparse.settings import Settings
 from daskparse.sources import Source
 from daskparse.worker_resources import WorkerResources
@@ -43,17 +42,6 @@ def process_source(source: Source, settings: Settings, extractor: Extractor,
     """
     prepared = prepare_source(source, settings, cache)
     return prepared if isinstance(prepared, Outcome) else extract_source(prepared, extractor)
-
-
-@dataclass
-class Prepared:
-    """A source that reached the extractor: its outcome so far (fetch and optimize timed, fingerprints set) and
-    the image to send."""
-
-    source: Source
-    outcome: Outcome
-    jpeg: bytes
-    sha256: str
 
 
 def prepare_source(source: Source, settings: Settings, cache: ResultCache | None = None) -> Outcome | Prepared:
@@ -148,7 +136,9 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
     # A Gemini call waits on the network: it goes to the worker's call pool while this thread prepares the next
     # image, so calls in flight are bounded by the cluster's gate, not by the task threads. The local extractor is
     # CPU work: in this thread.
-    overlap = settings.extractor_name == "gemini"
+    # batch mode: images are prepared here, sent in batch jobs by the run (daskparse.batch), answered later
+    batch = settings.mode == "batch"
+    overlap = settings.extractor_name == "gemini" and not batch
     each = cache if overlap else None  # where each outcome is stored as it comes (None: once, at the end)
     if cache is not None:
         recovered = _stored_earlier(sources, cache, each=overlap)
@@ -158,7 +148,7 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
         recovered = {}
     result = PartitionResult()
     try:
-        extractor = resources.extractor(settings, reference_date, run_id)
+        extractor = None if batch else resources.extractor(settings, reference_date, run_id)
         answers: list[Outcome | Future] = []
         for index, source in enumerate(sources):
             if index in recovered:
@@ -167,6 +157,8 @@ def process_partition(sources: Sequence[Source], settings: Settings, reference_d
             prepared = prepare_source(source, settings, cache)
             if isinstance(prepared, Outcome):
                 answers.append(_store_one(prepared, each))
+            elif extractor is None:
+                result.prepared.append(prepared)
             elif not overlap:
                 answers.append(extract_source(prepared, extractor))
             else:  # waits here while the worker has as many calls out as it can send (``submit_call``)

@@ -132,12 +132,14 @@ def test_the_readme_lists_the_exit_codes_the_cli_documents():
 
 def test_abbreviated_flags_are_refused_not_guessed():
     """Issue 15: '--thread 4' was read as --threads and '--mode batch' as --model batch (an online run with a model
-    named "batch"). A flag is spelled out or refused."""
-    for args in (["run", "--thread", "4"], ["run", "--mode", "batch"], ["run", "--extract", "local"]):
+    named "batch"; --mode is a flag of its own since issue 18). A flag is spelled out or refused."""
+    for args in (["run", "--thread", "4"], ["run", "--mod", "batch"], ["run", "--max-out", "512"],
+                 ["run", "--extract", "local"]):
         with pytest.raises(SystemExit) as stop:
             build_parser().parse_args(args)
         assert stop.value.code == 2, args
     assert build_parser().parse_args(["run", "--threads", "4"]).threads == 4
+    assert build_parser().parse_args(["run", "--mode", "batch"]).mode == "batch"
 
 
 def test_bare_command_shows_help_and_version_is_printed(tmp_path):

@@ -13,7 +13,7 @@ def test_usage_adds_up_and_is_spelt_in_camel_case_only_where_written_out():
     assert total == Usage(requests=3, retries=1, rate_limited=1, input_tokens=2600, image_tokens=1032,
                           output_tokens=90, thoughts_tokens=40)
     assert total.stats() == {"requests": 3, "retries": 1, "rateLimited": 1, "inputTokens": 2600,
-                             "imageTokens": 1032, "outputTokens": 90, "thoughtsTokens": 40}
+                             "imageTokens": 1032, "outputTokens": 90, "thoughtsTokens": 40, "batchRequests": 0}
     assert tuple(total.stats()) == USAGE_STATS_KEYS
     assert Usage.from_stats(total.stats()) == total
 

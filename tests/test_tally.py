@@ -146,13 +146,14 @@ def test_cost_per_image_and_the_caches_savings_in_money(gemini_settings):
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 CAMEL_CASE = re.compile(r"[a-z][a-zA-Z0-9]*")
-NAMED_PARTS = ("cacheHitsByLevel", "stageSeconds", "gate")  # objects whose keys are names (errorKinds': data)
+NAMED_PARTS = ("cacheHitsByLevel", "stageSeconds", "gate", "batch")  # objects whose keys are names (errorKinds': data)
 
 
 def _every_stats_key(gemini_settings, tmp_path) -> dict:
     """One stats object with every key a run can have: a local run's, a Gemini run's (all from RunTally),
     a stopped run's (the pipeline adds stopped and notReached) and the gate's metrics (the pipeline adds them)."""
     from daskparse import parse_frame, parse_images
+    from daskparse.batch import BatchSession
     from daskparse.gate import RateGateExtension
 
     local = RunTally(1, load_settings(extractor="local"))
@@ -170,7 +171,9 @@ def _every_stats_key(gemini_settings, tmp_path) -> dict:
     assert from_frame["rows"] == 2 and from_frame["rowsWithoutUrl"] == 1
     # the pipeline adds clusterFallback only when its cluster could not be had (tests/test_cluster_start.py)
     return {**local.result([], 1.0, None).stats, **gemini.result([], 1.0, None).stats, **stopped, **from_frame,
-            "gate": gate_stats(RateGateExtension().metrics()), "clusterFallback": "why"}
+            "gate": gate_stats(RateGateExtension().metrics()), "clusterFallback": "why",
+            # the pipeline adds the batch jobs' to every Gemini run (tests/test_batch_run.py)
+            "batchPending": 0, "batch": BatchSession(None, None, None, model="m", job_bytes=1).stats(0)}
 
 
 def _readme_stats_table() -> dict[str, str]:

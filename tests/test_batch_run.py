@@ -1,0 +1,151 @@
+"""Batch mode end to end: worker processes, the real google-genai client, the loopback server's Batch and Files
+APIs (its jobs advance on a short clock), the ledger and the cache on disk."""
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import daskparse
+from conftest import GEMINI_KEY, cluster_client
+from daskparse.batch import BatchLedger
+from daskparse.optimize import optimize_image
+from daskparse.pipeline import result_variant
+from daskparse.settings import load_settings
+from daskparse.testing.gemini_batches import BatchClock
+from daskparse.testing.gemini_server import GeminiServer
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+TRUTH = json.loads((DATA / "truth.json").read_text())
+PATHS = [str(DATA / "flyers" / name) for name in sorted(TRUTH["flyers"])[:6]]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster_client() as client:
+        yield client
+
+
+@pytest.fixture
+def server():
+    with GeminiServer(api_key=GEMINI_KEY, batch_pending_seconds=0.1, batch_running_seconds=0.2) as server:
+        yield server
+
+
+def parse(server, client, tmp_path, paths=PATHS, **options):
+    return daskparse.parse_images(paths, extractor="gemini", client=client, gemini_api_key=GEMINI_KEY,
+                                  gemini_base_url=server.base_url, timeout=10, cache=str(tmp_path / "cache"),
+                                  batch_poll=0.1, reference_date=TRUTH["reference_date"], **options)
+
+
+def ledger(tmp_path, **options):
+    settings = load_settings(extractor="gemini", gemini_api_key=GEMINI_KEY, cache=str(tmp_path / "cache"), **options)
+    return BatchLedger(settings.cache, result_variant(settings))
+
+
+def venue(path):
+    return f"Venue {hashlib.sha256(optimize_image(Path(path).read_bytes()).jpeg).hexdigest()[:8]}"
+
+
+def test_a_batch_run_sends_one_job_waits_for_it_and_prices_it_at_the_batch_price(server, client, tmp_path):
+    result = parse(server, client, tmp_path, mode="batch")
+    assert server.count(":generateContent") == 0 and server.count(":batchGenerateContent") == 1
+    [job] = server.batch_jobs
+    assert job.request_count == len(PATHS) and job.input_file is None  # small: inline
+    assert result.errors.empty and set(result.shows["source"]) == set(PATHS)
+    for path in PATHS:  # each answer went back to its own image (the server names the image it read)
+        assert set(result.shows.loc[result.shows["source"] == path, "venue"]) == {venue(path)}
+    stats = result.stats
+    assert stats["requests"] == stats["batchRequests"] == len(PATHS) and stats["batchPending"] == 0
+    assert stats["batch"] == {"jobsCreated": 1, "requests": len(PATHS), "jobsCollected": 1,
+                              "jobStates": {"succeeded": 1}, "pending": 0}
+    online_price = load_settings(extractor="local").estimated_cost(stats["inputTokens"], stats["outputTokens"],
+                                                                   stats["thoughtsTokens"])
+    assert stats["estimatedCostUSD"] == pytest.approx(online_price * 0.5, abs=2e-6)
+    assert ledger(tmp_path).records() == []
+    again = parse(server, client, tmp_path)  # online now: every answer is in the cache
+    assert again.stats["cacheHits"] == len(PATHS) and again.stats["requests"] == 0
+    assert server.count(":generateContent") == 0 and len(server.batch_jobs) == 1
+
+
+def test_no_wait_submits_and_ends_and_the_next_run_in_any_mode_collects(server, client, tmp_path):
+    server.batch_clock = BatchClock(pending_seconds=0.1, running_seconds=4.0)
+    first = parse(server, client, tmp_path, mode="batch", wait=False)
+    assert first.stats["batchPending"] == len(PATHS) and first.shows.empty and first.errors.empty
+    assert first.stats["batch"]["jobsCreated"] == 1 and first.stats["batch"]["jobStates"] == {"pending": 1}
+    [record] = ledger(tmp_path).records()
+    assert record.job == server.batch_jobs[0].name and len(record.items) == len(PATHS)
+    # a second run while the job is pending: nothing is sent again, online or in another job
+    second = parse(server, client, tmp_path, paths=PATHS[:3])
+    assert second.stats["batchPending"] == 3 and second.stats["requests"] == 0 and second.shows.empty
+    third = parse(server, client, tmp_path, paths=PATHS[:2], mode="batch", wait=False)
+    assert third.stats["batchPending"] == 2 and len(server.batch_jobs) == 1
+    deadline = time.monotonic() + 30
+    while server.batch_jobs[0].state != "BATCH_STATE_SUCCEEDED" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server.batch_clock = BatchClock(pending_seconds=0.1, running_seconds=0.1)
+    # the cron run after: collects the finished job (its answers are this run's rows too), sends a new image
+    new = tmp_path / "new.jpg"
+    new.write_bytes(sorted((DATA / "flyers").glob("*.jpg"))[10].read_bytes())
+    fourth = parse(server, client, tmp_path, paths=[str(new)], mode="batch")
+    assert set(fourth.shows["source"]) == set(PATHS) | {str(new)}
+    assert fourth.stats["batch"]["jobsCollected"] == 2 and len(server.batch_jobs) == 2
+    assert server.count(":generateContent") == 0 and ledger(tmp_path).records() == []
+
+
+def test_a_create_whose_reply_was_lost_is_found_by_name_and_never_made_twice(server, client, tmp_path):
+    server.add_batch_fault("lost_reply")  # the job is made, the connection drops before the reply
+    result = parse(server, client, tmp_path, mode="batch")
+    assert len(server.batch_jobs) == 1 and server.count(":batchGenerateContent") == 1
+    assert result.errors.empty and set(result.shows["source"]) == set(PATHS)
+
+
+def test_a_failed_job_gives_error_rows_and_the_next_run_sends_its_images_again(server, client, tmp_path):
+    server.add_batch_fault("failed")
+    first = parse(server, client, tmp_path, mode="batch")
+    assert set(first.errors["kind"]) == {"gemini.batch_failed"} and len(first.errors) == len(PATHS)
+    assert first.stats["batch"]["jobStates"] == {"failed": 1} and ledger(tmp_path).records() == []
+    second = parse(server, client, tmp_path, mode="batch")  # transient errors are not cached: sent again
+    assert second.errors.empty and len(server.batch_jobs) == 2 and set(second.shows["source"]) == set(PATHS)
+
+
+def test_above_the_inline_limit_the_requests_go_as_an_uploaded_file_and_a_bad_answer_is_one_error_row(
+        server, client, tmp_path):
+    broken = optimize_image(Path(PATHS[1]).read_bytes()).jpeg
+    server.add_batch_error(broken, code=13, message="Internal error encountered.")
+    result = parse(server, client, tmp_path, mode="batch", batch_inline_bytes=1000)
+    [job] = server.batch_jobs
+    assert job.input_file is not None and job.output_file is not None  # through the Files API both ways
+    [error] = result.errors.itertuples()
+    assert error.source == PATHS[1] and error.kind == "gemini.batch_request_failed" and "13" in error.message
+    assert set(result.shows["source"]) == set(PATHS) - {PATHS[1]}
+    for path in set(PATHS) - {PATHS[1]}:
+        assert set(result.shows.loc[result.shows["source"] == path, "venue"]) == {venue(path)}
+
+
+def test_an_empty_batch_run_and_a_run_of_cache_hits_create_no_job(server, client, tmp_path):
+    empty = parse(server, client, tmp_path, paths=[], mode="batch")
+    assert empty.stats["totalImages"] == 0 and empty.stats["batch"]["jobsCreated"] == 0
+    parse(server, client, tmp_path, mode="batch")
+    hits = parse(server, client, tmp_path, mode="batch")
+    assert hits.stats["cacheHits"] == len(PATHS) and len(server.batch_jobs) == 1
+
+
+def test_a_jsonl_line_is_the_request_the_sdk_sends_inline(server):
+    """The file path builds its lines with the SDK's own converter (a private function, pinned here): the same
+    request, image and all, as ``batches.create`` sends inline."""
+    from daskparse.extract.gemini_batch import BatchApi, BatchRequest
+    from daskparse.testing.gemini_server import _elide_images
+
+    settings = load_settings(extractor="gemini", gemini_api_key=GEMINI_KEY, gemini_base_url=server.base_url)
+    image = BatchRequest("k" * 64, optimize_image(Path(PATHS[0]).read_bytes()).jpeg)
+    BatchApi(settings.gemini_options()).create("inline", [image])
+    [inline] = server.requests[-1].body["batch"]["inputConfig"]["requests"]["requests"]
+    BatchApi(settings.gemini_options(), inline_bytes=1).create("file", [image])
+    [uploaded] = [file for file in server.files if file.display_name == "file"]
+    [line] = [json.loads(line) for line in uploaded.data.splitlines()]
+    assert line["key"] == inline["metadata"]["key"] == "k" * 64
+    assert _elide_images(line["request"]) == inline["request"]
+    assert "responseSchema" in inline["request"]["generationConfig"]  # the schema reaches a batch request
