@@ -32,7 +32,7 @@ from daskparse.cache import ResultCache, cache_variant
 from daskparse.cluster import cluster_client, fallback_client
 from daskparse.console import visible
 from daskparse.dashboard import RunBoard
-from daskparse.errors import ErrorRecord, RunError
+from daskparse.errors import ErrorRecord, RunError, usd
 from daskparse.extract import result_key
 from daskparse.gate import RateGate
 from daskparse.optimize import OPTIMIZER_VERSION
@@ -170,9 +170,11 @@ class Run:
         report(f"{len(items)} image{'s' * (len(items) != 1)} in {len(chunks)} partition{'s' * (len(chunks) != 1)} "
                f"on {threads} threads" + (f"; dashboard {dashboard}" if dashboard else ""), "INFO", to=cluster_logger)
         gate = None
-        if active is not None and settings.extractor_name == "gemini":  # a new run reopens a gate a spent quota closed
+        if active is not None and settings.extractor_name == "gemini":
             gate = RateGate.install(active, **dataclasses.asdict(settings.gate_limits()))
-            gate.configure(reopen=True)
+            # a new run reopens a gate a spent quota closed, and starts its budget: from nothing, or on the
+            # cluster it falls back to, from what it spent on the one it lost
+            gate.configure(reopen=True, spent=self.spent())
         lost: list[Source] = []
         why = ""
         with _stop_flag(active, self.stop) as flag:
@@ -202,6 +204,11 @@ class Run:
         if gate is not None and not lost:
             self.gate_metrics = gate.metrics()
         return (lost, why) if lost else None
+
+    def spent(self) -> float:
+        """USD this run's Gemini answers cost so far, as they reported it (0 before any)."""
+        tally = self.tally
+        return (tally.cost(tally.usage) or 0.0) if tally is not None else 0.0
 
     def _task_arguments(self, cache, flag) -> tuple:
         """What every partition task is given after its sources (``worker.process_partition``)."""
@@ -331,18 +338,24 @@ def _worker_died(source: Source, error: BaseException) -> Outcome:
 
 
 def _report_partition(outcomes: list[Outcome], settings: Settings, report: LogCallback, noted: set[str]) -> None:
-    """Each failed image as a warning; the end of Gemini's daily quota once per run."""
+    """Each failed image as a warning; the end of Gemini's daily quota, and the spend cap reached, once per run."""
     for outcome in outcomes:
         error = outcome.error
         if error is not None:
             report(_error_line(error), "WARNING")
-        quota_spent = (error is not None and error.kind == "gemini.quota_exhausted") or (
-            settings.extractor_name == "gemini" and outcome.extractor == "local")
-        if quota_spent and "quota" not in noted:
-            noted.add("quota")
-            rest = ("go to the local extractor" if settings.fallback == "local"
-                    else "are not sent (use --fallback local to read them with the local extractor)")
+        # what kept the image from Gemini: its error, or what sent it to the fallback extractor
+        reason = error.kind if error is not None else outcome.fallback
+        said = {"gemini.quota_exhausted": "quota", "gemini.budget_reached": "budget"}.get(reason or "")
+        if said is None or said in noted:
+            continue
+        noted.add(said)
+        rest = ("go to the local extractor" if settings.fallback == "local"
+                else "are not sent (use --fallback local to read them with the local extractor)")
+        if said == "quota":
             report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
+        else:
+            report(f"the spend cap of {usd(settings.max_cost or 0.0)} is reached: the remaining images {rest}",
+                   "ERROR")
 
 
 def _error_line(error: ErrorRecord) -> str:
