@@ -435,6 +435,6 @@ def test_a_refusal_does_not_hold_back_the_rate_and_a_budget_wait_is_not_owed():
     reservations does not count as a wait for the schedule (no catch-up grants are owed for it)."""
     clock = Clock()
     limiter = _limiter(clock, rpm=60, max_cost=1.0)  # one a second
-    held = limiter.try_grant("w", cost=0.9)
+    limiter.try_grant("w", cost=0.9)  # held: its reservation stays in flight
     assert limiter.try_grant("w", cost=0.2) == math.inf
     assert not limiter.behind and limiter.metrics()["requests_in_window"] == 1
