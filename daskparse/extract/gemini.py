@@ -181,19 +181,20 @@ class ProcessGate:
                 self._sleep(wait)
             if self._closed:
                 raise QuotaExhausted(self._closed)
+            key = object()  # this call's reservation
+            self._reserve(key, cost)
             grant = SimpleNamespace(tokens_used=None, sent_at=None, rate_limited=None, cost_used=None)
-            self._reserve(grant, cost)
             try:
                 yield grant
             finally:
                 with self._settled:
-                    self.budget.settle(grant, grant.cost_used)
+                    self.budget.settle(key, grant.cost_used)
                     self._settled.notify_all()
                 if grant.rate_limited is not None:
                     self.pause(grant.rate_limited)
 
-    def _reserve(self, grant: Any, cost: float) -> None:
-        """Hold ``cost`` for ``grant``'s call; waits while only the calls in flight are in the way (they hold slots
+    def _reserve(self, key: object, cost: float) -> None:
+        """Hold ``cost`` for the call ``key`` names; waits while only the calls in flight are in the way (they hold slots
         of their own, so they end), raises BudgetReached once the cap would be passed."""
         with self._settled:
             while (admitted := self.budget.admit(cost, self.max_cost)) == "wait":
@@ -201,7 +202,7 @@ class ProcessGate:
             if admitted == "refuse":
                 assert self.max_cost is not None  # admit refuses only under a cap
                 raise BudgetReached(self.max_cost, self.budget.spent)
-            self.budget.reserve(grant, cost)
+            self.budget.reserve(key, cost)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -575,9 +576,6 @@ class GeminiExtractor:
 
         if self.gate.closed:
             raise QuotaExhausted(self.gate.closed)
-        if call.usage.requests:
-            call.usage.retries += 1
-        call.usage.requests += 1
         try:
             response = self._send(call)
         except errors.APIError as error:
@@ -604,6 +602,10 @@ class GeminiExtractor:
         # the most this attempt can cost: its output budget (a retry's may be doubled) is all an answer can use
         most = prices.most(call.tokens, call.config.max_output_tokens) if prices is not None else 0.0
         with self.gate.slot(tokens=call.tokens, cost=most) as grant:
+            # counted once granted: a call the gate refuses (a closed gate, the spend cap) is no request
+            if call.usage.requests:
+                call.usage.retries += 1
+            call.usage.requests += 1
             _SENT.at = None
             try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
                 response = self._client.models.generate_content(
