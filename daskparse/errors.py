@@ -55,8 +55,9 @@ class BudgetReached(SourceError):
 
 
 def usd(amount: float) -> str:
-    """Dollars as a message shows them: cents when they are whole ("$5.00"), else up to four places ("$0.0123")."""
-    return f"${amount:.2f}" if round(amount, 2) == round(amount, 4) else f"${amount:.4f}"
+    """Dollars as a message shows them: in cents when they are whole ("$5.00"), else to the millionth without
+    trailing zeros ("$0.006", "$0.004832")."""
+    return f"${amount:.2f}" if round(amount, 2) == round(amount, 6) else f"${amount:.6f}".rstrip("0")
 
 
 class RunError(RuntimeError):
