@@ -118,6 +118,7 @@ class Submitted:
     jobs: list[JobRecord] = field(default_factory=list)
     held_elsewhere: list[Prepared] = field(default_factory=list)  # already in another run's pending job
     failed: list[Outcome] = field(default_factory=list)  # their job could not be created: error rows
+    refused: list[Prepared] = field(default_factory=list)  # not admitted (the spend cap)
 
 
 def collect(ledger: BatchLedger, api: BatchApi, cache: Optional[ResultCache],
@@ -175,9 +176,10 @@ def _state(ledger: BatchLedger, api: BatchApi, record: JobRecord) -> Optional[st
         return "pending"
 
 
-def submit(ledger: BatchLedger, api: BatchApi, prepared: Sequence[Prepared], model: str,
-           max_bytes: int) -> Submitted:
-    """Jobs for the ``prepared`` images that no pending job holds, each recorded before it is created."""
+def submit(ledger: BatchLedger, api: BatchApi, prepared: Sequence[Prepared], model: str, max_bytes: int,
+           admit: Callable[[BatchRequest], bool] = lambda request: True) -> Submitted:
+    """Jobs for the ``prepared`` images that no pending job holds, each recorded before it is created.
+    ``admit``: whether a request may be sent (the spend cap); those refused are ``Submitted.refused``."""
     submitted = Submitted()
     by_key: dict[str, list[Prepared]] = {}
     for item in prepared:
@@ -186,10 +188,13 @@ def submit(ledger: BatchLedger, api: BatchApi, prepared: Sequence[Prepared], mod
         held = {item.key for record in ledger.records() for item in record.items}
         requests = []
         for key, items in by_key.items():
+            request = BatchRequest(key, items[0].jpeg)
             if key in held:
                 submitted.held_elsewhere.extend(items)
+            elif admit(request):
+                requests.append(request)
             else:
-                requests.append(BatchRequest(key, items[0].jpeg))
+                submitted.refused.extend(items)
         for chunk in jobs(requests, max_bytes):
             record = JobRecord(display_name=f"daskparse-{uuid.uuid4().hex[:16]}", model=model, created=time.time(),
                                items=[_ledger_item(by_key[request.key]) for request in chunk])
@@ -316,8 +321,11 @@ class BatchSession:
     """
 
     def __init__(self, api: BatchApi, ledger: BatchLedger, cache: Optional[ResultCache], *, model: str,
-                 job_bytes: int):
+                 job_bytes: int, budget: Optional["BatchBudget"] = None,
+                 refused: Callable[[list[Prepared]], list[Outcome]] = lambda items: []):
         self.api, self.ledger, self.cache, self.model, self.job_bytes = api, ledger, cache, model, job_bytes
+        self.budget = budget  # the spend cap: requests past it are not sent
+        self._refused = refused  # what becomes of them: error rows, or the local extractor's answers
         self._waiting: list[Prepared] = []
         self._waiting_bytes = 0
         self.jobs: list[JobRecord] = []  # created by this run
@@ -340,12 +348,13 @@ class BatchSession:
         if not self._waiting:
             return []
         waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
-        submitted = submit(self.ledger, self.api, waiting, self.model, self.job_bytes)
+        admit = self.budget.admit if self.budget is not None else (lambda request: True)
+        submitted = submit(self.ledger, self.api, waiting, self.model, self.job_bytes, admit)
         self.jobs.extend(submitted.jobs)
         self.attached.extend(submitted.held_elsewhere)
         self.requests += sum(len(record.items) for record in submitted.jobs)
         self.states.update({str(record.job): "pending" for record in submitted.jobs})
-        return submitted.failed
+        return submitted.failed + (self._refused(submitted.refused) if submitted.refused else [])
 
     def wait(self, *, poll: float, stop: Optional[threading.Event] = None,
              on_states: Optional[Callable[[dict[str, str]], None]] = None) -> Collected:
@@ -375,3 +384,22 @@ class BatchSession:
             states[state] = states.get(state, 0) + 1
         return {"jobsCreated": len(self.jobs), "requests": self.requests, "jobsCollected": len(self.collected_jobs),
                 "jobStates": states, "pending": pending}
+
+
+class BatchBudget:
+    """The spend cap in batch mode: a job's requests are admitted while the most each can cost (its estimated input
+    and its whole output budget, at the batch price) adds up to no more than ``max_cost``; once one is refused,
+    every later one is too, as online (``daskparse.limiter.Budget``)."""
+
+    def __init__(self, max_cost: float, most_cost: Callable[[bytes], float]):
+        self.max_cost, self.most_cost = max_cost, most_cost
+        self.reserved = 0.0
+        self.reached = False
+
+    def admit(self, request: BatchRequest) -> bool:
+        cost = self.most_cost(request.jpeg)
+        if self.reached or self.reserved + cost > self.max_cost:
+            self.reached = True
+            return False
+        self.reserved += cost
+        return True

@@ -157,7 +157,11 @@ def build_parser() -> _Parser:
             help="auto: Gemini when GEMINI_API_KEY is set, else local OCR")
     _option(extractor, "--model", help="Gemini model")
     _option(extractor, "--fallback", choices=["local", "none"],
-            help="once Gemini's daily quota is spent: local OCR for the rest, or (none) an error per image")
+            help="once Gemini's daily quota is spent or --max-cost reached: local OCR for the rest, or (none) an "
+                 "error per image")
+    _option(extractor, "--max-cost", type=float, metavar="USD", unset="no cap",
+            help="the most a run may spend on Gemini, estimated at the model's prices: no call is made that could "
+                 "take the run past it (each reserves its input and its whole --max-output-tokens)")
     _option(extractor, "--max-retries", type=int, metavar="N",
             help="retries per image for Gemini 5xx, timeouts, dropped connections")
     _option(extractor, "--timeout", type=float, metavar="SECONDS", help="Gemini request timeout, at least 10")

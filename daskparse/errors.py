@@ -41,6 +41,25 @@ class QuotaExhausted(SourceError):
         super().__init__("gemini.quota_exhausted", message)
 
 
+class BudgetReached(SourceError):
+    """The run's spend cap (``--max-cost``) would be passed by this call: no more Gemini calls this run. Transient:
+    the image's answer is not this, so it is never cached; the next run, with its own budget, reads it."""
+
+    def __init__(self, max_cost: float, spent: float):
+        super().__init__("gemini.budget_reached", f"the spend cap of {usd(max_cost)} is reached ({usd(spent)} spent); "
+                         "no more Gemini calls this run", transient=True)
+        self.max_cost, self.spent = max_cost, spent
+
+    def __reduce__(self):  # pickled by its own arguments (an exception's default is its message)
+        return type(self), (self.max_cost, self.spent)
+
+
+def usd(amount: float) -> str:
+    """Dollars as a message shows them: in cents when they are whole ("$5.00"), else to the millionth without
+    trailing zeros ("$0.006", "$0.004832")."""
+    return f"${amount:.2f}" if round(amount, 2) == round(amount, 6) else f"${amount:.6f}".rstrip("0")
+
+
 class RunError(RuntimeError):
     """The run as a whole cannot complete (bad key, unknown model, cluster gone): one message, exit code 3."""
 

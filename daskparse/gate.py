@@ -1,15 +1,21 @@
 """The cluster-wide rate gate: every Gemini call in the cluster asks the scheduler for a grant.
 
     gate = RateGate.install(client, rpm=1800, concurrency=20)   # once per run, from the client
-    with RateGate.on_worker().slot(tokens=1300) as grant:        # around each call, in a task (or for_this_worker())
-        response = call_gemini()
+    with RateGate.on_worker().slot(tokens=1300, cost=0.0055) as grant:   # in a task (or for_this_worker())
+        response = call_gemini()                                          # cost: the most the call can cost, USD
         grant.tokens_used = response.usage_metadata.prompt_token_count
+        grant.cost_used = 0.0012          # what it did cost (None: the reservation is spent)
         # grant.sent_at: this process's time.monotonic() when the request left (set by the extractor's hooks)
         # grant.rate_limited = 3.0: a per-minute 429 said so; the release pauses every caller in the cluster
     gate.metrics()                        # granted, waiting, in flight, paused until, current rate, 429s
     gate.configure(rpm=600)               # from a notebook, while the run goes on
+    gate.configure(max_cost=5.0, spent=0.0)   # a run's spend cap, and its spend so far (a run starts its budget)
 
-The rules (sliding windows, spacing, 429s, the daily close, counting from the send) are the ``Limiter``'s
+``slot`` raises ``QuotaExhausted`` once the daily quota closed the gate, and ``BudgetReached`` once a call could
+take the run past its spend cap (``Limiter``'s ``Budget``).
+
+The rules (sliding windows, spacing, 429s, the daily close, counting from the send, the spend cap) are the
+``Limiter``'s
 (daskparse.limiter), a plain class tested on its own; this module only puts one per gate name on the scheduler
 and carries calls to it.
 
@@ -39,8 +45,8 @@ from typing import Any, Callable, Iterator, Optional
 
 from distributed import Worker, get_worker
 
-from daskparse.errors import QuotaExhausted
-from daskparse.limiter import LIMIT_FIELDS, Limiter, Limits
+from daskparse.errors import BudgetReached, QuotaExhausted
+from daskparse.limiter import LIMIT_FIELDS, Limiter, Limits, OverBudget
 from daskparse.scheduler_plugins import OncePerScheduler, register_once
 
 GATE_NAME = "daskparse"
@@ -92,16 +98,22 @@ class RateGateExtension(OncePerScheduler):
         return self.gates[name]
 
     # -- routes -------------------------------------------------------------------------------------------
-    def configure(self, name: str = GATE_NAME, reopen: bool = False, **limits: Any) -> dict:
+    def configure(self, name: str = GATE_NAME, reopen: bool = False, spent: Optional[float] = None,
+                  **limits: Any) -> dict:
+        """New limits; ``reopen``: a new run reopens a gate a spent daily quota closed; ``spent``: a run starts its
+        budget from this (``Limiter.start_run``)."""
         limiter = self.limiter(name)
         limiter.configure(**limits)
         if reopen:
             limiter.reopen()
+        if spent is not None:
+            limiter.start_run(spent)
         self._notify(name)
         return limiter.metrics()
 
-    async def acquire(self, name: str = GATE_NAME, worker: str = "", tokens: int = 0) -> dict:
-        """Wait on the scheduler's loop until a grant is possible; the reply is a slot id, or the gate closed.
+    async def acquire(self, name: str = GATE_NAME, worker: str = "", tokens: int = 0, cost: float = 0.0) -> dict:
+        """Wait on the scheduler's loop until a grant is possible; the reply is a slot id, the gate closed, or the
+        spend cap reached (``over_budget``: [max_cost, spent], at once, without waiting).
 
         Callers queue first come, first served, and only the head of the queue asks the limiter: with calls in
         flight no longer bound by threads, hundreds may wait at once, and waking them all at every release cost
@@ -118,9 +130,11 @@ class RateGateExtension(OncePerScheduler):
             await turn
             event = self.changed[name]
             while not limiter.closed:
-                grant = limiter.try_grant(worker, tokens)
+                grant = limiter.try_grant(worker, tokens, cost)
                 if isinstance(grant, str):
                     return {"slot": grant, "closed": None}
+                if isinstance(grant, OverBudget):
+                    return {"slot": None, "closed": None, "over_budget": [grant.max_cost, grant.spent]}
                 event.clear()
                 try:  # woken early by a release, a pause ending or a new limit; else when the wait is over
                     await asyncio.wait_for(event.wait(), timeout=min(grant, MAX_SLEEP))
@@ -135,13 +149,15 @@ class RateGateExtension(OncePerScheduler):
                 queue[0].set_result(None)  # the next in line asks now
 
     def release(self, name: str = GATE_NAME, slot: str = "", tokens_used: Optional[int] = None,
-                sent_ago: Optional[float] = None, pause: Optional[float] = None) -> None:
+                sent_ago: Optional[float] = None, pause: Optional[float] = None,
+                cost: Optional[float] = None) -> None:
         """A call is over. ``sent_ago``: seconds since its request last left the worker, on the worker's clock;
-        ``pause``: it met a per-minute 429 asking this many seconds (``pause``, in the same step as the release)."""
+        ``pause``: it met a per-minute 429 asking this many seconds (``pause``, in the same step as the release);
+        ``cost``: what it cost, USD (None: its reservation is spent)."""
         if pause is not None:
             self.limiter(name).rate_limited(pause)
         if name in self.gates:
-            self.gates[name].release(slot, tokens_used=tokens_used, sent_ago=sent_ago)
+            self.gates[name].release(slot, tokens_used=tokens_used, sent_ago=sent_ago, cost=cost)
             self._notify(name)
 
     def pause(self, name: str = GATE_NAME, seconds: float = 1.0) -> dict:
@@ -172,14 +188,16 @@ class RateGateExtension(OncePerScheduler):
 
 class Grant:
     """What ``slot()`` yields: set ``tokens_used`` to the input tokens the API reported, ``sent_at`` to this
-    process's ``time.monotonic()`` when the request left (the gate then counts it from then, not the grant) and
-    ``rate_limited`` to a per-minute 429's delay (the release pauses every caller for it)."""
+    process's ``time.monotonic()`` when the request left (the gate then counts it from then, not the grant),
+    ``rate_limited`` to a per-minute 429's delay (the release pauses every caller for it) and ``cost_used`` to
+    what the call cost, USD (left None, the slot's reservation is spent)."""
 
     def __init__(self, slot: str):
         self.slot = slot
         self.tokens_used: Optional[int] = None
         self.sent_at: Optional[float] = None
         self.rate_limited: Optional[float] = None
+        self.cost_used: Optional[float] = None
 
 
 class RateGate:
@@ -246,12 +264,15 @@ class RateGate:
         return sync(self._loop, getattr(self._rpc, route), name=self.name, **kwargs)
 
     @contextmanager
-    def slot(self, tokens: int = 0) -> Iterator[Grant]:
+    def slot(self, tokens: int = 0, cost: float = 0.0) -> Iterator[Grant]:
+        """A grant for one call of ``tokens`` input tokens that may cost up to ``cost`` USD."""
         self._bind()  # before reading self.worker: a late gate learns its worker here
-        reply = self._call("daskparse_gate_acquire", worker=self.worker, tokens=int(tokens))
+        reply = self._call("daskparse_gate_acquire", worker=self.worker, tokens=int(tokens), cost=float(cost))
         if reply["closed"]:
             self._closed = reply["closed"]
             raise QuotaExhausted(reply["closed"])
+        if reply.get("over_budget"):
+            raise BudgetReached(*reply["over_budget"])
         grant = Grant(reply["slot"])
         try:
             yield grant
@@ -265,7 +286,7 @@ class RateGate:
         # scheduler reading it, the closer the stamp (any gap makes it later, never earlier).
         sent_ago = None if grant.sent_at is None else time.monotonic() - grant.sent_at
         await self._rpc.daskparse_gate_release(name=self.name, slot=grant.slot, tokens_used=grant.tokens_used,
-                                               sent_ago=sent_ago, pause=grant.rate_limited)
+                                               sent_ago=sent_ago, pause=grant.rate_limited, cost=grant.cost_used)
 
     def pause(self, seconds: float) -> dict:
         return self._call("daskparse_gate_pause", seconds=float(seconds))
@@ -278,8 +299,9 @@ class RateGate:
     def closed(self) -> Optional[str]:
         return self._closed
 
-    def configure(self, reopen: bool = False, **limits: Any) -> dict:
-        return self._call("daskparse_gate_configure", reopen=reopen, **limits)
+    def configure(self, reopen: bool = False, spent: Optional[float] = None, **limits: Any) -> dict:
+        """New limits (``Limits``' names); ``reopen`` after a spent daily quota; ``spent``: a run's budget starts."""
+        return self._call("daskparse_gate_configure", reopen=reopen, spent=spent, **limits)
 
     def metrics(self) -> dict:
         return self._call("daskparse_gate_metrics")

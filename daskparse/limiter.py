@@ -10,6 +10,13 @@
     limiter.rate_limited(seconds=3.0)     # a per-minute 429 with its RetryInfo delay
     limiter.close("daily quota")          # a per-day 429
 
+    limiter = Limiter(Limits(max_cost=5.0))   # a spend cap, USD per run
+    grant = limiter.try_grant(tokens=1300, cost=0.0055)   # cost: the most the call can cost (Prices.most)
+    if isinstance(grant, OverBudget):     # the cap is reached: no call this run, no waiting
+        ...
+    limiter.release(grant, cost=0.0012)   # what it cost (its usageMetadata priced); None: the reservation stands
+    limiter.start_run()                   # a new run: nothing spent yet
+
 A sliding log per axis (requests per ``window``, input tokens per ``window``, requests per ``day``) never lets
 any window hold more than its limit, the strictest reading of a quota. Grants are spaced
 ``(window + guard) / rpm`` apart (GCRA) with at most ``burst`` early, so a window's quota is spread, not spent at
@@ -18,6 +25,11 @@ intervals' worth), time nobody waited through is not. A per-minute 429 pauses ev
 after which grants start again one interval apart; a 429 again after the pause, within a window
 of the last one, halves the rate, which then climbs back by a tenth every ``recovery`` seconds without a 429.
 A per-day 429 closes the limiter until it is reopened.
+
+The spend cap (``Budget``): a grant reserves the most its call can cost, and the release replaces that with what it
+did cost. A call whose reservation, added to what is spent, would pass ``max_cost`` is refused (``OverBudget``),
+and so is every later one: what is spent never goes down within a run. A call that fits what is spent but not the
+reservations of the calls in flight waits for them (``inf``): they usually cost far less than they reserved.
 
 Calls in flight follow the rate and the latency (Little's law): a quota of ``rpm`` requests a minute at ``L``
 seconds a call needs ``rpm / 60 * L`` calls out at once. The limiter learns ``L`` from each release (the
@@ -45,7 +57,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 CATCH_UP_INTERVALS = 3
 MIN_RATE_FACTOR = 0.05  # halving stops here: the rate never falls to nothing
@@ -71,6 +83,56 @@ class Limits:
     # The log counts a request for window + guard from when it was sent: one sent first may reach the API a
     # little later than one sent last, and the API counts arrivals. 0.1 s of 60 costs 0.17% of throughput.
     guard: float = 0.1
+    max_cost: Optional[float] = None  # USD a run may spend (``Budget``); None: no cap
+
+
+@dataclass(frozen=True)
+class OverBudget:
+    """``try_grant``'s answer when the call could take the run past its spend cap: no grant this run (not a wait,
+    not the daily close)."""
+
+    max_cost: float
+    spent: float  # USD, when the call was refused
+
+
+class Budget:
+    """A run's spend against its cap, in USD: what is spent, what calls in flight have reserved, and whether a
+    call has been refused (then every later one is: ``spent`` only grows). Plain state; the owner locks.
+
+        budget = Budget()
+        budget.admit(0.005, max_cost=1.0)   # "grant", "wait" (only reservations are in the way) or "refuse"
+        budget.reserve(slot, 0.005)         # granted: the most the call can cost is held
+        budget.settle(slot, 0.0012)         # over: what it cost replaces the reservation (None: the reservation)
+    """
+
+    def __init__(self, spent: float = 0.0) -> None:
+        self.spent = spent
+        self.reserved: dict[Any, float] = {}  # slot -> the most its call can cost
+        self.reached = False  # a call was refused: this run makes no more
+        self.refused = 0  # calls refused
+
+    def admit(self, cost: float, max_cost: Optional[float]) -> Literal["grant", "wait", "refuse"]:
+        if max_cost is None:
+            return "grant"
+        if self.reached or self.spent + cost > max_cost:
+            self.reached = True
+            self.refused += 1
+            return "refuse"
+        # in flight, the reservations may be the only thing in the way: their calls usually cost far less
+        return "wait" if self.spent + self.in_flight() + cost > max_cost else "grant"
+
+    def reserve(self, slot: Any, cost: float) -> None:
+        self.reserved[slot] = cost
+
+    def settle(self, slot: Any, cost: Optional[float]) -> None:
+        """A call is over: ``cost`` is spent (None: it may have been billed without our knowing what; the
+        reservation is). Nothing for a slot reserved before ``Limiter.start_run``: the earlier run's."""
+        reserved = self.reserved.pop(slot, None)
+        if reserved is not None:
+            self.spent += reserved if cost is None else cost
+
+    def in_flight(self) -> float:
+        return sum(self.reserved.values())
 
 
 LIMIT_FIELDS = tuple(field.name for field in dataclasses.fields(Limits))
@@ -99,25 +161,38 @@ class Limiter:
         self.rate_limited_count = 0  # 429s reported
         self.reclaimed = 0  # slots freed because their worker left
         self.latency = FIRST_LATENCY  # seconds a call takes, sent to released (``release``'s sent_ago)
+        self.budget = Budget()  # the run's spend against ``limits.max_cost`` (``start_run`` begins it again)
 
     # -- what callers do --------------------------------------------------------------------------------
-    def try_grant(self, worker: str = "", tokens: int = 0) -> Union[str, float]:
+    def try_grant(self, worker: str = "", tokens: int = 0, cost: float = 0.0) -> Union[str, float, OverBudget]:
         """A slot id if a grant is allowed now, else the seconds until one may be (``inf``: only a release or a
-        new limit can make room). Does not look at ``closed``: the caller does, before asking."""
+        new limit can make room), or ``OverBudget`` when ``cost`` (the most the call can cost, USD) could take the
+        run past ``max_cost``. Does not look at ``closed``: the caller does, before asking."""
+        admitted = self.budget.admit(cost, self.limits.max_cost)
+        if admitted == "refuse":
+            assert self.limits.max_cost is not None  # admit refuses only under a cap
+            return OverBudget(self.limits.max_cost, self.budget.spent)
+        if admitted == "wait":  # not a wait for the rate: nothing owed to the schedule (``behind``)
+            return math.inf
         now = self.clock()
         wait = self._wait(now, tokens)
         if wait > 0:
             self.behind = True  # a caller waits: a grant handed out late from here on is made up
             return wait
-        return self._grant(now, worker, tokens)
+        slot = self._grant(now, worker, tokens)
+        self.budget.reserve(slot, cost)
+        return slot
 
-    def release(self, slot: str, tokens_used: Optional[int] = None, sent_ago: Optional[float] = None) -> bool:
+    def release(self, slot: str, tokens_used: Optional[int] = None, sent_ago: Optional[float] = None,
+                cost: Optional[float] = None) -> bool:
         """A call is over. ``sent_ago``: seconds since its request was sent, on the caller's clock (None: count it
-        from its grant); ``tokens_used``: the count the API reported, replacing the grant's estimate. False for
-        a slot not in flight (released already, or its worker left)."""
+        from its grant); ``tokens_used``: the count the API reported, replacing the grant's estimate; ``cost``:
+        what the call cost, USD, replacing its reservation (None: the reservation is spent). False for a slot not
+        in flight (released already, or its worker left)."""
         held = self.in_flight.pop(slot, None)
         if held is None:
             return False
+        self.budget.settle(slot, cost)
         _, granted, estimate = held
         now = self.clock()
         # never before its grant (a clock off), never after now
@@ -155,11 +230,17 @@ class Limiter:
     def reopen(self) -> None:
         self.closed = None
 
+    def start_run(self, spent: float = 0.0) -> None:
+        """A run begins: its spend starts at ``spent`` (0; or what it spent on a cluster it lost), the calls still
+        in flight are an earlier run's, and the cap is not reached."""
+        self.budget = Budget(spent)
+
     def remove_worker(self, worker: str) -> int:
         """A worker left or died: the calls it had in flight are over. Returns how many slots it held."""
         dead = [slot for slot, (address, *_) in self.in_flight.items() if address == worker]
         for slot in dead:
             del self.in_flight[slot]
+            self.budget.settle(slot, None)  # its call may have been answered and billed: the reservation is spent
         self.reclaimed += len(dead)
         return len(dead)
 
@@ -201,6 +282,10 @@ class Limiter:
             "requests_today": len(self.day_requests),
             "reclaimed": self.reclaimed,
             "closed": self.closed,
+            "spent": round(self.budget.spent, 6),  # USD, this run (``start_run``)
+            "reserved": round(self.budget.in_flight(), 6),
+            "budget_reached": self.budget.reached,
+            "budget_refused": self.budget.refused,
         }
 
     # -- the maths --------------------------------------------------------------------------------------
@@ -279,4 +364,4 @@ def _move(log: deque[float], old: float, new: float) -> None:
     bisect.insort(log, new)
 
 
-__all__ = ["Limiter", "Limits", "LIMIT_FIELDS"]
+__all__ = ["Budget", "Limiter", "Limits", "LIMIT_FIELDS", "OverBudget"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from daskparse.pricing import Prices
+
 
 @dataclass(frozen=True)
 class FetchLimits:
@@ -46,6 +48,7 @@ class GeminiOptions:
     max_output_tokens: int = 2048
     thinking_budget: int = 0  # thinkingConfig.thinkingBudget: 0 off, -1 dynamic, N at most N tokens
     media_resolution: Optional[str] = None  # "low" | "medium" | "high"; None: not sent
+    prices: Optional[Prices] = None  # the model's (each call's cost goes to the gate's spend cap); None: unknown
     max_rate_limit_waits: int = 20  # per image: a storm of 429s ends as an error, never a hang
     backoff_base: float = 1.0
     backoff_max: float = 30.0

@@ -51,6 +51,7 @@ class Outcome:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage; empty: answered without computing
     usage: Usage = field(default_factory=Usage)  # this run's Gemini calls for it (a cache hit made none)
     extractor: str | None = None  # who read it: "gemini" or "local" (after a fallback too)
+    fallback: str | None = None  # why the fallback read it: the Gemini error kind (the daily quota, the spend cap)
     image_sha256: str | None = None
     phash: int | None = None  # the optimized image's look-alike hash and thumbnail (daskparse.lookalike),
     thumbnail: bytes | None = None  # for the cache: taken off before the outcome leaves the worker

@@ -28,22 +28,25 @@ from distributed import Client, Event, as_completed
 from distributed.scheduler import KilledWorker
 
 from daskparse import main_guard
-from daskparse.batch import BatchLedger, BatchSession
+from daskparse.batch import BatchBudget, BatchLedger, BatchSession
 from daskparse.cache import ResultCache, cache_variant
 from daskparse.cluster import cluster_client, fallback_client
 from daskparse.console import visible
 from daskparse.dashboard import RunBoard
-from daskparse.errors import ErrorRecord, RunError
+from daskparse.errors import BudgetReached, ErrorRecord, RunError, usd
 from daskparse.extract import result_key
+from daskparse.extract.gemini import estimate_input_tokens
 from daskparse.extract.gemini_batch import BatchApi
+from daskparse.extract.local import LocalExtractor
+from daskparse.image_tokens import image_token_estimate
 from daskparse.gate import RateGate
 from daskparse.optimize import OPTIMIZER_VERSION
-from daskparse.outcome import Outcome, PartitionResult
+from daskparse.outcome import Outcome, PartitionResult, Prepared
 from daskparse.result import ParseResult
 from daskparse.settings import Settings
 from daskparse.sources import Source, expand_sources
 from daskparse.tally import RunProgress, RunTally, gate_stats
-from daskparse.worker import process_partition, process_source, stop_requested  # noqa: F401 - process_source: API
+from daskparse.worker import extract_source, process_partition, process_source, stop_requested  # noqa: F401 - process_source: API
 
 logger = logging.getLogger("daskparse")
 # The line that says where the run's cluster and dashboard are, at INFO: the command line shows this logger at its
@@ -235,9 +238,10 @@ class Run:
                f"on {threads} threads" + (f"; dashboard {dashboard}" if dashboard else ""), "INFO", to=cluster_logger)
         gate = None
         if active is not None and settings.extractor_name == "gemini" and settings.mode == "online":
-            # a new run reopens a gate a spent quota closed
             gate = RateGate.install(active, **dataclasses.asdict(settings.gate_limits()))
-            gate.configure(reopen=True)
+            # a new run reopens a gate a spent quota closed, and starts its budget: from nothing, or on the
+            # cluster it falls back to, from what it spent on the one it lost
+            gate.configure(reopen=True, spent=self.spent())
         lost: list[Source] = []
         why = ""
         with _stop_flag(active, self.stop) as flag:
@@ -271,6 +275,11 @@ class Run:
         if gate is not None and not lost:
             self.gate_metrics = gate.metrics()
         return (lost, why) if lost else None
+
+    def spent(self) -> float:
+        """USD this run's Gemini answers cost so far, as they reported it (0 before any)."""
+        tally = self.tally
+        return (tally.cost(tally.usage) or 0.0) if tally is not None else 0.0
 
     def _task_arguments(self, cache, flag) -> tuple:
         """What every partition task is given after its sources (``worker.process_partition``)."""
@@ -354,10 +363,38 @@ def open_cache(settings: Settings) -> ResultCache | None:
 
 
 def open_batches(settings: Settings, cache: ResultCache | None) -> BatchSession:
-    """The run's batch session: its ledger beside the cache (even with the cache off: the jobs are the same)."""
-    return BatchSession(BatchApi(settings.gemini_options(), inline_bytes=settings.batch_inline_bytes),
+    """The run's batch session: its ledger beside the cache (even with the cache off: the jobs are the same), and
+    the spend cap over its jobs' requests."""
+    options = settings.gemini_options()
+    budget = None
+    prices = settings.prices()
+    if settings.max_cost is not None and prices is not None:  # a cap without a price is a settings error
+        estimate = image_token_estimate(options.model, options.media_resolution)
+        budget = BatchBudget(settings.max_cost, lambda jpeg: prices.most(
+            estimate_input_tokens(jpeg, estimate), options.max_output_tokens, batch=True))
+    return BatchSession(BatchApi(options, inline_bytes=settings.batch_inline_bytes),
                         BatchLedger(settings.cache, result_variant(settings)), cache, model=settings.model_name,
-                        job_bytes=settings.batch_job_bytes)
+                        job_bytes=settings.batch_job_bytes, budget=budget,
+                        refused=lambda items: _over_budget(items, settings, budget))
+
+
+def _over_budget(items: list[Prepared], settings: Settings, budget: BatchBudget | None) -> list[Outcome]:
+    """Batch images the spend cap kept from Gemini: read by the local extractor here (``--fallback local``), or
+    ``gemini.budget_reached`` rows."""
+    assert budget is not None  # only a budget refuses
+    error = BudgetReached(budget.max_cost, budget.reserved)
+    if settings.fallback == "local":
+        reader = LocalExtractor(reference_date=settings.run_reference_date())
+        outcomes = [extract_source(item, reader) for item in items]
+        for outcome in outcomes:
+            outcome.fallback = error.kind
+    else:
+        outcomes = [item.outcome for item in items]
+        for outcome in outcomes:
+            outcome.error = ErrorRecord.from_error(outcome.source, outcome.cleaned_url, error)
+    for outcome in outcomes:
+        outcome.thumbnail = None
+    return outcomes
 
 
 def result_variant(settings: Settings) -> str:
@@ -412,18 +449,24 @@ def _worker_died(source: Source, error: BaseException) -> Outcome:
 
 
 def _report_partition(outcomes: list[Outcome], settings: Settings, report: LogCallback, noted: set[str]) -> None:
-    """Each failed image as a warning; the end of Gemini's daily quota once per run."""
+    """Each failed image as a warning; the end of Gemini's daily quota, and the spend cap reached, once per run."""
     for outcome in outcomes:
         error = outcome.error
         if error is not None:
             report(_error_line(error), "WARNING")
-        quota_spent = (error is not None and error.kind == "gemini.quota_exhausted") or (
-            settings.extractor_name == "gemini" and outcome.extractor == "local")
-        if quota_spent and "quota" not in noted:
-            noted.add("quota")
-            rest = ("go to the local extractor" if settings.fallback == "local"
-                    else "are not sent (use --fallback local to read them with the local extractor)")
+        # what kept the image from Gemini: its error, or what sent it to the fallback extractor
+        reason = error.kind if error is not None else outcome.fallback
+        said = {"gemini.quota_exhausted": "quota", "gemini.budget_reached": "budget"}.get(reason or "")
+        if said is None or said in noted:
+            continue
+        noted.add(said)
+        rest = ("go to the local extractor" if settings.fallback == "local"
+                else "are not sent (use --fallback local to read them with the local extractor)")
+        if said == "quota":
             report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
+        else:
+            report(f"the spend cap of {usd(settings.max_cost or 0.0)} is reached: the remaining images {rest}",
+                   "ERROR")
 
 
 def _error_line(error: ErrorRecord) -> str:

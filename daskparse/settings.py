@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from daskparse.limiter import Limits
 from daskparse.options import CacheOptions, FetchLimits, GeminiOptions, OptimizeOptions
+from daskparse.pricing import Prices
 
 DEFAULT_TOTAL_THREADS = 20
 # Models that cannot turn thinking off, and the least they think (thinkingBudget below it is refused).
@@ -139,6 +140,9 @@ class Settings(BaseModel):
                                     "many bytes, through an uploaded JSONL file above (the API's limit: 20 MB)")
     batch_job_bytes: int = Field(1_500_000_000, gt=0, description="the most bytes of requests in one batch job "
                                  "(the API takes files up to 2 GB)")
+    # the spend cap (daskparse.limiter.Budget): no call is made whose most possible cost would take the run past it
+    max_cost: Optional[float] = Field(None, gt=0, description="the most a run may spend on Gemini, USD, estimated "
+                                      "at the model's prices (gemini_prices); None: no cap")
 
     # the cluster-wide rate gate (daskparse.gate): Gemini calls across every worker of the cluster
     rpm: float = Field(1800, gt=0, description="requests per minute")
@@ -200,6 +204,10 @@ class Settings(BaseModel):
         if isinstance(self.thinking_budget, int) and self.thinking_budget < minimum:
             raise _OptionProblem("thinking_budget", f"{{option}}: {self.model_name} cannot think less than "
                                  f"{minimum} tokens (it cannot turn thinking off)")
+        if self.max_cost is not None and self.extractor_name == "gemini" and self.prices() is None:
+            raise _OptionProblem("max_cost", f"{{option}}: {self.model_name} has no price in gemini_prices, so "
+                                 "its spend cannot be capped (add its prices, USD per million input and output "
+                                 "tokens)")
         return self
 
     @property
@@ -260,22 +268,28 @@ class Settings(BaseModel):
             api_key=self.gemini_api_key.get_secret_value(), model=self.model, base_url=self.gemini_base_url,
             api_version=self.gemini_api_version, timeout=self.timeout, max_retries=self.max_retries,
             max_output_tokens=self.max_output_tokens, thinking_budget=self.thinking_tokens,
-            media_resolution=self.media_resolution)
+            media_resolution=self.media_resolution, prices=self.prices())
 
     def gate_limits(self) -> Limits:
         """What the cluster's rate gate holds a run to (daskparse.limiter)."""
         return Limits(rpm=self.rpm, tpm=self.tpm, rpd=self.rpd, concurrency=self.concurrency, burst=self.burst,
-                      window=self.gate_window, day=self.gate_day, recovery=self.gate_recovery, guard=self.gate_guard)
+                      window=self.gate_window, day=self.gate_day, recovery=self.gate_recovery, guard=self.gate_guard,
+                      max_cost=self.max_cost)
+
+    def prices(self) -> Optional[Prices]:
+        """The model's prices (``gemini_prices``, with ``batch_discount``); None for a model without one."""
+        prices = self.gemini_prices.get(self.model_name)
+        return None if prices is None else Prices(*prices, batch_discount=self.batch_discount)
 
     def estimated_cost(self, input_tokens: int, output_tokens: int, thoughts_tokens: int = 0,
                        batch: bool = False) -> Optional[float]:
         """USD at the model's documented prices (None for a model without one): thoughts are billed as output,
-        batch requests at ``batch_discount`` of the online price."""
-        prices = self.gemini_prices.get(self.model_name)
+        batch requests at ``batch_discount`` of the online price. Rounded to a millionth of a dollar, for showing:
+        the arithmetic is ``Prices.cost`` (``prices()``), which the spend cap adds up unrounded."""
+        prices = self.prices()
         if prices is None:
             return None
-        cost = (input_tokens * prices[0] + (output_tokens + thoughts_tokens) * prices[1]) / 1e6
-        return round(cost * (self.batch_discount if batch else 1.0), 6)
+        return round(prices.cost(input_tokens, output_tokens, thoughts_tokens, batch=batch), 6)
 
     def run_reference_date(self) -> dt.date:
         return self.reference_date or dt.date.today()

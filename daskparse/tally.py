@@ -107,6 +107,7 @@ class RunTally:
         self.saved_batch_usage = Usage()  # of ``saved_usage``, calls answered by batch jobs (at the batch price)
         self.local_fallbacks = 0
         self.batch_jobs: dict[str, str] = {}  # job -> state, while the run waits for its batch jobs
+        self.budget_reached = 0  # images the spend cap kept from Gemini (error rows, or read by the fallback)
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
@@ -134,6 +135,7 @@ class RunTally:
                 self.batch_usage += usage
             self.billed += bool(usage.requests)
             self.local_fallbacks += outcome.extractor == "local"
+            self.budget_reached += "gemini.budget_reached" in (outcome.fallback, error.kind if error else None)
         if len(self._show_records) >= PACK_EVERY:
             self._pack()
         self.notify()
@@ -166,6 +168,12 @@ class RunTally:
                 "costPerImageUSD": None if per_image is None else round(per_image, 6),
                 "costPer1000ImagesUSD": None if per_image is None else round(1000 * per_image, 4),
                 "cacheSavingsUSD": round(savings, 6)}
+
+    def budget_stats(self) -> dict:
+        """The spend cap (None: no cap), what this run's answers cost at the model's prices, and how many images
+        the cap kept from Gemini."""
+        return {"maxCostUSD": self.settings.max_cost, "spentUSD": self.cost(self.usage),
+                "budgetReached": self.budget_reached}
 
     def notify(self) -> None:
         if self.on_progress is not None:
@@ -247,6 +255,7 @@ class RunTally:
             stats["thinkingBudget"] = settings.thinking_budget if settings.thinking_budget is not None else \
                 settings.thinking_tokens
             stats["fellBackToLocal"] = self.local_fallbacks
+            stats["budget"] = self.budget_stats()
         outcomes = pd.DataFrame(rows, columns=OUTCOME_COLUMNS).astype(
             {"source": pd.StringDtype(), "cleaned_url": pd.StringDtype(), "status": pd.StringDtype(),
              "shows": "int64", "cached": pd.StringDtype(), **{column: "int64" for column in OUTCOME_USAGE}})

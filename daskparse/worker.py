@@ -87,7 +87,7 @@ def extract_source(prepared: Prepared, extractor: Extractor) -> Outcome:
         started = time.perf_counter()
         extraction: Extraction = extractor.extract(prepared.jpeg)  # GeminiConfigError passes: it ends the run
         outcome.seconds["extract"] = time.perf_counter() - started
-        outcome.usage, outcome.extractor = extraction.usage, extraction.extractor
+        outcome.usage, outcome.extractor, outcome.fallback = extraction.usage, extraction.extractor, extraction.fallback
         outcome.shows = show_records((show.model_dump() for show in extraction.shows), source.source,
                                      source.cleaned_url, prepared.sha256, extraction.extractor)
     except Exception as error:  # noqa: BLE001 - an error outcome (``_failed``)

@@ -149,3 +149,19 @@ def test_a_jsonl_line_is_the_request_the_sdk_sends_inline(server):
     assert line["key"] == inline["metadata"]["key"] == "k" * 64
     assert _elide_images(line["request"]) == inline["request"]
     assert "responseSchema" in inline["request"]["generationConfig"]  # the schema reaches a batch request
+
+
+@pytest.mark.parametrize("fallback", ["none", "local"])
+def test_the_spend_cap_holds_a_batch_jobs_requests(server, client, tmp_path, fallback):
+    """Each request reserves the most it can cost at the batch price (input and the whole output budget): 3 of
+    these fit under $0.009 (~$0.0028 each); the rest are budget_reached rows, or read locally."""
+    result = parse(server, client, tmp_path, mode="batch", max_cost=0.009, fallback=fallback)
+    [job] = server.batch_jobs
+    assert job.request_count == 3
+    assert result.stats["estimatedCostUSD"] <= 0.009 and result.stats["batchRequests"] == 3
+    by_source = result.outcomes.set_index("source")
+    if fallback == "none":
+        assert sorted(result.errors["kind"]) == ["gemini.budget_reached"] * 3
+    else:
+        assert result.errors.empty and (by_source["status"] != "error").all()
+        assert (result.shows["extractor"] == "local").sum() > 0 and result.stats["fellBackToLocal"] == 3

@@ -208,13 +208,13 @@ class RecordingGate(ProcessGate):
         super().__init__()
         self.slots = []
 
-    def slot(self, tokens=0):
+    def slot(self, tokens=0, cost=0.0):
         from contextlib import contextmanager
         import time
 
         @contextmanager
         def recorded():
-            with super(RecordingGate, self).slot(tokens) as grant:
+            with super(RecordingGate, self).slot(tokens, cost) as grant:
                 granted = time.monotonic()
                 try:
                     yield grant

@@ -10,7 +10,7 @@ import time
 import pytest
 from distributed import Client, LocalCluster
 
-from daskparse.errors import QuotaExhausted
+from daskparse.errors import BudgetReached, QuotaExhausted
 from daskparse.gate import RateGate, RateGateExtension
 
 
@@ -78,7 +78,7 @@ def test_waiting_callers_are_served_in_turn_and_only_the_first_in_line_asks_the_
     limiter = extension.limiter()
     asked = []
     original = limiter.try_grant
-    limiter.try_grant = lambda worker="", tokens=0: asked.append(worker) or original(worker, tokens)
+    limiter.try_grant = lambda worker="", tokens=0, cost=0.0: asked.append(worker) or original(worker, tokens, cost)
 
     async def main():
         first = await extension.acquire(worker="first")
@@ -171,6 +171,32 @@ def test_a_closed_gate_answers_at_once():
     assert asyncio.run(extension.acquire(worker="w")) == {"slot": None, "closed": "daily quota used up"}
     extension.configure(reopen=True)
     assert asyncio.run(extension.acquire(worker="w"))["slot"]
+
+
+def test_the_spend_cap_a_caller_waits_for_reservations_then_is_refused_at_once():
+    """A call that fits what is spent but not the reservations in flight waits for a release; one that would pass
+    the cap with what is spent is answered over budget at once, and so is every later one; a new run (configure
+    with spent) starts from its own spend."""
+    extension = _extension(rpm=10_000, burst=100, max_cost=1.0)
+
+    async def main():
+        first = await extension.acquire(worker="w", cost=0.7)
+        waiting = asyncio.ensure_future(extension.acquire(worker="w", cost=0.5))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # 0.7 reserved + 0.5 > 1.0, but the 0.7 may cost less
+        extension.release(slot=first["slot"], cost=0.3)  # it did: 0.3 + 0.5 fits
+        second = await asyncio.wait_for(waiting, 2)
+        assert second["slot"]
+        extension.release(slot=second["slot"], cost=0.5)
+        return await asyncio.wait_for(extension.acquire(worker="w", cost=0.5), 2)  # 0.8 + 0.5 > 1.0
+
+    assert asyncio.run(main()) == {"slot": None, "closed": None, "over_budget": [1.0, 0.8]}
+    assert asyncio.run(extension.acquire(worker="w", cost=0.01))["over_budget"] == [1.0, 0.8]  # once over, over
+    metrics = extension.metrics()
+    assert metrics["spent"] == 0.8 and metrics["budget_reached"] and metrics["budget_refused"] == 2
+    extension.configure(spent=0.0)  # the next run
+    assert asyncio.run(extension.acquire(worker="w", cost=0.5))["slot"]
+    assert extension.metrics()["spent"] == 0.0 and not extension.metrics()["budget_reached"]
 
 
 def test_tokens_per_minute_and_requests_per_day():
@@ -285,6 +311,26 @@ def test_closing_the_gate_reaches_every_worker(cluster_client):
     gate.close("daily quota")
     results = cluster_client.gather([cluster_client.submit(_closed_gate, "closing", pure=False) for _ in range(4)])
     assert results == ["gemini.quota_exhausted"] * 4
+
+
+def _spend(name, cost, most):
+    try:
+        with RateGate.on_worker(name).slot(cost=most) as grant:
+            grant.cost_used = cost
+            return "granted"
+    except BudgetReached as error:
+        return error.kind
+
+
+def test_the_spend_cap_is_one_for_the_cluster_and_the_release_carries_the_cost(cluster_client):
+    gate = RateGate.install(cluster_client, name="budget", rpm=10_000, burst=100, max_cost=0.01)
+    gate.configure(spent=0.0)
+    # each call may cost 0.004 and costs 0.003: 3 fit (0.009 + 0.004 > 0.01 refuses the 4th and every later one)
+    results = [cluster_client.submit(_spend, "budget", 0.003, 0.004, pure=False, workers=[address]).result()
+               for address in list(cluster_client.scheduler_info()["workers"]) * 3]
+    assert results == ["granted"] * 3 + ["gemini.budget_reached"] * (len(results) - 3)
+    metrics = gate.metrics()
+    assert metrics["spent"] == 0.009 and metrics["reserved"] == 0.0 and metrics["max_cost"] == 0.01
 
 
 def test_operator_changes_limits_of_a_running_gate(cluster_client):

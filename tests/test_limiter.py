@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from daskparse.limiter import LIMIT_FIELDS, Limiter, Limits
+from daskparse.limiter import LIMIT_FIELDS, Limiter, Limits, OverBudget
 
 
 class Clock:
@@ -326,5 +326,115 @@ def test_metrics_give_the_limits_then_the_state():
     assert list(metrics)[:len(LIMIT_FIELDS)] == list(LIMIT_FIELDS)
     assert list(metrics)[len(LIMIT_FIELDS):] == [
         "granted", "waiting", "in_flight", "in_flight_limit", "latency", "paused_for", "current_rpm", "rate_limited", "requests_in_window",
-        "tokens_in_window", "requests_today", "reclaimed", "closed"]
+        "tokens_in_window", "requests_today", "reclaimed", "closed", "spent", "reserved", "budget_reached",
+        "budget_refused"]
     assert metrics["rpm"] == 120 and metrics["concurrency"] == 3 and metrics["closed"] is None
+
+
+# -- the spend cap ------------------------------------------------------------------------------------------
+
+
+def _capped(**limits):
+    """A limiter whose rate never holds a call back (the fake clock stands still): only the budget answers."""
+    return _limiter(Clock(), rpm=1e6, burst=100_000, **limits)
+
+
+def test_a_call_that_could_pass_the_cap_is_refused_at_once_and_so_is_every_later_one():
+    limiter = _capped(max_cost=1.0)
+    first = limiter.try_grant("w", cost=0.6)
+    assert isinstance(first, str)
+    limiter.release(first, cost=0.5)  # it cost less than it reserved
+    refused = limiter.try_grant("w", cost=0.6)  # 0.5 spent + 0.6 > 1.0: never, not later
+    assert refused == OverBudget(max_cost=1.0, spent=0.5)
+    assert isinstance(limiter.try_grant("w", cost=0.1), OverBudget)  # it would fit, but the run's budget is over
+    metrics = limiter.metrics()
+    assert metrics["spent"] == 0.5 and metrics["reserved"] == 0.0
+    assert metrics["budget_reached"] is True and metrics["budget_refused"] == 2
+    assert metrics["granted"] == 1
+
+
+def test_up_to_the_cap_exactly_is_granted():
+    limiter = _capped(max_cost=1.0)
+    for _ in range(4):
+        limiter.release(limiter.try_grant("w", cost=0.25))
+    assert limiter.metrics()["spent"] == 1.0 and not limiter.metrics()["budget_reached"]
+    assert isinstance(limiter.try_grant("w", cost=0.001), OverBudget)
+
+
+def test_reservations_in_flight_make_a_caller_wait_for_their_release_not_a_refusal():
+    limiter = _capped(max_cost=1.0)
+    one, two = limiter.try_grant("w", cost=0.4), limiter.try_grant("w", cost=0.4)
+    assert limiter.metrics()["reserved"] == 0.8
+    assert limiter.try_grant("w", cost=0.4) == math.inf  # only the reservations are in the way: a release may free room
+    assert not limiter.metrics()["budget_reached"]
+    limiter.release(one, cost=0.05)  # what it really cost replaces its reservation
+    assert limiter.metrics()["spent"] == 0.05 and limiter.metrics()["reserved"] == 0.4
+    three = limiter.try_grant("w", cost=0.4)  # 0.05 + 0.4 + 0.4 fits
+    assert isinstance(three, str)
+    limiter.release(two)  # no cost given (the call failed on the way): its reservation is spent
+    assert limiter.metrics()["spent"] == pytest.approx(0.45)
+
+
+def test_a_dead_workers_calls_are_spent_at_their_reservation():
+    limiter = _capped(max_cost=1.0)
+    limiter.try_grant("dead", cost=0.3)
+    assert limiter.remove_worker("dead") == 1
+    metrics = limiter.metrics()
+    assert metrics["spent"] == 0.3 and metrics["reserved"] == 0.0
+
+
+def test_the_spend_never_passes_the_cap_whatever_the_calls_cost():
+    """Many callers, each call reserving its most and costing a random share of it; the spent sum plus what is in
+    flight never passes the cap, and once refused nothing more is granted."""
+    import random
+
+    rng = random.Random(7)
+    limiter = _capped(max_cost=0.05)
+    in_flight: list[tuple[str, float]] = []
+    refused = False
+    for _ in range(2000):
+        if in_flight and rng.random() < 0.5:
+            slot, most = in_flight.pop(rng.randrange(len(in_flight)))
+            limiter.release(slot, cost=most * rng.random())
+        else:
+            most = rng.uniform(0.0005, 0.006)
+            grant = limiter.try_grant("w", cost=most)
+            if isinstance(grant, str):
+                assert not refused
+                in_flight.append((grant, most))
+            elif isinstance(grant, OverBudget):
+                refused = True
+        budget = limiter.budget
+        assert budget.spent + budget.in_flight() <= 0.05 + 1e-12
+    assert refused
+
+
+def test_a_new_run_starts_from_nothing_spent():
+    limiter = _capped(max_cost=1.0)
+    old = limiter.try_grant("w", cost=0.5)
+    limiter.release(limiter.try_grant("w", cost=0.5), cost=0.5)
+    assert isinstance(limiter.try_grant("w", cost=0.6), OverBudget)
+    limiter.start_run()
+    assert limiter.metrics()["spent"] == 0.0 and not limiter.metrics()["budget_reached"]
+    limiter.release(old, cost=0.9)  # an earlier run's call ending now: not this run's spend
+    assert limiter.metrics()["spent"] == 0.0
+    assert isinstance(limiter.try_grant("w", cost=0.5), str)
+    limiter.start_run(spent=0.8)  # a run that spent 0.8 on a cluster it lost
+    assert isinstance(limiter.try_grant("w", cost=0.3), OverBudget)
+
+
+def test_without_a_cap_calls_are_counted_and_never_refused():
+    limiter = _capped()
+    for _ in range(5):
+        limiter.release(limiter.try_grant("w", cost=10.0), cost=7.0)
+    assert limiter.metrics()["spent"] == 35.0 and limiter.metrics()["max_cost"] is None
+
+
+def test_a_refusal_does_not_hold_back_the_rate_and_a_budget_wait_is_not_owed():
+    """A budget answer comes before the rate's: a refused call takes no place in the window, and a wait for
+    reservations does not count as a wait for the schedule (no catch-up grants are owed for it)."""
+    clock = Clock()
+    limiter = _limiter(clock, rpm=60, max_cost=1.0)  # one a second
+    limiter.try_grant("w", cost=0.9)  # held: its reservation stays in flight
+    assert limiter.try_grant("w", cost=0.2) == math.inf
+    assert not limiter.behind and limiter.metrics()["requests_in_window"] == 1

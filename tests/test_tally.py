@@ -146,7 +146,7 @@ def test_cost_per_image_and_the_caches_savings_in_money(gemini_settings):
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 CAMEL_CASE = re.compile(r"[a-z][a-zA-Z0-9]*")
-NAMED_PARTS = ("cacheHitsByLevel", "stageSeconds", "gate", "batch")  # objects whose keys are names (errorKinds': data)
+NAMED_PARTS = ("cacheHitsByLevel", "stageSeconds", "gate", "batch", "budget")  # objects whose keys are names
 
 
 def _every_stats_key(gemini_settings, tmp_path) -> dict:

@@ -23,6 +23,8 @@ class Extraction:
     shows: list[ShowFields]
     extractor: str  # who produced the shows: "gemini", or "local" (also after a Gemini fallback)
     usage: Usage = field(default_factory=Usage)  # Gemini's requests and tokens (none for the local extractor)
+    # why a fallback extractor read it: the Gemini error kind that kept it from Gemini (the daily quota, the spend cap)
+    fallback: str | None = None
 
 
 @runtime_checkable
@@ -64,5 +66,6 @@ def build_extractor(settings: "Settings", reference_date: dt.date, gate=None) ->
     options = settings.gemini_options()
     fallback = LocalExtractor(reference_date=reference_date) if settings.fallback == "local" else None
     # without a cluster's gate (a run in this process): the user's cap on calls in flight, else ProcessGate's own
-    process_gate = ProcessGate(settings.concurrency) if settings.concurrency else ProcessGate()
+    process_gate = (ProcessGate(settings.concurrency, max_cost=settings.max_cost) if settings.concurrency
+                    else ProcessGate(max_cost=settings.max_cost))
     return GeminiExtractor(options, gate=gate or process_gate, fallback=fallback)

@@ -13,6 +13,7 @@ fault                                     outcome
 429 per minute / tokens per minute        the gate pauses every caller for RetryInfo's delay (the larger of
                                           ``retryDelay`` and the message's "retry in Xs"; 1 s if neither)
 429 per day                               the gate closes for the run: ``QuotaExhausted``
+the spend cap (``--max-cost``)            no call that could pass it: ``BudgetReached``, at once (no retry)
 malformed JSON, MAX_TOKENS                one retry with twice the output budget, then ``gemini.bad_output``
 SAFETY & co., blocked prompt              ``gemini.blocked``, no retry
 bad key (400 API_KEY_INVALID, 401, 403)   ``GeminiConfigError``: the run stops with one message
@@ -22,6 +23,11 @@ other 4xx                                 ``gemini.invalid_request``, no retry
 
 The model may answer that the image is not an event flyer (``is_flyer`` false): that is a verdict, not a
 fault: no shows (any listed with it are dropped), so the image's outcome is ``no_shows``.
+
+With a ``fallback`` extractor, an image the daily quota or the spend cap keeps from Gemini is read by it instead
+(``Extraction.fallback`` says which). The spend cap: each call asks the gate for the most it can cost (its input
+tokens as estimated and its whole output budget, at the model's prices: ``Prices.most``) and gives back what it
+cost (its ``usageMetadata`` priced), or nothing for an error answer, which is not billed.
 """
 
 from __future__ import annotations
@@ -43,11 +49,13 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 import tenacity
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from daskparse.errors import QuotaExhausted, SourceError
+from daskparse.errors import BudgetReached, QuotaExhausted, SourceError
 from daskparse.extract import Extraction
 from daskparse.image_tokens import ImageTokenEstimate, image_token_estimate
+from daskparse.limiter import Budget
 from daskparse.normalise import normalise_show
 from daskparse.options import GeminiOptions
+from daskparse.pricing import Prices
 from daskparse.settings import GEMINI_KEY_PAGE
 from daskparse.shows import ShowFields
 from daskparse.usage import Usage
@@ -138,11 +146,13 @@ class GeminiConfigError(RuntimeError):
 
 class Gate(Protocol):
     """The seam to the rate gate (``daskparse.gate.RateGate`` on a cluster): one slot per call, a shared
-    pause, a shared stop. ``slot`` raises QuotaExhausted once the gate is closed."""
+    pause, a shared stop. ``slot`` raises QuotaExhausted once the gate is closed, BudgetReached once ``cost`` (the
+    most the call can cost, USD) could take the run past its spend cap."""
 
-    # a context manager held for one request; yields a Grant whose tokens_used, sent_at and rate_limited (a
-    # per-minute 429's delay: the gate pauses every caller as the slot is given back) the caller sets
-    def slot(self, tokens: int = 0) -> Any: ...
+    # a context manager held for one request; yields a Grant whose tokens_used, sent_at, rate_limited (a
+    # per-minute 429's delay: the gate pauses every caller as the slot is given back) and cost_used (USD; None:
+    # the reservation is spent) the caller sets
+    def slot(self, tokens: int = 0, cost: float = 0.0) -> Any: ...
     def pause(self, seconds: float) -> object: ...  # a per-minute 429: every caller waits (RateGate: its metrics)
     def close(self, reason: str) -> None: ...  # a per-day 429: no more calls this run
     @property
@@ -150,28 +160,49 @@ class Gate(Protocol):
 
 
 class ProcessGate:
-    """A gate for the threads of one process: enough without a cluster, and the default for tests."""
+    """A gate for the threads of one process: enough without a cluster, and the default for tests. It holds the
+    spend cap as the cluster's gate does (``daskparse.limiter.Budget``), for the process's calls."""
 
-    def __init__(self, concurrency: int = 20, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, concurrency: int = 20, sleep: Callable[[float], None] = time.sleep,
+                 max_cost: Optional[float] = None):
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # a call's cost is known: a caller waiting for room looks
         self._paused_until = 0.0
         self._closed: Optional[str] = None
         self._sleep = sleep
+        self.max_cost = max_cost
+        self.budget = Budget()
 
     @contextmanager
-    def slot(self, tokens: int = 0) -> Iterator[Any]:
+    def slot(self, tokens: int = 0, cost: float = 0.0) -> Iterator[Any]:
         with self._slots:
             while (wait := self._paused_until - time.monotonic()) > 0:
                 self._sleep(wait)
             if self._closed:
                 raise QuotaExhausted(self._closed)
-            grant = SimpleNamespace(tokens_used=None, sent_at=None, rate_limited=None)
+            key = object()  # this call's reservation
+            self._reserve(key, cost)
+            grant = SimpleNamespace(tokens_used=None, sent_at=None, rate_limited=None, cost_used=None)
             try:
                 yield grant
             finally:
+                with self._settled:
+                    self.budget.settle(key, grant.cost_used)
+                    self._settled.notify_all()
                 if grant.rate_limited is not None:
                     self.pause(grant.rate_limited)
+
+    def _reserve(self, key: object, cost: float) -> None:
+        """Hold ``cost`` for the call ``key`` names; waits while only the calls in flight are in the way (they hold slots
+        of their own, so they end), raises BudgetReached once the cap would be passed."""
+        with self._settled:
+            while (admitted := self.budget.admit(cost, self.max_cost)) == "wait":
+                self._settled.wait()
+            if admitted == "refuse":
+                assert self.max_cost is not None  # admit refuses only under a cap
+                raise BudgetReached(self.max_cost, self.budget.spent)
+            self.budget.reserve(key, cost)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -194,6 +225,14 @@ def count_response(usage: Usage, response: Any) -> None:
     usage.output_tokens += meta.candidates_token_count or 0
     usage.thoughts_tokens += meta.thoughts_token_count or 0
     usage.image_tokens += reported_image_tokens(response)
+
+
+def response_cost(response: Any, prices: Optional[Prices]) -> Optional[float]:
+    """What an answer cost, USD: its ``usageMetadata`` at ``prices`` (None without either: the reservation stands)."""
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None or prices is None:
+        return None
+    return prices.cost(meta.prompt_token_count or 0, meta.candidates_token_count or 0, meta.thoughts_token_count or 0)
 
 
 PROMPT_TOKENS = (len(SYSTEM_INSTRUCTION) + len(USER_PROMPT)) // 4  # the usual ~4 characters a token
@@ -495,7 +534,7 @@ class GeminiExtractor:
         self._client, response_schema = _shared_client(options)
         self.options = options
         self.gate: Gate = gate or ProcessGate()
-        self.fallback = fallback  # an extractor used once the daily quota is spent
+        self.fallback = fallback  # an extractor used once the daily quota or the spend cap is reached
         self._sleep = sleep
         self._config_error: Optional[GeminiConfigError] = None  # once the key is refused, stop calling
         # the image's input tokens before a call (the TPM gate's booking), learning from each answer; per process
@@ -516,13 +555,13 @@ class GeminiExtractor:
         except GeminiConfigError as error:
             self._config_error = error
             raise
-        except QuotaExhausted as error:
+        except (QuotaExhausted, BudgetReached) as error:
             if self.fallback is None:
                 error.usage = usage
                 raise
             fallback = self.fallback.extract(jpeg)
             shows = fallback.shows if isinstance(fallback, Extraction) else fallback
-            return Extraction(shows, getattr(self.fallback, "name", "local"), usage)
+            return Extraction(shows, getattr(self.fallback, "name", "local"), usage, fallback=error.kind)
         except SourceError as error:
             error.usage = usage  # requests made for a failed image still count
             raise
@@ -564,9 +603,6 @@ class GeminiExtractor:
 
         if self.gate.closed:
             raise QuotaExhausted(self.gate.closed)
-        if call.usage.requests:
-            call.usage.retries += 1
-        call.usage.requests += 1
         try:
             response = self._send(call)
         except errors.APIError as error:
@@ -589,12 +625,20 @@ class GeminiExtractor:
     def _send(self, call: "_Call") -> Any:
         from google.genai import errors
 
-        with self.gate.slot(tokens=call.tokens) as grant:
+        prices = self.options.prices
+        # the most this attempt can cost: its output budget (a retry's may be doubled) is all an answer can use
+        most = prices.most(call.tokens, call.config.max_output_tokens) if prices is not None else 0.0
+        with self.gate.slot(tokens=call.tokens, cost=most) as grant:
+            # counted once granted: a call the gate refuses (a closed gate, the spend cap) is no request
+            if call.usage.requests:
+                call.usage.retries += 1
+            call.usage.requests += 1
             _SENT.at = None
             try:  # one send per slot: the client's own retries are off, each attempt takes a new slot
                 response = self._client.models.generate_content(
                     model=self.options.model, contents=call.contents, config=call.config)
             except errors.APIError as error:
+                grant.cost_used = 0.0  # an error answer is not billed (a lost connection's reservation stands)
                 if error.code == 429 and not is_daily_quota(error.details):
                     # paused with the slot's release, one message: a pause sent after it let the release wake
                     # a waiting caller, granted before the pause arrived
@@ -604,6 +648,7 @@ class GeminiExtractor:
                 grant.sent_at = _SENT.at  # None if it never left: the grant time stands
             usage_metadata = getattr(response, "usage_metadata", None)
             grant.tokens_used = getattr(usage_metadata, "prompt_token_count", None)
+            grant.cost_used = response_cost(response, prices)
         return response
 
     def _api_fault(self, error: Any, call: "_Call") -> Exception:
