@@ -138,8 +138,9 @@ class Settings(BaseModel):
                               "2m, ... accepted)")
     batch_inline_bytes: int = Field(20_000_000, gt=0, description="a batch job's requests go inline below this "
                                     "many bytes, through an uploaded JSONL file above (the API's limit: 20 MB)")
-    batch_job_bytes: int = Field(1_500_000_000, gt=0, description="the most bytes of requests in one batch job "
-                                 "(the API takes files up to 2 GB)")
+    # the run holds a filling job's images in memory (~400 KB each on the wire): 300 MB is ~750 images a job
+    batch_job_bytes: int = Field(300_000_000, gt=0, le=2_000_000_000, description="the most bytes of requests in "
+                                 "one batch job, which the run holds while it fills (the API takes files up to 2 GB)")
     # the spend cap (daskparse.limiter.Budget): no call is made whose most possible cost would take the run past it
     max_cost: Optional[float] = Field(None, gt=0, description="the most a run may spend on Gemini, USD, estimated "
                                       "at the model's prices (gemini_prices); None: no cap")

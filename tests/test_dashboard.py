@@ -280,6 +280,24 @@ def test_the_run_line_says_done_stopped_or_the_time_left():
     assert run_status({**running, "eta": None, "done": 0}, now=100) == "ETA: estimating (no image answered yet)"
     assert run_status({**running, "done": 10}, now=100) == "done"
     assert run_status({**running, "finished": True}, now=100) == "stopped with 6 images not done"
+    waiting = {**running, "batch_jobs": [["batches/a", "running"], ["batches/b", "succeeded"], ["batches/c", "running"]]}
+    assert run_status(waiting, now=100) == "waiting for 3 Gemini batch jobs (2 running, 1 succeeded)"
+
+
+def test_the_summary_and_the_progress_bar_show_the_batch_jobs_a_run_waits_for():
+    from daskparse.console import postfix
+    from daskparse.dashboard import _summary
+    from daskparse.tally import RunProgress
+
+    point = {"done": 4, "total": 10, "failed": 0, "cache_hit_rate": 0.0, "shows": 7, "gemini": True,
+             "granted_rpm": 0.0, "limit_rpm": 1800.0, "in_flight": 0, "rate_limited": 0, "paused_for": 0.0,
+             "input_tokens": 1, "output_tokens": 1, "thoughts_tokens": 0, "estimated_cost_usd": 0.0,
+             "status": "waiting", "batch_jobs": [("batches/a", "pending")]}
+    assert "Gemini batch jobs: 1 pending" in _summary(point)
+    progress = RunProgress(total=10, done=4, failed=0, shows=7, cache_hits=0, requests=0, input_tokens=0,
+                           output_tokens=0, estimated_cost_usd=0.0, elapsed=1.0,
+                           batch_jobs=(("batches/a", "running"), ("batches/b", "running")))
+    assert postfix(progress)["batch jobs"] == "2 running"
 
 
 def test_error_rows_are_text_never_markup_or_terminal_escapes():
