@@ -333,11 +333,17 @@ class BatchSession:
         self.requests = 0  # images sent in this run's jobs
         self.collected_jobs: dict[str, str] = {}  # job -> the state it ended in, of every job collected by this run
         self.states: dict[str, str] = {}  # job -> its latest state, of the jobs this run waits for
+        self.joined: set[str] = set()  # display names of earlier runs' pending jobs this run waits for too
 
     def collect_earlier(self) -> Collected:
         collected = collect(self.ledger, self.api, self.cache)
         self.collected_jobs.update(collected.finished)
         return collected
+
+    def join(self, records: Sequence[JobRecord]) -> None:
+        """Wait for these pending jobs of earlier runs too: they hold images of this run (never sent again)."""
+        self.joined |= {record.display_name for record in records}
+        self.states.update({str(record.job): "pending" for record in records})
 
     def add(self, prepared: Sequence[Prepared]) -> list[Outcome]:
         self._waiting.extend(prepared)
@@ -359,7 +365,7 @@ class BatchSession:
     def wait(self, *, poll: float, stop: Optional[threading.Event] = None,
              on_states: Optional[Callable[[dict[str, str]], None]] = None) -> Collected:
         """This run's jobs, and the pending jobs its attached images are in, until each ends or ``stop``."""
-        mine = {record.display_name for record in self.jobs}
+        mine = {record.display_name for record in self.jobs} | self.joined
         attached = {item.sha256 for item in self.attached}
         records = [record for record in self.ledger.records()
                    if record.display_name in mine or any(item.key in attached for item in record.items)]

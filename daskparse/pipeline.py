@@ -84,6 +84,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         this.report(_error_line(error), "WARNING")
     sources_in_order = [item.source for item in items]  # results come back in the order given
     urls_given = [item.cleaned_url for item in items]
+    this.given_urls = set(urls_given)
     tally = this.tally = RunTally(len(items), settings, this.board, references=reference_dates,
                                   input_errors=input_errors)
     tally.notify()
@@ -96,6 +97,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         this.not_reached, items = list(items), []
     if items:
         this.on_cluster(client, items)
+    this.finish_batches()  # done already, unless no image went to the cluster: only earlier runs' jobs to wait for
     result = tally.result(input_errors, time.perf_counter() - started, this.board.link, order=sources_in_order)
     if this.gate_metrics is not None:
         result.stats["gate"] = gate_stats(this.gate_metrics)
@@ -127,6 +129,8 @@ class Run:
         self.gate_metrics: dict | None = None
         self.noted: set[str] = set()  # what was said once per run (the daily quota)
         self.batch: BatchSession | None = None  # a Gemini run's batch jobs (daskparse.batch)
+        self.given_urls: set[str] = set()  # the cleaned URLs of the sources given (the tally's total counts them)
+        self.batches_finished = False
 
     def collect_batches(self, items: list[Source]) -> list[Source]:
         """Answers of earlier runs' batch jobs that have ended, to the tally (and the cache); returns ``items``
@@ -143,27 +147,31 @@ class Run:
             self.report(f"{len(earlier.outcomes)} images answered by {len(earlier.finished)} earlier Gemini batch "
                         "jobs", "INFO")
         remaining = [item for item in items if item.cleaned_url not in answered]
-        pending = [item for item in remaining if item.cleaned_url in earlier.pending_urls]
-        if pending:
-            self.report(f"{len(pending)} images are in Gemini batch jobs still pending: not sent again", "INFO")
+        pending = {item.cleaned_url for item in remaining if item.cleaned_url in earlier.pending_urls}
         assert self.tally is not None
-        self.tally.total += len(earlier.outcomes) - (len(items) - len(remaining)) - len(pending)
-        _report_partition(earlier.outcomes, settings, self.report, self.noted)
-        self.tally.add(earlier.outcomes)
+        if pending and settings.mode == "batch" and settings.wait:  # this run waits for those jobs too
+            self.batch.join([record for record in earlier.pending_jobs if record.urls() & pending])
+            self.report(f"{len(pending)} images are in Gemini batch jobs of earlier runs: waiting for those",
+                        "INFO")
+        elif pending:  # not this run's to wait for: counted in stats["batchPending"]
+            self.tally.total -= sum(1 for item in remaining if item.cleaned_url in pending)
+            self.report(f"{len(pending)} images are in Gemini batch jobs still pending: not sent again", "INFO")
+        self._add_outcomes(earlier.outcomes)
         return [item for item in remaining if item.cleaned_url not in earlier.pending_urls]
 
     def finish_batches(self) -> None:
         """Batch mode, after the last partition: the last job sent; the run's jobs waited for (unless --no-wait or
         stopping) with their states on the progress bar and the page, their answers to the tally."""
         batch, tally, settings = self.batch, self.tally, self.settings
-        if batch is None or settings.mode != "batch":
+        if batch is None or settings.mode != "batch" or self.batches_finished:
             return
+        self.batches_finished = True
         assert tally is not None
         self._add_outcomes(batch.flush())
         if batch.jobs:
             self.report(f"{batch.requests} images sent in {len(batch.jobs)} Gemini batch jobs "
                         f"({', '.join(str(job.job) for job in batch.jobs)})", "INFO")
-        if not settings.wait or stop_requested(self.stop) or not (batch.jobs or batch.attached):
+        if not settings.wait or stop_requested(self.stop) or not (batch.jobs or batch.attached or batch.joined):
             return
 
         def show(states: dict[str, str]) -> None:
@@ -176,8 +184,11 @@ class Run:
         tally.notify()
 
     def _add_outcomes(self, outcomes: list[Outcome]) -> None:
+        """Outcomes made on the client (batch answers, refused requests) to the tally; answers for sources this run
+        was not given (a batch job of an earlier run holds other images too) are its rows as well."""
         if outcomes:
             assert self.tally is not None
+            self.tally.total += sum(1 for outcome in outcomes if outcome.cleaned_url not in self.given_urls)
             _report_partition(outcomes, self.settings, self.report, self.noted)
             self.tally.add(outcomes)
 

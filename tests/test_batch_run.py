@@ -165,3 +165,44 @@ def test_the_spend_cap_holds_a_batch_jobs_requests(server, client, tmp_path, fal
     else:
         assert result.errors.empty and (by_source["status"] != "error").all()
         assert (result.shows["extractor"] == "local").sum() > 0 and result.stats["fellBackToLocal"] == 3
+
+
+@pytest.mark.parametrize("moment", ["created", "waiting"])
+def test_a_run_killed_once_its_job_exists_is_followed_by_one_that_attaches_to_it(server, tmp_path, moment):
+    """`python -m daskparse run --mode batch` SIGKILLed as soon as the server has its job (its reply may not have
+    reached the run: the ledger's record may be unnamed) or once the run waits (the record named): the rerun
+    creates no second job, sends nothing online, and answers every image from the first job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    server.batch_clock = BatchClock(pending_seconds=0.1, running_seconds=4.0)
+    env = {**os.environ, "GEMINI_API_KEY": GEMINI_KEY, "GOOGLE_GEMINI_BASE_URL": server.base_url,
+           "DASKPARSE_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "daskparse", "run", *PATHS, "--mode", "batch", "--batch-poll", "0.2",
+               "--workers", "1", "--threads", "2", "--output", str(tmp_path / "out"),
+               "--reference-date", TRUTH["reference_date"]]
+    first = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        def reached() -> bool:
+            if moment == "created":
+                return bool(server.batch_jobs)
+            return any(record.job for record in ledger(tmp_path).records())
+
+        while not reached() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert reached() and first.poll() is None
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    finally:
+        first.kill()
+    [record] = ledger(tmp_path).records()  # written before the create: a killed run leaves it behind
+    assert record.job in (None, server.batch_jobs[0].name) and (moment == "created" or record.job)
+    again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert len(server.batch_jobs) == 1 and server.count(":generateContent") == 0
+    assert stats["batch"]["jobsCreated"] == 0 and stats["batch"]["jobsCollected"] == 1
+    assert stats["totalImages"] == len(PATHS) and stats["errors"] == 0 and stats["batchPending"] == 0
