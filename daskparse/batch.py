@@ -119,6 +119,7 @@ class Submitted:
     held_elsewhere: list[Prepared] = field(default_factory=list)  # already in another run's pending job
     failed: list[Outcome] = field(default_factory=list)  # their job could not be created: error rows
     refused: list[Prepared] = field(default_factory=list)  # not admitted (the spend cap)
+    deferred: list[Prepared] = field(default_factory=list)  # their job was refused with a 429: to send again
 
 
 def collect(ledger: BatchLedger, api: BatchApi, cache: Optional[ResultCache],
@@ -202,6 +203,12 @@ def submit(ledger: BatchLedger, api: BatchApi, prepared: Sequence[Prepared], mod
             try:
                 record.job = api.create(record.display_name, chunk)
             except Exception as error:  # noqa: BLE001 - the images become error rows; nothing was paid twice
+                if getattr(error, "code", None) == 429:  # refused, so surely not made: another try later
+                    ledger.drop(record)
+                    logger.warning("Gemini refused a batch job of %d images for now (429: too many jobs or "
+                                   "tokens enqueued); it is created again later", len(chunk))
+                    submitted.deferred.extend(item for request in chunk for item in by_key[request.key])
+                    continue
                 record.job = _find_quietly(api, record.display_name)
                 if record.job is None:
                     ledger.drop(record)
@@ -233,15 +240,19 @@ def wait(ledger: BatchLedger, api: BatchApi, records: Sequence[JobRecord], cache
             result.outcomes.extend(collected.outcomes)
             result.finished.update(collected.finished)
             names -= ended
-        if not names:
-            break
-        if stop is None:
-            time.sleep(poll)
-        elif stop.wait(poll):  # stopping: the jobs stay in the ledger, the next run collects them
+        if not names or _stopping(stop, poll):  # stopping: the jobs stay in the ledger, the next run collects them
             break
     result.pending_jobs = [record for record in records if record.display_name in names]
     result.pending_urls = set().union(*(record.urls() for record in result.pending_jobs))
     return result
+
+
+def _stopping(stop: Optional[threading.Event], seconds: float) -> bool:
+    """Wait ``seconds``; whether the run was asked to stop meanwhile."""
+    if stop is None:
+        time.sleep(seconds)
+        return False
+    return stop.wait(seconds)
 
 
 def _state_quietly(api: BatchApi, record: JobRecord) -> str:
@@ -334,6 +345,7 @@ class BatchSession:
         self.collected_jobs: dict[str, str] = {}  # job -> the state it ended in, of every job collected by this run
         self.states: dict[str, str] = {}  # job -> its latest state, of the jobs this run waits for
         self.joined: set[str] = set()  # display names of earlier runs' pending jobs this run waits for too
+        self.deferred: list[Prepared] = []  # images whose job the API refused with a 429, to send again
 
     def collect_earlier(self) -> Collected:
         collected = collect(self.ledger, self.api, self.cache)
@@ -356,6 +368,7 @@ class BatchSession:
         waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
         admit = self.budget.admit if self.budget is not None else (lambda request: True)
         submitted = submit(self.ledger, self.api, waiting, self.model, self.job_bytes, admit)
+        self.deferred.extend(submitted.deferred)
         self.jobs.extend(submitted.jobs)
         self.attached.extend(submitted.held_elsewhere)
         self.requests += sum(len(record.items) for record in submitted.jobs)
@@ -364,21 +377,35 @@ class BatchSession:
 
     def wait(self, *, poll: float, stop: Optional[threading.Event] = None,
              on_states: Optional[Callable[[dict[str, str]], None]] = None) -> Collected:
-        """This run's jobs, and the pending jobs its attached images are in, until each ends or ``stop``."""
-        mine = {record.display_name for record in self.jobs} | self.joined
-        attached = {item.sha256 for item in self.attached}
-        records = [record for record in self.ledger.records()
-                   if record.display_name in mine or any(item.key in attached for item in record.items)]
+        """This run's jobs, and the pending jobs its attached images are in, until each ends or ``stop``; jobs
+        the API refused with a 429 are created again after each ``poll`` until one is taken."""
 
         def note(states: dict[str, str]) -> None:
             self.states.update(states)
             if on_states is not None:
                 on_states(dict(self.states))
 
-        collected = wait(self.ledger, self.api, records, self.cache, poll=poll, stop=stop, on_states=note)
-        self.collected_jobs.update(collected.finished)
-        self.states.update(collected.finished)
-        return collected
+        result = Collected()
+        while True:
+            mine = {record.display_name for record in self.jobs} | self.joined
+            attached = {item.sha256 for item in self.attached}
+            records = [record for record in self.ledger.records() if record.display_name in mine
+                       or any(item.key in attached for item in record.items)]
+            collected = wait(self.ledger, self.api, records, self.cache, poll=poll, stop=stop, on_states=note)
+            result.outcomes.extend(collected.outcomes)
+            self.collected_jobs.update(collected.finished)
+            self.states.update(collected.finished)
+            if not self.deferred or _stopping(stop, poll):
+                return result
+            self._waiting, self.deferred = self.deferred, []
+            self._waiting_bytes = sum(BatchRequest(item.sha256, item.jpeg).size for item in self._waiting)
+            result.outcomes.extend(self.flush())
+
+    def unsent(self) -> list[Outcome]:
+        """Images whose job the API kept refusing (429) when the run ended: error rows (the next run sends them)."""
+        deferred, self.deferred = self.deferred, []
+        return _failed(deferred, "Gemini refused the batch job (429: too many jobs or tokens enqueued); the next "
+                                 "run sends these images again")
 
     def pending_urls(self) -> set[str]:
         """Cleaned URLs in a job of the ledger still pending (this run's or another's)."""

@@ -171,7 +171,9 @@ class Run:
         if batch.jobs:
             self.report(f"{batch.requests} images sent in {len(batch.jobs)} Gemini batch jobs "
                         f"({', '.join(str(job.job) for job in batch.jobs)})", "INFO")
-        if not settings.wait or stop_requested(self.stop) or not (batch.jobs or batch.attached or batch.joined):
+        if not settings.wait or stop_requested(self.stop) or not (batch.jobs or batch.attached or batch.joined
+                                                                     or batch.deferred):
+            self._add_outcomes(batch.unsent())
             return
 
         def show(states: dict[str, str]) -> None:
@@ -179,7 +181,7 @@ class Run:
             tally.notify()
 
         collected = batch.wait(poll=settings.batch_poll, stop=self.stop, on_states=show)
-        self._add_outcomes(collected.outcomes)
+        self._add_outcomes(collected.outcomes + batch.unsent())
         tally.batch_jobs = {}
         tally.notify()
 

@@ -206,3 +206,15 @@ def test_a_run_killed_once_its_job_exists_is_followed_by_one_that_attaches_to_it
     assert len(server.batch_jobs) == 1 and server.count(":generateContent") == 0
     assert stats["batch"]["jobsCreated"] == 0 and stats["batch"]["jobsCollected"] == 1
     assert stats["totalImages"] == len(PATHS) and stats["errors"] == 0 and stats["batchPending"] == 0
+
+
+def test_a_job_refused_with_a_429_is_created_again_while_the_run_waits_and_fails_without_waiting(
+        server, client, tmp_path):
+    server.add_batch_fault("exhausted")  # the first create: 429 RESOURCE_EXHAUSTED, no job made
+    result = parse(server, client, tmp_path, mode="batch")
+    assert server.count(":batchGenerateContent") == 2 and len(server.batch_jobs) == 1
+    assert result.errors.empty and set(result.shows["source"]) == set(PATHS)
+    server.add_batch_fault("exhausted")
+    later = parse(server, client, tmp_path / "other", mode="batch", wait=False)  # nothing to wait in: error rows
+    assert set(later.errors["kind"]) == {"gemini.batch_create_failed"} and len(later.errors) == len(PATHS)
+    assert later.stats["batchPending"] == 0 and ledger(tmp_path / "other").records() == []
