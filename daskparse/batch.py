@@ -129,6 +129,8 @@ def collect(ledger: BatchLedger, api: BatchApi, cache: Optional[ResultCache],
     ended without answers (failed, cancelled, expired) are error rows of this run (transient: the next run sends
     them again), since the run waited for them; without ``only`` they are simply back in the queue."""
     collected = Collected()
+    if not ledger.records():  # the common case: nothing pending, no lock taken (nor its folder made)
+        return collected
     with ledger.lock():
         for record in ledger.records():
             if only is not None and record.display_name not in only:

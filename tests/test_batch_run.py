@@ -218,3 +218,9 @@ def test_a_job_refused_with_a_429_is_created_again_while_the_run_waits_and_fails
     later = parse(server, client, tmp_path / "other", mode="batch", wait=False)  # nothing to wait in: error rows
     assert set(later.errors["kind"]) == {"gemini.batch_create_failed"} and len(later.errors) == len(PATHS)
     assert later.stats["batchPending"] == 0 and ledger(tmp_path / "other").records() == []
+
+
+def test_an_online_run_with_nothing_pending_leaves_no_trace_of_batch_mode(server, client, tmp_path):
+    result = parse(server, client, tmp_path, paths=PATHS[:2])
+    assert result.stats["batch"]["jobsCreated"] == 0 and result.stats["batchPending"] == 0
+    assert not (tmp_path / "cache" / "batches").exists() and server.count(":batchGenerateContent") == 0
