@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "hostile": "bench.hostile",
     "cost": "bench.cost",
     "cpu_per_image": "bench.cpu_per_image",
+    "batch": "bench.batch",
 }
 
 PACKAGES = [
