@@ -4,6 +4,9 @@ GeminiServer, on a real LocalCluster and real cache folders (local and memory://
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -164,12 +167,18 @@ def test_batch_runs_leave_the_daily_quota_alone(client, tmp_path):
     assert "quotaResetsAt" not in result.stats and not [m for m in errors_said(said) if "daily quota" in m]
 
 
-def test_with_wait_for_quota_the_run_waits_for_the_reset_then_calls(client, tmp_path, monkeypatch):
+def store(cache, spent_until):
+    """A state whose reset is ``spent_until``, as ``quota.record`` writes it (which computes the reset from now)."""
+    state = quota.QuotaState(model=MODEL, reason="a per-day 429", seen=quota.utc_now(), spent_until=spent_until)
+    folder = Path(cache) / quota.FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{MODEL}.json").write_text(state.model_dump_json())
+
+
+def test_with_wait_for_quota_the_run_waits_for_the_reset_then_calls(client, tmp_path):
     cache = tmp_path / "cache"
-    # a state whose reset is a moment away: the run waits for it instead of falling back
     soon = quota.utc_now() + dt.timedelta(seconds=0.5)
-    monkeypatch.setattr(quota, "resets_after", lambda seen: soon)
-    quota.record(str(cache), MODEL, "a per-day 429")
+    store(cache, soon)  # a reset a moment away: the run waits for it instead of falling back
     with GeminiServer(api_key=GEMINI_KEY) as server:
         result, said = parse(server, client, cache, paths=PATHS[:2], quota_wait=True)
         assert server.count(":generateContent") == 2
@@ -207,3 +216,20 @@ def test_a_run_without_a_cluster_closes_its_own_gate_from_the_start(tmp_path, mo
         assert server.count(":generateContent") == 0
     assert "clusterFallback" in result.stats and "gate" not in result.stats  # it ran in this process's threads
     assert list(result.errors["kind"]) == ["gemini.quota_exhausted"] * 2
+
+
+def test_a_cron_run_a_new_process_finds_the_spent_quota_and_exits_0_without_a_call(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    state = quota.record(str(cache), MODEL, "a per-day 429")
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    with GeminiServer(api_key=GEMINI_KEY) as server:
+        env.update(GEMINI_API_KEY=GEMINI_KEY, GOOGLE_GEMINI_BASE_URL=server.base_url)
+        done = subprocess.run([sys.executable, "-m", "daskparse", "run", *PATHS[:2], "--output", str(out),
+                               "--cache", str(cache), "--workers", "1", "--threads", "2", "--fallback", "local"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        assert server.count(":generateContent") == 0
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "daily quota" in line]  # the one ERROR line
+    assert "ERROR" in line and state.resets() in line
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["quotaResetsAt"] == state.spent_until.isoformat() and stats["fellBackToLocal"] == 2
