@@ -101,8 +101,6 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         this.not_reached, items = list(items), []
     if items:
         this.on_cluster(client, items)
-    if online:
-        this.remember_quota()
     result = tally.result(input_errors, time.perf_counter() - started, this.board.link, order=sources_in_order)
     if this.gate_metrics is not None:
         result.stats["gate"] = gate_stats(this.gate_metrics)
@@ -112,6 +110,8 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         pending = this.batch.pending_urls()
         result.stats["batchPending"] = sum(1 for url in urls_given if url in pending)
         result.stats["batch"] = this.batch.stats(result.stats["batchPending"])
+    if online:
+        this.remember_quota()  # a per-day 429 this run met, for the next runs
     if this.quota is not None:
         result.stats["quotaResetsAt"] = this.quota.spent_until.isoformat()
     if stop_requested(stop):
@@ -133,67 +133,13 @@ class Run:
         self.cache: ResultCache | None = None
         self.not_reached: list[Source] = []
         self.fell_back: list[str] = []  # why the run went on in this process, if it did (stats["clusterFallback"])
-        self.gate_metrics: dict | None = None
-        self.noted: set[str] = set()  # what was said once per run (the daily quota)
-        self.batch: BatchSession | None = None  # a Gemini run's batch jobs (daskparse.batch)
         # the daily quota (daskparse.quota): as an earlier run stored it, or as this run met it (stats)
         self.quota: quota.QuotaState | None = None
         self.quota_closed: str | None = None  # why no call is made from the start: the quota stored as spent
         self.quota_hit: tuple[dt.datetime, str] | None = None  # when this run met a per-day 429 first, and why
-
-    def look_at_quota(self) -> None:
-        """A Gemini run's start: if an earlier run stored the day's quota as spent, this run makes no call (its
-        gate is closed from the start: the images go to the fallback, or are ``gemini.quota_exhausted`` rows,
-        never cached) with one ERROR line; with ``quota_wait`` it waits for the reset (or ``stop``) instead."""
-        settings = self.settings
-        state = quota.read(settings.cache, settings.model_name)
-        if state is None:
-            return
-        if settings.quota_wait:
-            self.report(f"Gemini's daily quota is used up (an earlier run met it at {state.seen:%Y-%m-%d %H:%M} UTC):"
-                        f" waiting until it resets at {state.resets()}", "WARNING")
-            seconds = (state.spent_until - quota.utc_now()).total_seconds()
-            (self.stop or threading.Event()).wait(max(0.0, seconds))  # a stop ends the wait: the run then stops
-            return
-        self.quota = state
-        self.quota_closed = (f"Gemini's daily request quota is used up until {state.resets()}; no Gemini calls "
-                             "this run")
-        self.noted.add("quota")  # this line says it: the partitions' rows need not say it again
-        self.report(f"Gemini's daily quota is used up until it resets at {state.resets()} (an earlier run met it at "
-                    f"{state.seen:%Y-%m-%d %H:%M} UTC): no call is made and the images not in the cache "
-                    f"{_kept_from_gemini(settings)}", "ERROR")
-
-    def note_quota(self, outcomes: list[Outcome]) -> None:
-        """The first per-day 429 this run met (an image the daily quota kept from Gemini), to be stored at the end.
-        Taken from the outcomes, not the gate: a run without a cluster has no gate metrics."""
-        if self.quota_closed is not None or self.quota_hit is not None:
-            return
-        for outcome in outcomes:
-            error = outcome.error
-            if (error.kind if error is not None else outcome.fallback) == "gemini.quota_exhausted":
-                self.quota_hit = (quota.utc_now(), error.message if error is not None else QUOTA_REASON)
-                return
-
-    def remember_quota(self) -> None:
-        """The end of an online Gemini run: a per-day 429 it met is stored beside the cache, for the next runs."""
-        if self.quota_hit is None:
-            return
-        seen, reason = self.quota_hit
-        try:
-            self.quota = quota.record(self.settings.cache, self.settings.model_name, reason, seen)
-        except Exception as error:  # noqa: BLE001 - the run's results matter more; the next run meets the 429 again
-            self.report(f"could not store that Gemini's daily quota is used up: {type(error).__name__}: {error}",
-                        "WARNING")
-            return
-        self.report(f"Gemini's daily quota resets at {self.quota.resets()}: until then, runs on this cache make no "
-                    "call", "INFO")
-
-    def closed_reason(self) -> str | None:
-        """Why this run's gate is closed from the start: a quota stored as spent, or met on a cluster it lost."""
-        if self.quota_closed is not None:
-            return self.quota_closed
-        return self.quota_hit[1] if self.quota_hit is not None else None
-
+        self.gate_metrics: dict | None = None
+        self.noted: set[str] = set()  # what was said once per run (the daily quota)
+        self.batch: BatchSession | None = None  # a Gemini run's batch jobs (daskparse.batch)
     def collect_batches(self, items: list[Source]) -> list[Source]:
         """Answers of earlier runs' batch jobs that have ended, to the tally (and the cache); returns ``items``
         less those answered and those still in a pending job (never sent twice: ``stats["batchPending"]``)."""
@@ -348,6 +294,59 @@ class Run:
         if gate is not None and not lost:
             self.gate_metrics = gate.metrics()
         return (lost, why) if lost else None
+
+    def look_at_quota(self) -> None:
+        """A Gemini run's start: if an earlier run stored the day's quota as spent, this run makes no call (its
+        gate is closed from the start: the images go to the fallback, or are ``gemini.quota_exhausted`` rows,
+        never cached) with one ERROR line; with ``quota_wait`` it waits for the reset (or ``stop``) instead."""
+        settings = self.settings
+        state = quota.read(settings.cache, settings.model_name)
+        if state is None:
+            return
+        if settings.quota_wait:
+            self.report(f"Gemini's daily quota is used up (an earlier run met it at {state.seen:%Y-%m-%d %H:%M} UTC):"
+                        f" waiting until it resets at {state.resets()}", "WARNING")
+            seconds = (state.spent_until - quota.utc_now()).total_seconds()
+            (self.stop or threading.Event()).wait(max(0.0, seconds))  # a stop ends the wait: the run then stops
+            return
+        self.quota = state
+        self.quota_closed = (f"Gemini's daily request quota is used up until {state.resets()}; no Gemini calls "
+                             "this run")
+        self.noted.add("quota")  # this line says it: the partitions' rows need not say it again
+        self.report(f"Gemini's daily quota is used up until it resets at {state.resets()} (an earlier run met it at "
+                    f"{state.seen:%Y-%m-%d %H:%M} UTC): no call is made and the images not in the cache "
+                    f"{_kept_from_gemini(settings)}", "ERROR")
+
+    def note_quota(self, outcomes: list[Outcome]) -> None:
+        """The first per-day 429 this run met (an image the daily quota kept from Gemini), to be stored at the end.
+        Taken from the outcomes, not the gate: a run without a cluster has no gate metrics."""
+        if self.quota_closed is not None or self.quota_hit is not None:
+            return
+        for outcome in outcomes:
+            error = outcome.error
+            if (error.kind if error is not None else outcome.fallback) == "gemini.quota_exhausted":
+                self.quota_hit = (quota.utc_now(), error.message if error is not None else QUOTA_REASON)
+                return
+
+    def remember_quota(self) -> None:
+        """The end of an online Gemini run: a per-day 429 it met is stored beside the cache, for the next runs."""
+        if self.quota_hit is None:
+            return
+        seen, reason = self.quota_hit
+        try:
+            self.quota = quota.record(self.settings.cache, self.settings.model_name, reason, seen)
+        except Exception as error:  # noqa: BLE001 - the run's results matter more; the next run meets the 429 again
+            self.report(f"could not store that Gemini's daily quota is used up: {type(error).__name__}: {error}",
+                        "WARNING")
+            return
+        self.report(f"Gemini's daily quota resets at {self.quota.resets()}: until then, runs on this cache make no "
+                    "call", "INFO")
+
+    def closed_reason(self) -> str | None:
+        """Why this run's gate is closed from the start: a quota stored as spent, or met on a cluster it lost."""
+        if self.quota_closed is not None:
+            return self.quota_closed
+        return self.quota_hit[1] if self.quota_hit is not None else None
 
     def _close_process_gate(self, reason: str) -> None:
         """Close the gate of this run's extractor in this process (a run without a cluster: ``_in_threads``'s
