@@ -140,6 +140,7 @@ class Run:
         self.gate_metrics: dict | None = None
         self.noted: set[str] = set()  # what was said once per run (the daily quota)
         self.batch: BatchSession | None = None  # a Gemini run's batch jobs (daskparse.batch)
+
     def collect_batches(self, items: list[Source]) -> list[Source]:
         """Answers of earlier runs' batch jobs that have ended, to the tally (and the cache); returns ``items``
         less those answered and those still in a pending job (never sent twice: ``stats["batchPending"]``)."""
