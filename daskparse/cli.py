@@ -159,6 +159,10 @@ def build_parser() -> _Parser:
     _option(extractor, "--fallback", choices=["local", "none"],
             help="once Gemini's daily quota is spent or --max-cost reached: local OCR for the rest, or (none) an "
                  "error per image")
+    _option(extractor, "--wait-for-quota", dest="quota_wait", action="store_const", const=True,
+            shown=lambda wait: "wait" if wait else "--fallback at once",
+            help="when an earlier run found Gemini's daily quota spent: wait until it resets (midnight Pacific "
+                 "time), then call Gemini; otherwise the run uses --fallback without a call")
     _option(extractor, "--max-cost", type=float, metavar="USD", unset="no cap",
             help="the most a run may spend on Gemini, estimated at the model's prices: no call is made that could "
                  "take the run past it (each reserves its input and its whole --max-output-tokens)")

@@ -27,7 +27,7 @@ import dask.bag as db
 from distributed import Client, Event, as_completed
 from distributed.scheduler import KilledWorker
 
-from daskparse import main_guard
+from daskparse import main_guard, quota
 from daskparse.batch import BatchBudget, BatchLedger, BatchSession
 from daskparse.cache import ResultCache, cache_variant
 from daskparse.cluster import cluster_client, fallback_client
@@ -46,6 +46,7 @@ from daskparse.result import ParseResult
 from daskparse.settings import Settings
 from daskparse.sources import Source, expand_sources
 from daskparse.tally import RunProgress, RunTally, gate_stats
+from daskparse.worker_resources import WorkerResources
 from daskparse.worker import extract_source, process_partition, process_source, stop_requested  # noqa: F401 - process_source: API
 
 logger = logging.getLogger("daskparse")
@@ -54,6 +55,7 @@ logger = logging.getLogger("daskparse")
 cluster_logger = logging.getLogger("daskparse.cluster")
 LogCallback = Callable[[str, str], None]
 ProgressCallback = Callable[[RunProgress], None]
+QUOTA_REASON = "a per-day 429 from Gemini"  # stored when only fallback rows tell of it (they carry no message)
 SUBMIT_BATCH = 500  # partitions given to the scheduler at a time (``Run._on_cluster``)
 # closed when the run stops reading it (``Run.compute``): a generator, not any iterator
 Stream = Generator[tuple[list[Source], "PartitionResult | None", "BaseException | None"], None, None]
@@ -93,6 +95,9 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
     if gemini:  # every Gemini run (either mode) collects what earlier runs' batch jobs have answered, first
         items = this.collect_batches(items)
     items = this.answer_known_urls(items)
+    online = gemini and settings.mode == "online"  # batch jobs do not count against the online daily quota
+    if items and online:
+        this.look_at_quota()
     if items and stop_requested(stop):
         this.not_reached, items = list(items), []
     if items:
@@ -107,6 +112,10 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
         pending = this.batch.pending_urls()
         result.stats["batchPending"] = sum(1 for url in urls_given if url in pending)
         result.stats["batch"] = this.batch.stats(result.stats["batchPending"])
+    if online:
+        this.remember_quota()  # a per-day 429 this run met, for the next runs
+    if this.quota is not None:
+        result.stats["quotaResetsAt"] = this.quota.spent_until.isoformat()
     if stop_requested(stop):
         result.stats.update(stopped=True, notReached=len(this.not_reached))
     this.report(result.summary(), "INFO", stats=result.stats)
@@ -126,6 +135,10 @@ class Run:
         self.cache: ResultCache | None = None
         self.not_reached: list[Source] = []
         self.fell_back: list[str] = []  # why the run went on in this process, if it did (stats["clusterFallback"])
+        # the daily quota (daskparse.quota): as an earlier run stored it, or as this run met it (stats)
+        self.quota: quota.QuotaState | None = None
+        self.quota_closed: str | None = None  # why no call is made from the start: the quota stored as spent
+        self.quota_hit: tuple[dt.datetime, str] | None = None  # when this run met a per-day 429 first, and why
         self.gate_metrics: dict | None = None
         self.noted: set[str] = set()  # what was said once per run (the daily quota)
         self.batch: BatchSession | None = None  # a Gemini run's batch jobs (daskparse.batch)
@@ -255,6 +268,12 @@ class Run:
             # a new run reopens a gate a spent quota closed, and starts its budget: from nothing, or on the
             # cluster it falls back to, from what it spent on the one it lost
             gate.configure(reopen=True, spent=self.spent())
+        closed = self.closed_reason() if settings.extractor_name == "gemini" and settings.mode == "online" else None
+        if closed is not None:  # no call this run: the extractors' gate, the cluster's or this process's, says why
+            if gate is not None:
+                gate.close(closed)
+            elif active is None:
+                self._close_process_gate(closed)
         lost: list[Source] = []
         why = ""
         with _stop_flag(active, self.stop) as flag:
@@ -278,6 +297,7 @@ class Run:
                     if partition.fatal is not None:
                         raise RunError(partition.fatal)
                     _report_partition(partition.outcomes, settings, report, self.noted)
+                    self.note_quota(partition.outcomes)
                     assert self.tally is not None  # ``run`` made it before any partition
                     self.tally.add(partition.outcomes)
                     if partition.prepared and self.batch is not None:  # batch mode: sent as jobs fill
@@ -288,6 +308,67 @@ class Run:
         if gate is not None and not lost:
             self.gate_metrics = gate.metrics()
         return (lost, why) if lost else None
+
+    def look_at_quota(self) -> None:
+        """A Gemini run's start: if an earlier run stored the day's quota as spent, this run makes no call (its
+        gate is closed from the start: the images go to the fallback, or are ``gemini.quota_exhausted`` rows,
+        never cached) with one ERROR line; with ``quota_wait`` it waits for the reset (or ``stop``) instead."""
+        settings = self.settings
+        state = quota.read(settings.cache, settings.model_name)
+        if state is None:
+            return
+        if settings.quota_wait:
+            self.report(f"Gemini's daily quota is used up (an earlier run met it at {state.seen:%Y-%m-%d %H:%M} UTC):"
+                        f" waiting until it resets at {state.resets()}", "WARNING")
+            seconds = (state.spent_until - quota.utc_now()).total_seconds()
+            (self.stop or threading.Event()).wait(max(0.0, seconds))  # a stop ends the wait: the run then stops
+            return
+        self.quota = state
+        self.quota_closed = (f"Gemini's daily request quota is used up until {state.resets()}; no Gemini calls "
+                             "this run")
+        self.noted.add("quota")  # this line says it: the partitions' rows need not say it again
+        self.report(f"Gemini's daily quota is used up until it resets at {state.resets()} (an earlier run met it at "
+                    f"{state.seen:%Y-%m-%d %H:%M} UTC): no call is made and the images not in the cache "
+                    f"{_kept_from_gemini(settings)}", "ERROR")
+
+    def note_quota(self, outcomes: list[Outcome]) -> None:
+        """The first per-day 429 this run met (an image the daily quota kept from Gemini), to be stored at the end.
+        Taken from the outcomes, not the gate: a run without a cluster has no gate metrics."""
+        if self.quota_closed is not None or self.quota_hit is not None:
+            return
+        for outcome in outcomes:
+            error = outcome.error
+            if (error.kind if error is not None else outcome.fallback) == "gemini.quota_exhausted":
+                self.quota_hit = (quota.utc_now(), error.message if error is not None else QUOTA_REASON)
+                return
+
+    def remember_quota(self) -> None:
+        """The end of an online Gemini run: a per-day 429 it met is stored beside the cache, for the next runs."""
+        if self.quota_hit is None:
+            return
+        seen, reason = self.quota_hit
+        try:
+            self.quota = quota.record(self.settings.cache, self.settings.model_name, reason, seen)
+        except Exception as error:  # noqa: BLE001 - the run's results matter more; the next run meets the 429 again
+            self.report(f"could not store that Gemini's daily quota is used up: {type(error).__name__}: {error}",
+                        "WARNING")
+            return
+        self.report(f"Gemini's daily quota resets at {self.quota.resets()}: until then, runs on this cache make no "
+                    "call", "INFO")
+
+    def closed_reason(self) -> str | None:
+        """Why this run's gate is closed from the start: a quota stored as spent, or met on a cluster it lost."""
+        if self.quota_closed is not None:
+            return self.quota_closed
+        return self.quota_hit[1] if self.quota_hit is not None else None
+
+    def _close_process_gate(self, reason: str) -> None:
+        """Close the gate of this run's extractor in this process (a run without a cluster: ``_in_threads``'s
+        partitions use it, through the same ``WorkerResources`` key)."""
+        extractor = WorkerResources.here().extractor(self.settings, self.reference_date, self.run_id)
+        gate = getattr(extractor, "gate", None)
+        if gate is not None:
+            gate.close(reason)
 
     def spent(self) -> float:
         """USD this run's Gemini answers cost so far, as they reported it (0 before any)."""
@@ -473,13 +554,18 @@ def _report_partition(outcomes: list[Outcome], settings: Settings, report: LogCa
         if said is None or said in noted:
             continue
         noted.add(said)
-        rest = ("go to the local extractor" if settings.fallback == "local"
-                else "are not sent (use --fallback local to read them with the local extractor)")
+        rest = _kept_from_gemini(settings)
         if said == "quota":
             report(f"Gemini's daily quota is used up: the remaining images {rest}", "ERROR")
         else:
             report(f"the spend cap of {usd(settings.max_cost or 0.0)} is reached: the remaining images {rest}",
                    "ERROR")
+
+
+def _kept_from_gemini(settings: Settings) -> str:
+    """What becomes of the images Gemini cannot read this run, as the end of a sentence."""
+    return ("go to the local extractor" if settings.fallback == "local"
+            else "are not sent (use --fallback local to read them with the local extractor)")
 
 
 def _error_line(error: ErrorRecord) -> str:

@@ -122,6 +122,9 @@ class Settings(BaseModel):
     media_resolution: Optional[Literal["low", "medium", "high"]] = Field(
         None, description="Gemini's mediaResolution for the image (default: not sent, the model's own)")
     fallback: Literal["local", "none"] = "none"
+    # a daily quota an earlier run found spent (daskparse.quota): False reads with the fallback at once, no call made
+    quota_wait: bool = Field(False, description="when an earlier run found Gemini's daily quota spent: wait until it "
+                             "resets (midnight Pacific time), then call Gemini, instead of using the fallback")
     # USD per million tokens (input, output); thinking tokens count as output. Batch mode: half (batch_discount).
     gemini_prices: dict[str, tuple[float, float]] = {
         "gemini-2.5-flash": (0.30, 2.50),

@@ -173,7 +173,9 @@ def _every_stats_key(gemini_settings, tmp_path) -> dict:
     return {**local.result([], 1.0, None).stats, **gemini.result([], 1.0, None).stats, **stopped, **from_frame,
             "gate": gate_stats(RateGateExtension().metrics()), "clusterFallback": "why",
             # the pipeline adds the batch jobs' to every Gemini run (tests/test_batch_run.py)
-            "batchPending": 0, "batch": BatchSession(None, None, None, model="m", job_bytes=1).stats(0)}
+            "batchPending": 0, "batch": BatchSession(None, None, None, model="m", job_bytes=1).stats(0),
+            # and quotaResetsAt to a run that met or found a spent daily quota (tests/test_quota.py)
+            "quotaResetsAt": "2026-12-04T08:00:00+00:00"}
 
 
 def _readme_stats_table() -> dict[str, str]:
