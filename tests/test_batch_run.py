@@ -224,3 +224,11 @@ def test_an_online_run_with_nothing_pending_leaves_no_trace_of_batch_mode(server
     result = parse(server, client, tmp_path, paths=PATHS[:2])
     assert result.stats["batch"]["jobsCreated"] == 0 and result.stats["batchPending"] == 0
     assert not (tmp_path / "cache" / "batches").exists() and server.count(":batchGenerateContent") == 0
+
+
+def test_answers_map_back_by_position_when_the_metadata_echo_is_missing(server, client, tmp_path):
+    server.batch_echo_metadata = False  # reported to happen: the inline results come without their keys
+    result = parse(server, client, tmp_path, mode="batch")
+    assert result.errors.empty
+    for path in PATHS:
+        assert set(result.shows.loc[result.shows["source"] == path, "venue"]) == {venue(path)}
