@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import filelock
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -136,15 +136,14 @@ def collect(ledger: BatchLedger, api: BatchApi, cache: Optional[ResultCache],
             if only is not None and record.display_name not in only:
                 collected.pending_urls |= record.urls()
                 continue
-            state = _state(ledger, api, record)
-            if state is None:  # dropped: its create never happened
+            if not _named(ledger, api, record):  # dropped: its create never happened
                 continue
+            state, job = _look(api, record)
             if state not in FINISHED:
                 collected.pending_urls |= record.urls()
                 collected.pending_jobs.append(record)
                 continue
             if state == ANSWERED:
-                job = api.get(str(record.job))
                 outcomes = _outcomes(record, api.answers(job, [item.key for item in record.items]))
                 if cache is not None:
                     cache.store_partition(outcomes)
@@ -161,22 +160,31 @@ def collect(ledger: BatchLedger, api: BatchApi, cache: Optional[ResultCache],
     return collected
 
 
-def _state(ledger: BatchLedger, api: BatchApi, record: JobRecord) -> Optional[str]:
-    """The record's job state (a job created by a run killed mid-create is found by name); None: dropped."""
-    if record.job is None:
-        found = api.find(record.display_name)
-        if found is None:  # under the lock, so its creator is gone: the create never reached the API
-            logger.info("batch ledger: %s was never created; its images go back into the queue", record.display_name)
-            ledger.drop(record)
-            return None
-        record.job = found
-        ledger.save(record)
+def _named(ledger: BatchLedger, api: BatchApi, record: JobRecord) -> bool:
+    """Whether the record names its job, after finding by its display name a job a run killed mid-create made;
+    False: there is none, and the record is dropped."""
+    if record.job is not None:
+        return True
+    found = api.find(record.display_name)
+    if found is None:  # under the lock, so its creator is gone: the create never reached the API
+        logger.info("batch ledger: %s was never created; its images go back into the queue", record.display_name)
+        ledger.drop(record)
+        return False
+    record.job = found
+    ledger.save(record)
+    return True
+
+
+def _look(api: BatchApi, record: JobRecord) -> tuple[str, Any]:
+    """The record's job state, and the job as read (None, and "pending", when it could not be read: it is looked
+    at again next time)."""
     try:
-        return api.state(api.get(record.job))
-    except Exception as error:  # noqa: BLE001 - unreachable now: still pending, looked at again next time
+        job = api.get(str(record.job))
+    except Exception as error:  # noqa: BLE001 - unreachable now: still pending
         logger.warning("Gemini batch job %s could not be read (%s: %s); still pending", record.job,
                        type(error).__name__, error)
-        return "pending"
+        return "pending", None
+    return api.state(job), job
 
 
 def submit(ledger: BatchLedger, api: BatchApi, prepared: Sequence[Prepared], model: str, max_bytes: int,
@@ -232,7 +240,7 @@ def wait(ledger: BatchLedger, api: BatchApi, records: Sequence[JobRecord], cache
     names = {record.display_name for record in records}
     result = Collected()
     while names:
-        states = {str(record.job): _state_quietly(api, record) for record in records if record.display_name in names}
+        states = {str(record.job): _look(api, record)[0] for record in records if record.display_name in names}
         if on_states is not None:
             on_states(states)
         ended = {record.display_name for record in records
@@ -255,14 +263,6 @@ def _stopping(stop: Optional[threading.Event], seconds: float) -> bool:
         time.sleep(seconds)
         return False
     return stop.wait(seconds)
-
-
-def _state_quietly(api: BatchApi, record: JobRecord) -> str:
-    try:
-        return api.state(api.get(str(record.job)))
-    except Exception as error:  # noqa: BLE001 - looked at again next time
-        logger.warning("Gemini batch job %s could not be read (%s: %s)", record.job, type(error).__name__, error)
-        return "pending"
 
 
 def _find_quietly(api: BatchApi, display_name: str) -> Optional[str]:
@@ -399,9 +399,8 @@ class BatchSession:
             self.states.update(collected.finished)
             if not self.deferred or _stopping(stop, poll):
                 return result
-            self._waiting, self.deferred = self.deferred, []
-            self._waiting_bytes = sum(BatchRequest(item.sha256, item.jpeg).size for item in self._waiting)
-            result.outcomes.extend(self.flush())
+            deferred, self.deferred = self.deferred, []
+            result.outcomes.extend(self.add(deferred) + self.flush())
 
     def unsent(self) -> list[Outcome]:
         """Images whose job the API kept refusing (429) when the run ended: error rows (the next run sends them)."""

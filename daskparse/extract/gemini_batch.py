@@ -127,9 +127,6 @@ class BatchApi:
         state = getattr(job.state, "value", job.state)
         return STATES.get(str(state), "pending")
 
-    def cancel(self, name: str) -> None:
-        self._client.batches.cancel(name=name)
-
     # -- reading -------------------------------------------------------------------------------------------
     def answers(self, job: Any, keys: list[str]) -> Iterator[BatchAnswer]:
         """Every answer of a succeeded job, by key; ``keys``: the job's keys in the order sent, for results
