@@ -169,7 +169,7 @@ class Run:
         elif pending:  # not this run's to wait for: counted in stats["batchPending"]
             self.tally.total -= sum(1 for item in remaining if item.cleaned_url in pending)
             self.report(f"{len(pending)} images are in Gemini batch jobs still pending: not sent again", "INFO")
-        self._add_outcomes(earlier.outcomes)
+        self._add_outcomes(earlier.outcomes, collected=True)
         return [item for item in remaining if item.cleaned_url not in earlier.pending_urls]
 
     def finish_batches(self) -> None:
@@ -198,14 +198,15 @@ class Run:
         tally.batch_jobs = {}
         tally.notify()
 
-    def _add_outcomes(self, outcomes: list[Outcome]) -> None:
+    def _add_outcomes(self, outcomes: list[Outcome], collected: bool = False) -> None:
         """Outcomes made on the client (batch answers, refused requests) to the tally; answers for sources this run
-        was not given (a batch job of an earlier run holds other images too) are its rows as well."""
+        was not given (a batch job of an earlier run holds other images too) are its rows as well. ``collected``:
+        answers of earlier runs' jobs (``Tally.add``)."""
         if outcomes:
             assert self.tally is not None
             self.tally.total += sum(1 for outcome in outcomes if outcome.cleaned_url not in self.given_urls)
             _report_partition(outcomes, self.settings, self.report, self.noted)
-            self.tally.add(outcomes)
+            self.tally.add(outcomes, collected)
 
     def answer_known_urls(self, items: list[Source]) -> list[Source]:
         """The cache's level 1, before anything is sent out (a run of known URLs needs no cluster at all): the
@@ -371,9 +372,8 @@ class Run:
             gate.close(reason)
 
     def spent(self) -> float:
-        """USD this run's Gemini answers cost so far, as they reported it (0 before any)."""
-        tally = self.tally
-        return (tally.cost(tally.usage) or 0.0) if tally is not None else 0.0
+        """USD this run's own Gemini calls cost so far, as they reported it (0 before any): ``Tally.spent``."""
+        return self.tally.spent() if self.tally is not None else 0.0
 
     def _task_arguments(self, cache, flag) -> tuple:
         """What every partition task is given after its sources (``worker.process_partition``)."""

@@ -102,6 +102,7 @@ class RunTally:
         self.stage_seconds: Counter = Counter()
         self.usage = Usage()
         self.batch_usage = Usage()  # of ``usage``, answered by batch jobs (priced at the batch price)
+        self.collected_usage = Usage()  # of ``batch_usage``, answers of earlier runs' jobs: paid under their caps
         self.billed = 0  # images this run sent to Gemini (at least one request)
         self.saved_usage = Usage()  # what the calls the cache saved had cost when they were made
         self.saved_batch_usage = Usage()  # of ``saved_usage``, calls answered by batch jobs (at the batch price)
@@ -109,7 +110,8 @@ class RunTally:
         self.batch_jobs: dict[str, str] = {}  # job -> state, while the run waits for its batch jobs
         self.budget_reached = 0  # images the spend cap kept from Gemini (error rows, or read by the fallback)
 
-    def add(self, outcomes: Iterable[Outcome]) -> None:
+    def add(self, outcomes: Iterable[Outcome], collected: bool = False) -> None:
+        """``collected``: answers of an earlier run's batch job (this run's rows, not its spending)."""
         for outcome in outcomes:
             shows, error, cache, usage = outcome.shows, outcome.error, outcome.cache, outcome.usage
             self.rows.append((outcome.source, outcome.cleaned_url, outcome.status, len(shows),
@@ -133,6 +135,8 @@ class RunTally:
             self.usage += usage
             if usage.batch_requests:
                 self.batch_usage += usage
+                if collected:
+                    self.collected_usage += usage
             self.billed += bool(usage.requests)
             self.local_fallbacks += outcome.extractor == "local"
             self.budget_reached += "gemini.budget_reached" in (outcome.fallback, error.kind if error else None)
@@ -153,6 +157,12 @@ class RunTally:
                                                batch=True) or 0.0
         return round(online + batched, 6)
 
+    def spent(self) -> float:
+        """USD this run's own calls cost so far at their prices (online, and its batch jobs' at the batch price):
+        what its spend cap counts. Answers collected from earlier runs' jobs were spent under those runs' caps."""
+        collected = self.collected_usage
+        return self.cost(self.usage - collected, self.batch_usage - collected) or 0.0
+
     def cost_stats(self) -> dict:
         """What the run cost per image sent to Gemini (and per 1,000), and what the cache saved: the calls it
         saved at this run's cost per image (at their own recorded cost when this run sent none)."""
@@ -170,9 +180,9 @@ class RunTally:
                 "cacheSavingsUSD": round(savings, 6)}
 
     def budget_stats(self) -> dict:
-        """The spend cap (None: no cap), what this run's answers cost at the model's prices, and how many images
-        the cap kept from Gemini."""
-        return {"maxCostUSD": self.settings.max_cost, "spentUSD": self.cost(self.usage),
+        """The spend cap (None: no cap), what this run's own calls cost (``spent``), and how many images the cap
+        kept from Gemini."""
+        return {"maxCostUSD": self.settings.max_cost, "spentUSD": self.spent(),
                 "budgetReached": self.budget_reached}
 
     def notify(self) -> None:

@@ -232,3 +232,22 @@ def test_answers_map_back_by_position_when_the_metadata_echo_is_missing(server, 
     assert result.errors.empty
     for path in PATHS:
         assert set(result.shows.loc[result.shows["source"] == path, "venue"]) == {venue(path)}
+
+
+def test_answers_collected_from_an_earlier_runs_job_are_not_spent_from_this_runs_cap(server, client, tmp_path):
+    """An earlier run's batch job paid for its answers under that run's cap: an online run that collects them
+    starts its own budget from nothing (its gate's spend, and ``stats["budget"]``, count only its own call)."""
+    parse(server, client, tmp_path, mode="batch", wait=False)
+    deadline = time.monotonic() + 30
+    while server.batch_jobs[0].state != "BATCH_STATE_SUCCEEDED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    new = tmp_path / "new.jpg"
+    new.write_bytes(sorted((DATA / "flyers").glob("*.jpg"))[10].read_bytes())
+    result = parse(server, client, tmp_path, paths=[str(new)], max_cost=1.0)
+    assert set(result.shows["source"]) == set(PATHS) | {str(new)}  # the collected answers are its rows too
+    assert server.count(":generateContent") == 1
+    [own] = result.outcomes[result.outcomes["source"] == str(new)].to_dict("records")
+    own_cost = load_settings(extractor="local").estimated_cost(own["input_tokens"], own["output_tokens"],
+                                                               own["thoughts_tokens"])
+    assert result.stats["gate"]["spent"] == pytest.approx(own_cost, abs=2e-6)
+    assert result.stats["budget"]["spentUSD"] == pytest.approx(own_cost, abs=2e-6)
