@@ -20,6 +20,7 @@ turn, and reported as medians, p95 and the ratio s3/local. Requests are counted 
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import posixpath
@@ -89,8 +90,6 @@ def timed(call: Callable[[], object]) -> float:
 
 def _fingerprints(count: int = 20) -> list:
     """Optimized generated flyers: their pHash and thumbnail make the stored rows as large as a run's."""
-    import io
-
     from daskparse.optimize import optimize_image
     from daskparse.testing.flyers import make_flyer
 
@@ -201,10 +200,11 @@ def operations(server: MotoServer, tmp: str, bucket: str, images: int, rounds: i
     for level, lookup in levels.items():
         for loc in roots:
             frozen = pickle.dumps(loaded[loc])
-            fresh: list[ResultCache] = []
+            received: dict[str, ResultCache] = {}
             # a worker's first look-up in a file: a freshly unpickled cache holds no file in memory
-            counted.measure(f"look-up by {level}, file read", loc, [lambda i=i: lookup(fresh[0], i) for i in sample],
-                            before_each=lambda: fresh.__setitem__(slice(None), [pickle.loads(frozen)]))
+            counted.measure(f"look-up by {level}, file read", loc,
+                            [lambda i=i: lookup(received["cache"], i) for i in sample],
+                            before_each=lambda: received.update(cache=pickle.loads(frozen)))
             # the same look-ups once untimed first: every file of the sample is then in memory
             found[f"{level} {loc}"] = sum(lookup(loaded[loc], i) is not None for i in sample)
             counted.measure(f"look-up by {level}, file in memory", loc,
@@ -313,7 +313,7 @@ def run(quick: bool) -> dict:
         s3fs_instance().mkdir(bucket)
         ops = operations(server, tmp, bucket, images_ops, rounds)
         warm = warm_run(server, tmp, bucket, images_warm, warm_rounds)
-    rows = [{k: v for k, v in row.items()} for row in ops["rows"]]
+    rows = list(ops["rows"])
     for layout in ("split", "compacted"):
         local, s3 = _median_run(warm["runs"][f"local | {layout}"]), _median_run(warm["runs"][f"s3 | {layout}"])
         files = warm["files"][layout]
