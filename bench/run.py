@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "cost": "bench.cost",
     "cpu_per_image": "bench.cpu_per_image",
     "batch": "bench.batch",
+    "s3": "bench.s3",
 }
 
 PACKAGES = [

@@ -149,41 +149,16 @@ def dask_processes(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory):
-    """A real S3 protocol server on 127.0.0.1: moto's server in a process of its own (``python -m moto.server``).
+    """A real S3 protocol server on 127.0.0.1: moto's server in a process of its own (``python -m moto.server``,
+    started by ``daskparse.testing.s3_server.moto_server``, shared with bench/s3.py).
 
     Yields the environment a client needs to reach it (fake credentials, ``AWS_ENDPOINT_URL``): botocore, under
     s3fs, reads it, in this process (``monkeypatch``) and in the runs and workers started with it. Nothing leaves
     127.0.0.1: the endpoint is the only place a request can go."""
-    import socket
-    import subprocess
-    import sys
-    import time
+    from daskparse.testing.s3_server import moto_server
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    folder = tmp_path_factory.mktemp("s3-server")
-    log = open(folder / "moto.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log, stderr=log, cwd=folder)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError(f"moto's server exited: {(folder / 'moto.log').read_text()[-2000:]}")
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("moto's server did not start within 60 s")
-        yield {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+    with moto_server(tmp_path_factory.mktemp("s3-server")) as server:
+        yield server.env
 
 
 @pytest.fixture
