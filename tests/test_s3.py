@@ -39,3 +39,21 @@ def test_a_run_writes_its_outputs_and_cache_to_the_bucket_and_the_next_run_is_an
     assert second.returncode == 0, second.stderr
     stats = json.loads(s3.cat_file(f"{s3_bucket}/again/stats.json"))
     assert stats["cacheHits"] == len(PATHS) and stats["totalImages"] == len(PATHS)
+
+
+def test_a_long_lived_process_sees_cache_files_another_client_wrote_since_it_last_listed(s3_bucket):
+    """s3fs keeps each folder's listing: a kernel that listed the cache once would not see a file another machine
+    wrote since (the second client here: an s3fs instance of its own)."""
+    from daskparse.cache import ResultCache, cache_stats
+    from daskparse.errors import ErrorRecord
+    from daskparse.outcome import Outcome
+
+    other = fsspec.filesystem("s3", skip_instance_cache=True)
+    cache = f"s3://{s3_bucket}/cache"
+    gone = ErrorRecord("u", "u", "fetch", "fetch.not_found", "HTTP 404", transient=False)
+    written = ResultCache(f"memory://{s3_bucket}", variant="v").store_partition([Outcome("u", "u", error=gone)])
+    entry = fsspec.open(written, "rb").open().read()
+    other.pipe_file(f"{s3_bucket}/cache/v1/v/{'a' * 32}.parquet", entry)
+    assert cache_stats(cache)["files"] == 1
+    other.pipe_file(f"{s3_bucket}/cache/v1/v/{'b' * 32}.parquet", entry)
+    assert cache_stats(cache)["files"] == 2

@@ -86,7 +86,9 @@ def check_writable(fs, folder: str, url: str) -> None:
 
 
 def list_files(fs, folder: str, detail: bool = False) -> list:
-    """``fs.ls``, with a missing folder listed as empty."""
+    """``fs.ls``, with a missing folder listed as empty; always listed afresh (another machine may have written
+    since: s3fs would answer from the listing it kept)."""
+    fs.invalidate_cache(folder)
     try:
         return fs.ls(folder, detail=detail)
     except FileNotFoundError:
