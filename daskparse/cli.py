@@ -5,7 +5,8 @@ Exit codes:
      with --every: stopped by SIGINT or SIGTERM while waiting for the next run
   2  usage error (bad flag or value): a message, no traceback
   3  the run itself could not complete (cluster and in-process fallback lost, or with --no-cluster-fallback the
-     cluster not started, reached or kept; key refused, output not writable)
+     cluster not started, reached or kept; key refused, output not writable; on object storage: no credentials,
+     no such bucket, access denied, endpoint unreachable): one line, nothing written
   4  another run holds the output's lock: this one did nothing
   130 stopped by SIGINT (Ctrl-C) during a run: the images in progress finished and were saved, the rest were not
       started (the next run does them); a second Ctrl-C stops at once
@@ -276,10 +277,12 @@ def _metadata_urls() -> list[str]:
 def cache_command(action: str, url: str) -> int:
     """``python -m daskparse cache stats|prune|clear``: prints the outcome as JSON (for people and scripts)."""
     from daskparse import cache
+    from daskparse.storage import check_object_stores
 
-    try:
+    try:  # a missing bucket is an error, not an empty cache (stats) nor a bucket to create (prune, clear)
+        check_object_stores([(url, "--cache")], write=action != "stats")
         result = {"stats": cache.cache_stats, "prune": cache.prune, "clear": cache.clear}[action](url)
-    except cache.CacheError as error:
+    except RunError as error:  # CacheError among them
         _complain(f"error: {error}")
         return EXIT_RUN_FAILED
     print(json.dumps(result, indent=2))
@@ -313,6 +316,7 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
         sources = [str(SAMPLE_DATA)]
 
     from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
+    from daskparse.storage import check_object_stores
 
     _quiet_distributed(settings.log_level)
     _show_cluster_line(settings.log_level)
@@ -321,17 +325,25 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
     stopper = schedule.Stopper()
     with stopper.installed():
         try:
+            # before the lock (on an object store, written into the output), the cluster and any download: a run
+            # that cannot write its output or cache ends here, in one line, with nothing written anywhere
+            check_object_stores(_locations(settings))
             with schedule.output_lock(settings.output):
                 return schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
                                        final=(EXIT_USAGE,))
         except schedule.LockHeld as held:
             _complain(str(held))
             return EXIT_LOCKED
-        except RunError as error:  # the lock could not be taken: the output is not writable
+        except RunError as error:  # a location cannot be used, or the lock could not be taken
             _complain(f"the run could not complete: {error}")
             return EXIT_RUN_FAILED
         except KeyboardInterrupt:  # a second signal outside a run (taking the lock, printing)
             return stopper.exit_code
+
+
+def _locations(settings: Settings) -> list[tuple[str, str]]:
+    """The run's storage locations, each with the flag that names it: what ``check_object_stores`` looks at."""
+    return [(settings.output, "--output")] + ([(settings.cache, "--cache")] if settings.use_cache else [])
 
 
 def run_once(sources: list[str], settings: Settings, stopper: Stopper) -> int:

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from daskparse.shows import (DERIVED_COLUMNS, FIELD_COLUMNS, SHOW_COLUMNS, SHOW_DTYPES, SHOW_SCHEMA, TYPED_COLUMNS,
                              WEEKDAYS, with_show_types)
-from daskparse.storage import atomic_write  # (daskparse.result imports it from here)
+from daskparse.storage import atomic_write, make_folder  # (daskparse.result imports atomic_write from here)
 
 logger = logging.getLogger("daskparse.output")
 DATASET = "shows"
@@ -53,7 +53,7 @@ def write_shows(fs, root: str, shows: pd.DataFrame, now: dt.datetime | None = No
         shows = with_show_types(shows)
         sightings = shows[SHOW_COLUMNS].assign(run_id=run_id, seen_at=pd.Timestamp(now).tz_convert("UTC"))
         folder = posixpath.join(root, DATASET, f"run_date={now.astimezone():%Y-%m-%d}")
-        fs.makedirs(folder, exist_ok=True)
+        make_folder(fs, folder)  # not on an object store: there it would create a missing bucket
         written["run"] = atomic_write(fs, folder, f"part-{run_id}.parquet",
                                       lambda file: sightings.to_parquet(file, index=False))
     view = merged_view(fs, root)

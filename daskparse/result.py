@@ -12,6 +12,7 @@ import pandas as pd
 from daskparse.errors import ERROR_COLUMNS
 from daskparse.output import atomic_write, write_shows
 from daskparse.shows import SHOW_COLUMNS, as_text
+from daskparse.storage import check_location, is_object_store, make_folder
 
 # Gemini usage per image, this run's (a cache hit made no call: zeros): the Usage fields that are columns
 OUTCOME_USAGE = ("requests", "input_tokens", "image_tokens", "output_tokens", "thoughts_tokens")
@@ -70,9 +71,13 @@ class ParseResult:
         Its shows are appended to the dataset ``shows/`` and merged into ``shows.parquet``, the current view
         of every show seen (``daskparse.output``); errors.parquet, outcomes.parquet and stats.json are this
         run's. Each file is written under a temporary name and moved into place, so a reader never sees half a file.
+        An object-store output is checked first (``daskparse.storage.check_location``): a missing bucket, missing
+        credentials or access denied is a RunError saying so, with nothing written (and no bucket created).
         """
         fs, root = fsspec.core.url_to_fs(output)
-        fs.makedirs(root, exist_ok=True)
+        if is_object_store(fs):
+            check_location(output, "output")
+        make_folder(fs, root)
         written = write_shows(fs, root, self.shows)
         for name, frame in (("errors", self.errors), ("outcomes", self.outcomes)):
             written[name] = atomic_write(fs, root, f"{name}.parquet", functools.partial(frame.to_parquet, index=False))

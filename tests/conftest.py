@@ -161,6 +161,42 @@ def s3_server(tmp_path_factory):
         yield server.env
 
 
+@pytest.fixture(scope="module")
+def s3_auth_server(tmp_path_factory):
+    """A moto server that checks credentials, as S3 does: an IAM user whose policy allows one bucket of two.
+
+    Set up unauthenticated (moto's default), then switched to checking every request's signature and the IAM
+    policy with moto's own ``POST /moto-api/reset-auth`` (0: no more unauthenticated requests; the setting
+    ``INITIAL_NO_AUTH_ACTION_COUNT`` sets at start, without counting the set-up's requests). A server of its own:
+    the switch is server-wide. Yields ``{"env": the user's AWS_* environment, "allowed": bucket, "denied": bucket}``."""
+    import json
+    import urllib.request
+
+    import boto3
+
+    from daskparse.testing.s3_server import moto_server
+
+    with moto_server(tmp_path_factory.mktemp("s3-auth-server")) as server:
+        setup = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1",
+                 "endpoint_url": server.endpoint}
+        s3, iam = boto3.client("s3", **setup), boto3.client("iam", **setup)
+        allowed, denied = "daskparse-allowed", "daskparse-denied"
+        for bucket in (allowed, denied):
+            s3.create_bucket(Bucket=bucket)
+        iam.create_user(UserName="daskparse")
+        iam.put_user_policy(UserName="daskparse", PolicyName="one-bucket", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                           "Resource": [f"arn:aws:s3:::{allowed}", f"arn:aws:s3:::{allowed}/*"]}]}))
+        key = iam.create_access_key(UserName="daskparse")["AccessKey"]
+        urllib.request.urlopen(urllib.request.Request(  # text/plain: a form body would be parsed away
+            f"{server.endpoint}/moto-api/reset-auth", data=b"0", method="POST",
+            headers={"Content-Type": "text/plain"}), timeout=10).close()
+        yield {"env": {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint},
+               "allowed": allowed, "denied": denied}
+
+
 @pytest.fixture
 def s3_bucket(s3_server, monkeypatch):
     """A new, empty bucket on ``s3_server`` (its name), with this process's environment pointing at the server."""

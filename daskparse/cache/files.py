@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
@@ -19,7 +18,7 @@ import pyarrow.parquet as pq
 
 from daskparse.cache.keys import LAYOUT
 from daskparse.errors import RunError
-from daskparse.storage import atomic_write
+from daskparse.storage import atomic_write, probe_writable
 
 logger = logging.getLogger("daskparse.cache")  # one name for the whole package, as when it was one module
 
@@ -74,15 +73,9 @@ def filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 def check_writable(fs, folder: str, url: str) -> None:
-    """Write and remove a probe file in ``folder``; a CacheError saying so when that fails."""
-    probe = posixpath.join(folder, f".probe.{uuid.uuid4().hex}.tmp")
-    try:
-        fs.makedirs(folder, exist_ok=True)
-        fs.pipe_file(probe, b"")
-        fs.rm(probe)
-    except Exception as error:  # noqa: BLE001 - PermissionError, read-only bucket, bad credentials...
-        raise CacheError(f"the cache location {url} is not writable ({type(error).__name__}: {error}); "
-                         "give another with --cache URL") from None
+    """Write and remove a probe file in ``folder``; a CacheError saying why when that fails (no credentials, no
+    such bucket, access denied...: ``daskparse.storage.probe_writable``)."""
+    probe_writable(fs, folder, url, "--cache", CacheError)
 
 
 def list_files(fs, folder: str, detail: bool = False) -> list:
