@@ -276,11 +276,12 @@ def _metadata_urls() -> list[str]:
 
 def cache_command(action: str, url: str) -> int:
     """``python -m daskparse cache stats|prune|clear``: prints the outcome as JSON (for people and scripts)."""
-    from daskparse import cache
     from daskparse.storage import check_object_stores
 
     try:  # a missing bucket is an error, not an empty cache (stats) nor a bucket to create (prune, clear)
         check_object_stores([(url, "--cache")], write=action != "stats")
+        from daskparse import cache  # pyarrow and the rest: after the check, which needs none of them
+
         result = {"stats": cache.cache_stats, "prune": cache.prune, "clear": cache.clear}[action](url)
     except RunError as error:  # CacheError among them
         _complain(f"error: {error}")
@@ -315,8 +316,15 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
             return EXIT_USAGE
         sources = [str(SAMPLE_DATA)]
 
-    from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
     from daskparse.storage import check_object_stores
+
+    try:  # before the lock (on an object store, written into the output), the cluster and any download, and
+        # before dask loads: a run that cannot write its output or cache ends at once, with nothing written
+        check_object_stores(_locations(settings))
+    except RunError as error:
+        _complain(f"the run could not complete: {error}")
+        return EXIT_RUN_FAILED
+    from daskparse import schedule  # and run_once the pipeline (dask, distributed): only once the flags are good
 
     _quiet_distributed(settings.log_level)
     _show_cluster_line(settings.log_level)
@@ -325,16 +333,13 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
     stopper = schedule.Stopper()
     with stopper.installed():
         try:
-            # before the lock (on an object store, written into the output), the cluster and any download: a run
-            # that cannot write its output or cache ends here, in one line, with nothing written anywhere
-            check_object_stores(_locations(settings))
             with schedule.output_lock(settings.output):
                 return schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
                                        final=(EXIT_USAGE,))
         except schedule.LockHeld as held:
             _complain(str(held))
             return EXIT_LOCKED
-        except RunError as error:  # a location cannot be used, or the lock could not be taken
+        except RunError as error:  # the lock could not be taken: the output is not writable
             _complain(f"the run could not complete: {error}")
             return EXIT_RUN_FAILED
         except KeyboardInterrupt:  # a second signal outside a run (taking the lock, printing)
