@@ -8,16 +8,28 @@ import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import fsspec
 import pandas as pd
 import pytest
 
+from daskparse import parse_images
 from daskparse.cache.files import CacheError, check_writable
 from daskparse.errors import RunError
 from daskparse.output import write_shows
 from daskparse.result import ParseResult
 from daskparse.storage import atomic_write, check_location
+
+FLYER = str(sorted((Path(__file__).resolve().parent.parent / "data" / "flyers").glob("*.jpg"))[0])
+
+
+@pytest.fixture(autouse=True)
+def forget_s3_instances():
+    """s3fs keeps its instances by arguments, not by environment: one made with this module's wrong or missing
+    credentials must not serve a later test."""
+    yield
+    fsspec.filesystem("s3").clear_instance_cache()
 
 
 def buckets() -> set[str]:
@@ -57,6 +69,8 @@ def test_no_write_into_a_missing_bucket_creates_it(s3_bucket):
         atomic_write(fs, f"{missing}/out", "stats.json", lambda file: file.write(b"{}"))
     with pytest.raises(CacheError, match=f"--cache s3://{missing}/cache: the bucket {missing} does not exist"):
         check_writable(fs, f"{missing}/cache/v1/abc", f"s3://{missing}/cache")
+    with pytest.raises(CacheError, match=f"--cache s3://{missing}/c: the bucket {missing} does not exist"):
+        parse_images([FLYER], extractor="local", cache=f"s3://{missing}/c")  # an API user: before any cluster
     shows = pd.DataFrame({"venue": ["Somewhere"], "title": ["A show"], "date": ["2026-12-24"]})
     with pytest.raises(FileNotFoundError):
         write_shows(fs, f"{missing}/out", shows)
