@@ -102,7 +102,7 @@ def check_location(url: str, what: str = "--output", *, write: bool = True) -> N
     try:
         fs.ls(root)
     except Exception as error:  # noqa: BLE001 - botocore's and s3fs's failures, said in a line
-        problem = location_problem(error, fs, root, url, what)
+        problem = location_problem(error, root, url, what)
         if problem is not None or not isinstance(error, FileNotFoundError):  # a missing folder is an empty one
             raise RunError(problem or f"{what} {url} cannot be read ({type(error).__name__}: {error})") from None
 
@@ -117,14 +117,13 @@ def probe_writable(fs: fsspec.AbstractFileSystem, folder: str, url: str, what: s
         fs.pipe_file(probe, b"")
         fs.rm(probe)
     except Exception as error:  # noqa: BLE001 - PermissionError, read-only bucket, bad credentials...
-        problem = location_problem(error, fs, folder, url, what)
+        problem = location_problem(error, folder, url, what)
         raise error_type(problem or f"{what} {url} is not writable ({type(error).__name__}: {error}); "
                          f"give another with {what} URL") from None
 
 
-def location_problem(error: BaseException, fs: fsspec.AbstractFileSystem, path: str, url: str,
-                     what: str) -> str | None:
-    """What ``error`` (from ``fs`` at ``path``, the stripped ``url``) says is wrong, in one line; None when it is
+def location_problem(error: BaseException, path: str, url: str, what: str) -> str | None:
+    """What ``error`` (met at ``path``, in or under ``url``, on its file system) says is wrong, in one line; None when it is
     none of the object-store failures a user can fix by name. botocore is looked at by its class and error code,
     through the chain s3fs wraps it in (a FileNotFoundError or PermissionError caused by a ClientError)."""
     bucket = path.lstrip("/").split("/", 1)[0]
@@ -135,14 +134,12 @@ def location_problem(error: BaseException, fs: fsspec.AbstractFileSystem, path: 
                     "AWS_PROFILE naming a profile of ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE)")
         if "EndpointConnectionError" in names or "ConnectTimeoutError" in names:
             endpoint = _endpoint(getattr(cause, "kwargs", {}).get("endpoint_url"))
-            return (f"{what} {url}: cannot reach the endpoint {endpoint} "
-                    "(is it running? AWS_ENDPOINT_URL names another)")
+            return f"{what} {url}: cannot reach the endpoint {endpoint}: is it up, and is AWS_ENDPOINT_URL right?"
         code = str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
         if code in NO_BUCKET:
             return f"{what} {url}: the bucket {bucket} does not exist; create it first (daskparse never creates one)"
         if code in ACCESS_DENIED:
-            return (f"{what}: access denied to {fs.unstrip_protocol(path.rstrip('/'))} for these credentials "
-                    f"({code})")
+            return f"{what}: access denied to {url} for these credentials ({code})"  # the user's URL, not the probe's
     return None
 
 

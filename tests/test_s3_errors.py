@@ -130,8 +130,8 @@ def test_an_unreachable_endpoint_is_named(s3_server, monkeypatch):
     use_env(monkeypatch, {**s3_server, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_MAX_ATTEMPTS": "1"})
     with pytest.raises(RunError) as raised:
         check_location("s3://any-bucket/cache", "--cache")
-    assert str(raised.value) == (f"--cache s3://any-bucket/cache: cannot reach the endpoint http://127.0.0.1:{port} "
-                                 "(is it running? AWS_ENDPOINT_URL names another)")
+    assert str(raised.value) == (f"--cache s3://any-bucket/cache: cannot reach the endpoint http://127.0.0.1:{port}: "
+                                 "is it up, and is AWS_ENDPOINT_URL right?")
 
 
 # The CLI's own main, run as `python -m daskparse` runs it, once per case in ONE fresh process (the imports are
