@@ -45,6 +45,7 @@ from daskparse.outcome import Outcome, PartitionResult, Prepared
 from daskparse.result import ParseResult
 from daskparse.settings import Settings
 from daskparse.sources import Source, expand_sources
+from daskparse.storage import check_object_stores
 from daskparse.tally import RunProgress, RunTally, gate_stats
 from daskparse.worker_resources import WorkerResources
 from daskparse.worker import extract_source, process_partition, process_source, stop_requested  # noqa: F401 - process_source: API
@@ -91,6 +92,9 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
                                   input_errors=input_errors)
     tally.notify()
     gemini = settings.extractor_name == "gemini"
+    # an object-store output named in the settings, checked before any work (Result.save checks it again); the
+    # cache's index load probes the cache
+    check_object_stores([(settings.output, "output")])
     this.cache = open_cache(settings) if items or gemini else None
     if gemini:  # every Gemini run (either mode) collects what earlier runs' batch jobs have answered, first
         items = this.collect_batches(items)

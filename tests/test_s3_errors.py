@@ -71,6 +71,8 @@ def test_no_write_into_a_missing_bucket_creates_it(s3_bucket):
         check_writable(fs, f"{missing}/cache/v1/abc", f"s3://{missing}/cache")
     with pytest.raises(CacheError, match=f"--cache s3://{missing}/c: the bucket {missing} does not exist"):
         parse_images([FLYER], extractor="local", cache=f"s3://{missing}/c")  # an API user: before any cluster
+    with pytest.raises(RunError, match=f"^output s3://{missing}/out: the bucket {missing} does not exist"):
+        parse_images([FLYER], extractor="local", use_cache=False, output=f"s3://{missing}/out")
     shows = pd.DataFrame({"venue": ["Somewhere"], "title": ["A show"], "date": ["2026-12-24"]})
     with pytest.raises(FileNotFoundError):
         write_shows(fs, f"{missing}/out", shows)
