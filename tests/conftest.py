@@ -148,17 +148,22 @@ def dask_processes(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def s3_server(tmp_path_factory):
+def moto_s3(tmp_path_factory):
     """A real S3 protocol server on 127.0.0.1: moto's server in a process of its own (``python -m moto.server``,
-    started by ``daskparse.testing.s3_server.moto_server``, shared with bench/s3.py).
-
-    Yields the environment a client needs to reach it (fake credentials, ``AWS_ENDPOINT_URL``): botocore, under
-    s3fs, reads it, in this process (``monkeypatch``) and in the runs and workers started with it. Nothing leaves
-    127.0.0.1: the endpoint is the only place a request can go."""
+    started by ``daskparse.testing.s3_server.moto_server``, shared with bench/s3.py). Its ``MotoServer``: the
+    environment that reaches it, and the requests it answered (its access log)."""
     from daskparse.testing.s3_server import moto_server
 
     with moto_server(tmp_path_factory.mktemp("s3-server")) as server:
-        yield server.env
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_server(moto_s3):
+    """The environment a client needs to reach ``moto_s3`` (fake credentials, ``AWS_ENDPOINT_URL``): botocore,
+    under s3fs, reads it, in this process (``monkeypatch``) and in the runs and workers started with it. Nothing
+    leaves 127.0.0.1: the endpoint is the only place a request can go."""
+    return moto_s3.env
 
 
 @pytest.fixture(scope="module")

@@ -70,3 +70,23 @@ def test_cache_files_are_moved_into_place_without_waiting_for_the_disk(tmp_path,
     moves = [i for i, event in enumerate(events) if event.startswith("mv ")]
     assert any(events[i].endswith(".parquet") for i in moves)  # the partition's file (the prune marker goes too)
     assert "fsync" not in events
+
+
+def test_on_an_object_store_the_file_is_put_under_its_name_at_once(moto_s3, s3_bucket):
+    """An upload is whole or nothing to readers already: one PUT of the final name, no temporary object and no move
+    (a copy and a delete on S3: 9 requests in all), and a write that fails half way uploads nothing."""
+    fs, path = fsspec.filesystem("s3"), f"{s3_bucket}/out"
+    mark = moto_s3.log_mark()
+    assert atomic_write(fs, path, "data.bin", lambda file: file.write(b"whole")) == f"s3://{path}/data.bin"
+    assert fs.cat_file(f"{path}/data.bin") == b"whole"
+    writes = [(r.method, r.path) for r in moto_s3.requests_since(mark) if r.method not in ("GET", "HEAD")]
+    assert writes == [("PUT", f"/{path}/data.bin")]  # before: a PUT of a temporary name, a copy, a DELETE
+
+    def full_disk(file):
+        file.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(fs, path, "data.bin", full_disk)
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{path}/data.bin") == b"whole" and fs.find(s3_bucket) == [f"{path}/data.bin"]
