@@ -54,8 +54,9 @@ LEASE = 60.0  # seconds a holder that stopped renewing keeps the lock
 GRANULARITY = 1.0  # seconds: S3's Last-Modified and Date are whole seconds
 POLL = 1.0  # seconds between looks while waiting for a holder (acquire with a timeout)
 # 412: a condition failed; 409: AWS's ConditionalRequestConflict (another conditional write on the key in flight);
-# 404: an If-Match write on an object deleted meanwhile. Each means another contender moved first.
-LOST_RACE = (412, 409, 404)
+# NoSuchKey: an If-Match write on an object deleted meanwhile. Each means another contender moved first.
+# (Not any 404: NoSuchBucket is one too, and an error.)
+LOST_RACE = (412, 409)
 
 
 class LockRecord(BaseModel):
@@ -109,10 +110,12 @@ def supports(fs: Any) -> bool:
     return "s3" in protocols
 
 
-def _status(error: BaseException) -> Optional[int]:
-    """The HTTP status of an S3 error as s3fs raises it (an OSError caused by botocore's ClientError)."""
-    response = getattr(error.__cause__, "response", None) or getattr(error, "response", None) or {}
-    return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+def _lost_race(error: BaseException) -> bool:
+    """Whether an S3 error as s3fs raises it (an OSError caused by botocore's ClientError) says another contender
+    moved first."""
+    response = getattr(error.__cause__, "response", None) or {}
+    return (response.get("ResponseMetadata", {}).get("HTTPStatusCode") in LOST_RACE
+            or response.get("Error", {}).get("Code") == "NoSuchKey")
 
 
 def _put(fs: Any, path: str, record: LockRecord, **condition: str) -> Optional[str]:
@@ -122,7 +125,7 @@ def _put(fs: Any, path: str, record: LockRecord, **condition: str) -> Optional[s
         return fs.call_s3("put_object", Bucket=bucket, Key=key, Body=record.model_dump_json().encode(),
                           ContentType="application/json", **condition)["ETag"]
     except OSError as error:
-        if _status(error) in LOST_RACE:
+        if _lost_race(error):
             return None
         raise
 
@@ -143,7 +146,7 @@ def remove(fs: Any, path: str, etag: str) -> bool:
     try:
         fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
     except OSError as error:
-        if _status(error) in LOST_RACE:
+        if _lost_race(error):
             return False
         raise
     return True
