@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import fsspec
 import pytest
@@ -177,3 +178,22 @@ def test_an_output_in_a_bucket_that_does_not_exist_is_an_error_and_creates_nothi
         with output_lock(f"s3://{missing}/out"):
             pass
     assert not client().exists(missing)
+
+
+def test_a_run_on_an_s3_output_held_by_another_run_exits_4_naming_it_and_writes_nothing(s3_server, s3_bucket,
+                                                                                        tmp_path):
+    """The CLI's side: the holder is this process (``output_lock``, as a run holds it), the other run a real CLI."""
+    from daskparse.schedule import output_lock
+
+    env = {**os.environ, **s3_server}
+    flyer = sorted((Path(__file__).resolve().parent.parent / "data" / "flyers").glob("*.jpg"))[0]
+    with output_lock(f"s3://{s3_bucket}/out", lease_seconds=30):
+        turned_away = subprocess.run([sys.executable, "-m", "daskparse", "run", str(flyer), "--extractor", "local",
+                                      "--output", f"s3://{s3_bucket}/out", "--cache", f"s3://{s3_bucket}/cache"],
+                                     env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert turned_away.returncode == 4, turned_away.stderr
+        [line] = turned_away.stderr.strip().splitlines()
+        assert f"another run holds the lock on s3://{s3_bucket}/out (pid {os.getpid()} on " in line
+        assert line.endswith("this run did nothing")
+        assert client().find(s3_bucket) == [f"{s3_bucket}/out/.daskparse.lock"]  # the holder's lock alone
+    assert client().find(s3_bucket) == []
