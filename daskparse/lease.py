@@ -28,8 +28,10 @@ A holder renews three times per lease, so only a holder that stopped (killed, cr
 lease) loses it. A lease is no fencing token: a holder stalled past its lease may write once more before its
 next renewal finds the lock gone (``lost``); a longer lease makes that rarer, a crashed holder's wait longer.
 
-Only S3 and S3-compatible stores (``supports``): the conditional PUT and DELETE are S3's (AWS since 2024; MinIO
-and Ceph have them). Other object stores keep the per-machine lock of ``daskparse.schedule.output_lock``.
+Only S3 and S3-compatible stores (``supports``): the conditional PUT and DELETE are S3's, added to AWS in 2024
+and found in recent MinIO and Ceph releases. A store that ignores these headers (an old one) keeps nothing apart:
+check yours before relying on it. Other object stores keep the per-machine lock of
+``daskparse.schedule.output_lock``.
 """
 
 from __future__ import annotations
@@ -205,6 +207,7 @@ class LeaseLock:
     def acquire(self, timeout: float = 0.0) -> None:
         """Take the lock, waiting up to ``timeout`` seconds for its holder; ``Locked`` if it is still held then."""
         deadline = time.monotonic() + timeout
+        self.lost.clear()
         while True:
             holder = self._attempt()
             if holder is None:
