@@ -73,8 +73,8 @@ class JobRecord(BaseModel):
 class BatchLedger:
     """The pending jobs of one cache variant, as one JSON file per job (any fsspec URL)."""
 
-    def __init__(self, cache_url: str, variant: str):
-        self.url = cache_url
+    def __init__(self, cache_url: str, variant: str, lease_seconds: float = lease.LEASE):
+        self.url, self.lease_seconds = cache_url, lease_seconds
         self.fs, root = filesystem(cache_url)
         self.folder = posixpath.join(root, LEDGER, variant)
 
@@ -98,12 +98,12 @@ class BatchLedger:
         remove_file(self.fs, posixpath.join(self.folder, f"{record.display_name}.json"))
 
     @contextlib.contextmanager
-    def lock(self, timeout: float = LOCK_TIMEOUT, lease_seconds: float = lease.LEASE) -> Iterator[None]:
+    def lock(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         """Held while records are created or resolved; waits up to ``timeout`` for another run to finish (then
         ``filelock.Timeout``, or ``lease.Locked`` on S3). ``output_lock``'s kinds of lock: on S3 a leased object
         beside the records (``daskparse.lease``), across machines; else a file lock, per machine on object stores."""
         if lease.supports(self.fs):
-            with lease.LeaseLock(self.fs, posixpath.join(self.folder, LOCK_NAME), lease=lease_seconds,
+            with lease.LeaseLock(self.fs, posixpath.join(self.folder, LOCK_NAME), lease=self.lease_seconds,
                                  timeout=timeout):
                 yield
             return

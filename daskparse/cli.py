@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
     stopper = schedule.Stopper()
     with stopper.installed():
         try:
-            with schedule.output_lock(settings.output):
+            with schedule.output_lock(settings.output, lease_seconds=settings.lock_lease):
                 return schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
                                        final=(EXIT_USAGE,))
         except schedule.LockHeld as held:

@@ -145,11 +145,11 @@ def test_the_batch_ledgers_lock_on_s3_waits_for_the_holder(s3_bucket):
     from daskparse.batch import BatchLedger
 
     url = f"s3://{s3_bucket}/cache"
-    first, second = BatchLedger(url, "v1"), BatchLedger(url, "v1")
+    first, second = BatchLedger(url, "v1", lease_seconds=30), BatchLedger(url, "v1", lease_seconds=30)
     holding, leaving = threading.Event(), threading.Event()
 
     def hold():
-        with first.lock(lease_seconds=30):
+        with first.lock():
             holding.set()
             time.sleep(0.5)
             leaving.set()
@@ -161,7 +161,7 @@ def test_the_batch_ledgers_lock_on_s3_waits_for_the_holder(s3_bucket):
         with pytest.raises(Locked):
             with second.lock(timeout=0.1):
                 pass
-        with second.lock(timeout=30, lease_seconds=30):  # waits for the first to finish
+        with second.lock(timeout=30):  # waits for the first to finish
             assert leaving.is_set()
             assert fsspec.filesystem("s3").exists(f"{s3_bucket}/cache/batches/v1/.daskparse.lock")
             assert second.records() == []  # the lock's object is not taken for a job's record
@@ -197,3 +197,13 @@ def test_a_run_on_an_s3_output_held_by_another_run_exits_4_naming_it_and_writes_
         assert line.endswith("this run did nothing")
         assert client().find(s3_bucket) == [f"{s3_bucket}/out/.daskparse.lock"]  # the holder's lock alone
     assert client().find(s3_bucket) == []
+
+
+def test_the_lease_is_a_setting_given_as_a_duration(monkeypatch):
+    from daskparse.settings import Settings, SettingsError, load_settings
+
+    assert Settings().lock_lease == 60.0
+    monkeypatch.setenv("DASKPARSE_LOCK_LEASE", "2m")
+    assert load_settings().lock_lease == 120.0
+    with pytest.raises(SettingsError, match="lock_lease|LOCK_LEASE"):
+        load_settings(lock_lease="soon")
