@@ -23,7 +23,8 @@ The lock is one object holding JSON (``LockRecord``: pid, host, start, command, 
 **When a lease has lapsed**, judged by the store's clock only, so the clocks of the machines play no part: the
 holder writes its lease's length; a contender compares the object's ``Last-Modified`` with the ``Date`` of the
 same response, both set by the server. Both are whole seconds (rounded down), so the lease has lapsed once
-``Date - Last-Modified >= lease + 1 s``: the object was then surely last written more than ``lease`` ago.
+``Date - Last-Modified >= lease + 1 s``: the object was then surely last written more than ``lease`` ago. (A
+response without a ``Date``, which HTTP requires of a server with a clock, is read against this machine's clock.)
 A holder renews three times per lease, so only a holder that stopped (killed, crashed, stalled for most of a
 lease) loses it. A lease is no fencing token: a holder stalled past its lease may write once more before its
 next renewal finds the lock gone (``lost``); a longer lease makes that rarer, a crashed holder's wait longer.

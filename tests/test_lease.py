@@ -66,7 +66,7 @@ def test_a_second_client_is_refused_while_the_lock_is_held_and_told_who_holds_it
         assert again.held and lease.read(first, path).holder.token == again.record.token
 
 
-def test_a_killed_holders_lease_lapses_and_the_next_acquire_takes_over(s3_bucket, tmp_path):
+def test_a_killed_holders_lease_lapses_and_the_next_acquire_takes_over(s3_bucket, tmp_path, caplog):
     path = f"{s3_bucket}/out/.daskparse.lock"
     holder, _ = start_holder(path, 1, tmp_path)  # another process, renewing every third of a second
     try:
@@ -79,6 +79,8 @@ def test_a_killed_holders_lease_lapses_and_the_next_acquire_takes_over(s3_bucket
             LeaseLock(client(), path).acquire()
         with LeaseLock(client(), path, lease=30, timeout=30, poll=0.2) as taker:  # waits out the lease
             assert lease.read(client(), path).holder == taker.record
+        [warning] = [record.getMessage() for record in caplog.records if "taken over" in record.getMessage()]
+        assert f"the lease of pid {holder.pid} on " in warning
     finally:
         holder.kill()
 
