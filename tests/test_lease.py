@@ -182,25 +182,6 @@ def test_an_output_in_a_bucket_that_does_not_exist_is_an_error_and_creates_nothi
     assert not client().exists(missing)
 
 
-def test_a_run_on_an_s3_output_held_by_another_run_exits_4_naming_it_and_writes_nothing(s3_server, s3_bucket,
-                                                                                        tmp_path):
-    """The CLI's side: the holder is this process (``output_lock``, as a run holds it), the other run a real CLI."""
-    from daskparse.schedule import output_lock
-
-    env = {**os.environ, **s3_server}
-    flyer = sorted((Path(__file__).resolve().parent.parent / "data" / "flyers").glob("*.jpg"))[0]
-    with output_lock(f"s3://{s3_bucket}/out", lease_seconds=30):
-        turned_away = subprocess.run([sys.executable, "-m", "daskparse", "run", str(flyer), "--extractor", "local",
-                                      "--output", f"s3://{s3_bucket}/out", "--cache", f"s3://{s3_bucket}/cache"],
-                                     env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert turned_away.returncode == 4, turned_away.stderr
-        [line] = turned_away.stderr.strip().splitlines()
-        assert f"another run holds the lock on s3://{s3_bucket}/out (pid {os.getpid()} on " in line
-        assert line.endswith("this run did nothing")
-        assert client().find(s3_bucket) == [f"{s3_bucket}/out/.daskparse.lock"]  # the holder's lock alone
-    assert client().find(s3_bucket) == []
-
-
 def test_the_lease_is_a_setting_given_as_a_duration(monkeypatch):
     from daskparse.settings import Settings, SettingsError, load_settings
 
@@ -209,3 +190,42 @@ def test_the_lease_is_a_setting_given_as_a_duration(monkeypatch):
     assert load_settings().lock_lease == 120.0
     with pytest.raises(SettingsError, match="lock_lease|LOCK_LEASE"):
         load_settings(lock_lease="soon")
+
+
+def test_two_runs_on_one_s3_output_one_exits_4_naming_the_other_which_stops_once_its_lock_is_taken_over(
+        s3_server, s3_bucket, tmp_path):
+    """Two CLI runs at once: the second is turned away, naming the first. Then the first, a ``--every`` process (a
+    laptop that slept past its lease, woken after another machine took its output over), loses its lock: it must
+    not go on running. The takeover is done here as a contender that found its lease lapsed would (the stall
+    itself: ``test_a_holder_stalled_past_its_lease_...``)."""
+    env = {**os.environ, **s3_server, "DASKPARSE_LOCK_LEASE": "1s"}
+    flyer = sorted((Path(__file__).resolve().parent.parent / "data" / "flyers").glob("*.jpg"))[0]
+    path = f"{s3_bucket}/out/.daskparse.lock"
+    args = [sys.executable, "-m", "daskparse", "run", str(flyer), "--extractor", "local", "--workers", "1",
+            "--threads", "1", "--output", f"s3://{s3_bucket}/out", "--cache", str(tmp_path / "cache")]
+    log = tmp_path / "every.log"
+    with open(log, "w") as out:
+        every = subprocess.Popen([*args, "--every", "1h"], env=env, cwd=tmp_path, stdout=out,
+                                 stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Next run at" not in log.read_text():  # its run is done; it waits, holding the lock
+            assert every.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        turned_away = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert turned_away.returncode == 4, turned_away.stderr
+        [line] = turned_away.stderr.strip().splitlines()
+        assert f"another run holds the lock on s3://{s3_bucket}/out (pid {every.pid} on " in line
+        assert "--every 1h" in line and line.endswith("this run did nothing")
+
+        fs, mine = client(), LockRecord.mine(30)
+        while not lease.replace(fs, path, mine, (seen := lease.read(fs, path)).etag):  # racing its renewals
+            assert seen.holder.pid == every.pid
+        assert every.wait(60) == 4
+        text = log.read_text()
+        assert f"lost the lock s3://{path}: taken over by pid {os.getpid()} on " in text, text
+        assert "Traceback" not in text and text.count("Next run at") == 1  # no further run
+        assert lease.read(fs, path).holder == mine  # its release left the new holder's lock
+    finally:
+        every.kill()
+        every.wait()
