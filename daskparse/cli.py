@@ -6,8 +6,9 @@ Exit codes:
   2  usage error (bad flag or value): a message, no traceback
   3  the run itself could not complete (cluster and in-process fallback lost, or with --no-cluster-fallback the
      cluster not started, reached or kept; key refused, output not writable)
-  4  another run holds the output's lock: this one did nothing; or (S3) another run took the lock over from this
-     one (stalled past its lease): this one stopped as after a signal, and starts no further --every run
+  4  another run holds the output's lock: this one did nothing; or (S3) this run lost its lock (taken over after
+     it stalled past its lease, or not renewable for a lease): it stopped as after a signal, and starts no further
+     --every run
   130 stopped by SIGINT (Ctrl-C) during a run: the images in progress finished and were saved, the rest were not
       started (the next run does them); a second Ctrl-C stops at once
   143 stopped by SIGTERM during a run: the same
