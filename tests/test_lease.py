@@ -68,14 +68,16 @@ def test_a_second_client_is_refused_while_the_lock_is_held_and_told_who_holds_it
 
 def test_a_killed_holders_lease_lapses_and_the_next_acquire_takes_over(s3_bucket, tmp_path, caplog):
     path = f"{s3_bucket}/out/.daskparse.lock"
-    holder, _ = start_holder(path, 1, tmp_path)  # another process, renewing every third of a second
+    holder, _ = start_holder(path, 1.5, tmp_path)  # another process, renewing every half second
     try:
         with pytest.raises(Locked) as refused:
             LeaseLock(client(), path).acquire()
         assert refused.value.holder.pid == holder.pid
         holder.kill()  # SIGKILL: no release
         holder.wait(30)
-        with pytest.raises(Locked):  # its lease has not lapsed yet: at most a third of it has passed
+        # its lease has not lapsed yet: its last renewal is at most half a second old, and a lapse needs
+        # Date - Last-Modified >= 2.5 s (more than a second to spare on a busy machine)
+        with pytest.raises(Locked):
             LeaseLock(client(), path).acquire()
         with LeaseLock(client(), path, lease=30, timeout=30, poll=0.2) as taker:  # waits out the lease
             assert lease.read(client(), path).holder == taker.record
