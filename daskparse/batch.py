@@ -27,12 +27,13 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import filelock
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from daskparse import lease
 from daskparse.cache import ResultCache
 from daskparse.cache.files import filesystem, list_files, remove_file
 from daskparse.errors import ErrorRecord, SourceError
 from daskparse.extract.gemini_batch import ANSWERED, FINISHED, BatchAnswer, BatchApi, BatchRequest, jobs
 from daskparse.outcome import Outcome, Prepared, show_records
-from daskparse.schedule import lock_path
+from daskparse.schedule import LOCK_NAME, lock_path
 from daskparse.storage import atomic_write
 
 logger = logging.getLogger("daskparse")
@@ -72,8 +73,8 @@ class JobRecord(BaseModel):
 class BatchLedger:
     """The pending jobs of one cache variant, as one JSON file per job (any fsspec URL)."""
 
-    def __init__(self, cache_url: str, variant: str):
-        self.url = cache_url
+    def __init__(self, cache_url: str, variant: str, lease_seconds: float = lease.LEASE):
+        self.url, self.lease_seconds = cache_url, lease_seconds
         self.fs, root = filesystem(cache_url)
         self.folder = posixpath.join(root, LEDGER, variant)
 
@@ -98,7 +99,14 @@ class BatchLedger:
 
     @contextlib.contextmanager
     def lock(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-        """Held while records are created or resolved (``output_lock``'s file: per machine on object stores)."""
+        """Held while records are created or resolved; waits up to ``timeout`` for another run to finish (then
+        ``filelock.Timeout``, or ``lease.Locked`` on S3). ``output_lock``'s kinds of lock: on S3 a leased object
+        beside the records (``daskparse.lease``), across machines; else a file lock, per machine on object stores."""
+        if lease.supports(self.fs):
+            with lease.LeaseLock(self.fs, posixpath.join(self.folder, LOCK_NAME), lease=self.lease_seconds,
+                                 timeout=timeout):
+                yield
+            return
         with filelock.FileLock(lock_path(self.fs.unstrip_protocol(self.folder)), timeout=timeout):
             yield
 

@@ -7,7 +7,9 @@ Exit codes:
   3  the run itself could not complete (cluster and in-process fallback lost, or with --no-cluster-fallback the
      cluster not started, reached or kept; key refused, output not writable; on object storage: no credentials,
      no such bucket, access denied, endpoint unreachable): one line, nothing written
-  4  another run holds the output's lock: this one did nothing
+  4  another run holds the output's lock: this one did nothing; or (S3) this run lost its lock (taken over after
+     it stalled past its lease, or not renewable for a lease): it stopped as after a signal, and starts no further
+     --every run
   130 stopped by SIGINT (Ctrl-C) during a run: the images in progress finished and were saved, the rest were not
       started (the next run does them); a second Ctrl-C stops at once
   143 stopped by SIGTERM during a run: the same
@@ -21,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
@@ -331,11 +334,18 @@ def main(argv: list[str] | None = None, early: EarlyInterrupts | None = None) ->
     if early is not None and early.release():  # pressed while the libraries loaded: nothing was started
         return _interrupted()
     stopper = schedule.Stopper()
+    lost = threading.Event()
+
+    def lock_lost(message: str) -> None:  # logged as an ERROR already; another run now writes this output
+        lost.set()
+        stopper.event.set()  # as a signal would: no new image, no further --every run
+
     with stopper.installed():
         try:
-            with schedule.output_lock(settings.output):
-                return schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
+            with schedule.output_lock(settings.output, lease_seconds=settings.lock_lease, on_lost=lock_lost):
+                code = schedule.repeat(lambda: run_once(sources, settings, stopper), settings.every, stopper,
                                        final=(EXIT_USAGE,))
+            return EXIT_LOCKED if lost.is_set() else code
         except schedule.LockHeld as held:
             _complain(str(held))
             return EXIT_LOCKED

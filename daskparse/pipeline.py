@@ -471,7 +471,7 @@ def open_batches(settings: Settings, cache: ResultCache | None) -> BatchSession:
         budget = BatchBudget(settings.max_cost, lambda jpeg: prices.most(
             estimate_input_tokens(jpeg, estimate), options.max_output_tokens, batch=True))
     return BatchSession(BatchApi(options, inline_bytes=settings.batch_inline_bytes),
-                        BatchLedger(settings.cache, result_variant(settings)), cache, model=settings.model_name,
+                        BatchLedger(settings.cache, result_variant(settings), settings.lock_lease), cache, model=settings.model_name,
                         job_bytes=settings.batch_job_bytes, budget=budget,
                         refused=lambda items: _over_budget(items, settings, budget))
 

@@ -4,7 +4,8 @@
     with stopper.installed(), output_lock("out"):
         code = repeat(lambda: run_once(stop=stopper.event), every=1800, stopper=stopper)
 
-- ``output_lock``: a second run on the same output raises ``LockHeld`` (naming the holder) instead of starting.
+- ``output_lock``: a second run on the same output raises ``LockHeld`` (naming the holder) instead of starting;
+  on S3 across machines too (``daskparse.lease``).
 - ``Stopper``: the first SIGINT or SIGTERM sets ``stopper.event`` (the pipeline then starts no new partition,
   lets the running ones finish, and the run saves what was done); a second one raises KeyboardInterrupt.
 - ``repeat``: one run, or one every ``every`` seconds, start to start, until a signal.
@@ -15,12 +16,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
+import posixpath
 import signal
-import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import filelock
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from daskparse import lease
 from daskparse.errors import RunError
 
 logger = logging.getLogger("daskparse")
@@ -48,15 +48,29 @@ class LockHeld(Exception):
 
 
 @contextlib.contextmanager
-def output_lock(output: str) -> Iterator[str]:
+def output_lock(output: str, lease_seconds: float = lease.LEASE,
+                on_lost: Callable[[str], None] | None = None) -> Iterator[str]:
     """Hold the lock of ``output`` (any fsspec URL) for the block; raise ``LockHeld`` at once if another process has it.
 
     A local output is locked by ``.daskparse.lock`` inside it: an OS lock (``flock``, through ``filelock``) that the
-    kernel drops with its holder, so a crashed or killed run never leaves a stale lock. Object stores have no
-    such lock, so another URL is locked by a file of this machine named after it (in the user's cache folder):
-    runs on one machine never overlap; runs on two machines writing one remote output are not kept apart.
-    Who holds the lock is written next to it (``<lock>.json``), for the message of the run turned away.
+    kernel drops with its holder, so a crashed or killed run never leaves a stale lock. Who holds it is written
+    next to it (``<lock>.json``), for the message of the run turned away.
+
+    An S3 output (``s3://``, also MinIO, Ceph) is locked by the object ``.daskparse.lock`` inside it, which holds
+    its holder's record: created with a conditional write, held under a lease of ``lease_seconds`` that a thread
+    renews, so runs on any machines never overlap and a crashed holder's lock is taken over once its lease has
+    lapsed (``daskparse.lease``). Should another run take it over all the same (this process stalled past its
+    lease), an ERROR is logged and ``on_lost`` called with it.
+
+    Other object stores have no such write, so their URLs are locked by a file of this machine named after them
+    (in the user's cache folder): runs on one machine never overlap; runs on two machines are not kept apart.
     """
+    fs, root = fsspec.core.url_to_fs(output)
+    if lease.supports(fs):
+        with _object_lock(output, lease.LeaseLock(fs, posixpath.join(root, LOCK_NAME), lease=lease_seconds,
+                                                  on_lost=on_lost)) as url:
+            yield url
+        return
     path = lock_path(output)
     if os.path.islink(path):  # opening it would reach (and truncate) whatever it points at
         raise RunError(f"cannot lock the output {output}: {path} is a symbolic link; remove it")
@@ -69,13 +83,25 @@ def output_lock(output: str) -> Iterator[str]:
         raise RunError(f"cannot lock the output {output}: {error}") from None
     owner = Path(path + ".json")
     try:
-        _replace_text(owner, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                         "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                                         "command": " ".join(["python -m daskparse", *sys.argv[1:]])}))
+        _replace_text(owner, lease.LockRecord.mine(lease_seconds).model_dump_json())
         yield path
     finally:
         with contextlib.suppress(OSError):  # before the release: the next holder's record is not ours to remove
             owner.unlink()
+        lock.release()
+
+
+@contextlib.contextmanager
+def _object_lock(output: str, lock: lease.LeaseLock) -> Iterator[str]:
+    try:
+        lock.acquire()
+    except lease.Locked as held:
+        raise LockHeld(output, held.holder.model_dump() if held.holder else None) from None
+    except OSError as error:  # no such bucket, access denied, the store unreachable
+        raise RunError(f"cannot lock the output {output}: {error}") from None
+    try:
+        yield lock.url
+    finally:
         lock.release()
 
 
@@ -95,7 +121,7 @@ def _replace_text(path: Path, text: str) -> None:
 
 def lock_path(output: str) -> str:
     """The file whose OS lock stands for ``output`` (any fsspec URL): inside it when local, else one of this
-    machine's (``output_lock``)."""
+    machine's (``output_lock``; S3 has a lock of its own, ``daskparse.lease``)."""
     fs, root = fsspec.core.url_to_fs(output)
     if isinstance(fs, LocalFileSystem):
         try:
@@ -110,7 +136,7 @@ def lock_path(output: str) -> str:
 
 def _owner(path: str) -> dict | None:
     try:
-        return json.loads(Path(path + ".json").read_text())
+        return lease.LockRecord.model_validate_json(Path(path + ".json").read_text()).model_dump()
     except (OSError, ValueError):  # not written yet, or removed as the holder ends
         return None
 

@@ -20,6 +20,7 @@ import platformdirs
 from dask.utils import parse_timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from daskparse.lease import LEASE
 from daskparse.limiter import Limits
 from daskparse.options import CacheOptions, FetchLimits, GeminiOptions, OptimizeOptions
 from daskparse.pricing import Prices
@@ -67,6 +68,9 @@ class Settings(BaseModel):
     cache_error_ttl: float = Field(86400.0, gt=0, description="seconds a permanent per-image error stays cached")
     cache_phash_distance: Optional[int] = Field(
         16, ge=0, le=64, description="look-alike level: pHash bits apart to consider a repost (off: None)")
+    lock_lease: float = Field(LEASE, gt=0, description="an S3 output's lock (and an S3 cache's batch ledger lock) "
+                              "outlives a run that stopped renewing it (crashed, killed) by this long, seconds "
+                              "(30s, 2m, ... accepted); then the next run takes it over (daskparse.lease)")
     every: Optional[float] = Field(None, gt=0, description="CLI only: run again every this long (30m, 12h, ...) "
                                    "until stopped; seconds")
     reference_date: Optional[dt.date] = Field(
@@ -165,7 +169,7 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, for log collectors")
     progress_bar: Optional[bool] = Field(None, description="the CLI's progress bar (default: when stderr is a terminal)")
 
-    @field_validator("cache_ttl", "cache_error_ttl", "every", "batch_poll", mode="before")
+    @field_validator("cache_ttl", "cache_error_ttl", "every", "batch_poll", "lock_lease", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         """Seconds from "7d", "12h", "30m", "90s" or a number of seconds (``dask.utils.parse_timedelta``, so also
