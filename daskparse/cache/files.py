@@ -67,7 +67,9 @@ def filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
 
         url = default_cache()
     try:
-        fs, root = fsspec.core.url_to_fs(url)
+        # No listing cache: s3fs (gcsfs, adlfs) keep a folder's first listing for good, so a client that listed
+        # the cache at its start never saw what its workers or other machines wrote after (stats, compaction)
+        fs, root = fsspec.core.url_to_fs(url, use_listings_cache=False)
     except (ValueError, ImportError) as error:
         raise CacheError(f"cache location {url!r} cannot be used: {error}") from None
     return fs, root.rstrip("/") or "/"
