@@ -2,22 +2,30 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import fsspec
 import pandas as pd
+from distributed import Client
+
+import daskparse
 
 from cache_entries import VARIANT, entry
+from conftest import GEMINI_KEY
 from daskparse.cache import DAY, ResultCache, cache_stats, prune
 from daskparse.cli import main
+from daskparse.testing.gemini_server import GeminiServer
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS.parent / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
 T0 = 1_800_000_000.0  # an injected clock's start (2027)
 PATHS = [str(DATA / "flyers" / name) for name in sorted(TRUTH["flyers"])[:3]]
+CALLS = ":generateContent"
 
 
 def run_cli(*args, env, cwd):
@@ -98,3 +106,84 @@ def test_compaction_stats_prune_and_clear_in_the_bucket_see_what_other_processes
     assert main(["cache", "clear", "--cache", url]) == 0
     assert json.loads(capsys.readouterr().out)["removedFiles"] == 2  # the merged file and the young temp file
     assert s3.find(s3_bucket) == [] and cache_stats(url)["entries"] == 0
+
+
+# --- workers that share only the bucket ---------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def cache_files_under(folder: Path) -> list[Path]:
+    """Anything there the cache could have written: entry files, their temporary names, the prune marker."""
+    return [path for path in folder.rglob("*") if path.suffix in (".parquet", ".tmp") or path.name == ".last-prune"
+            or (path.is_dir() and path.name == "v1")]
+
+
+def test_workers_that_share_only_the_bucket_serve_each_other_and_the_next_run_from_it(s3_server, s3_bucket, tmp_path):
+    """`dask scheduler` and two `dask worker` processes started by hand, each in its own directory with its own
+    TMPDIR and HOME (so its own default cache folder): the bucket is all they share. Gemini is the loopback server."""
+    env = {**os.environ, **s3_server}
+    env.pop("DASKPARSE_CACHE", None)
+    dask = str(Path(sys.executable).with_name("dask"))
+    address = f"tcp://127.0.0.1:{free_port()}"
+    log = open(tmp_path / "cluster.log", "wb")
+    (tmp_path / "scheduler").mkdir()
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                                   "--no-dashboard"], cwd=tmp_path / "scheduler", env=env, stdout=log, stderr=log)]
+    homes = {name: tmp_path / f"worker-{name}" for name in "ab"}
+    for name, home in homes.items():
+        (home / "tmp").mkdir(parents=True)
+        processes.append(subprocess.Popen(
+            [dask, "worker", address, "--name", name, "--nworkers", "1", "--nthreads", "2", "--no-dashboard",
+             "--local-directory", str(home / "dask"), "--preload", "daskparse.worker"], cwd=home, stdout=log, stderr=log,
+            env={**env, "TMPDIR": str(home / "tmp"), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}))
+    try:
+        with GeminiServer(api_key=GEMINI_KEY) as gemini, Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            common = ["--scheduler", address, "--cache", f"s3://{s3_bucket}/cache", "--reference-date",
+                      TRUTH["reference_date"]]
+            cli_env = {**env, "GEMINI_API_KEY": GEMINI_KEY, "GOOGLE_GEMINI_BASE_URL": gemini.base_url}
+            first = run_cli(*PATHS, *common, "--output", f"s3://{s3_bucket}/out", env=cli_env, cwd=tmp_path)
+            assert first.returncode == 0, first.stderr
+            assert gemini.count(CALLS) == len(PATHS)
+            with fsspec.filesystem("s3").open(f"{s3_bucket}/out/shows.parquet") as file:
+                first_shows = pd.read_parquet(file)
+            executed = client.run(lambda dask_worker: (dask_worker.name, dask_worker.state.executed_count))
+            assert sorted(name for name, count in executed.values() if count) == ["a", "b"]  # both ran partitions
+
+            stop(processes[1])  # worker a goes: b alone answers the next run, from what a and b stored
+            while len(client.scheduler_info()["workers"]) > 1:
+                time.sleep(0.05)
+            copies = []  # the same bytes under other names: looked up on the worker (by SHA-256), not the client
+            for path in map(Path, PATHS):
+                copies.append(tmp_path / "copies" / path.name)
+                copies[-1].parent.mkdir(exist_ok=True)
+                copies[-1].write_bytes(path.read_bytes())
+            # through the Python API on the same cluster: a second command line would only add its start-up
+            second = daskparse.parse_images(list(map(str, copies)), extractor="gemini", client=client,
+                                            gemini_api_key=GEMINI_KEY, gemini_base_url=gemini.base_url,
+                                            cache=f"s3://{s3_bucket}/cache", reference_date=TRUTH["reference_date"])
+            assert gemini.count(CALLS) == len(PATHS)  # no call: every image came from the bucket
+            assert second.stats["cacheHitsByLevel"]["sha256"] == len(PATHS) and len(second.shows) == len(first_shows)
+            [(name, count)] = client.run(lambda dask_worker: (dask_worker.name, dask_worker.state.executed_count)
+                                         ).values()
+            assert name == "b" and count > dict(executed.values())["b"]  # b looked them up
+        for home in homes.values():
+            assert cache_files_under(home) == []
+        assert cache_files_under(tmp_path) == []
+    finally:
+        for process in processes[:0:-1] + processes[:1]:  # the workers first: a worker waits on a scheduler gone
+            stop(process)
+        log.close()
