@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -187,3 +188,53 @@ def test_workers_that_share_only_the_bucket_serve_each_other_and_the_next_run_fr
         for process in processes[:0:-1] + processes[:1]:  # the workers first: a worker waits on a scheduler gone
             stop(process)
         log.close()
+
+
+# --- two runs at once on one bucket -------------------------------------------------------------------------------
+
+def test_two_runs_at_once_on_one_bucket_lose_nothing_and_a_run_on_a_held_output_is_turned_away(
+        s3_bucket, capsys):
+    """Two runs share the bucket's cache at once, on one cluster: overlapping and distinct images, different outputs.
+    A run on an output another run holds is turned away (exit 4) before it starts."""
+    from distributed import LocalCluster
+
+    from daskparse.schedule import output_lock
+
+    flyers = [str(DATA / "flyers" / name) for name in sorted(TRUTH["flyers"])[:4]]
+    runs = {"a": flyers[:3], "b": flyers[1:]}  # two images in both, one of each alone
+    cache = f"s3://{s3_bucket}/cache"
+    results = {}
+    with GeminiServer(api_key=GEMINI_KEY, latency=0.3) as gemini, \
+            LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+
+        def run(paths):
+            return daskparse.parse_images(paths, extractor="gemini", client=client, gemini_api_key=GEMINI_KEY,
+                                          gemini_base_url=gemini.base_url, cache=cache,
+                                          reference_date=TRUTH["reference_date"])
+
+        def run_and_save(name):
+            results[name] = run(runs[name])
+            results[name].save(f"s3://{s3_bucket}/{name}")
+
+        threads = [threading.Thread(target=run_and_save, args=(name,)) for name in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        calls = gemini.count(CALLS)
+        assert len(flyers) <= calls <= sum(map(len, runs.values()))  # an image both had may have been asked twice
+        s3 = fsspec.filesystem("s3")
+        for name, paths in runs.items():
+            with s3.open(f"{s3_bucket}/{name}/outcomes.parquet") as file:
+                outcomes = pd.read_parquet(file)
+            assert sorted(outcomes["source"]) == sorted(paths) and set(outcomes["status"]) == {"shows"}, name
+        stats = cache_stats(cache)
+        assert stats["live"] >= len(flyers) and stats["tempFiles"] == 0 and stats["unreadableFiles"] == 0
+        third = run(flyers)
+        assert third.stats["cacheHits"] == len(flyers) and gemini.count(CALLS) == calls  # every image was kept
+
+    with output_lock(f"s3://{s3_bucket}/a"):  # a run still at work on output a
+        assert main(["run", flyers[0], "--extractor", "local", "--cache", cache, "--output",
+                     f"s3://{s3_bucket}/a"]) == 4  # EXIT_LOCKED, before anything is read or written
+    assert "another run holds the lock" in capsys.readouterr().err
