@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from cache_entries import VARIANT, entry
 from conftest import GEMINI_KEY
 from daskparse.cache import DAY, ResultCache, cache_stats, prune
 from daskparse.cli import main
-from daskparse.testing.gemini_server import GeminiServer
+from daskparse.testing.gemini_server import GeminiServer, Latency
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS.parent / "data"
@@ -238,3 +239,43 @@ def test_two_runs_at_once_on_one_bucket_lose_nothing_and_a_run_on_a_held_output_
         assert main(["run", flyers[0], "--extractor", "local", "--cache", cache, "--output",
                      f"s3://{s3_bucket}/a"]) == 4  # EXIT_LOCKED, before anything is read or written
     assert "another run holds the lock" in capsys.readouterr().err
+
+
+# --- a run killed mid-way --------------------------------------------------------------------------------------------
+
+def test_a_run_killed_with_sigkill_resumes_from_the_bucket_and_repeats_no_stored_call(s3_server, s3_bucket, tmp_path):
+    """test_pipeline_cache's SIGKILL test with the cache in the bucket; the resume runs in this process."""
+    from distributed import LocalCluster
+
+    from test_pipeline_cache import _cli
+
+    flyers = [str(path) for path in sorted((DATA / "flyers").glob("*.jpg"))[:8]]
+    cache = f"s3://{s3_bucket}/cache"
+    with GeminiServer(api_key=GEMINI_KEY, latency=0.4) as gemini:
+        command, env = _cli(["run", *flyers, "--output", str(tmp_path / "out"), "--workers", "1", "--threads", "2",
+                             "--concurrency", "2", "--cache", cache], tmp_path, GEMINI_API_KEY=GEMINI_KEY,
+                            GOOGLE_GEMINI_BASE_URL=gemini.base_url, **s3_server)
+        # its own session: the kill takes the CLI, its scheduler and its worker process at once, like a crash
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        # two calls at a time, 0.4 s each: at the fifth, the first two were answered (and stored) 0.4 s ago
+        while gemini.count(CALLS) < 5 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        killed_after = gemini.count(CALLS)
+        assert 5 <= killed_after < len(flyers), process.stderr.read().decode()[-2000:]
+        stored = cache_stats(cache)["live"]
+        assert 0 < stored <= killed_after
+        assert not (tmp_path / "out" / "shows.parquet").exists()
+
+        gemini.reset()
+        gemini.latency = Latency.fixed(0)  # the latency was for the kill to land mid-run; the resume needs none
+        with LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            resumed = daskparse.parse_images(flyers, extractor="gemini", client=client, gemini_api_key=GEMINI_KEY,
+                                             gemini_base_url=gemini.base_url, cache=cache)
+        assert gemini.count(CALLS) == len(flyers) - stored  # exactly the images with no stored result
+        assert resumed.stats["totalImages"] == len(flyers) and resumed.stats["errors"] == 0
+        assert resumed.stats["cacheHits"] == stored
