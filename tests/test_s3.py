@@ -80,7 +80,8 @@ def test_compaction_stats_prune_and_clear_in_the_bucket_see_what_other_processes
     assert cache_stats(url, now=T0)["files"] == 1
     store_elsewhere(url, T0, [*range(1, IMAGES), -500])  # its workers write an entry file each
     # a partition run again in this process (the in-process fallback of a lost cluster) finds what a worker stored
-    assert [hit.image_sha256 for hit in run.lookup_stored(["https://cdn.example.org/flyers/1.jpg"])] == [f"{1:064x}"]
+    stored = run.lookup_stored(["https://cdn.example.org/flyers/1.jpg"])
+    assert stored is not None and [hit.image_sha256 for hit in stored] == [f"{1:064x}"]
     s3 = fsspec.filesystem("s3", skip_instance_cache=True, use_listings_cache=False)  # sees the bucket as it is
     written = s3.ls(folder, detail=True)
     stats = cache_stats(url, now=T0)
