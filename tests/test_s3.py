@@ -165,8 +165,12 @@ def test_workers_that_share_only_the_bucket_serve_each_other_and_the_next_run_fr
             first = run_cli(*PATHS, *common, "--output", f"s3://{s3_bucket}/out", env=cli_env, cwd=tmp_path)
             assert first.returncode == 0, first.stderr
             assert gemini.count(CALLS) == len(PATHS)
-            with fsspec.filesystem("s3").open(f"{s3_bucket}/out/shows.parquet") as file:
+            s3 = fsspec.filesystem("s3")
+            written = {path.rsplit("/", 1)[1] for path in s3.ls(f"{s3_bucket}/out")}
+            assert {"shows.parquet", "errors.parquet", "outcomes.parquet", "stats.json"} <= written
+            with s3.open(f"{s3_bucket}/out/shows.parquet") as file:
                 first_shows = pd.read_parquet(file)
+            assert set(first_shows["source"]) == set(PATHS)
             executed = client.run(lambda dask_worker: (dask_worker.name, dask_worker.state.executed_count))
             assert sorted(name for name, count in executed.values() if count) == ["a", "b"]  # both ran partitions
 
