@@ -258,7 +258,8 @@ def test_a_run_killed_with_sigkill_resumes_from_the_bucket_and_repeats_no_stored
 
     from test_pipeline_cache import _cli
 
-    flyers = [str(path) for path in sorted((DATA / "flyers").glob("*.jpg"))[:10]]  # room for calls after the fifth: a kill may land late
+    # ten: room for calls after the fifth, as a kill may land late
+    flyers = [str(path) for path in sorted((DATA / "flyers").glob("*.jpg"))[:10]]
     cache = f"s3://{s3_bucket}/cache"
     with GeminiServer(api_key=GEMINI_KEY, latency=0.4) as gemini:
         command, env = _cli(["run", *flyers, "--output", str(tmp_path / "out"), "--workers", "1", "--threads", "2",
