@@ -150,10 +150,11 @@ def test_workers_that_share_only_the_bucket_serve_each_other_and_the_next_run_fr
     homes = {name: tmp_path / f"worker-{name}" for name in "ab"}
     for name, home in homes.items():
         (home / "tmp").mkdir(parents=True)
-        # daskparse imported as the worker starts (PYTHONPATH, when it is not installed), not by its first task
+        # no nanny: one Python start-up a worker, not two. daskparse is imported as the worker starts (from
+        # PYTHONPATH when it is not installed), not by its first task
         processes.append(subprocess.Popen(
-            [dask, "worker", address, "--name", name, "--nworkers", "1", "--nthreads", "2", "--no-nanny", "--no-dashboard",
-             "--local-directory", str(home / "dask"), "--preload", "daskparse.worker"],
+            [dask, "worker", address, "--name", name, "--nworkers", "1", "--nthreads", "2", "--no-nanny",
+             "--no-dashboard", "--local-directory", str(home / "dask"), "--preload", "daskparse.worker"],
             cwd=home, stdout=log, stderr=log,
             env={**env, "TMPDIR": str(home / "tmp"), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}))
     try:
