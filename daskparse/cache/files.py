@@ -67,8 +67,10 @@ def filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
 
         url = default_cache()
     try:
-        # No listing cache: s3fs (gcsfs, adlfs) keep a folder's first listing for good, so a client that listed
-        # the cache at its start never saw what its workers or other machines wrote after (stats, compaction)
+        # No listing cache: s3fs (gcsfs, adlfs) keep a folder's first listing for good and answer info() from it
+        # (a file written since is "a directory"), so a client that had listed the cache missed what its workers
+        # and other machines wrote after (stats, compaction, a partition's stored results). The price: opening a
+        # file asks the store its size (a HEAD) even just after a listing; workers, which never list, paid it already
         fs, root = fsspec.core.url_to_fs(url, use_listings_cache=False)
     except (ValueError, ImportError) as error:
         raise CacheError(f"cache location {url!r} cannot be used: {error}") from None
