@@ -66,7 +66,11 @@ def filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
 
         url = default_cache()
     try:
-        fs, root = fsspec.core.url_to_fs(url)
+        # No listing cache: s3fs (gcsfs, adlfs) keep a folder's first listing for good and answer info() from it
+        # (a file written since is "a directory"), so a client that had listed the cache missed what its workers
+        # and other machines wrote after (stats, compaction, a partition's stored results). The price: opening a
+        # file asks the store its size (a HEAD) even just after a listing; workers, which never list, paid it already
+        fs, root = fsspec.core.url_to_fs(url, use_listings_cache=False)
     except (ValueError, ImportError) as error:
         raise CacheError(f"cache location {url!r} cannot be used: {error}") from None
     return fs, root.rstrip("/") or "/"
@@ -79,9 +83,7 @@ def check_writable(fs, folder: str, url: str) -> None:
 
 
 def list_files(fs, folder: str, detail: bool = False) -> list:
-    """``fs.ls``, with a missing folder listed as empty; always listed afresh (another machine may have written
-    since: s3fs would answer from the listing it kept)."""
-    fs.invalidate_cache(folder)
+    """``fs.ls``, with a missing folder listed as empty."""
     try:
         return fs.ls(folder, detail=detail)
     except FileNotFoundError:
