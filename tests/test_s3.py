@@ -35,28 +35,6 @@ def run_cli(*args, env, cwd):
                           capture_output=True, text=True, timeout=240)
 
 
-def test_a_run_writes_its_outputs_and_cache_to_the_bucket_and_the_next_run_is_answered_from_it(
-        s3_server, s3_bucket, tmp_path):
-    env = {**os.environ, **s3_server}
-    env.pop("DASKPARSE_CACHE", None)
-    common = [*PATHS, "--extractor", "local", "--workers", "1", "--threads", "2",
-              "--cache", f"s3://{s3_bucket}/cache", "--reference-date", TRUTH["reference_date"]]
-    first = run_cli(*common, "--output", f"s3://{s3_bucket}/out", env=env, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    s3 = fsspec.filesystem("s3")
-    written = {path.rsplit("/", 1)[1] for path in s3.ls(f"{s3_bucket}/out")}
-    assert {"shows.parquet", "errors.parquet", "outcomes.parquet", "stats.json"} <= written
-    with s3.open(f"{s3_bucket}/out/shows.parquet") as file:
-        shows = pd.read_parquet(file)
-    assert set(shows["source"]) == set(PATHS)
-    assert s3.find(f"{s3_bucket}/cache")  # the cache's files are in the bucket, not on this disk
-    assert not (tmp_path / "cache").exists()
-    second = run_cli(*common, "--output", f"s3://{s3_bucket}/again", env=env, cwd=tmp_path)
-    assert second.returncode == 0, second.stderr
-    stats = json.loads(s3.cat_file(f"{s3_bucket}/again/stats.json"))
-    assert stats["cacheHits"] == len(PATHS) and stats["totalImages"] == len(PATHS)
-
-
 # --- the cache's upkeep in the bucket -----------------------------------------------------------------------------
 
 def store_elsewhere(url: str, now: float, numbers) -> None:
