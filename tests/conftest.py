@@ -68,6 +68,19 @@ def loopback_sources_allowed():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def ctrl_c_as_at_a_terminal():
+    """A suite started with SIGINT ignored (a background job of a non-interactive shell: `scripts/test &`) passes
+    that on to every process a test starts, and daskparse rightly leaves an ignored SIGINT alone
+    (``daskparse.interrupts``): the Ctrl-C tests would then see their signal vanish. Handled here, a SIGINT is
+    the default again in the processes tests start (an exec resets a handled signal, keeps an ignored one)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def user_cache_folder(tmp_path_factory):
     """The user's cache folder (XDG_CACHE_HOME: the default cache, platformdirs.user_cache_dir, and the lock
     records of remote outputs) in a temporary folder: a test that builds settings without DASKPARSE_CACHE, or
