@@ -173,22 +173,29 @@ def _cli(args, cwd, **env_extra):
     return [sys.executable, "-m", "daskparse", *args], env
 
 
+def _kill_at_call(command, env, cwd, gemini_server, calls: int) -> int:
+    """Start ``command`` and SIGKILL it, its scheduler and its worker processes at once (its own session: like a
+    crash) when the server has seen ``calls`` calls; the calls seen by then."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while gemini_server.count(CALLS) < calls and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+    killed_after = gemini_server.count(CALLS)
+    assert calls <= killed_after, process.stderr.read().decode()[-2000:]
+    return killed_after
+
+
 def test_a_run_killed_with_sigkill_resumes_and_repeats_no_stored_call(tmp_path):
     flyers = sorted((DATA / "flyers").glob("*.jpg"))[:16]
     with GeminiServer(api_key=KEY, latency=0.4) as gemini_server:
         command, env = _cli(["run", *map(str, flyers), "--output", str(tmp_path / "out"), "--workers", "1",
                              "--threads", "4", "--concurrency", "4", "--cache", str(tmp_path / "cache")],
                             tmp_path, GEMINI_API_KEY=KEY, GOOGLE_GEMINI_BASE_URL=gemini_server.base_url)
-        # its own session: the kill takes the CLI, its scheduler and its worker processes at once, like a crash
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while gemini_server.count(CALLS) < 6 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-        killed_after = gemini_server.count(CALLS)
-        assert 6 <= killed_after < len(flyers), process.stderr.read().decode()[-2000:]
+        killed_after = _kill_at_call(command, env, tmp_path, gemini_server, 6)
+        assert killed_after < len(flyers)
         stored = cache_stats(str(tmp_path / "cache"))["live"]
         assert 0 < stored <= killed_after
         assert not (tmp_path / "out" / "shows.parquet").exists()

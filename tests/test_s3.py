@@ -2,8 +2,6 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ from conftest import GEMINI_KEY
 from daskparse.cache import DAY, ResultCache, cache_stats, prune
 from daskparse.cli import main
 from daskparse.testing.gemini_server import GeminiServer, Latency
+from daskparse.testing.s3_server import free_port
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS.parent / "data"
@@ -92,12 +91,6 @@ def test_compaction_stats_prune_and_clear_in_the_bucket_see_what_other_processes
 
 
 # --- workers that share only the bucket ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
@@ -235,7 +228,7 @@ def test_a_run_killed_with_sigkill_resumes_from_the_bucket_and_repeats_no_stored
     """test_pipeline_cache's SIGKILL test with the cache in the bucket; the resume runs in this process."""
     from distributed import LocalCluster
 
-    from test_pipeline_cache import _cli
+    from test_pipeline_cache import _cli, _kill_at_call
 
     # ten: room for calls after the fifth, as a kill may land late
     flyers = [str(path) for path in sorted((DATA / "flyers").glob("*.jpg"))[:10]]
@@ -244,17 +237,9 @@ def test_a_run_killed_with_sigkill_resumes_from_the_bucket_and_repeats_no_stored
         command, env = _cli(["run", *flyers, "--output", str(tmp_path / "out"), "--workers", "1", "--threads", "2",
                              "--concurrency", "2", "--cache", cache], tmp_path, GEMINI_API_KEY=GEMINI_KEY,
                             GOOGLE_GEMINI_BASE_URL=gemini.base_url, **s3_server)
-        # its own session: the kill takes the CLI, its scheduler and its worker process at once, like a crash
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
         # two calls at a time, 0.4 s each: at the fifth, the first two were answered (and stored) 0.4 s ago
-        while gemini.count(CALLS) < 5 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-        killed_after = gemini.count(CALLS)
-        assert 5 <= killed_after < len(flyers), process.stderr.read().decode()[-2000:]
+        killed_after = _kill_at_call(command, env, tmp_path, gemini, 5)
+        assert killed_after < len(flyers)
         stored = cache_stats(cache)["live"]
         assert 0 < stored <= killed_after
         assert not (tmp_path / "out" / "shows.parquet").exists()
