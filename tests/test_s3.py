@@ -253,3 +253,17 @@ def test_a_run_killed_with_sigkill_resumes_from_the_bucket_and_repeats_no_stored
         assert gemini.count(CALLS) == len(flyers) - stored  # exactly the images with no stored result
         assert resumed.stats["totalImages"] == len(flyers) and resumed.stats["errors"] == 0
         assert resumed.stats["cacheHits"] == stored
+
+
+def test_the_index_and_look_ups_read_each_file_in_one_request(moto_s3, s3_bucket):
+    """No listing cache (files.filesystem): opening a file asks the store its size first, a HEAD before each GET;
+    a cache file is small (a merged one ~4 MB) and read whole anyway, in one GET."""
+    url = f"s3://{s3_bucket}/cache"
+    writer = ResultCache(url, variant=VARIANT, clock=lambda: T0)
+    for n in range(3):
+        writer.store_partition([entry(n)])
+    mark = moto_s3.log_mark()
+    reader = ResultCache(url, variant=VARIANT, clock=lambda: T0).load_index(check_writable=False, auto_prune=False)
+    hits = reader.lookup_urls([f"https://cdn.example.org/flyers/{n}.jpg" for n in range(3)])
+    assert all(hit is not None for hit in hits)
+    assert moto_s3.request_counts(mark) == {"GET": 1 + 3 + 3, "total": 7}  # the listing, each file's keys, its rows

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from daskparse.cache.keys import LAYOUT
 from daskparse.errors import RunError
-from daskparse.storage import atomic_write, probe_writable
+from daskparse.storage import atomic_write, is_object_store, probe_writable, read_whole
 
 logger = logging.getLogger("daskparse.cache")  # one name for the whole package, as when it was one module
 
@@ -119,8 +119,11 @@ def read_table(fs, path: str, columns: list[str] | None = None, quiet: bool = Fa
     writer) are left out, with a warning unless ``quiet`` or not ``warn_unusable`` (the index load warns; the
     look-ups that read the file again do not); ``keep_unusable`` keeps them (for ``prune``)."""
     try:
-        with fs.open(path, "rb") as file:
-            table = pq.read_table(file, columns=columns)
+        if is_object_store(fs):  # small (a merged file ~4 MB), read whole anyway: one GET, where an open is a HEAD too
+            table = pq.read_table(pa.BufferReader(read_whole(fs, path)), columns=columns)
+        else:  # a local (or memory) file: only the columns asked for are read
+            with fs.open(path, "rb") as file:
+                table = pq.read_table(file, columns=columns)
         table = table.cast(SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns]))
     except FileNotFoundError:  # pruned or replaced since it was listed
         return None
