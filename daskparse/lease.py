@@ -52,6 +52,8 @@ from typing import Any, Callable, Optional
 from fsspec.asyn import sync
 from pydantic import BaseModel, ValidationError
 
+from daskparse.storage import is_s3
+
 logger = logging.getLogger("daskparse")
 LEASE = 60.0  # seconds a holder that stopped renewing keeps the lock
 GRANULARITY = 1.0  # seconds: S3's Last-Modified and Date are whole seconds
@@ -109,8 +111,7 @@ def describe(holder: Optional[LockRecord]) -> str:
 
 def supports(fs: Any) -> bool:
     """Whether ``fs`` (an fsspec filesystem) has S3's conditional writes."""
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
-    return "s3" in protocols
+    return is_s3(fs)
 
 
 def _lost_race(error: BaseException) -> bool:

@@ -68,14 +68,23 @@ def atomic_write(fs, folder: str, name: str, write: Callable[[IO[bytes]], Any], 
 
 def is_object_store(fs: fsspec.AbstractFileSystem) -> bool:
     """Whether ``fs`` keeps keys in buckets (S3, GCS, Azure): folders are key prefixes there."""
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    return bool(protocols & OBJECT_STORES)
+    return bool(protocols(fs) & OBJECT_STORES)
+
+
+def is_s3(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether ``fs`` is s3fs: S3 or an S3-compatible store (``AWS_ENDPOINT_URL``)."""
+    return bool(protocols(fs) & {"s3", "s3a"})
+
+
+def protocols(fs: fsspec.AbstractFileSystem) -> set[str]:
+    """The names ``fs`` answers to ("s3", "s3a"; "file", "local")."""
+    return {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
 
 
 def read_whole(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
     """A small object's bytes in one GET. s3fs first asks an object's size (a HEAD) to fetch a big one in
     concurrent ranges; one range at a time it does not ask."""
-    if {"s3", "s3a"} & ({fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)):
+    if is_s3(fs):
         return fs.cat_file(path, max_concurrency=1)
     return fs.cat_file(path)
 
