@@ -410,6 +410,10 @@ class BatchSession:
             deferred, self.deferred = self.deferred, []
             result.outcomes.extend(self.add(deferred) + self.flush())
 
+    def own_urls(self) -> set[str]:
+        """Cleaned URLs in the jobs this run created (the others it waited for were earlier runs')."""
+        return set().union(*(record.urls() for record in self.jobs))
+
     def unsent(self) -> list[Outcome]:
         """Images whose job the API kept refusing (429) when the run ended: error rows (the next run sends them)."""
         deferred, self.deferred = self.deferred, []

@@ -198,7 +198,10 @@ class Run:
             tally.notify()
 
         collected = batch.wait(poll=settings.batch_poll, stop=self.stop, on_states=show)
-        self._add_outcomes(collected.outcomes + batch.unsent())
+        own = batch.own_urls()  # the rest answered earlier runs' jobs, which those runs paid for
+        self._add_outcomes([outcome for outcome in collected.outcomes if outcome.cleaned_url in own] + batch.unsent())
+        self._add_outcomes([outcome for outcome in collected.outcomes if outcome.cleaned_url not in own],
+                           collected=True)
         tally.batch_jobs = {}
         tally.notify()
 

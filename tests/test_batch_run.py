@@ -251,3 +251,19 @@ def test_answers_collected_from_an_earlier_runs_job_are_not_spent_from_this_runs
                                                                own["thoughts_tokens"])
     assert result.stats["gate"]["spent"] == pytest.approx(own_cost, abs=2e-6)
     assert result.stats["budget"]["spentUSD"] == pytest.approx(own_cost, abs=2e-6)
+
+
+def test_a_batch_run_that_waits_for_an_earlier_runs_job_spends_only_on_its_own(server, client, tmp_path):
+    """The earlier run's job was paid for under that run's cap: a batch run that waits for it (its images are this
+    run's too) counts only its own job in ``stats["budget"]["spentUSD"]``, at the batch price."""
+    server.batch_clock = BatchClock(pending_seconds=0.1, running_seconds=2.0)
+    parse(server, client, tmp_path, paths=PATHS[:3], mode="batch", wait=False)
+    server.batch_clock = BatchClock(pending_seconds=0.1, running_seconds=0.2)
+    new = tmp_path / "new.jpg"
+    new.write_bytes(sorted((DATA / "flyers").glob("*.jpg"))[10].read_bytes())
+    result = parse(server, client, tmp_path, paths=[*PATHS[:3], str(new)], mode="batch", max_cost=1.0)
+    assert set(result.shows["source"]) == set(PATHS[:3]) | {str(new)} and len(server.batch_jobs) == 2
+    [own] = result.outcomes[result.outcomes["source"] == str(new)].to_dict("records")
+    own_cost = load_settings(extractor="local").estimated_cost(own["input_tokens"], own["output_tokens"],
+                                                               own["thoughts_tokens"], batch=True)
+    assert result.stats["budget"]["spentUSD"] == pytest.approx(own_cost, abs=2e-6)
