@@ -92,7 +92,7 @@ def run(sources: Sequence[str] | str, settings: Settings, client: Client | None 
                                   input_errors=input_errors)
     tally.notify()
     gemini = settings.extractor_name == "gemini"
-    # an object-store output named in the settings, checked before any work (Result.save checks it again); the
+    # an object-store output named in the settings, checked before any work (not at its save, after it); the
     # cache's index load probes the cache
     check_object_stores([(settings.output, "output")])
     this.cache = open_cache(settings) if items or gemini else None
@@ -474,8 +474,8 @@ def open_batches(settings: Settings, cache: ResultCache | None) -> BatchSession:
         budget = BatchBudget(settings.max_cost, lambda jpeg: prices.most(
             estimate_input_tokens(jpeg, estimate), options.max_output_tokens, batch=True))
     return BatchSession(BatchApi(options, inline_bytes=settings.batch_inline_bytes),
-                        BatchLedger(settings.cache, result_variant(settings), settings.lock_lease), cache, model=settings.model_name,
-                        job_bytes=settings.batch_job_bytes, budget=budget,
+                        BatchLedger(settings.cache, result_variant(settings), settings.lock_lease), cache,
+                        model=settings.model_name, job_bytes=settings.batch_job_bytes, budget=budget,
                         refused=lambda items: _over_budget(items, settings, budget))
 
 

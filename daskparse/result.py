@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import fsspec
 import pandas as pd
 
-from daskparse.errors import ERROR_COLUMNS
+from daskparse.errors import ERROR_COLUMNS, RunError
 from daskparse.output import atomic_write, write_shows
 from daskparse.shows import SHOW_COLUMNS, as_text
-from daskparse.storage import check_location, is_object_store, make_folder
+from daskparse.storage import location_problem, make_folder
 
 # Gemini usage per image, this run's (a cache hit made no call: zeros): the Usage fields that are columns
 OUTCOME_USAGE = ("requests", "input_tokens", "image_tokens", "output_tokens", "thoughts_tokens")
@@ -71,19 +71,24 @@ class ParseResult:
         Its shows are appended to the dataset ``shows/`` and merged into ``shows.parquet``, the current view
         of every show seen (``daskparse.output``); errors.parquet, outcomes.parquet and stats.json are this
         run's. Each file is written under a temporary name and moved into place, so a reader never sees half a file.
-        An object-store output is checked first (``daskparse.storage.check_location``): a missing bucket, missing
-        credentials or access denied is a RunError saying so, with nothing written (and no bucket created).
+        On an object store, a missing bucket, missing credentials or access denied fail the first write, with
+        nothing written (and no bucket created): a RunError saying so (``daskparse.storage.location_problem``).
         """
         fs, root = fsspec.core.url_to_fs(output)
-        if is_object_store(fs):
-            check_location(output, "output")
-        make_folder(fs, root)
-        written = write_shows(fs, root, self.shows)
-        for name, frame in (("errors", self.errors), ("outcomes", self.outcomes)):
-            written[name] = atomic_write(fs, root, f"{name}.parquet", functools.partial(frame.to_parquet, index=False))
-        written["stats"] = atomic_write(
-            fs, root, "stats.json", lambda f: f.write(json.dumps(self.stats, indent=2, default=str).encode())
-        )
+        try:
+            make_folder(fs, root)
+            written = write_shows(fs, root, self.shows)
+            for name, frame in (("errors", self.errors), ("outcomes", self.outcomes)):
+                written[name] = atomic_write(fs, root, f"{name}.parquet",
+                                             functools.partial(frame.to_parquet, index=False))
+            written["stats"] = atomic_write(
+                fs, root, "stats.json", lambda f: f.write(json.dumps(self.stats, indent=2, default=str).encode())
+            )
+        except Exception as error:  # noqa: BLE001 - said in one line when it is the store's, else as it is
+            problem = location_problem(error, root, output, "output")
+            if problem is None:
+                raise
+            raise RunError(problem) from None
         return written
 
 

@@ -68,8 +68,8 @@ def filesystem(url: str | None) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
         # No listing cache: s3fs (gcsfs, adlfs) keep a folder's first listing for good and answer info() from it
         # (a file written since is "a directory"), so a client that had listed the cache missed what its workers
-        # and other machines wrote after (stats, compaction, a partition's stored results). The price: opening a
-        # file asks the store its size (a HEAD) even just after a listing; workers, which never list, paid it already
+        # and other machines wrote after (stats, compaction, a partition's stored results). Opening a file then
+        # asks its size first (a HEAD): read_table reads an object-store file whole instead (one GET)
         fs, root = fsspec.core.url_to_fs(url, use_listings_cache=False)
     except (ValueError, ImportError) as error:
         raise CacheError(f"cache location {url!r} cannot be used: {error}") from None
