@@ -54,7 +54,10 @@ def configure_logging(level: str, log_format: Literal["text", "json"] = "text") 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(json_formatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    logging.captureWarnings(True)  # warnings.warn (e.g. distributed's "port in use") as log lines too
+    # warnings.warn (e.g. distributed's "port in use") as log lines too; off first, as basicConfig's force: on
+    # already, captureWarnings(True) does nothing, though warnings' display may have been replaced since
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
     logging.getLogger("daskparse").setLevel(level)
 
 

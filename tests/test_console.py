@@ -84,6 +84,26 @@ def test_configure_logging_sends_warnings_and_every_logger_through_one_handler(c
     assert "port in use" in lines[1]["message"]
 
 
+def test_a_second_configure_logging_captures_warnings_again(capsys):
+    """A process that configured logging once (an earlier run in a notebook's kernel, a test's in-process CLI)
+    and had warnings' display replaced since (``catch_warnings(record=True)``: pytest's, a notebook's): the next
+    run's warnings still come through logging. captureWarnings(True) alone does nothing when it is already on."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "json")
+        with warnings.catch_warnings(record=True) as shown_elsewhere:
+            warnings.simplefilter("always")
+            configure_logging("INFO", "json")
+            warnings.warn("port in use")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        logging.captureWarnings(False)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert shown_elsewhere == [] and [line["logger"] for line in lines] == ["py.warnings"]
+
+
 def run_cli(args, env_extra, cwd, terminal):
     """``python -m daskparse run`` with stdout on a pipe and stderr on a pipe or a 120-column pseudo-terminal."""
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
